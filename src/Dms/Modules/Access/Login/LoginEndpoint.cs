@@ -1,0 +1,64 @@
+using Dapper;
+using Dms.Modules.Access.Domain;
+using Dms.Modules.Access.Refresh;
+using Dms.Modules.Access.Tenants;
+using Dms.Platform.Database;
+using Dms.Platform.Http;
+using Dms.Platform.Security;
+using Microsoft.AspNetCore.Identity;
+
+namespace Dms.Modules.Access.Login;
+
+internal sealed record LoginRequest(string Tenant, string Email, string Password);
+
+internal sealed record TokenResponse(string AccessToken, string RefreshToken, int ExpiresIn, string TokenType = "Bearer");
+
+/// <summary><c>POST /api/v1/auth/login</c>: tenant slug, e-mail and password for an access and a refresh token.</summary>
+internal static class LoginEndpoint
+{
+    // Verified when the tenant or user does not exist, so that a miss takes as long as a wrong password.
+    private static readonly Lazy<string> DummyHash = new(() =>
+        new PasswordHasher<UserAccount>().HashPassword(new UserAccount(Guid.Empty, Guid.Empty), Guid.NewGuid().ToString()));
+
+    private sealed record UserRow(Guid Id, string Email, string PasswordHash, string Role, bool Disabled);
+
+    public static async Task<IResult> Handle(LoginRequest body, Db db, IPasswordHasher<UserAccount> hasher, IssueTokens issue, CancellationToken ct)
+    {
+        new Validator()
+            .Require(!string.IsNullOrWhiteSpace(body.Tenant), "tenant", "tenant is required.")
+            .Require(!string.IsNullOrWhiteSpace(body.Email), "email", "email is required.")
+            .Require(!string.IsNullOrEmpty(body.Password), "password", "password is required.")
+            .ThrowIfInvalid();
+
+        var slug = body.Tenant.Trim().ToLowerInvariant();
+        var tenantId = await db.WithoutTenantAsync(c => c.QuerySingleOrDefaultAsync<Guid?>(
+            new CommandDefinition("SELECT id FROM tenants WHERE slug = @slug", new { slug }, cancellationToken: ct)), ct);
+        UserRow? user = null;
+        if (tenantId is { } tid)
+        {
+            user = await db.InTenantAsync(tid, (c, tx) => c.QuerySingleOrDefaultAsync<UserRow>(new CommandDefinition(
+                "SELECT id, email, password_hash, role, disabled FROM users WHERE tenant_id = @tid AND email_normalized = @email",
+                new { tid, email = AccountRules.NormalizeEmail(body.Email) }, tx, cancellationToken: ct)), ct);
+        }
+
+        var account = new UserAccount(user?.Id ?? Guid.Empty, tenantId ?? Guid.Empty);
+        var verdict = hasher.VerifyHashedPassword(account, user?.PasswordHash ?? DummyHash.Value, body.Password.Length > AccountRules.MaxPasswordLength ? "" : body.Password);
+        if (user is null || verdict == PasswordVerificationResult.Failed)
+        {
+            throw new ApiProblem(StatusCodes.Status401Unauthorized, "auth.invalid_credentials", "The tenant, e-mail or password is wrong.");
+        }
+        if (user.Disabled)
+        {
+            throw new ApiProblem(StatusCodes.Status403Forbidden, "auth.user_disabled", "This account is disabled; ask a tenant admin.");
+        }
+        if (verdict == PasswordVerificationResult.SuccessRehashNeeded)
+        {
+            var rehash = hasher.HashPassword(account, body.Password);
+            await db.InTenantAsync(tenantId!.Value, (c, tx) => c.ExecuteAsync(new CommandDefinition(
+                "UPDATE users SET password_hash = @rehash WHERE tenant_id = @tid AND id = @id",
+                new { rehash, tid = tenantId, id = user.Id }, tx, cancellationToken: ct)), ct);
+        }
+
+        return Results.Ok(await issue.NewFamilyAsync(tenantId!.Value, user.Id, user.Role, user.Email, ct));
+    }
+}

@@ -1,0 +1,66 @@
+using Dapper;
+using Dms.Modules.Access.Domain;
+using Dms.Platform.Http;
+using Dms.Platform.Security;
+using Microsoft.AspNetCore.Identity;
+using Npgsql;
+
+namespace Dms.Modules.Access.Tenants;
+
+internal sealed record NewTenant(string Slug, string Name, string AdminEmail, string AdminPassword);
+
+internal sealed record ProvisionedTenant(Guid Id, string Slug, string Name, Guid AdminUserId, Guid DefaultWorkspaceId);
+
+/// <summary>
+/// Creates a tenant with its first admin and its default workspace in one transaction. Used by the
+/// platform endpoint, the CLI verb and the first-start bootstrap.
+/// </summary>
+internal sealed class TenantProvisioning(IPasswordHasher<UserAccount> hasher)
+{
+    public static void Validate(NewTenant request)
+    {
+        var v = new Validator();
+        v.Require(AccountRules.IsValidSlug(request.Slug), "slug", "slug must be 2-63 characters of a-z, 0-9 and '-', starting with a letter or digit.");
+        v.Require(AccountRules.IsValidName(request.Name, 200), "name", "name is required (at most 200 characters).");
+        AccountRules.ValidateNewAccount(v, request.AdminEmail, request.AdminPassword, "adminEmail", "adminPassword");
+        v.ThrowIfInvalid();
+    }
+
+    /// <summary>Runs on a connection of any role allowed to insert tenants (runtime or owner).</summary>
+    public async Task<ProvisionedTenant> CreateAsync(NpgsqlConnection conn, NewTenant request, CancellationToken ct)
+    {
+        Validate(request);
+        var tenantId = Guid.CreateVersion7();
+        var adminId = Guid.CreateVersion7();
+        var workspaceId = Guid.CreateVersion7();
+        var email = request.AdminEmail.Trim();
+        var name = request.Name.Trim();
+        var passwordHash = hasher.HashPassword(new UserAccount(adminId, tenantId), request.AdminPassword);
+
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        var inserted = await conn.ExecuteAsync(new CommandDefinition(
+            "INSERT INTO tenants (id, slug, name) VALUES (@tenantId, @slug, @name) ON CONFLICT (slug) DO NOTHING",
+            new { tenantId, slug = request.Slug, name }, tx, cancellationToken: ct));
+        if (inserted == 0)
+        {
+            throw ApiProblem.Conflict("tenant.slug_taken", $"A tenant with slug '{request.Slug}' already exists.");
+        }
+        await conn.ExecuteAsync(new CommandDefinition("""
+            SELECT set_config('app.tenant_id', @tenant, true);
+            INSERT INTO users (id, tenant_id, email, email_normalized, display_name, password_hash, role)
+              VALUES (@adminId, @tenantId, @email, @normalized, @displayName, @passwordHash, 'Admin');
+            INSERT INTO workspaces (id, tenant_id, name, description, is_default, created_by)
+              VALUES (@workspaceId, @tenantId, 'General', 'Default workspace', true, @adminId);
+            """,
+            new
+            {
+                tenant = tenantId.ToString(), tenantId, adminId, email, normalized = AccountRules.NormalizeEmail(email),
+                displayName = email.Split('@')[0], passwordHash, workspaceId,
+            }, tx, cancellationToken: ct));
+        await tx.CommitAsync(ct);
+        return new ProvisionedTenant(tenantId, request.Slug, name, adminId, workspaceId);
+    }
+}
+
+/// <summary>The type <see cref="PasswordHasher{TUser}"/> is keyed on; it only needs an identity.</summary>
+internal sealed record UserAccount(Guid Id, Guid TenantId);

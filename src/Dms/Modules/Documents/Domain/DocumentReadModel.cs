@@ -1,0 +1,136 @@
+using Dapper;
+using Dms.Platform.Http;
+using Npgsql;
+
+namespace Dms.Modules.Documents.Domain;
+
+internal sealed record VersionResponse(int Number, long Size, string Sha256, string ContentType, string FileName, DateTime CreatedAt, Guid CreatedBy);
+
+internal sealed record DocumentResponse(
+    Guid Id, string Title, string? Description, string Status, Guid WorkspaceId, Guid? FolderId, string[] Tags,
+    DateTime CreatedAt, Guid CreatedBy, DateTime UpdatedAt, Guid UpdatedBy, VersionResponse CurrentVersion)
+{
+    internal int RowVersion { get; init; }
+
+    /// <summary>Strong validator for If-Match; changes with every metadata edit and every new version.</summary>
+    public string ETag() => $"\"{RowVersion}\"";
+}
+
+/// <summary>The one query shape every document endpoint answers with (document plus its current version).</summary>
+internal static class DocumentReadModel
+{
+    public const string Select = """
+        SELECT d.id, d.title, d.description, d.status, d.workspace_id, d.folder_id, d.tags, d.created_at, d.created_by,
+               d.updated_at, d.updated_by, d.row_version,
+               v.number, v.size, v.sha256, v.content_type, v.file_name, v.created_at AS version_created_at, v.created_by AS version_created_by
+        FROM documents d
+        JOIN document_versions v ON v.tenant_id = d.tenant_id AND v.document_id = d.id AND v.number = d.current_version
+        """;
+
+    public static async Task<DocumentResponse?> GetAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid id, CancellationToken ct)
+    {
+        var row = await c.QuerySingleOrDefaultAsync<Row>(new CommandDefinition(
+            $"{Select} WHERE d.tenant_id = @tenant AND d.id = @id", new { tenant, id }, tx, cancellationToken: ct));
+        return row?.ToResponse();
+    }
+
+    public static async Task<Page<DocumentResponse>> ListAsync(NpgsqlConnection c, NpgsqlTransaction tx, DocumentFilter filter, CancellationToken ct)
+    {
+        var where = new List<string> { "d.tenant_id = @Tenant" };
+        var p = new DynamicParameters(new { filter.Tenant, Limit = filter.Limit + 1 });
+        if (!string.IsNullOrWhiteSpace(filter.Query))
+        {
+            where.Add(@"d.title ILIKE @Query ESCAPE '\'");
+            p.Add("Query", $"%{EscapeLike(filter.Query.Trim())}%");
+        }
+        if (filter.WorkspaceId is { } ws)
+        {
+            where.Add("d.workspace_id = @WorkspaceId");
+            p.Add("WorkspaceId", ws);
+        }
+        if (filter.FolderId is { } folder)
+        {
+            where.Add("d.folder_id = @FolderId");
+            p.Add("FolderId", folder);
+        }
+        if (!string.IsNullOrWhiteSpace(filter.Tag))
+        {
+            where.Add("d.tags @> ARRAY[@Tag]::text[]");
+            p.Add("Tag", Tags.Normalize(filter.Tag));
+        }
+        if (filter.After is { } after)
+        {
+            where.Add("(d.created_at, d.id) < (@AfterCreatedAt, @AfterId)");
+            p.Add("AfterCreatedAt", after.CreatedAt);
+            p.Add("AfterId", after.Id);
+        }
+        var sql = $"{Select} WHERE {string.Join(" AND ", where)} ORDER BY d.created_at DESC, d.id DESC LIMIT @Limit";
+        var rows = (await c.QueryAsync<Row>(new CommandDefinition(sql, p, tx, cancellationToken: ct))).ToList();
+        var items = rows.Take(filter.Limit).Select(r => r.ToResponse()).ToList();
+        var next = rows.Count > filter.Limit ? new KeysetCursor(items[^1].CreatedAt, items[^1].Id).Encode() : null;
+        return new Page<DocumentResponse>(items, next);
+    }
+
+    private static string EscapeLike(string value) =>
+        value.Replace(@"\", @"\\", StringComparison.Ordinal).Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal);
+
+    private sealed class Row
+    {
+        public Guid Id { get; init; }
+        public string Title { get; init; } = "";
+        public string? Description { get; init; }
+        public string Status { get; init; } = "";
+        public Guid WorkspaceId { get; init; }
+        public Guid? FolderId { get; init; }
+        public string[] Tags { get; init; } = [];
+        public DateTime CreatedAt { get; init; }
+        public Guid CreatedBy { get; init; }
+        public DateTime UpdatedAt { get; init; }
+        public Guid UpdatedBy { get; init; }
+        public int RowVersion { get; init; }
+        public int Number { get; init; }
+        public long Size { get; init; }
+        public string Sha256 { get; init; } = "";
+        public string ContentType { get; init; } = "";
+        public string FileName { get; init; } = "";
+        public DateTime VersionCreatedAt { get; init; }
+        public Guid VersionCreatedBy { get; init; }
+
+        public DocumentResponse ToResponse() =>
+            new(Id, Title, Description, Status, WorkspaceId, FolderId, Tags, CreatedAt, CreatedBy, UpdatedAt, UpdatedBy,
+                new VersionResponse(Number, Size, Sha256, ContentType, FileName, VersionCreatedAt, VersionCreatedBy))
+            { RowVersion = RowVersion };
+    }
+}
+
+internal sealed record DocumentFilter(Guid Tenant, string? Query, Guid? WorkspaceId, Guid? FolderId, string? Tag, KeysetCursor? After, int Limit);
+
+/// <summary>Tags are case-insensitive labels: trimmed, lower-cased, distinct.</summary>
+internal static class Tags
+{
+    public const int MaxCount = 50;
+    public const int MaxLength = 64;
+
+    public static string Normalize(string tag) => tag.Trim().ToLowerInvariant();
+
+    public static string[] NormalizeAll(IEnumerable<string> tags, Validator v, string field = "tags")
+    {
+        var result = tags.Select(Normalize).Where(t => t.Length > 0).Distinct(StringComparer.Ordinal).ToArray();
+        v.Require(result.Length <= MaxCount, field, $"At most {MaxCount} tags.");
+        v.Require(result.All(t => t.Length <= MaxLength && !t.Any(char.IsControl) && !t.Contains(',', StringComparison.Ordinal)), field,
+            $"Each tag is at most {MaxLength} characters, without commas or control characters.");
+        return result;
+    }
+}
+
+/// <summary>Limits on the text fields of a document.</summary>
+internal static class DocumentFields
+{
+    public const int TitleMax = 300;
+    public const int DescriptionMax = 4000;
+
+    public static bool IsValidTitle(string? title) => title is not null && title.Trim().Length is >= 1 and <= TitleMax && !title.Any(char.IsControl);
+
+    public static bool IsValidDescription(string? description) =>
+        description is null || (description.Length <= DescriptionMax && !description.Any(c => char.IsControl(c) && c is not ('\n' or '\r' or '\t')));
+}

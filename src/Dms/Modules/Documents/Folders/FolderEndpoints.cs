@@ -1,0 +1,71 @@
+using Dapper;
+using Dms.Modules.Documents.Domain;
+using Dms.Platform.Database;
+using Dms.Platform.Http;
+using Dms.Platform.Security;
+
+namespace Dms.Modules.Documents.Folders;
+
+internal sealed record CreateFolderRequest(string WorkspaceId, string? ParentId, string Name);
+
+internal sealed record FolderResponse(Guid Id, Guid WorkspaceId, Guid? ParentId, string Name, DateTime CreatedAt);
+
+internal sealed record FolderContentsResponse(Guid Id, Guid WorkspaceId, Guid? ParentId, string Name, DateTime CreatedAt,
+    IEnumerable<FolderResponse> Children, Page<DocumentResponse> Documents);
+
+/// <summary><c>/api/v1/folders</c>: a tree per workspace; sibling names are unique case-insensitively.</summary>
+internal static class FolderEndpoints
+{
+    private const string Columns = "id, workspace_id, parent_id, name, created_at";
+    private const int DocumentsPerFolderPage = 50;
+
+    public static async Task<IResult> Create(HttpContext http, CreateFolderRequest body, Db db, CancellationToken ct)
+    {
+        var me = CurrentUser.From(http.User);
+        var name = body.Name?.Trim();
+        new Validator()
+            .Require(body.WorkspaceId is not null, "workspaceId", "workspaceId is required.")
+            .Require(IsValidFolderName(name), "name", "name must be 1-255 characters without '/', '\\' or control characters, and not '.' or '..'.")
+            .ThrowIfInvalid();
+        var workspaceId = RouteIds.Parse(body.WorkspaceId!, "workspaceId");
+        var parentId = RouteIds.ParseOptional(body.ParentId, "parentId");
+
+        var folder = await db.InTenantAsync(me.TenantId, async (c, tx) =>
+        {
+            var (ws, parent) = await Placement.ResolveAsync(c, tx, me.TenantId, workspaceId, parentId, ct);
+            return await c.QuerySingleOrDefaultAsync<FolderResponse>(new CommandDefinition($"""
+                INSERT INTO folders (id, tenant_id, workspace_id, parent_id, name, created_by)
+                VALUES (@id, @tenant, @ws, @parent, @name, @user)
+                ON CONFLICT (tenant_id, workspace_id, parent_id, lower(name)) DO NOTHING
+                RETURNING {Columns}
+                """, new { id = Guid.CreateVersion7(), tenant = me.TenantId, ws, parent, name, user = me.UserId }, tx, cancellationToken: ct));
+        }, ct) ?? throw ApiProblem.Conflict("folder.name_taken", "A folder with this name already exists here.");
+        return Results.Created($"/api/v1/folders/{folder.Id}", folder);
+    }
+
+    public static async Task<IResult> Get(HttpContext http, string id, Db db, CancellationToken ct)
+    {
+        var me = CurrentUser.From(http.User);
+        var folderId = RouteIds.Parse(id);
+        var contents = await db.InTenantAsync(me.TenantId, async (c, tx) =>
+        {
+            var folder = await c.QuerySingleOrDefaultAsync<FolderResponse>(new CommandDefinition(
+                $"SELECT {Columns} FROM folders WHERE tenant_id = @tenant AND id = @folderId", new { tenant = me.TenantId, folderId }, tx, cancellationToken: ct));
+            if (folder is null)
+            {
+                return null;
+            }
+            var children = await c.QueryAsync<FolderResponse>(new CommandDefinition(
+                $"SELECT {Columns} FROM folders WHERE tenant_id = @tenant AND parent_id = @folderId ORDER BY lower(name)",
+                new { tenant = me.TenantId, folderId }, tx, cancellationToken: ct));
+            var documents = await DocumentReadModel.ListAsync(c, tx,
+                new DocumentFilter(me.TenantId, null, null, folderId, null, null, DocumentsPerFolderPage), ct);
+            return new FolderContentsResponse(folder.Id, folder.WorkspaceId, folder.ParentId, folder.Name, folder.CreatedAt, children, documents);
+        }, ct) ?? throw ApiProblem.NotFound("folder");
+        return Results.Ok(contents);
+    }
+
+    private static bool IsValidFolderName(string? name) =>
+        name is { Length: >= 1 and <= 255 } && name is not ("." or "..") &&
+        !name.Any(c => char.IsControl(c) || c is '/' or '\\');
+}

@@ -1,0 +1,238 @@
+using Dapper;
+using Dms.Modules.Documents.Domain;
+using Dms.Platform.Configuration;
+using Dms.Platform.Database;
+using Dms.Platform.Http;
+using Dms.Platform.Security;
+using Dms.Platform.Storage;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
+
+namespace Dms.Modules.Documents.Upload;
+
+/// <summary>
+/// <c>POST /api/v1/documents</c> (multipart/form-data: <c>file</c>, <c>title</c>, <c>description</c>,
+/// <c>workspaceId</c>, <c>folderId</c>, <c>tags</c>). The file part is sniffed from its first bytes, then
+/// streamed to storage while it is hashed and measured; the rows are written only once the blob is
+/// whole, and any failure removes the blob, so a failed upload leaves neither.
+/// </summary>
+internal static class UploadDocumentEndpoint
+{
+    private const int MaxFieldLength = 16 * 1024;
+    private const int MaxSections = 64;
+    // Room for the multipart framing and the text fields around the file.
+    private const long FormOverhead = 1024 * 1024;
+
+    public static async Task<IResult> Handle(HttpContext http, Db db, IBlobStore blobs, IOptions<DmsOptions> options,
+        ILogger<UploadRequest> logger, CancellationToken ct)
+    {
+        var me = CurrentUser.From(http.User);
+        var limits = options.Value.Uploads;
+        var boundary = MultipartBoundary(http.Request.ContentType);
+        if (http.Request.ContentLength > limits.MaxBytes + FormOverhead)
+        {
+            throw TooLarge(limits.MaxBytes);
+        }
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
+        {
+            sizeFeature.MaxRequestBodySize = limits.MaxBytes + FormOverhead;
+        }
+
+        var upload = new UploadRequest(me, Guid.CreateVersion7(), Guid.CreateVersion7());
+        try
+        {
+            await ReadFormAsync(http.Request.Body, boundary, upload, blobs, limits, ct);
+            var document = await SaveAsync(db, upload, ct);
+            upload.Committed = true;
+            http.Response.Headers.ETag = document.ETag();
+            return Results.Created($"/api/v1/documents/{document.Id}", document);
+        }
+        catch (UploadTooLargeException)
+        {
+            throw TooLarge(limits.MaxBytes);
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            throw TooLarge(limits.MaxBytes);
+        }
+        catch (BadHttpRequestException)
+        {
+            throw;
+        }
+        catch (Exception ex) when (ex is IOException or InvalidDataException && !ct.IsCancellationRequested)
+        {
+            throw new ApiProblem(StatusCodes.Status400BadRequest, "request.malformed_multipart",
+                "The multipart body is malformed or was cut short.");
+        }
+        finally
+        {
+            if (!upload.Committed && upload.BlobKey is { } key)
+            {
+                try
+                {
+                    await blobs.DeleteAsync(key, CancellationToken.None);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    // The reconciliation job removes blobs no version references.
+                    logger.LogWarning(ex, "Could not remove the blob {BlobKey} of a failed upload", key);
+                }
+            }
+        }
+    }
+
+    private static async Task ReadFormAsync(Stream body, string boundary, UploadRequest upload, IBlobStore blobs, UploadOptions limits, CancellationToken ct)
+    {
+        var reader = new MultipartReader(boundary, body) { HeadersLengthLimit = 16 * 1024, BodyLengthLimit = null };
+        var sections = 0;
+        while (await reader.ReadNextSectionAsync(ct) is { } section)
+        {
+            if (++sections > MaxSections)
+            {
+                throw ApiProblem.Validation("form", $"At most {MaxSections} form parts.");
+            }
+            if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition) ||
+                !disposition.DispositionType.Equals("form-data", StringComparison.OrdinalIgnoreCase))
+            {
+                throw ApiProblem.Validation("form", "Every part needs a Content-Disposition: form-data header.");
+            }
+            var name = disposition.Name.Value ?? "";
+            if (disposition.IsFileDisposition())
+            {
+                if (name != "file")
+                {
+                    throw ApiProblem.Validation(name, "Only the 'file' part may carry a file.");
+                }
+                if (upload.BlobKey is not null)
+                {
+                    throw ApiProblem.Validation("file", "Send exactly one file per document.");
+                }
+                var fileName = FileNames.Sanitize(disposition.FileNameStar.Value ?? disposition.FileName.Value);
+                await StoreFileAsync(section.Body, fileName, upload, blobs, limits, ct);
+            }
+            else
+            {
+                upload.Fields.Add((name, await ReadFieldAsync(section.Body, name, ct)));
+            }
+        }
+    }
+
+    private static async Task StoreFileAsync(Stream body, string fileName, UploadRequest upload, IBlobStore blobs, UploadOptions limits, CancellationToken ct)
+    {
+        var kind = FileKind.ForExtension(fileName);
+        if (kind is null || !limits.AllowedTypes.Contains(kind.Name, StringComparer.OrdinalIgnoreCase))
+        {
+            throw new ApiProblem(StatusCodes.Status415UnsupportedMediaType, "document.type_not_allowed",
+                $"Files of this type are not accepted. Allowed: {string.Join(", ", limits.AllowedTypes)}.");
+        }
+        var head = new byte[FileKind.SniffLength];
+        var headLength = 0;
+        int read;
+        while (headLength < head.Length && (read = await body.ReadAsync(head.AsMemory(headLength), ct)) > 0)
+        {
+            headLength += read;
+        }
+        if (!kind.Matches(head.AsMemory(0, headLength)))
+        {
+            throw new ApiProblem(StatusCodes.Status415UnsupportedMediaType, "document.content_mismatch",
+                $"The file's content is not a valid {kind.Name.ToUpperInvariant()} file as its name says.");
+        }
+
+        upload.BlobKey = BlobKeys.ForVersion(upload.User.TenantId, upload.DocumentId, upload.VersionId);
+        await using var content = new HashingLimitedStream(head.AsMemory(0, headLength), body, limits.MaxBytes);
+        await blobs.PutAsync(upload.BlobKey, content, ct);
+        upload.File = new StoredFile(fileName, kind.ContentType, content.BytesRead, content.Sha256Hex());
+    }
+
+    private static async Task<string> ReadFieldAsync(Stream body, string name, CancellationToken ct)
+    {
+        using var reader = new StreamReader(body, System.Text.Encoding.UTF8);
+        var buffer = new char[MaxFieldLength + 1];
+        var length = 0;
+        int read;
+        while (length < buffer.Length && (read = await reader.ReadAsync(buffer.AsMemory(length), ct)) > 0)
+        {
+            length += read;
+        }
+        if (length > MaxFieldLength)
+        {
+            throw ApiProblem.Validation(name, $"'{name}' is longer than {MaxFieldLength} characters.");
+        }
+        return new string(buffer, 0, length);
+    }
+
+    private static async Task<DocumentResponse> SaveAsync(Db db, UploadRequest upload, CancellationToken ct)
+    {
+        var v = new Validator();
+        v.Require(upload.File is not null, "file", "A 'file' part is required.");
+        var title = upload.Field("title")?.Trim();
+        if (string.IsNullOrEmpty(title) && upload.File is not null)
+        {
+            title = Path.GetFileNameWithoutExtension(upload.File.FileName) is { Length: > 0 } stem ? stem : upload.File.FileName;
+            title = title.Length > DocumentFields.TitleMax ? title[..DocumentFields.TitleMax] : title;
+        }
+        v.Require(upload.File is null || DocumentFields.IsValidTitle(title), "title", $"title must be 1-{DocumentFields.TitleMax} characters without control characters.");
+        var description = upload.Field("description");
+        v.Require(DocumentFields.IsValidDescription(description), "description", $"description is at most {DocumentFields.DescriptionMax} characters.");
+        var tags = Tags.NormalizeAll(upload.Fields.Where(f => f.Name == "tags").SelectMany(f => f.Value.Split(',')), v);
+        v.ThrowIfInvalid();
+        var workspaceId = RouteIds.ParseOptional(upload.Field("workspaceId"), "workspaceId");
+        var folderId = RouteIds.ParseOptional(upload.Field("folderId"), "folderId");
+        var file = upload.File!;
+        var me = upload.User;
+
+        return await db.InTenantAsync(me.TenantId, async (c, tx) =>
+        {
+            var (ws, folder) = await Placement.ResolveAsync(c, tx, me.TenantId, workspaceId, folderId, ct);
+            await c.ExecuteAsync(new CommandDefinition("""
+                INSERT INTO documents (id, tenant_id, workspace_id, folder_id, title, description, tags, current_version, created_by, updated_by)
+                VALUES (@DocumentId, @Tenant, @ws, @folder, @title, @description, @tags, 1, @UserId, @UserId);
+                INSERT INTO document_versions (id, tenant_id, document_id, number, blob_key, size, sha256, content_type, file_name, created_by)
+                VALUES (@VersionId, @Tenant, @DocumentId, 1, @BlobKey, @Size, @Sha256, @ContentType, @FileName, @UserId);
+                """,
+                new
+                {
+                    upload.DocumentId, upload.VersionId, Tenant = me.TenantId, ws, folder, title, description, tags, me.UserId,
+                    upload.BlobKey, file.Size, file.Sha256, file.ContentType, file.FileName,
+                }, tx, cancellationToken: ct));
+            return (await DocumentReadModel.GetAsync(c, tx, me.TenantId, upload.DocumentId, ct))!;
+        }, ct);
+    }
+
+    private static string MultipartBoundary(string? contentType)
+    {
+        if (!MediaTypeHeaderValue.TryParse(contentType, out var media) ||
+            !media.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ApiProblem(StatusCodes.Status415UnsupportedMediaType, "request.multipart_required",
+                "Upload with Content-Type: multipart/form-data and a 'file' part.");
+        }
+        var boundary = HeaderUtilities.RemoveQuotes(media.Boundary).Value;
+        if (string.IsNullOrWhiteSpace(boundary) || boundary.Length > 200)
+        {
+            throw new ApiProblem(StatusCodes.Status400BadRequest, "request.malformed_multipart", "The multipart Content-Type has no valid boundary.");
+        }
+        return boundary;
+    }
+
+    private static ApiProblem TooLarge(long maxBytes) =>
+        new(StatusCodes.Status413PayloadTooLarge, "document.too_large", $"The file is larger than the limit of {maxBytes} bytes.");
+}
+
+internal sealed record StoredFile(string FileName, string ContentType, long Size, string Sha256);
+
+/// <summary>What one upload request has gathered so far; also the logger category of the endpoint.</summary>
+internal sealed class UploadRequest(CurrentUser user, Guid documentId, Guid versionId)
+{
+    public CurrentUser User { get; } = user;
+    public Guid DocumentId { get; } = documentId;
+    public Guid VersionId { get; } = versionId;
+    public List<(string Name, string Value)> Fields { get; } = [];
+    public string? BlobKey { get; set; }
+    public StoredFile? File { get; set; }
+    public bool Committed { get; set; }
+
+    public string? Field(string name) => Fields.LastOrDefault(f => f.Name == name).Value;
+}

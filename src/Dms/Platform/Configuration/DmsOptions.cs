@@ -1,0 +1,72 @@
+namespace Dms.Platform.Configuration;
+
+/// <summary>Every <c>Dms__*</c> setting; defaults here are the documented defaults (docs/configuration.md).</summary>
+internal sealed class DmsOptions
+{
+    public const string Section = "Dms";
+
+    /// <summary>Embedded PostgreSQL cluster, local blobs and the generated signing key live here.</summary>
+    public string DataDirectory { get; set; } = ".dms";
+
+    /// <summary><c>all</c> (API + UI + worker), <c>api</c> or <c>worker</c>.</summary>
+    public string Role { get; set; } = "all";
+
+    public DatabaseOptions Database { get; set; } = new();
+    public BootstrapOptions Bootstrap { get; set; } = new();
+    public PlatformOptions Platform { get; set; } = new();
+    public AuthOptions Auth { get; set; } = new();
+    public UploadOptions Uploads { get; set; } = new();
+    public StorageOptions Storage { get; set; } = new();
+
+    public string DataDirectoryFullPath => Path.GetFullPath(DataDirectory);
+}
+
+internal sealed class DatabaseOptions
+{
+    /// <summary>Folder with initdb/pg_ctl; found with pg_config or PATH when empty.</summary>
+    public string? BinDirectory { get; set; }
+}
+
+internal sealed class BootstrapOptions
+{
+    public string Tenant { get; set; } = "demo";
+    public string AdminEmail { get; set; } = "admin@demo.local";
+
+    /// <summary>When empty on first start, a password is generated and printed once.</summary>
+    public string? AdminPassword { get; set; }
+}
+
+internal sealed class PlatformOptions
+{
+    /// <summary>Key for <c>X-Platform-Key</c>; when empty the platform endpoints are disabled.</summary>
+    public string? ApiKey { get; set; }
+}
+
+internal sealed class AuthOptions
+{
+    /// <summary>HMAC key for access tokens (at least 32 bytes). Generated into the data directory when empty.</summary>
+    public string? SigningKey { get; set; }
+    public TimeSpan AccessTokenLifetime { get; set; } = TimeSpan.FromMinutes(15);
+    public TimeSpan RefreshTokenLifetime { get; set; } = TimeSpan.FromDays(30);
+    public string Issuer { get; set; } = "dms";
+}
+
+internal sealed class UploadOptions
+{
+    public long MaxBytes { get; set; } = 512L * 1024 * 1024;
+
+    /// <summary>Kinds accepted by content sniffing; see <c>FileKind</c>.</summary>
+    public string[] AllowedTypes { get; set; } = ["pdf", "docx", "xlsx", "pptx", "odt", "ods", "txt", "csv", "md", "png", "jpeg", "tiff"];
+}
+
+internal sealed class StorageOptions
+{
+    public string Provider { get; set; } = "FileSystem";
+    public FileSystemStorageOptions FileSystem { get; set; } = new();
+}
+
+internal sealed class FileSystemStorageOptions
+{
+    /// <summary>Defaults to <c>{DataDirectory}/blobs</c>.</summary>
+    public string? Root { get; set; }
+}

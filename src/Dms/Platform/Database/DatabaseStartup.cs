@@ -1,0 +1,74 @@
+using Dapper;
+using Dms.Platform.Configuration;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Dms.Platform.Database;
+
+/// <summary>Where the application's database is, once start-up has found or started it.</summary>
+internal sealed class DatabaseConnections
+{
+    private string? _app;
+    private string? _owner;
+
+    public string App => _app ?? throw new InvalidOperationException("The database has not been started yet.");
+    public string Owner => _owner ?? throw new InvalidOperationException("The database has not been started yet.");
+    public EmbeddedPostgres? Embedded { get; private set; }
+
+    public void Set(string app, string owner, EmbeddedPostgres? embedded)
+    {
+        _app = app;
+        _owner = owner;
+        Embedded = embedded;
+    }
+}
+
+/// <summary>
+/// Start-up of the data layer: the embedded cluster when no connection string is given, migrations as the
+/// owner, then a check that the runtime role cannot bypass row-level security.
+/// </summary>
+internal sealed class DatabaseStartup(
+    IConfiguration configuration,
+    IOptions<DmsOptions> options,
+    DatabaseConnections connections,
+    ILogger<DatabaseStartup> logger)
+{
+    public async Task StartAsync(Func<NpgsqlConnection, Task>? afterMigrations, CancellationToken ct)
+    {
+        var app = configuration.GetConnectionString("Dms");
+        var owner = configuration.GetConnectionString("DmsOwner");
+        EmbeddedPostgres? embedded = null;
+        if (string.IsNullOrWhiteSpace(app))
+        {
+            var root = Path.Combine(options.Value.DataDirectoryFullPath, "postgres");
+            embedded = await EmbeddedPostgres.StartAsync(root, options.Value.Database.BinDirectory, ct);
+            logger.LogInformation("Embedded PostgreSQL {Mode} on 127.0.0.1:{Port} with data in {Root}",
+                embedded.IsOwner ? "started" : "joined", embedded.Port, root);
+            app = embedded.AppConnectionString;
+            owner = embedded.OwnerConnectionString;
+        }
+        else if (string.IsNullOrWhiteSpace(owner))
+        {
+            owner = app;
+        }
+        connections.Set(app, owner!, embedded);
+
+        var applied = await MigrationRunner.MigrateAsync(owner!, MigrationRunner.EmbeddedMigrations(), afterMigrations, ct);
+        logger.LogInformation("Database schema up to date ({Applied} migration(s) applied now)", applied);
+        await CheckRuntimeRoleAsync(app, ct);
+    }
+
+    private static async Task CheckRuntimeRoleAsync(string app, CancellationToken ct)
+    {
+        await using var conn = new NpgsqlConnection(app);
+        await conn.OpenAsync(ct);
+        var role = await conn.QuerySingleAsync<(string Name, bool Super, bool Bypass)>(
+            "SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user");
+        if (role.Super || role.Bypass)
+        {
+            throw new StartupException(
+                $"The runtime database role '{role.Name}' is a superuser or has BYPASSRLS, which switches off tenant isolation: " +
+                "give ConnectionStrings__Dms a plain role that is a member of dms_app and ConnectionStrings__DmsOwner the schema owner.");
+        }
+    }
+}

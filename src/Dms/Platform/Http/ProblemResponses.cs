@@ -1,0 +1,97 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Dms.Platform.Http;
+
+/// <summary>
+/// Turns every failure into problem+json: our own <see cref="ApiProblem"/>s, the framework's bad-request
+/// exceptions (malformed JSON, wrong content type, body too large) and empty error responses from
+/// routing and authentication. Anything unexpected is a 500 with a trace id and no internals.
+/// </summary>
+internal static class ProblemResponses
+{
+    public static IApplicationBuilder UseProblemResponses(this IApplicationBuilder app)
+    {
+        app.Use(async (context, next) =>
+        {
+            try
+            {
+                await next(context);
+            }
+            catch (ApiProblem problem) when (!context.Response.HasStarted)
+            {
+                await WriteAsync(context, problem.Status, problem.Code, problem.Title, problem.Detail, problem.Errors);
+            }
+            catch (BadHttpRequestException ex) when (!context.Response.HasStarted)
+            {
+                var (code, title) = ex.StatusCode switch
+                {
+                    StatusCodes.Status413PayloadTooLarge => ("request.too_large", "The request body is too large."),
+                    StatusCodes.Status415UnsupportedMediaType => ("request.unsupported_media_type", "This endpoint expects a different Content-Type (application/json unless the API guide says otherwise)."),
+                    _ => ("request.malformed", "The request could not be read."),
+                };
+                var detail = ex.InnerException is JsonException json
+                    ? $"The JSON body is malformed or has a value of the wrong type{(json.Path is { Length: > 0 } p ? $" at {p}" : "")}."
+                    : ex.StatusCode == StatusCodes.Status400BadRequest ? BadRequestDetail(ex.Message) : null;
+                await WriteAsync(context, ex.StatusCode, code, title, detail, null);
+            }
+            catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+            {
+                // The client went away; there is nobody to answer.
+            }
+            catch (Exception ex) when (!context.Response.HasStarted)
+            {
+                context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Dms.Errors")
+                    .LogError(ex, "Unhandled error on {Method} {Path}", context.Request.Method, context.Request.Path);
+                await WriteAsync(context, StatusCodes.Status500InternalServerError, "server.error",
+                    "An unexpected error occurred. Quote the trace id when reporting it.", null, null);
+            }
+        });
+        return app;
+    }
+
+    /// <summary>Empty 4xx responses (no route, no token, wrong method) get a problem body too.</summary>
+    public static async Task WriteStatusCodeProblemAsync(HttpContext context)
+    {
+        var status = context.Response.StatusCode;
+        var (code, title) = status switch
+        {
+            StatusCodes.Status401Unauthorized => ("auth.unauthenticated", "Authentication is required: send a valid Bearer access token."),
+            StatusCodes.Status403Forbidden => ("auth.forbidden", "Your role does not allow this action."),
+            StatusCodes.Status404NotFound => ("route.not_found", "There is no such endpoint."),
+            StatusCodes.Status405MethodNotAllowed => ("route.method_not_allowed", "This endpoint does not accept that HTTP method."),
+            _ => ($"http.{status}", ReasonPhrase(status)),
+        };
+        await WriteAsync(context, status, code, title, null, null);
+    }
+
+    internal static async Task WriteAsync(HttpContext context, int status, string code, string title, string? detail,
+        IDictionary<string, string[]>? errors)
+    {
+        var problem = new ProblemDetails
+        {
+            Status = status,
+            Title = title,
+            Detail = detail,
+            Type = $"https://dms.example/problems/{code}",
+            Instance = context.Request.Path,
+        };
+        problem.Extensions["code"] = code;
+        problem.Extensions["traceId"] = Activity.Current?.TraceId.ToString() ?? context.TraceIdentifier;
+        if (errors is not null)
+        {
+            problem.Extensions["errors"] = errors;
+        }
+        context.Response.Clear();
+        context.Response.StatusCode = status;
+        await context.Response.WriteAsJsonAsync(problem, (JsonSerializerOptions?)null, "application/problem+json");
+    }
+
+    private static string BadRequestDetail(string message) =>
+        // Framework messages name parameters and the expected shape; they carry no server internals.
+        message.Length > 300 ? message[..300] : message;
+
+    private static string ReasonPhrase(int status) =>
+        Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status) is { Length: > 0 } phrase ? phrase : "Error";
+}

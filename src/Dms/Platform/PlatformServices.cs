@@ -1,0 +1,114 @@
+using System.Text.Json.Serialization;
+using Dapper;
+using Dms.Platform.Configuration;
+using Dms.Platform.Database;
+using Dms.Platform.Http;
+using Dms.Platform.Observability;
+using Dms.Platform.Security;
+using Dms.Platform.Storage;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Dms.Platform;
+
+/// <summary>Cross-cutting services and middleware; no business rules live here.</summary>
+internal static class PlatformServices
+{
+    public static WebApplicationBuilder AddPlatform(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.Configure<DmsOptions>(builder.Configuration.GetSection(DmsOptions.Section));
+        services.AddSingleton(TimeProvider.System);
+        DefaultTypeMap.MatchNamesWithUnderscores = true;
+
+        builder.Logging.ClearProviders();
+        builder.Logging.AddJsonConsole(o =>
+        {
+            o.IncludeScopes = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+            o.UseUtcTimestamp = true;
+        });
+
+        services.AddSingleton<DatabaseConnections>();
+        services.AddSingleton<DatabaseStartup>();
+        services.AddSingleton(sp => new NpgsqlDataSourceBuilder(sp.GetRequiredService<DatabaseConnections>().App)
+        {
+            Name = "dms",
+        }.Build());
+        services.AddSingleton<Db>();
+        services.AddSingleton<IBlobStore>(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<DmsOptions>>().Value;
+            if (!options.Storage.Provider.Equals("FileSystem", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new StartupException($"Dms__Storage__Provider '{options.Storage.Provider}' is not supported; use FileSystem.");
+            }
+            return new FileSystemBlobStore(options.Storage.FileSystem.Root ?? Path.Combine(options.DataDirectoryFullPath, "blobs"));
+        });
+
+        services.AddSingleton<SigningKey>();
+        services.AddSingleton<TokenService>();
+        services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
+        services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme).Configure<TokenService>((o, tokens) =>
+        {
+            o.MapInboundClaims = false;
+            o.TokenValidationParameters = tokens.ValidationParameters();
+        });
+        services.AddAuthorization(Policies.Add);
+
+        services.Configure<JsonOptions>(o =>
+        {
+            o.SerializerOptions.Converters.Add(new JsonStringEnumConverter());
+            o.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.Never;
+        });
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.AddProblemDetails();
+        services.AddOpenApi();
+        services.AddHealthChecks()
+            .AddCheck<DatabaseHealthCheck>("database", tags: ["ready"])
+            .AddCheck<StorageHealthCheck>("storage", tags: ["ready"]);
+        return builder;
+    }
+
+    public static WebApplication UsePlatform(this WebApplication app)
+    {
+        app.UseCorrelationId();
+        app.Use(async (context, next) =>
+        {
+            var headers = context.Response.Headers;
+            headers.XContentTypeOptions = "nosniff";
+            headers["Referrer-Policy"] = "no-referrer";
+            headers.XFrameOptions = "DENY";
+            await next(context);
+        });
+        app.UseStatusCodePages(context => ProblemResponses.WriteStatusCodeProblemAsync(context.HttpContext));
+        app.UseProblemResponses();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        return app;
+    }
+
+    public static WebApplication MapPlatform(this WebApplication app)
+    {
+        app.MapOpenApi("/openapi/{documentName}.json");
+        app.UseSwaggerUI(o =>
+        {
+            o.SwaggerEndpoint("/openapi/v1.json", "DMS Enterprise API v1");
+            o.RoutePrefix = "swagger";
+        });
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteHealth });
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready"), ResponseWriter = WriteHealth });
+        return app;
+    }
+
+    private static Task WriteHealth(HttpContext context, HealthReport report) =>
+        context.Response.WriteAsJsonAsync(new
+        {
+            status = report.Status.ToString(),
+            checks = report.Entries.ToDictionary(e => e.Key, e => new { status = e.Value.Status.ToString(), e.Value.Description }),
+        });
+}

@@ -1,0 +1,61 @@
+using Dms.Cli;
+using Dms.Modules.Access;
+using Dms.Modules.Access.Tenants;
+using Dms.Modules.Documents;
+using Dms.Platform;
+using Dms.Platform.Configuration;
+using Dms.Platform.Database;
+
+// One deployable: the REST API, (later) the UI and the background worker, and CLI verbs.
+var cliCommand = TenantCommands.IsCommand(args);
+var hostArgs = cliCommand ? [] : args;
+
+var builder = WebApplication.CreateBuilder(hostArgs);
+builder.Configuration.AddCommandLine(hostArgs, new Dictionary<string, string> { ["--role"] = "Dms:Role" });
+if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["http_ports"]))
+{
+    builder.WebHost.UseUrls("http://localhost:5080");
+}
+builder.AddPlatform();
+builder.Services.AddAccess();
+
+var app = builder.Build();
+var role = app.Configuration["Dms:Role"] ?? "all";
+if (role is not ("all" or "api" or "worker"))
+{
+    await Console.Error.WriteLineAsync($"dms: --role must be all, api or worker (got '{role}').");
+    return 2;
+}
+
+try
+{
+    var bootstrap = ActivatorUtilities.CreateInstance<Bootstrap>(app.Services);
+    await app.Services.GetRequiredService<DatabaseStartup>().StartAsync(bootstrap.RunAsync, app.Lifetime.ApplicationStopping);
+    app.Services.GetRequiredService<Dms.Platform.Security.SigningKey>();
+}
+catch (StartupException ex)
+{
+    await Console.Error.WriteLineAsync($"dms: {ex.Message}");
+    await app.DisposeAsync();
+    return 1;
+}
+
+if (cliCommand)
+{
+    var exit = await TenantCommands.RunAsync(args, app.Services);
+    await app.DisposeAsync();
+    return exit;
+}
+
+app.UsePlatform();
+app.MapPlatform();
+if (role is "all" or "api")
+{
+    app.MapAccess();
+    app.MapDocuments();
+}
+await app.RunAsync();
+return 0;
+
+/// <summary>Entry point type, visible to the functional tests' WebApplicationFactory.</summary>
+public partial class Program;
