@@ -30,11 +30,14 @@ internal static class LoginEndpoint
             .Require(!string.IsNullOrEmpty(body.Password), "password", "password is required.")
             .ThrowIfInvalid();
 
+        // A slug or e-mail that cannot exist is not looked up, but still costs a hash verification below.
         var slug = body.Tenant.Trim().ToLowerInvariant();
-        var tenantId = await db.WithoutTenantAsync(c => c.QuerySingleOrDefaultAsync<Guid?>(
-            new CommandDefinition("SELECT id FROM tenants WHERE slug = @slug", new { slug }, cancellationToken: ct)), ct);
+        var tenantId = AccountRules.IsValidSlug(slug)
+            ? await db.WithoutTenantAsync(c => c.QuerySingleOrDefaultAsync<Guid?>(
+                new CommandDefinition("SELECT id FROM tenants WHERE slug = @slug", new { slug }, cancellationToken: ct)), ct)
+            : null;
         UserRow? user = null;
-        if (tenantId is { } tid)
+        if (tenantId is { } tid && AccountRules.IsValidEmail(body.Email))
         {
             user = await db.InTenantAsync(tid, (c, tx) => c.QuerySingleOrDefaultAsync<UserRow>(new CommandDefinition(
                 "SELECT id, email, password_hash, role, disabled FROM users WHERE tenant_id = @tid AND email_normalized = @email",
