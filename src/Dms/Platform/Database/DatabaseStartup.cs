@@ -5,8 +5,11 @@ using Npgsql;
 
 namespace Dms.Platform.Database;
 
-/// <summary>Where the application's database is, once start-up has found or started it.</summary>
-internal sealed class DatabaseConnections
+/// <summary>
+/// Where the application's database is, once start-up has found or started it. Disposed with the host,
+/// which stops the embedded cluster on a clean shutdown (SIGTERM, Ctrl+C).
+/// </summary>
+internal sealed class DatabaseConnections : IAsyncDisposable
 {
     private string? _app;
     private string? _owner;
@@ -20,6 +23,14 @@ internal sealed class DatabaseConnections
         _app = app;
         _owner = owner;
         Embedded = embedded;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Embedded is not null)
+        {
+            await Embedded.DisposeAsync();
+        }
     }
 }
 

@@ -17,7 +17,8 @@ internal sealed class ApiProblem(int status, string code, string title, string? 
 
     public static ApiProblem Validation(IDictionary<string, string[]> errors) =>
         new(StatusCodes.Status400BadRequest, "validation.failed", "The request has invalid fields.",
-            string.Join(" ", errors.SelectMany(e => e.Value))) { Errors = errors };
+            string.Join(" ", errors.SelectMany(e => e.Value)))
+        { Errors = errors };
 
     public static ApiProblem Validation(string field, string message) =>
         Validation(new Dictionary<string, string[]> { [field] = [message] });

@@ -24,7 +24,11 @@ internal sealed class IssueTokens(Db db, TokenService tokens, IOptions<DmsOption
             """,
             new
             {
-                id = Guid.CreateVersion7(), tenantId, userId, familyId, hash = RefreshTokens.Hash(refresh),
+                id = Guid.CreateVersion7(),
+                tenantId,
+                userId,
+                familyId,
+                hash = RefreshTokens.Hash(refresh),
                 expiresAt = clock.GetUtcNow().UtcDateTime + options.Value.Auth.RefreshTokenLifetime,
             }, tx, cancellationToken: ct));
         var (access, expiresIn) = tokens.IssueAccessToken(userId, tenantId, role, email);

@@ -37,10 +37,15 @@ internal static class RefreshEndpoint
             if (rotated is null)
             {
                 // Reuse of a rotated token: revoke the family. Committed even though the caller gets a 401.
+                // Rows are locked in id order so concurrent revocations of one family cannot deadlock.
                 await c.ExecuteAsync(new CommandDefinition("""
                     UPDATE refresh_tokens SET revoked_at = now()
-                    WHERE tenant_id = @tenantId AND revoked_at IS NULL
-                      AND family_id = (SELECT family_id FROM refresh_tokens WHERE tenant_id = @tenantId AND token_hash = @hash AND used_at IS NOT NULL)
+                    WHERE id IN (
+                      SELECT id FROM refresh_tokens
+                      WHERE tenant_id = @tenantId AND revoked_at IS NULL
+                        AND family_id = (SELECT family_id FROM refresh_tokens WHERE tenant_id = @tenantId AND token_hash = @hash AND used_at IS NOT NULL)
+                      ORDER BY id
+                      FOR UPDATE)
                     """, new { tenantId, hash }, tx, cancellationToken: ct));
                 return null;
             }

@@ -54,8 +54,14 @@ internal sealed class TenantProvisioning(IPasswordHasher<UserAccount> hasher)
             """,
             new
             {
-                tenant = tenantId.ToString(), tenantId, adminId, email, normalized = AccountRules.NormalizeEmail(email),
-                displayName = email.Split('@')[0], passwordHash, workspaceId,
+                tenant = tenantId.ToString(),
+                tenantId,
+                adminId,
+                email,
+                normalized = AccountRules.NormalizeEmail(email),
+                displayName = email.Split('@')[0],
+                passwordHash,
+                workspaceId,
             }, tx, cancellationToken: ct));
         await tx.CommitAsync(ct);
         return new ProvisionedTenant(tenantId, request.Slug, name, adminId, workspaceId);

@@ -41,8 +41,13 @@ internal static class UserEndpoints
             """,
             new
             {
-                id, tenant = me.TenantId, email, normalized = AccountRules.NormalizeEmail(email),
-                displayName = body.DisplayName?.Trim() ?? email.Split('@')[0], hash, role,
+                id,
+                tenant = me.TenantId,
+                email,
+                normalized = AccountRules.NormalizeEmail(email),
+                displayName = body.DisplayName?.Trim() ?? email.Split('@')[0],
+                hash,
+                role,
             }, tx, cancellationToken: ct)), ct)
             ?? throw ApiProblem.Conflict("user.email_taken", "A user with this e-mail already exists in the tenant.");
         return Results.Created($"/api/v1/users/{user.Id}", user);

@@ -194,8 +194,20 @@ internal static class UploadDocumentEndpoint
                 """,
                 new
                 {
-                    upload.DocumentId, upload.VersionId, Tenant = me.TenantId, ws, folder, title, description, tags, me.UserId,
-                    upload.BlobKey, file.Size, file.Sha256, file.ContentType, file.FileName,
+                    upload.DocumentId,
+                    upload.VersionId,
+                    Tenant = me.TenantId,
+                    ws,
+                    folder,
+                    title,
+                    description,
+                    tags,
+                    me.UserId,
+                    upload.BlobKey,
+                    file.Size,
+                    file.Sha256,
+                    file.ContentType,
+                    file.FileName,
                 }, tx, cancellationToken: ct));
             return (await DocumentReadModel.GetAsync(c, tx, me.TenantId, upload.DocumentId, ct))!;
         }, ct);

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh machine. Installs what the tests need when it can (root + apt),
+# otherwise says exactly what is missing; then checks formatting, builds and runs every test against
+# real components (a throwaway PostgreSQL cluster started by the test fixtures).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+say() { printf '==> %s\n' "$*"; }
+die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
+
+apt_updated=""
+can_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
+apt_install() {
+  if [ -z "$apt_updated" ]; then apt-get update -qq >/dev/null; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# .NET 10 SDK
+command -v dotnet >/dev/null 2>&1 || die ".NET 10 SDK not found: install it (https://dot.net/download) and re-run."
+dotnet --list-sdks | grep -q '^10\.' || die ".NET 10 SDK required; found: $(dotnet --list-sdks | tr '\n' ' ')"
+
+# PostgreSQL server binaries (initdb, pg_ctl), used by the embedded launcher and the test fixtures.
+has_postgres() {
+  local bindir
+  bindir="$(pg_config --bindir 2>/dev/null || true)"
+  if [ -n "$bindir" ] && [ -x "$bindir/initdb" ] && [ -x "$bindir/pg_ctl" ]; then return 0; fi
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
+}
+if ! has_postgres; then
+  if can_apt; then
+    say "installing PostgreSQL server binaries (apt-get install postgresql)"
+    apt_install postgresql
+  else
+    die "PostgreSQL server binaries (initdb, pg_ctl) not found: install them (Debian/Ubuntu: sudo apt-get install postgresql) and re-run."
+  fi
+fi
+if [ "$(id -u)" = 0 ]; then
+  # initdb and postgres refuse root; the launcher runs them as the postgres system user.
+  id postgres >/dev/null 2>&1 || die "running as root needs the 'postgres' system user (Debian: apt-get install postgresql)."
+  command -v runuser >/dev/null 2>&1 || die "runuser not found (Debian: apt-get install util-linux)."
+fi
+
+say "checking formatting (dotnet format --verify-no-changes)"
+dotnet format Dms.slnx --verify-no-changes
+
+say "building (warnings are errors)"
+dotnet build Dms.slnx -c Release -nologo -v quiet
+
+say "running the test suite"
+mkdir -p TestResults
+set +e
+dotnet test Dms.slnx -c Release --no-build --nologo \
+  --logger "trx;LogFileName=dms-tests.trx" --results-directory TestResults 2>&1 | tee TestResults/test-output.log
+status=${PIPESTATUS[0]}
+set -e
+
+# One plain summary line over every test project: "N passed, N failed, N skipped".
+awk '
+  /(Passed|Failed)! +- +Failed:/ {
+    gsub(",", "");
+    for (i = 1; i <= NF; i++) {
+      if ($i == "Failed:") f += $(i + 1);
+      if ($i == "Passed:") p += $(i + 1);
+      if ($i == "Skipped:") s += $(i + 1);
+    }
+    seen = 1
+  }
+  END { if (seen) printf "%d passed, %d failed, %d skipped\n", p, f, s; else print "0 passed, 1 failed (no test summary found)" }
+' TestResults/test-output.log
+exit "$status"
