@@ -67,7 +67,21 @@ internal static class PlatformServices
         });
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddProblemDetails();
-        services.AddOpenApi();
+        services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
+        {
+            // Lets the browsable UI's "Authorize" button send the access token from /api/v1/auth/login.
+            document.Components ??= new Microsoft.OpenApi.OpenApiComponents();
+            document.Components.SecuritySchemes ??= new Dictionary<string, Microsoft.OpenApi.IOpenApiSecurityScheme>();
+            document.Components.SecuritySchemes["Bearer"] = new Microsoft.OpenApi.OpenApiSecurityScheme
+            {
+                Type = Microsoft.OpenApi.SecuritySchemeType.Http,
+                Scheme = "bearer",
+                BearerFormat = "JWT",
+                Description = "Access token from POST /api/v1/auth/login.",
+            };
+            document.Security = [new Microsoft.OpenApi.OpenApiSecurityRequirement { [new Microsoft.OpenApi.OpenApiSecuritySchemeReference("Bearer", document)] = [] }];
+            return Task.CompletedTask;
+        }));
         services.AddHealthChecks()
             .AddCheck<DatabaseHealthCheck>("database", tags: ["ready"])
             .AddCheck<StorageHealthCheck>("storage", tags: ["ready"]);
@@ -79,10 +93,14 @@ internal static class PlatformServices
         app.UseCorrelationId();
         app.Use(async (context, next) =>
         {
-            var headers = context.Response.Headers;
-            headers.XContentTypeOptions = "nosniff";
-            headers["Referrer-Policy"] = "no-referrer";
-            headers.XFrameOptions = "DENY";
+            context.Response.OnStarting(() =>
+            {
+                var headers = context.Response.Headers;
+                headers.XContentTypeOptions = "nosniff";
+                headers["Referrer-Policy"] = "no-referrer";
+                headers.XFrameOptions = "DENY";
+                return Task.CompletedTask;
+            });
             await next(context);
         });
         app.UseStatusCodePages(context => ProblemResponses.WriteStatusCodeProblemAsync(context.HttpContext));

@@ -15,7 +15,12 @@ internal static class CorrelationId
         {
             var incoming = context.Request.Headers[Header].ToString();
             var id = IsSane(incoming) ? incoming : Activity.Current?.TraceId.ToString() ?? context.TraceIdentifier;
-            context.Response.Headers[Header] = id;
+            // Set when the headers go out, so an error response that clears the response keeps it too.
+            context.Response.OnStarting(() =>
+            {
+                context.Response.Headers[Header] = id;
+                return Task.CompletedTask;
+            });
             var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Dms.Http");
             using (logger.BeginScope(new Dictionary<string, object> { ["CorrelationId"] = id }))
             {

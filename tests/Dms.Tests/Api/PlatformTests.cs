@@ -1,0 +1,59 @@
+using System.Net;
+using Dms.Tests.Infrastructure;
+using Shouldly;
+using Xunit;
+
+namespace Dms.Tests.Api;
+
+public sealed class PlatformTests
+{
+    [Fact]
+    public async Task The_openapi_document_describes_every_endpoint_and_bearer_auth()
+    {
+        var client = (await DmsApp.GetAsync()).CreateClient();
+        using var response = await client.GetAsync("/openapi/v1.json");
+        await response.ShouldHaveStatusAsync(HttpStatusCode.OK);
+        var doc = await response.JsonAsync();
+        var paths = doc.GetProperty("paths").EnumerateObject().Select(p => p.Name).ToList();
+        paths.ShouldBe(
+        [
+            "/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/me", "/api/v1/users", "/api/v1/users/{id}",
+            "/api/v1/platform/tenants", "/api/v1/workspaces", "/api/v1/workspaces/{id}", "/api/v1/folders", "/api/v1/folders/{id}",
+            "/api/v1/documents", "/api/v1/documents/{id}", "/api/v1/documents/{id}/versions", "/api/v1/documents/{id}/content",
+        ], ignoreOrder: true);
+        doc.GetProperty("components").GetProperty("securitySchemes").GetProperty("Bearer").GetProperty("scheme").GetString().ShouldBe("bearer");
+
+        using var ui = await client.GetAsync("/swagger/index.html");
+        await ui.ShouldHaveStatusAsync(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task Health_endpoints_report_database_and_storage()
+    {
+        var client = (await DmsApp.GetAsync()).CreateClient();
+        using var live = await client.GetAsync("/health/live");
+        await live.ShouldHaveStatusAsync(HttpStatusCode.OK);
+        using var ready = await client.GetAsync("/health/ready");
+        await ready.ShouldHaveStatusAsync(HttpStatusCode.OK);
+        var checks = (await ready.JsonAsync()).GetProperty("checks");
+        checks.GetProperty("database").GetProperty("status").GetString().ShouldBe("Healthy");
+        checks.GetProperty("storage").GetProperty("status").GetString().ShouldBe("Healthy");
+    }
+
+    [Fact]
+    public async Task Every_response_carries_a_correlation_id_and_security_headers()
+    {
+        var client = (await DmsApp.GetAsync()).CreateClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/v1/me");
+        request.Headers.Add("X-Correlation-Id", "client-supplied-42");
+        using var response = await client.SendAsync(request);
+        response.Headers.GetValues("X-Correlation-Id").ShouldBe(["client-supplied-42"]);
+        response.Headers.GetValues("X-Content-Type-Options").ShouldBe(["nosniff"]);
+        response.Headers.GetValues("X-Frame-Options").ShouldBe(["DENY"]);
+
+        using var hostile = new HttpRequestMessage(HttpMethod.Get, "/health/live");
+        hostile.Headers.TryAddWithoutValidation("X-Correlation-Id", "<script>alert(1)</script>");
+        using var sanitized = await client.SendAsync(hostile);
+        sanitized.Headers.GetValues("X-Correlation-Id").Single().ShouldNotContain("<");
+    }
+}
