@@ -55,8 +55,14 @@ internal sealed class UploadOptions
 {
     public long MaxBytes { get; set; } = 512L * 1024 * 1024;
 
-    /// <summary>Kinds accepted by content sniffing; see <c>FileKind</c>.</summary>
-    public string[] AllowedTypes { get; set; } = ["pdf", "docx", "xlsx", "pptx", "odt", "ods", "txt", "csv", "md", "png", "jpeg", "tiff"];
+    /// <summary>
+    /// Comma-separated kinds accepted by content sniffing (see <c>FileKind</c>). A string, not an array,
+    /// because configuration binding appends to a default array instead of replacing it.
+    /// </summary>
+    public string AllowedTypes { get; set; } = "pdf,docx,xlsx,pptx,odt,ods,txt,csv,md,png,jpeg,tiff";
+
+    public IReadOnlyList<string> AllowedTypeList =>
+        AllowedTypes.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 }
 
 internal sealed class StorageOptions

@@ -122,10 +122,11 @@ internal static class UploadDocumentEndpoint
     private static async Task StoreFileAsync(Stream body, string fileName, UploadRequest upload, IBlobStore blobs, UploadOptions limits, CancellationToken ct)
     {
         var kind = FileKind.ForExtension(fileName);
-        if (kind is null || !limits.AllowedTypes.Contains(kind.Name, StringComparer.OrdinalIgnoreCase))
+        var allowed = limits.AllowedTypeList;
+        if (kind is null || !allowed.Contains(kind.Name, StringComparer.OrdinalIgnoreCase))
         {
             throw new ApiProblem(StatusCodes.Status415UnsupportedMediaType, "document.type_not_allowed",
-                $"Files of this type are not accepted. Allowed: {string.Join(", ", limits.AllowedTypes)}.");
+                $"Files of this type are not accepted. Allowed: {string.Join(", ", allowed)}.");
         }
         var head = new byte[FileKind.SniffLength];
         var headLength = 0;
