@@ -18,6 +18,8 @@ if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(
 }
 builder.AddPlatform();
 builder.Services.AddAccess();
+var configuredRole = builder.Configuration["Dms:Role"] ?? "all";
+builder.Services.AddDocuments(runBackgroundWork: !cliCommand && configuredRole is "all" or "worker");
 
 var app = builder.Build();
 var role = app.Configuration["Dms:Role"] ?? "all";
@@ -32,6 +34,11 @@ try
     var bootstrap = ActivatorUtilities.CreateInstance<Bootstrap>(app.Services);
     await app.Services.GetRequiredService<DatabaseStartup>().StartAsync(bootstrap.RunAsync, app.Lifetime.ApplicationStopping);
     app.Services.GetRequiredService<Dms.Platform.Security.SigningKey>();
+    if (app.Services.GetRequiredService<Dms.Platform.Storage.IBlobStore>() is Dms.Platform.Storage.S3BlobStore s3)
+    {
+        var storage = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<DmsOptions>>().Value.Storage;
+        await s3.EnsureBucketAsync(storage.S3.CreateBucket, app.Lifetime.ApplicationStopping);
+    }
 }
 catch (StartupException ex)
 {

@@ -40,16 +40,18 @@ internal static class PlatformServices
             Name = "dms",
         }.Build());
         services.AddSingleton<Db>();
+        services.AddSingleton<SignedBlobUrls>();
         services.AddSingleton<IBlobStore>(sp =>
         {
             var options = sp.GetRequiredService<IOptions<DmsOptions>>().Value;
-            if (!options.Storage.Provider.Equals("FileSystem", StringComparison.OrdinalIgnoreCase))
+            return options.Storage.Provider.ToUpperInvariant() switch
             {
-                throw new StartupException($"Dms__Storage__Provider '{options.Storage.Provider}' is not supported; use FileSystem.");
-            }
-            return new FileSystemBlobStore(options.Storage.FileSystem.Root ?? Path.Combine(options.DataDirectoryFullPath, "blobs"));
+                "FILESYSTEM" => new FileSystemBlobStore(options.Storage.FileSystem.Root ?? Path.Combine(options.DataDirectoryFullPath, "blobs"),
+                    sp.GetRequiredService<SignedBlobUrls>()),
+                "S3" => new S3BlobStore(options.Storage.S3),
+                _ => throw new StartupException($"Dms__Storage__Provider '{options.Storage.Provider}' is not supported; use FileSystem or S3."),
+            };
         });
-
         services.AddSingleton<SigningKey>();
         services.AddSingleton<TokenService>();
         services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
@@ -118,6 +120,7 @@ internal static class PlatformServices
             o.SwaggerEndpoint("/openapi/v1.json", "DMS Enterprise API v1");
             o.RoutePrefix = "swagger";
         });
+        app.MapSignedObjects();
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteHealth });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready"), ResponseWriter = WriteHealth });
         return app;

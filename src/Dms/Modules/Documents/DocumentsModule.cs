@@ -1,4 +1,6 @@
 using Dms.Modules.Documents.Browse;
+using Dms.Modules.Documents.DirectUpload;
+using Dms.Modules.Documents.Reconciliation;
 using Dms.Modules.Documents.Download;
 using Dms.Modules.Documents.Edit;
 using Dms.Modules.Documents.Folders;
@@ -11,6 +13,16 @@ namespace Dms.Modules.Documents;
 /// <summary>Workspaces, folders, documents and their immutable versions.</summary>
 internal static class DocumentsModule
 {
+    public static IServiceCollection AddDocuments(this IServiceCollection services, bool runBackgroundWork)
+    {
+        services.AddSingleton<StorageReconciler>();
+        if (runBackgroundWork)
+        {
+            services.AddHostedService<ReconciliationService>();
+        }
+        return services;
+    }
+
     public static IEndpointRouteBuilder MapDocuments(this IEndpointRouteBuilder app)
     {
         var workspaces = app.MapGroup("/api/v1/workspaces").WithTags("Workspaces");
@@ -32,6 +44,12 @@ internal static class DocumentsModule
         documents.MapGet("/{id}/versions", BrowseEndpoints.Versions).RequireAuthorization(Policies.ReadDocuments);
         documents.MapGet("/{id}/content", DownloadEndpoint.Handle).RequireAuthorization(Policies.ReadDocuments);
         documents.MapPatch("/{id}", EditMetadataEndpoint.Handle).RequireAuthorization(Policies.WriteDocuments);
+
+        var uploads = app.MapGroup("/api/v1/uploads").WithTags("Uploads").RequireAuthorization(Policies.WriteDocuments);
+        uploads.MapPost("", UploadSessionEndpoints.Create);
+        uploads.MapGet("/{id}", UploadSessionEndpoints.Get);
+        uploads.MapPost("/{id}/complete", UploadSessionEndpoints.Complete);
+        uploads.MapDelete("/{id}", UploadSessionEndpoints.Abort);
         return app;
     }
 }

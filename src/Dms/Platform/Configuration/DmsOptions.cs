@@ -8,6 +8,9 @@ internal sealed class DmsOptions
     /// <summary>Embedded PostgreSQL cluster, local blobs and the generated signing key live here.</summary>
     public string DataDirectory { get; set; } = ".dms";
 
+    /// <summary>Public base URL of the API, for signed URLs when a proxy changes the host; empty: taken from each request.</summary>
+    public string? PublicUrl { get; set; }
+
     /// <summary><c>all</c> (API + UI + worker), <c>api</c> or <c>worker</c>.</summary>
     public string Role { get; set; } = "all";
 
@@ -55,6 +58,15 @@ internal sealed class UploadOptions
 {
     public long MaxBytes { get; set; } = 512L * 1024 * 1024;
 
+    /// <summary>How long a direct-upload session (and its presigned URLs) stays usable.</summary>
+    public TimeSpan SessionTtl { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Direct uploads larger than this are split into parts, each with its own URL.</summary>
+    public long MultipartThreshold { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>Size of each part (S3 needs at least 5 MiB); grown when a file would need more than 10,000 parts.</summary>
+    public long PartSize { get; set; } = 16L * 1024 * 1024;
+
     /// <summary>
     /// Comma-separated kinds accepted by content sniffing (see <c>FileKind</c>). A string, not an array,
     /// because configuration binding appends to a default array instead of replacing it.
@@ -67,8 +79,31 @@ internal sealed class UploadOptions
 
 internal sealed class StorageOptions
 {
+    /// <summary><c>FileSystem</c> or <c>S3</c>.</summary>
     public string Provider { get; set; } = "FileSystem";
     public FileSystemStorageOptions FileSystem { get; set; } = new();
+    public S3StorageOptions S3 { get; set; } = new();
+
+    /// <summary>Unreferenced blobs younger than this are left alone by reconciliation.</summary>
+    public TimeSpan OrphanGracePeriod { get; set; } = TimeSpan.FromHours(24);
+    public TimeSpan ReconcileInterval { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Lifetime of the signed or presigned URL a download redirects to.</summary>
+    public TimeSpan DownloadUrlTtl { get; set; } = TimeSpan.FromMinutes(5);
+}
+
+internal sealed class S3StorageOptions
+{
+    /// <summary>Endpoint of an S3-compatible server (MinIO, moto…); empty for AWS S3 in <see cref="Region"/>.</summary>
+    public string? ServiceUrl { get; set; }
+    public string Bucket { get; set; } = "dms";
+    public string Region { get; set; } = "us-east-1";
+
+    /// <summary>Empty: the AWS SDK's default credential chain (environment, instance role…).</summary>
+    public string? AccessKey { get; set; }
+    public string? SecretKey { get; set; }
+    public bool ForcePathStyle { get; set; }
+    public bool CreateBucket { get; set; } = true;
 }
 
 internal sealed class FileSystemStorageOptions

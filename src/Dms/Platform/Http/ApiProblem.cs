@@ -12,6 +12,9 @@ internal sealed class ApiProblem(int status, string code, string title, string? 
     public string? Detail { get; } = detail;
     public IDictionary<string, string[]>? Errors { get; init; }
 
+    /// <summary>Response headers that belong to the error (Retry-After, Content-Range), kept when the response is reset.</summary>
+    public IDictionary<string, string>? Headers { get; init; }
+
     public static ApiProblem NotFound(string entity) =>
         new(StatusCodes.Status404NotFound, $"{entity}.not_found", $"The {entity} does not exist.");
 

@@ -21,7 +21,7 @@ internal static class ProblemResponses
             }
             catch (ApiProblem problem) when (!context.Response.HasStarted)
             {
-                await WriteAsync(context, problem.Status, problem.Code, problem.Title, problem.Detail, problem.Errors);
+                await WriteAsync(context, problem.Status, problem.Code, problem.Title, problem.Detail, problem.Errors, problem.Headers);
             }
             catch (BadHttpRequestException ex) when (!context.Response.HasStarted)
             {
@@ -41,6 +41,12 @@ internal static class ProblemResponses
                 // Text PostgreSQL cannot store (a NUL byte) that slipped past field validation.
                 await WriteAsync(context, StatusCodes.Status400BadRequest, "request.invalid_text",
                     "The request contains characters that cannot be stored (such as NUL).", null, null);
+            }
+            catch (Dms.Platform.Storage.BlobStoreUnavailableException ex) when (!context.Response.HasStarted)
+            {
+                context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Dms.Storage").LogError(ex, "Storage unavailable");
+                await WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "storage.unavailable",
+                    "File storage is unavailable right now; try again shortly.", null, null, new Dictionary<string, string> { ["Retry-After"] = "30" });
             }
             catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
             {
@@ -73,7 +79,7 @@ internal static class ProblemResponses
     }
 
     internal static async Task WriteAsync(HttpContext context, int status, string code, string title, string? detail,
-        IDictionary<string, string[]>? errors)
+        IDictionary<string, string[]>? errors, IDictionary<string, string>? headers = null)
     {
         var problem = new ProblemDetails
         {
@@ -91,6 +97,10 @@ internal static class ProblemResponses
         }
         context.Response.Clear();
         context.Response.StatusCode = status;
+        foreach (var (name, value) in headers ?? new Dictionary<string, string>())
+        {
+            context.Response.Headers[name] = value;
+        }
         await context.Response.WriteAsJsonAsync(problem, (JsonSerializerOptions?)null, "application/problem+json");
     }
 

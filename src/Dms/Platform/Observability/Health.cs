@@ -30,7 +30,7 @@ internal sealed class StorageHealthCheck(IBlobStore store) : IHealthCheck
             await store.ProbeAsync(ct);
             return HealthCheckResult.Healthy();
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or BlobStoreUnavailableException)
         {
             return HealthCheckResult.Unhealthy("storage not writable");
         }

@@ -129,6 +129,13 @@ internal static class DocumentFields
     public const int TitleMax = 300;
     public const int DescriptionMax = 4000;
 
+    /// <summary>A title from a file name: its stem (or the whole name), capped.</summary>
+    public static string TitleFromFileName(string fileName)
+    {
+        var title = Path.GetFileNameWithoutExtension(fileName) is { Length: > 0 } stem ? stem : fileName;
+        return title.Length > TitleMax ? title[..TitleMax] : title;
+    }
+
     public static bool IsValidTitle(string? title) => title is not null && title.Trim().Length is >= 1 and <= TitleMax && !title.Any(char.IsControl);
 
     public static bool IsValidDescription(string? description) =>

@@ -27,6 +27,20 @@ internal sealed record FileKind(string Name, string ContentType, string[] Extens
         new("tiff", "image/tiff", [".tif", ".tiff"], h => h.Span.StartsWith("II*\0"u8) || h.Span.StartsWith("MM\0*"u8)),
     ];
 
+    /// <summary>
+    /// The kind of a file from its name and first bytes, under the tenant's allowed kinds: the kind, or
+    /// the reason it is refused (<c>type_not_allowed</c> for the name, <c>content_mismatch</c> for the bytes).
+    /// </summary>
+    public static (FileKind? Kind, string? Refusal) Classify(string fileName, ReadOnlyMemory<byte> head, IReadOnlyList<string> allowed)
+    {
+        var kind = ForExtension(fileName);
+        if (kind is null || !allowed.Contains(kind.Name, StringComparer.OrdinalIgnoreCase))
+        {
+            return (null, "type_not_allowed");
+        }
+        return kind.Matches(head) ? (kind, null) : (null, "content_mismatch");
+    }
+
     public static FileKind? ForExtension(string fileName)
     {
         var extension = Path.GetExtension(fileName).ToLowerInvariant();

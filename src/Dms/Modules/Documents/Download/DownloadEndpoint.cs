@@ -1,21 +1,25 @@
 using Dapper;
+using Dms.Platform.Configuration;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Dms.Platform.Security;
 using Dms.Platform.Storage;
-using Microsoft.Net.Http.Headers;
+using Microsoft.Extensions.Options;
 
 namespace Dms.Modules.Documents.Download;
 
 /// <summary>
-/// <c>GET /api/v1/documents/{id}/content[?version=N]</c>: streams the file as an attachment with its
-/// SHA-256 as a strong ETag; Range, If-Range and If-None-Match are honoured (206/304).
+/// <c>GET /api/v1/documents/{id}/content[?version=N][&amp;redirect=false]</c>. The caller is authorised and
+/// the download recorded first; then the answer is a 302 to a short-lived URL that serves the bytes
+/// straight from storage (S3 presigned GET, or the API's signed URL for the FileSystem provider), so bulk
+/// bytes stay off the API path. <c>redirect=false</c> streams through the API instead, with Range support.
 /// </summary>
 internal static class DownloadEndpoint
 {
-    private sealed record VersionRow(string BlobKey, string ContentType, string FileName, string Sha256, DateTime CreatedAt);
+    private sealed record VersionRow(int Number, string BlobKey, long Size, string ContentType, string FileName, string Sha256, DateTime CreatedAt);
 
-    public static async Task<IResult> Handle(HttpContext http, string id, int? version, Db db, IBlobStore blobs, ILoggerFactory loggers, CancellationToken ct)
+    public static async Task<IResult> Handle(HttpContext http, string id, int? version, bool? redirect, Db db, IBlobStore blobs,
+        IOptions<DmsOptions> options, TimeProvider clock, ILoggerFactory loggers, CancellationToken ct)
     {
         var me = CurrentUser.From(http.User);
         var documentId = RouteIds.Parse(id);
@@ -29,21 +33,25 @@ internal static class DownloadEndpoint
                 "SELECT current_version FROM documents WHERE tenant_id = @tenant AND id = @documentId",
                 new { tenant = me.TenantId, documentId }, tx, cancellationToken: ct)) ?? throw ApiProblem.NotFound("document");
             return await c.QuerySingleOrDefaultAsync<VersionRow>(new CommandDefinition("""
-                SELECT blob_key, content_type, file_name, sha256, created_at FROM document_versions
+                SELECT number, blob_key, size, content_type, file_name, sha256, created_at FROM document_versions
                 WHERE tenant_id = @tenant AND document_id = @documentId AND number = @number
                 """, new { tenant = me.TenantId, documentId, number = version ?? current }, tx, cancellationToken: ct))
                 ?? throw ApiProblem.NotFound("version");
         }, ct);
 
-        var stream = await blobs.OpenReadAsync(row.BlobKey, ct);
-        if (stream is null)
+        // The audit trail (access-control issue) will record this; until then it is a structured log line.
+        loggers.CreateLogger("Dms.Documents.Download").LogInformation(
+            "Download of document {DocumentId} version {Version} by user {UserId} of tenant {TenantId} ({Mode})",
+            documentId, row.Number, me.UserId, me.TenantId, redirect == false ? "streamed" : "redirect");
+
+        var info = new BlobDownloadInfo(row.FileName, row.ContentType, row.Sha256);
+        if (redirect != false)
         {
-            loggers.CreateLogger("Dms.Documents.Download").LogError("Blob {BlobKey} of document {DocumentId} is missing from storage", row.BlobKey, documentId);
-            throw new ApiProblem(StatusCodes.Status503ServiceUnavailable, "storage.blob_missing",
-                "The file is temporarily unavailable from storage; try again later or tell an administrator.");
+            var url = blobs.PresignGet(row.BlobKey, info, clock.GetUtcNow() + options.Value.Storage.DownloadUrlTtl, ApiBase.From(http, options.Value));
+            http.Response.Headers.CacheControl = "no-store";
+            return Results.Redirect(url.ToString());
         }
-        http.Response.Headers.XContentTypeOptions = "nosniff";
-        return Results.Stream(stream, row.ContentType, row.FileName, new DateTimeOffset(row.CreatedAt, TimeSpan.Zero),
-            new EntityTagHeaderValue($"\"{row.Sha256}\""), enableRangeProcessing: true);
+        await BlobResponses.WriteAsync(http, blobs, row.BlobKey, row.Size, info, new DateTimeOffset(row.CreatedAt, TimeSpan.Zero), ct);
+        return Results.Empty;
     }
 }

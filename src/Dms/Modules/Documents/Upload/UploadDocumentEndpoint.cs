@@ -43,7 +43,7 @@ internal static class UploadDocumentEndpoint
         var upload = new UploadRequest(me, Guid.CreateVersion7(), Guid.CreateVersion7());
         try
         {
-            await ReadFormAsync(http.Request.Body, boundary, upload, blobs, limits, ct);
+            await ReadFormAsync(http.Request.Body, boundary, upload, db, blobs, options.Value, ct);
             var document = await SaveAsync(db, upload, ct);
             upload.Committed = true;
             http.Response.Headers.ETag = document.ETag();
@@ -73,17 +73,19 @@ internal static class UploadDocumentEndpoint
                 try
                 {
                     await blobs.DeleteAsync(key, CancellationToken.None);
+                    await db.InTenantAsync(me.TenantId, (c, tx) => UploadSessions.FinishAsync(c, tx, me.TenantId, upload.VersionId, "Failed",
+                        "upload.failed", cleaned: true, CancellationToken.None), CancellationToken.None);
                 }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or BlobStoreUnavailableException or Npgsql.NpgsqlException)
                 {
-                    // The reconciliation job removes blobs no version references.
+                    // The session expires and the reconciliation job removes what it left.
                     logger.LogWarning(ex, "Could not remove the blob {BlobKey} of a failed upload", key);
                 }
             }
         }
     }
 
-    private static async Task ReadFormAsync(Stream body, string boundary, UploadRequest upload, IBlobStore blobs, UploadOptions limits, CancellationToken ct)
+    private static async Task ReadFormAsync(Stream body, string boundary, UploadRequest upload, Db db, IBlobStore blobs, DmsOptions options, CancellationToken ct)
     {
         var reader = new MultipartReader(boundary, body) { HeadersLengthLimit = 16 * 1024, BodyLengthLimit = null };
         var sections = 0;
@@ -110,7 +112,7 @@ internal static class UploadDocumentEndpoint
                     throw ApiProblem.Validation("file", "Send exactly one file per document.");
                 }
                 var fileName = FileNames.Sanitize(disposition.FileNameStar.Value ?? disposition.FileName.Value);
-                await StoreFileAsync(section.Body, fileName, upload, blobs, limits, ct);
+                await StoreFileAsync(section.Body, fileName, upload, db, blobs, options, ct);
             }
             else
             {
@@ -119,11 +121,11 @@ internal static class UploadDocumentEndpoint
         }
     }
 
-    private static async Task StoreFileAsync(Stream body, string fileName, UploadRequest upload, IBlobStore blobs, UploadOptions limits, CancellationToken ct)
+    private static async Task StoreFileAsync(Stream body, string fileName, UploadRequest upload, Db db, IBlobStore blobs, DmsOptions options, CancellationToken ct)
     {
-        var kind = FileKind.ForExtension(fileName);
+        var limits = options.Uploads;
         var allowed = limits.AllowedTypeList;
-        if (kind is null || !allowed.Contains(kind.Name, StringComparer.OrdinalIgnoreCase))
+        if (FileKind.ForExtension(fileName) is not { } expected || !allowed.Contains(expected.Name, StringComparer.OrdinalIgnoreCase))
         {
             throw new ApiProblem(StatusCodes.Status415UnsupportedMediaType, "document.type_not_allowed",
                 $"Files of this type are not accepted. Allowed: {string.Join(", ", allowed)}.");
@@ -135,15 +137,28 @@ internal static class UploadDocumentEndpoint
         {
             headLength += read;
         }
-        if (!kind.Matches(head.AsMemory(0, headLength)))
+        var (kind, _) = FileKind.Classify(fileName, head.AsMemory(0, headLength), allowed);
+        if (kind is null)
         {
             throw new ApiProblem(StatusCodes.Status415UnsupportedMediaType, "document.content_mismatch",
-                $"The file's content is not a valid {kind.Name.ToUpperInvariant()} file as its name says.");
+                $"The file's content is not a valid {expected.Name.ToUpperInvariant()} file as its name says.");
         }
 
-        upload.BlobKey = BlobKeys.ForVersion(upload.User.TenantId, upload.DocumentId, upload.VersionId);
+        // Registered before the first byte is stored, so reconciliation treats the blob as referenced
+        // until this request either commits its version or gives up.
+        var key = BlobKeys.ForVersion(upload.User.TenantId, upload.DocumentId, upload.VersionId);
+        await db.InTenantAsync(upload.User.TenantId, (c, tx) => c.ExecuteAsync(new CommandDefinition("""
+            INSERT INTO upload_sessions (id, tenant_id, created_by, kind, status, file_name, staging_key, final_key, document_id, version_id, expires_at)
+            VALUES (@id, @tenant, @user, 'Stream', 'Pending', @fileName, @key, @key, @documentId, @id, now() + @ttl)
+            """,
+            new
+            {
+                id = upload.VersionId, tenant = upload.User.TenantId, user = upload.User.UserId, fileName, key,
+                documentId = upload.DocumentId, ttl = options.Storage.OrphanGracePeriod,
+            }, tx, cancellationToken: ct)), ct);
+        upload.BlobKey = key;
         await using var content = new HashingLimitedStream(head.AsMemory(0, headLength), body, limits.MaxBytes);
-        await blobs.PutAsync(upload.BlobKey, content, ct);
+        await blobs.PutAsync(key, content, ct);
         upload.File = new StoredFile(fileName, kind.ContentType, content.BytesRead, content.Sha256Hex());
     }
 
@@ -171,8 +186,7 @@ internal static class UploadDocumentEndpoint
         var title = upload.Field("title")?.Trim();
         if (string.IsNullOrEmpty(title) && upload.File is not null)
         {
-            title = Path.GetFileNameWithoutExtension(upload.File.FileName) is { Length: > 0 } stem ? stem : upload.File.FileName;
-            title = title.Length > DocumentFields.TitleMax ? title[..DocumentFields.TitleMax] : title;
+            title = DocumentFields.TitleFromFileName(upload.File.FileName);
         }
         v.Require(upload.File is null || DocumentFields.IsValidTitle(title), "title", $"title must be 1-{DocumentFields.TitleMax} characters without control characters.");
         var description = upload.Field("description");
@@ -210,6 +224,11 @@ internal static class UploadDocumentEndpoint
                     file.ContentType,
                     file.FileName,
                 }, tx, cancellationToken: ct));
+            if (await UploadSessions.FinishAsync(c, tx, me.TenantId, upload.VersionId, "Completed", null, cleaned: false, ct) == 0)
+            {
+                // Only after the session expired (a day by default) mid-upload: its blob may be gone.
+                throw new ApiProblem(StatusCodes.Status410Gone, "upload.expired", "The upload took too long and expired; send it again.");
+            }
             return (await DocumentReadModel.GetAsync(c, tx, me.TenantId, upload.DocumentId, ct))!;
         }, ct);
     }

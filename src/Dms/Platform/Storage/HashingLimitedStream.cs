@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 
-namespace Dms.Modules.Documents.Upload;
+namespace Dms.Platform.Storage;
 
 /// <summary>
 /// Reads the already-sniffed head, then the rest of the upload, hashing every byte with SHA-256 and

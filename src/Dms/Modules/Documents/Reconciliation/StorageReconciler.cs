@@ -1,0 +1,171 @@
+using System.Diagnostics.Metrics;
+using Dapper;
+using Dms.Modules.Documents.Domain;
+using Dms.Platform.Configuration;
+using Dms.Platform.Database;
+using Dms.Platform.Storage;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Dms.Modules.Documents.Reconciliation;
+
+internal sealed record ReconcileReport(int Tenants, int SessionsExpired, int SessionBlobsRemoved, int OrphansRemoved, bool Skipped);
+
+/// <summary>
+/// Keeps storage and database in step: removes what expired, aborted or failed upload sessions left, and
+/// any blob under a tenant's prefix that no version and no pending session references and that is older
+/// than the grace period. A blob is only ever deleted after the database said nobody references it, and
+/// every writer registers its key (as a pending session) before the first byte is stored, so a
+/// referenced blob is never removed, however small the grace period.
+/// </summary>
+internal sealed class StorageReconciler(NpgsqlDataSource dataSource, Db db, IBlobStore blobs, IOptions<DmsOptions> options,
+    TimeProvider clock, ILogger<StorageReconciler> logger)
+{
+    internal const long AdvisoryLockKey = 0x0D05_0002;
+    private const int Batch = 500;
+    private static readonly Meter Meter = new("Dms.Storage");
+    private static readonly Counter<long> Removed = Meter.CreateCounter<long>("dms.storage.reconcile.removed", description: "Blobs removed by reconciliation");
+
+    /// <summary>One pass; skipped when another node holds the reconciliation lock.</summary>
+    public async Task<ReconcileReport> RunOnceAsync(TimeSpan? gracePeriod, CancellationToken ct)
+    {
+        var grace = gracePeriod ?? options.Value.Storage.OrphanGracePeriod;
+        await using var lockConnection = await dataSource.OpenConnectionAsync(ct);
+        if (!await lockConnection.ExecuteScalarAsync<bool>("SELECT pg_try_advisory_lock(@key)", new { key = AdvisoryLockKey }))
+        {
+            return new ReconcileReport(0, 0, 0, 0, Skipped: true);
+        }
+        try
+        {
+            var tenants = (await lockConnection.QueryAsync<Guid>("SELECT id FROM tenants ORDER BY id")).ToList();
+            int expired = 0, sessionBlobs = 0, orphans = 0;
+            foreach (var tenant in tenants)
+            {
+                ct.ThrowIfCancellationRequested();
+                var (e, s) = await CleanSessionsAsync(tenant, ct);
+                expired += e;
+                sessionBlobs += s;
+                orphans += await RemoveOrphansAsync(tenant, grace, ct);
+            }
+            var report = new ReconcileReport(tenants.Count, expired, sessionBlobs, orphans, Skipped: false);
+            Removed.Add(sessionBlobs, new KeyValuePair<string, object?>("reason", "session"));
+            Removed.Add(orphans, new KeyValuePair<string, object?>("reason", "orphan"));
+            logger.LogInformation("Storage reconciliation over {Tenants} tenants: {Expired} sessions expired, {SessionBlobs} session blobs and {Orphans} orphaned blobs removed",
+                report.Tenants, report.SessionsExpired, report.SessionBlobsRemoved, report.OrphansRemoved);
+            return report;
+        }
+        finally
+        {
+            await lockConnection.ExecuteAsync("SELECT pg_advisory_unlock(@key)", new { key = AdvisoryLockKey });
+        }
+    }
+
+    private sealed record EndedSession(Guid Id, string StagingKey, string FinalKey, string? MultipartUploadId, string Kind);
+
+    private async Task<(int Expired, int Removed)> CleanSessionsAsync(Guid tenant, CancellationToken ct)
+    {
+        // Expiry is a conditional update: a complete() holding the session row finishes first, and wins.
+        var expired = await db.InTenantAsync(tenant, (c, tx) => c.ExecuteAsync(new CommandDefinition("""
+            UPDATE upload_sessions SET status = 'Expired', finished_at = now()
+            WHERE tenant_id = @tenant AND status = 'Pending' AND expires_at < now()
+            """, new { tenant }, tx, cancellationToken: ct)), ct);
+        var ended = (await db.InTenantAsync(tenant, (c, tx) => c.QueryAsync<EndedSession>(new CommandDefinition("""
+            SELECT id, staging_key, final_key, multipart_upload_id, kind FROM upload_sessions
+            WHERE tenant_id = @tenant AND status IN ('Aborted', 'Expired', 'Failed') AND cleaned_at IS NULL
+            ORDER BY id LIMIT 1000
+            """, new { tenant }, tx, cancellationToken: ct)), ct)).ToList();
+        var removed = 0;
+        foreach (var session in ended)
+        {
+            if (session.MultipartUploadId is { } uploadId)
+            {
+                await blobs.AbortMultipartAsync(session.StagingKey, uploadId, ct);
+            }
+            foreach (var key in new[] { session.StagingKey, session.FinalKey }.Distinct())
+            {
+                if (await blobs.HeadAsync(key, ct) is not null && !await IsReferencedByVersionAsync(tenant, key, ct))
+                {
+                    await blobs.DeleteAsync(key, ct);
+                    removed++;
+                }
+            }
+            await db.InTenantAsync(tenant, (c, tx) => c.ExecuteAsync(new CommandDefinition(
+                "UPDATE upload_sessions SET cleaned_at = now() WHERE tenant_id = @tenant AND id = @id",
+                new { tenant, id = session.Id }, tx, cancellationToken: ct)), ct);
+        }
+        return (expired, removed);
+    }
+
+    private async Task<int> RemoveOrphansAsync(Guid tenant, TimeSpan grace, CancellationToken ct)
+    {
+        var cutoff = clock.GetUtcNow() - grace;
+        var removed = 0;
+        var candidates = new List<string>(Batch);
+        await foreach (var blob in blobs.ListAsync(BlobKeys.TenantPrefix(tenant), ct))
+        {
+            if (blob.LastModified <= cutoff)
+            {
+                candidates.Add(blob.Key);
+            }
+            if (candidates.Count == Batch)
+            {
+                removed += await RemoveUnreferencedAsync(tenant, candidates, ct);
+                candidates.Clear();
+            }
+        }
+        if (candidates.Count > 0)
+        {
+            removed += await RemoveUnreferencedAsync(tenant, candidates, ct);
+        }
+        return removed;
+    }
+
+    private async Task<int> RemoveUnreferencedAsync(Guid tenant, List<string> keys, CancellationToken ct)
+    {
+        // Listed before this query: any writer of these keys registered them before writing, so a key
+        // that is unreferenced now was unreferenced when it was written and will never be referenced.
+        var unreferenced = (await db.InTenantAsync(tenant, (c, tx) => c.QueryAsync<string>(new CommandDefinition("""
+            SELECT k FROM unnest(@keys) AS k
+            WHERE NOT EXISTS (SELECT 1 FROM document_versions v WHERE v.tenant_id = @tenant AND v.blob_key = k)
+              AND NOT EXISTS (SELECT 1 FROM upload_sessions s WHERE s.tenant_id = @tenant AND s.status = 'Pending'
+                                AND (s.staging_key = k OR s.final_key = k))
+            """, new { tenant, keys = keys.ToArray() }, tx, cancellationToken: ct)), ct)).ToList();
+        foreach (var key in unreferenced)
+        {
+            await blobs.DeleteAsync(key, ct);
+            logger.LogInformation("Removed orphaned blob {BlobKey}", key);
+        }
+        return unreferenced.Count;
+    }
+
+    private Task<bool> IsReferencedByVersionAsync(Guid tenant, string key, CancellationToken ct) =>
+        db.InTenantAsync(tenant, (c, tx) => c.ExecuteScalarAsync<bool>(new CommandDefinition(
+            "SELECT EXISTS (SELECT 1 FROM document_versions WHERE tenant_id = @tenant AND blob_key = @key)",
+            new { tenant, key }, tx, cancellationToken: ct)), ct);
+}
+
+/// <summary>Runs <see cref="StorageReconciler"/> every <c>Dms__Storage__ReconcileInterval</c> on worker nodes.</summary>
+internal sealed class ReconciliationService(StorageReconciler reconciler, IOptions<DmsOptions> options, ILogger<ReconciliationService> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.Storage.ReconcileInterval);
+        do
+        {
+            try
+            {
+                await reconciler.RunOnceAsync(null, stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is NpgsqlException or BlobStoreUnavailableException or IOException or TimeoutException)
+            {
+                // Storage or database trouble: the next pass tries again.
+                logger.LogWarning(ex, "Storage reconciliation pass failed; retrying at the next interval");
+            }
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+}
