@@ -40,6 +40,15 @@ if [ "$(id -u)" = 0 ]; then
   command -v runuser >/dev/null 2>&1 || die "runuser not found (Debian: apt-get install util-linux)."
 fi
 
+# A real S3-compatible server for the S3 provider's tests (the fixtures start it on a free port).
+if ! command -v moto_server >/dev/null 2>&1; then
+  if command -v pip3 >/dev/null 2>&1 && pip3 install -q 'moto[server]' >/dev/null 2>&1 && command -v moto_server >/dev/null 2>&1; then
+    say "installed moto_server (pip3 install 'moto[server]')"
+  else
+    die "moto_server not found: install it with pip3 install 'moto[server]' (the S3 storage tests need a real S3-compatible server)."
+  fi
+fi
+
 say "checking formatting (dotnet format --verify-no-changes)"
 dotnet format Dms.slnx --verify-no-changes
 

@@ -2,6 +2,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Dms.Tests.Infrastructure;
 
@@ -17,35 +18,76 @@ internal sealed class DmsApp : WebApplicationFactory<Program>
     private static readonly Lazy<Task<DmsApp>> Shared = new(async () =>
     {
         var cluster = await TestCluster.GetAsync();
-        var app = new DmsApp(cluster.AppConnectionString, cluster.OwnerConnectionString);
+        var app = new DmsApp(cluster.AppConnectionString, cluster.OwnerConnectionString, "fs", new Dictionary<string, string>
+        {
+            // Small parts so multipart direct uploads are exercised with small files.
+            ["Dms:Uploads:MultipartThreshold"] = "131072",
+            ["Dms:Uploads:PartSize"] = "65536",
+        });
         _ = app.Server; // start now, so the first test does not pay for migrations inside its own timing
+        return app;
+    });
+
+    private static readonly Lazy<Task<DmsApp>> SharedS3 = new(async () =>
+    {
+        var cluster = await TestCluster.GetAsync();
+        var moto = await MotoServer.GetAsync();
+        var app = new DmsApp(cluster.AppConnectionString, cluster.OwnerConnectionString, "s3", new Dictionary<string, string>
+        {
+            ["Dms:Storage:Provider"] = "S3",
+            ["Dms:Storage:S3:ServiceUrl"] = moto.ToString(),
+            ["Dms:Storage:S3:Bucket"] = "dms-tests",
+            ["Dms:Storage:S3:AccessKey"] = "test",
+            ["Dms:Storage:S3:SecretKey"] = "test",
+            ["Dms:Storage:S3:ForcePathStyle"] = "true",
+            ["Dms:Uploads:MaxBytes"] = (64 * 1024 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            // S3 parts are at least 5 MiB (except the last).
+            ["Dms:Uploads:MultipartThreshold"] = (6 * 1024 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Dms:Uploads:PartSize"] = (5 * 1024 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+        _ = app.Server;
         return app;
     });
 
     private readonly string _appConnection;
     private readonly string _ownerConnection;
+    private readonly IReadOnlyDictionary<string, string> _settings;
 
-    private DmsApp(string appConnection, string ownerConnection)
+    private DmsApp(string appConnection, string ownerConnection, string name, IReadOnlyDictionary<string, string> settings)
     {
         _appConnection = appConnection;
         _ownerConnection = ownerConnection;
+        _settings = settings;
+        DataDirectory = Path.Combine(TestCluster.Root, $"app-{name}");
     }
+
+    /// <summary>The app on S3 storage (moto), sharing the test cluster with the FileSystem app.</summary>
+    public static Task<DmsApp> GetS3Async() => SharedS3.Value;
+
+    public bool UsesS3 => _settings.ContainsKey("Dms:Storage:Provider");
 
     public static Task<DmsApp> GetAsync() => Shared.Value;
 
-    public string DataDirectory { get; } = Path.Combine(TestCluster.Root, "app");
+    public string DataDirectory { get; }
     public string BlobRoot => Path.Combine(DataDirectory, "blobs");
     public string AppConnectionString => _appConnection;
     public string OwnerConnectionString => _ownerConnection;
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
+        foreach (var (key, value) in _settings)
+        {
+            builder.UseSetting(key, value);
+        }
         builder.UseSetting("ConnectionStrings:Dms", _appConnection);
         builder.UseSetting("ConnectionStrings:DmsOwner", _ownerConnection);
         builder.UseSetting("Dms:DataDirectory", DataDirectory);
         builder.UseSetting("Dms:Platform:ApiKey", PlatformKey);
         builder.UseSetting("Dms:Bootstrap:AdminPassword", "bootstrap-password-1");
-        builder.UseSetting("Dms:Uploads:MaxBytes", MaxUploadBytes.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (!_settings.ContainsKey("Dms:Uploads:MaxBytes"))
+        {
+            builder.UseSetting("Dms:Uploads:MaxBytes", MaxUploadBytes.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
         builder.UseSetting("Logging:LogLevel:Default", "Warning");
     }
 
@@ -66,6 +108,30 @@ internal sealed class DmsApp : WebApplicationFactory<Program>
         var tenant = new TestTenant(this, created.Id, slug, created.DefaultWorkspaceId);
         tenant.Admin = await tenant.SignInAsync("admin@example.test", password);
         return tenant;
+    }
+
+    /// <summary>
+    /// A client for a URL the API handed out: the in-memory test server for its own signed URLs, a real
+    /// HTTP client for S3 presigned URLs.
+    /// </summary>
+    public async Task<HttpResponseMessage> SendToUrlAsync(HttpMethod method, Uri url, HttpContent? content = null)
+    {
+        using var request = new HttpRequestMessage(method, url.Host is "localhost" ? new Uri(url.PathAndQuery, UriKind.Relative) : url) { Content = content };
+        if (url.Host is "localhost")
+        {
+            return await CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false }).SendAsync(request);
+        }
+        using var http = new HttpClient();
+        return await http.SendAsync(request);
+    }
+
+    public T Service<T>() where T : notnull => Services.GetRequiredService<T>();
+
+    public HttpClient ClientWithTokenNoRedirect(string accessToken)
+    {
+        var client = CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", accessToken);
+        return client;
     }
 
     public HttpClient ClientWithToken(string accessToken)

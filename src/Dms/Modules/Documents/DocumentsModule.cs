@@ -1,9 +1,9 @@
 using Dms.Modules.Documents.Browse;
 using Dms.Modules.Documents.DirectUpload;
-using Dms.Modules.Documents.Reconciliation;
 using Dms.Modules.Documents.Download;
 using Dms.Modules.Documents.Edit;
 using Dms.Modules.Documents.Folders;
+using Dms.Modules.Documents.Reconciliation;
 using Dms.Modules.Documents.Upload;
 using Dms.Modules.Documents.Workspaces;
 using Dms.Platform.Security;

@@ -82,7 +82,14 @@ internal sealed class FileSystemBlobStore : IBlobStore
 
     public Task DeleteAsync(string key, CancellationToken ct)
     {
-        File.Delete(PathOf(key));
+        try
+        {
+            File.Delete(PathOf(key));
+        }
+        catch (DirectoryNotFoundException)
+        {
+            // Nothing was ever written under this key's folder: already gone.
+        }
         return Task.CompletedTask;
     }
 

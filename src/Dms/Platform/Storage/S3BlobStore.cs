@@ -87,14 +87,22 @@ internal sealed class S3BlobStore : IBlobStore, IDisposable
                 using var part = new MemoryStream(buffer, 0, filled, writable: false);
                 var response = await Call(() => _client.UploadPartAsync(new UploadPartRequest
                 {
-                    BucketName = _bucket, Key = key, UploadId = uploadId, PartNumber = parts.Count + 1, InputStream = part, PartSize = filled,
+                    BucketName = _bucket,
+                    Key = key,
+                    UploadId = uploadId,
+                    PartNumber = parts.Count + 1,
+                    InputStream = part,
+                    PartSize = filled,
                 }, ct));
                 parts.Add(new PartETag(parts.Count + 1, response.ETag));
                 filled = await FillAsync(content, buffer, ct);
             }
             await Call(() => _client.CompleteMultipartUploadAsync(new CompleteMultipartUploadRequest
             {
-                BucketName = _bucket, Key = key, UploadId = uploadId, PartETags = parts,
+                BucketName = _bucket,
+                Key = key,
+                UploadId = uploadId,
+                PartETags = parts,
             }, ct));
         }
         catch
@@ -146,7 +154,10 @@ internal sealed class S3BlobStore : IBlobStore, IDisposable
     {
         await Call(() => _client.CopyObjectAsync(new CopyObjectRequest
         {
-            SourceBucket = _bucket, SourceKey = sourceKey, DestinationBucket = _bucket, DestinationKey = destinationKey,
+            SourceBucket = _bucket,
+            SourceKey = sourceKey,
+            DestinationBucket = _bucket,
+            DestinationKey = destinationKey,
         }, ct));
         await DeleteAsync(sourceKey, ct);
     }
@@ -158,7 +169,9 @@ internal sealed class S3BlobStore : IBlobStore, IDisposable
         {
             var page = await Call(() => _client.ListObjectsV2Async(new ListObjectsV2Request
             {
-                BucketName = _bucket, Prefix = prefix, ContinuationToken = continuation,
+                BucketName = _bucket,
+                Prefix = prefix,
+                ContinuationToken = continuation,
             }, ct));
             foreach (var item in page.S3Objects ?? [])
             {
@@ -172,14 +185,22 @@ internal sealed class S3BlobStore : IBlobStore, IDisposable
     public Uri PresignPut(string key, long maxBytes, DateTimeOffset expires, Uri apiBase) =>
         new(_client.GetPreSignedURL(new GetPreSignedUrlRequest
         {
-            BucketName = _bucket, Key = key, Verb = HttpVerb.PUT, Expires = expires.UtcDateTime, Protocol = _protocol,
+            BucketName = _bucket,
+            Key = key,
+            Verb = HttpVerb.PUT,
+            Expires = expires.UtcDateTime,
+            Protocol = _protocol,
         }));
 
     public Uri PresignGet(string key, BlobDownloadInfo download, DateTimeOffset expires, Uri apiBase)
     {
         var request = new GetPreSignedUrlRequest
         {
-            BucketName = _bucket, Key = key, Verb = HttpVerb.GET, Expires = expires.UtcDateTime, Protocol = _protocol,
+            BucketName = _bucket,
+            Key = key,
+            Verb = HttpVerb.GET,
+            Expires = expires.UtcDateTime,
+            Protocol = _protocol,
         };
         request.ResponseHeaderOverrides.ContentType = download.ContentType;
         request.ResponseHeaderOverrides.ContentDisposition = ContentDisposition.Attachment(download.FileName);
@@ -192,23 +213,70 @@ internal sealed class S3BlobStore : IBlobStore, IDisposable
     public Uri PresignPart(string key, string uploadId, int partNumber, long maxBytes, DateTimeOffset expires, Uri apiBase) =>
         new(_client.GetPreSignedURL(new GetPreSignedUrlRequest
         {
-            BucketName = _bucket, Key = key, Verb = HttpVerb.PUT, Expires = expires.UtcDateTime, Protocol = _protocol,
-            UploadId = uploadId, PartNumber = partNumber,
+            BucketName = _bucket,
+            Key = key,
+            Verb = HttpVerb.PUT,
+            Expires = expires.UtcDateTime,
+            Protocol = _protocol,
+            UploadId = uploadId,
+            PartNumber = partNumber,
         }));
 
     public async Task CompleteMultipartAsync(string key, string uploadId, IReadOnlyList<BlobPart> parts, CancellationToken ct)
     {
+        await CheckPartsAsync(key, uploadId, parts, ct);
         try
         {
             await _client.CompleteMultipartUploadAsync(new CompleteMultipartUploadRequest
             {
-                BucketName = _bucket, Key = key, UploadId = uploadId,
+                BucketName = _bucket,
+                Key = key,
+                UploadId = uploadId,
                 PartETags = parts.Select(p => new PartETag(p.Number, p.ETag)).ToList(),
             }, ct);
         }
         catch (AmazonS3Exception ex) when ((int)ex.StatusCode is >= 400 and < 500)
         {
             throw new BlobPartsInvalidException($"The parts do not match the upload: {ex.ErrorCode}.", ex);
+        }
+    }
+
+    /// <summary>
+    /// Compares the client's part list with what the server holds before completing, so a wrong,
+    /// missing or aborted upload is a clear client error on every S3-compatible server.
+    /// </summary>
+    private async Task CheckPartsAsync(string key, string uploadId, IReadOnlyList<BlobPart> parts, CancellationToken ct)
+    {
+        var stored = new Dictionary<int, string>();
+        int? marker = null;
+        try
+        {
+            ListPartsResponse page;
+            do
+            {
+                page = await _client.ListPartsAsync(new ListPartsRequest { BucketName = _bucket, Key = key, UploadId = uploadId, PartNumberMarker = marker?.ToString(System.Globalization.CultureInfo.InvariantCulture) }, ct);
+                foreach (var part in page.Parts ?? [])
+                {
+                    stored[part.PartNumber ?? 0] = part.ETag;
+                }
+                marker = page.NextPartNumberMarker;
+            }
+            while (page.IsTruncated == true);
+        }
+        catch (AmazonS3Exception ex) when (ex.StatusCode == HttpStatusCode.NotFound)
+        {
+            throw new BlobPartsInvalidException("The multipart upload does not exist (completed, aborted or expired).", ex);
+        }
+        foreach (var part in parts)
+        {
+            if (!stored.TryGetValue(part.Number, out var etag))
+            {
+                throw new BlobPartsInvalidException($"Part {part.Number} was not uploaded.");
+            }
+            if (!string.Equals(etag.Trim('"'), part.ETag.Trim('"'), StringComparison.OrdinalIgnoreCase))
+            {
+                throw new BlobPartsInvalidException($"Part {part.Number}'s ETag does not match the uploaded bytes.");
+            }
         }
     }
 

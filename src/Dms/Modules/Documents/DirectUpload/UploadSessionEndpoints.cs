@@ -90,9 +90,21 @@ internal static class UploadSessionEndpoints
             """,
             new
             {
-                id, tenant = me.TenantId, user = me.UserId, fileName, size, sha256, contentType = body.ContentType, staging,
-                final = BlobKeys.ForVersion(me.TenantId, documentId, versionId), documentId, versionId, multipartId, partSize,
-                partCount = parts?.Count, expires = expires.UtcDateTime,
+                id,
+                tenant = me.TenantId,
+                user = me.UserId,
+                fileName,
+                size,
+                sha256,
+                contentType = body.ContentType,
+                staging,
+                final = BlobKeys.ForVersion(me.TenantId, documentId, versionId),
+                documentId,
+                versionId,
+                multipartId,
+                partSize,
+                partCount = parts?.Count,
+                expires = expires.UtcDateTime,
             }, tx, cancellationToken: ct)), ct);
 
         var response = new UploadSessionResponse(id, "Pending", fileName, size, expires.UtcDateTime, "PUT", url, parts, partSize, NoHeaders, null);
@@ -205,8 +217,20 @@ internal static class UploadSessionEndpoints
                 """,
                 new
                 {
-                    session.DocumentId, session.VersionId, session.FinalKey, session.FileName, Tenant = me.TenantId, User = me.UserId,
-                    ws, folder, docTitle, body.Description, tags, Size = staged.Size, inspection.Sha256, kind.ContentType,
+                    session.DocumentId,
+                    session.VersionId,
+                    session.FinalKey,
+                    session.FileName,
+                    Tenant = me.TenantId,
+                    User = me.UserId,
+                    ws,
+                    folder,
+                    docTitle,
+                    body.Description,
+                    tags,
+                    Size = staged.Size,
+                    inspection.Sha256,
+                    kind.ContentType,
                 }, tx, cancellationToken: ct));
             await UploadSessions.FinishAsync(c, tx, me.TenantId, session.Id, "Completed", null, cleaned: false, ct);
             await c.ExecuteAsync(new CommandDefinition("UPDATE upload_sessions SET document_id = @DocumentId WHERE tenant_id = @Tenant AND id = @Id",

@@ -153,8 +153,13 @@ internal static class UploadDocumentEndpoint
             """,
             new
             {
-                id = upload.VersionId, tenant = upload.User.TenantId, user = upload.User.UserId, fileName, key,
-                documentId = upload.DocumentId, ttl = options.Storage.OrphanGracePeriod,
+                id = upload.VersionId,
+                tenant = upload.User.TenantId,
+                user = upload.User.UserId,
+                fileName,
+                key,
+                documentId = upload.DocumentId,
+                ttl = options.Storage.OrphanGracePeriod,
             }, tx, cancellationToken: ct)), ct);
         upload.BlobKey = key;
         await using var content = new HashingLimitedStream(head.AsMemory(0, headLength), body, limits.MaxBytes);
