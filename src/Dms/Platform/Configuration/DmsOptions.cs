@@ -20,6 +20,9 @@ internal sealed class DmsOptions
     public AuthOptions Auth { get; set; } = new();
     public UploadOptions Uploads { get; set; } = new();
     public StorageOptions Storage { get; set; } = new();
+    public Outbox.OutboxOptions Outbox { get; set; } = new();
+    public ApprovalOptions Approvals { get; set; } = new();
+    public RetentionOptions Retention { get; set; } = new();
 
     public string DataDirectoryFullPath => Path.GetFullPath(DataDirectory);
 }
@@ -110,4 +113,19 @@ internal sealed class FileSystemStorageOptions
 {
     /// <summary>Defaults to <c>{DataDirectory}/blobs</c>.</summary>
     public string? Root { get; set; }
+}
+
+internal sealed class ApprovalOptions
+{
+    /// <summary>A request nobody decided within this time expires.</summary>
+    public TimeSpan PendingTtl { get; set; } = TimeSpan.FromDays(14);
+}
+
+internal sealed class RetentionOptions
+{
+    /// <summary>How long a deleted document stays restorable before it is purged.</summary>
+    public TimeSpan DeletedDocuments { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>How often expired requests are closed and due purges scheduled.</summary>
+    public TimeSpan PurgeInterval { get; set; } = TimeSpan.FromHours(1);
 }

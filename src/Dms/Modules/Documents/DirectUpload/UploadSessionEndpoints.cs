@@ -151,63 +151,13 @@ internal static class UploadSessionEndpoints
         // session cannot both proceed, and an expiry sweep waits for the outcome.
         var outcome = await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
-            var session = await LockAsync(c, tx, me, sessionId, ct);
-            if (session.Status != "Pending")
-            {
-                return Outcome.Refused(NotPending());
-            }
-            if (session.ExpiresAt <= DateTime.UtcNow)
-            {
-                await UploadSessions.FinishAsync(c, tx, me.TenantId, session.Id, "Expired", null, cleaned: false, ct);
-                return Outcome.Refused(new ApiProblem(StatusCodes.Status410Gone, "upload.expired",
-                    "The upload session has expired; start a new one."), session);
-            }
             var (ws, folder) = await Placement.ResolveAsync(c, tx, me.TenantId, workspaceId, folderId, ct);
-
-            if (session.MultipartUploadId is { } multipartId)
+            var staged = await VerifyStagedAsync(c, tx, blobs, options.Value, me, sessionId, body.Parts, ct);
+            if (staged.Verified is not { } verified)
             {
-                var parts = body.Parts ?? [];
-                if (parts.Length != session.PartCount || parts.Select(p => p.Number).Order().SequenceEqual(Enumerable.Range(1, parts.Length)) is false)
-                {
-                    return Outcome.Refused(Unprocessable("upload.parts_invalid", $"Send all {session.PartCount} parts as [{{number, etag}}] with the ETag each part PUT returned."));
-                }
-                try
-                {
-                    await blobs.CompleteMultipartAsync(session.StagingKey, multipartId,
-                        parts.OrderBy(p => p.Number).Select(p => new BlobPart(p.Number, p.ETag ?? "")).ToList(), ct);
-                }
-                catch (BlobPartsInvalidException ex)
-                {
-                    return Outcome.Refused(Unprocessable("upload.parts_invalid", ex.Message));
-                }
+                return staged;
             }
-
-            var staged = await blobs.HeadAsync(session.StagingKey, ct);
-            if (staged is null)
-            {
-                return Outcome.Refused(Unprocessable("upload.object_missing", "Nothing has been uploaded to this session's URL yet."));
-            }
-            if (staged.Size != session.DeclaredSize)
-            {
-                return await FailAsync(c, tx, blobs, me, session, "upload.size_mismatch",
-                    $"{staged.Size} bytes arrived but {session.DeclaredSize} were declared.", ct);
-            }
-
-            // From here on the bytes sit where only the server writes: a leaked upload URL changes nothing.
-            await blobs.MoveAsync(session.StagingKey, session.FinalKey, ct);
-            var inspection = await InspectAsync(blobs, session.FinalKey, ct);
-            var (kind, refusal) = FileKind.Classify(session.FileName, inspection.Head, options.Value.Uploads.AllowedTypeList);
-            if (kind is null)
-            {
-                return await FailAsync(c, tx, blobs, me, session, $"upload.{refusal}",
-                    refusal == "content_mismatch" ? "The file's content does not match its type." : "Files of this type are not accepted.", ct);
-            }
-            if (session.DeclaredSha256 is { } declared && declared != inspection.Sha256)
-            {
-                return await FailAsync(c, tx, blobs, me, session, "upload.checksum_mismatch",
-                    $"The SHA-256 of what arrived is {inspection.Sha256}, not the declared {declared}.", ct);
-            }
-
+            var session = verified.Session;
             var docTitle = string.IsNullOrEmpty(title) ? DocumentFields.TitleFromFileName(session.FileName) : title;
             await c.ExecuteAsync(new CommandDefinition("""
                 INSERT INTO documents (id, tenant_id, workspace_id, folder_id, title, description, tags, current_version, created_by, updated_by)
@@ -217,25 +167,11 @@ internal static class UploadSessionEndpoints
                 """,
                 new
                 {
-                    session.DocumentId,
-                    session.VersionId,
-                    session.FinalKey,
-                    session.FileName,
-                    Tenant = me.TenantId,
-                    User = me.UserId,
-                    ws,
-                    folder,
-                    docTitle,
-                    body.Description,
-                    tags,
-                    Size = staged.Size,
-                    inspection.Sha256,
-                    kind.ContentType,
+                    session.DocumentId, session.VersionId, session.FinalKey, session.FileName, Tenant = me.TenantId, User = me.UserId,
+                    ws, folder, docTitle, body.Description, tags, verified.Size, verified.Sha256, verified.Kind.ContentType,
                 }, tx, cancellationToken: ct));
-            await UploadSessions.FinishAsync(c, tx, me.TenantId, session.Id, "Completed", null, cleaned: false, ct);
-            await c.ExecuteAsync(new CommandDefinition("UPDATE upload_sessions SET document_id = @DocumentId WHERE tenant_id = @Tenant AND id = @Id",
-                new { session.DocumentId, Tenant = me.TenantId, session.Id }, tx, cancellationToken: ct));
-            return Outcome.Done((await DocumentReadModel.GetAsync(c, tx, me.TenantId, session.DocumentId, ct))!);
+            await ConsumeAsync(c, tx, me.TenantId, session.Id, session.DocumentId, ct);
+            return staged with { Document = await DocumentReadModel.GetAsync(c, tx, me.TenantId, session.DocumentId, ct) };
         }, ct);
 
         if (outcome.ExpiredSession is { } expired)
@@ -250,20 +186,94 @@ internal static class UploadSessionEndpoints
         return Results.Created($"/api/v1/documents/{outcome.Document.Id}", outcome.Document);
     }
 
-    private sealed record Outcome(DocumentResponse? Document, ApiProblem? Problem, UploadSessionRow? ExpiredSession)
+    /// <summary>What verifying a session's staged bytes gave: the verified file, or the problem to answer with.</summary>
+    internal sealed record StagedOutcome(VerifiedUpload? Verified, ApiProblem? Problem, UploadSessionRow? ExpiredSession)
     {
-        public static Outcome Done(DocumentResponse document) => new(document, null, null);
-        public static Outcome Refused(ApiProblem problem, UploadSessionRow? expired = null) => new(null, problem, expired);
+        public DocumentResponse? Document { get; init; }
+        public static StagedOutcome Refused(ApiProblem problem, UploadSessionRow? expired = null) => new(null, problem, expired);
+    }
+
+    internal sealed record VerifiedUpload(UploadSessionRow Session, long Size, string Sha256, FileKind Kind);
+
+    /// <summary>
+    /// Locks a Pending direct-upload session of the caller and verifies its bytes: parts joined, bytes present
+    /// and of the declared size, moved to the server-only final key, type and SHA-256 checked there. A failed
+    /// check removes the bytes and marks the session Failed (committed with the caller's transaction).
+    /// </summary>
+    internal static async Task<StagedOutcome> VerifyStagedAsync(NpgsqlConnection c, NpgsqlTransaction tx, IBlobStore blobs, DmsOptions options,
+        CurrentUser me, Guid sessionId, CompletedPart[]? partsIn, CancellationToken ct)
+    {
+        var session = await LockAsync(c, tx, me, sessionId, ct);
+        if (session.Status != "Pending")
+        {
+            return StagedOutcome.Refused(NotPending());
+        }
+        if (session.ExpiresAt <= DateTime.UtcNow)
+        {
+            await UploadSessions.FinishAsync(c, tx, me.TenantId, session.Id, "Expired", null, cleaned: false, ct);
+            return StagedOutcome.Refused(new ApiProblem(StatusCodes.Status410Gone, "upload.expired", "The upload session has expired; start a new one."), session);
+        }
+        if (session.MultipartUploadId is { } multipartId)
+        {
+            var parts = partsIn ?? [];
+            if (parts.Length != session.PartCount || parts.Select(p => p.Number).Order().SequenceEqual(Enumerable.Range(1, parts.Length)) is false)
+            {
+                return StagedOutcome.Refused(Unprocessable("upload.parts_invalid", $"Send all {session.PartCount} parts as [{{number, etag}}] with the ETag each part PUT returned."));
+            }
+            try
+            {
+                await blobs.CompleteMultipartAsync(session.StagingKey, multipartId,
+                    parts.OrderBy(p => p.Number).Select(p => new BlobPart(p.Number, p.ETag ?? "")).ToList(), ct);
+            }
+            catch (BlobPartsInvalidException ex)
+            {
+                return StagedOutcome.Refused(Unprocessable("upload.parts_invalid", ex.Message));
+            }
+        }
+
+        var staged = await blobs.HeadAsync(session.StagingKey, ct);
+        if (staged is null)
+        {
+            return StagedOutcome.Refused(Unprocessable("upload.object_missing", "Nothing has been uploaded to this session's URL yet."));
+        }
+        if (staged.Size != session.DeclaredSize)
+        {
+            return await FailAsync(c, tx, blobs, me, session, "upload.size_mismatch", $"{staged.Size} bytes arrived but {session.DeclaredSize} were declared.", ct);
+        }
+
+        // From here on the bytes sit where only the server writes: a leaked upload URL changes nothing.
+        await blobs.MoveAsync(session.StagingKey, session.FinalKey, ct);
+        var inspection = await InspectAsync(blobs, session.FinalKey, ct);
+        var (kind, refusal) = FileKind.Classify(session.FileName, inspection.Head, options.Uploads.AllowedTypeList);
+        if (kind is null)
+        {
+            return await FailAsync(c, tx, blobs, me, session, $"upload.{refusal}",
+                refusal == "content_mismatch" ? "The file's content does not match its type." : "Files of this type are not accepted.", ct);
+        }
+        if (session.DeclaredSha256 is { } declared && declared != inspection.Sha256)
+        {
+            return await FailAsync(c, tx, blobs, me, session, "upload.checksum_mismatch",
+                $"The SHA-256 of what arrived is {inspection.Sha256}, not the declared {declared}.", ct);
+        }
+        return new StagedOutcome(new VerifiedUpload(session, staged.Size, inspection.Sha256, kind), null, null);
+    }
+
+    /// <summary>The session's bytes now belong to <paramref name="documentId"/>: it ends as Completed.</summary>
+    internal static async Task ConsumeAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid sessionId, Guid documentId, CancellationToken ct)
+    {
+        await UploadSessions.FinishAsync(c, tx, tenant, sessionId, "Completed", null, cleaned: false, ct);
+        await c.ExecuteAsync(new CommandDefinition("UPDATE upload_sessions SET document_id = @documentId WHERE tenant_id = @tenant AND id = @sessionId",
+            new { documentId, tenant, sessionId }, tx, cancellationToken: ct));
     }
 
     /// <summary>Verification failed: the blobs are removed and the session ends as Failed (committed with the answer).</summary>
-    private static async Task<Outcome> FailAsync(NpgsqlConnection c, NpgsqlTransaction tx, IBlobStore blobs, CurrentUser me, UploadSessionRow session,
+    private static async Task<StagedOutcome> FailAsync(NpgsqlConnection c, NpgsqlTransaction tx, IBlobStore blobs, CurrentUser me, UploadSessionRow session,
         string code, string detail, CancellationToken ct)
     {
         await blobs.DeleteAsync(session.StagingKey, ct);
         await blobs.DeleteAsync(session.FinalKey, ct);
         await UploadSessions.FinishAsync(c, tx, me.TenantId, session.Id, "Failed", code, cleaned: true, ct);
-        return Outcome.Refused(Unprocessable(code, detail));
+        return StagedOutcome.Refused(Unprocessable(code, detail));
     }
 
     private sealed record Inspection(ReadOnlyMemory<byte> Head, string Sha256);
@@ -289,7 +299,7 @@ internal static class UploadSessionEndpoints
     }
 
     /// <summary>Best effort after the session ended; what fails here the reconciliation job removes later.</summary>
-    private static async Task CleanUpAsync(Db db, IBlobStore blobs, Guid tenant, UploadSessionRow session, ILogger logger, CancellationToken ct)
+    internal static async Task CleanUpAsync(Db db, IBlobStore blobs, Guid tenant, UploadSessionRow session, ILogger logger, CancellationToken ct)
     {
         try
         {

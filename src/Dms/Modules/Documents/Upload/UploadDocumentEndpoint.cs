@@ -25,11 +25,28 @@ internal static class UploadDocumentEndpoint
     // Room for the multipart framing and the text fields around the file.
     private const long FormOverhead = 1024 * 1024;
 
-    public static async Task<IResult> Handle(HttpContext http, Db db, IBlobStore blobs, IOptions<DmsOptions> options,
+    public static Task<IResult> Handle(HttpContext http, Db db, IBlobStore blobs, IOptions<DmsOptions> options,
         ILogger<UploadRequest> logger, CancellationToken ct)
     {
         var me = CurrentUser.From(http.User);
-        var limits = options.Value.Uploads;
+        return WithStreamedFormAsync(http, me, Guid.CreateVersion7(), db, blobs, options.Value, logger, async upload =>
+        {
+            var document = await SaveAsync(db, upload, ct);
+            upload.Committed = true;
+            http.Response.Headers.ETag = document.ETag();
+            return Results.Created($"/api/v1/documents/{document.Id}", document);
+        }, ct);
+    }
+
+    /// <summary>
+    /// Reads a streamed multipart form whose <c>file</c> part becomes a new version blob of
+    /// <paramref name="documentId"/>, then runs <paramref name="save"/>, which must set
+    /// <see cref="UploadRequest.Committed"/> once its rows are written; otherwise the blob is removed.
+    /// </summary>
+    internal static async Task<IResult> WithStreamedFormAsync(HttpContext http, CurrentUser me, Guid documentId, Db db, IBlobStore blobs,
+        DmsOptions options, ILogger logger, Func<UploadRequest, Task<IResult>> save, CancellationToken ct)
+    {
+        var limits = options.Uploads;
         var boundary = MultipartBoundary(http.Request.ContentType);
         if (http.Request.ContentLength > limits.MaxBytes + FormOverhead)
         {
@@ -40,14 +57,11 @@ internal static class UploadDocumentEndpoint
             sizeFeature.MaxRequestBodySize = limits.MaxBytes + FormOverhead;
         }
 
-        var upload = new UploadRequest(me, Guid.CreateVersion7(), Guid.CreateVersion7());
+        var upload = new UploadRequest(me, documentId, Guid.CreateVersion7());
         try
         {
-            await ReadFormAsync(http.Request.Body, boundary, upload, db, blobs, options.Value, ct);
-            var document = await SaveAsync(db, upload, ct);
-            upload.Committed = true;
-            http.Response.Headers.ETag = document.ETag();
-            return Results.Created($"/api/v1/documents/{document.Id}", document);
+            await ReadFormAsync(http.Request.Body, boundary, upload, db, blobs, options, ct);
+            return await save(upload);
         }
         catch (UploadTooLargeException)
         {

@@ -1,0 +1,59 @@
+using System.Text.Json;
+using Dapper;
+using Npgsql;
+
+namespace Dms.Platform.Outbox;
+
+/// <summary>A side effect to carry out after a state change; written in the state change's transaction.</summary>
+internal sealed record OutboxMessage(Guid Id, Guid TenantId, string Type, string Payload, int Attempts)
+{
+    public T Read<T>() => JsonSerializer.Deserialize<T>(Payload, Outbox.Json)
+        ?? throw new InvalidOperationException($"Outbox message {Id} of type {Type} has an empty payload.");
+}
+
+/// <summary>Handles one message type. Must be idempotent: a message can be delivered more than once.</summary>
+internal interface IOutboxHandler
+{
+    string Type { get; }
+
+    Task HandleAsync(OutboxMessage message, CancellationToken ct);
+}
+
+/// <summary>A failure that no retry can fix: the message goes straight to the dead letters.</summary>
+internal sealed class PermanentOutboxFailure(string message) : Exception(message);
+
+internal static class Outbox
+{
+    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    /// <summary>Adds a message in the caller's transaction: it exists if and only if the state change commits.</summary>
+    public static Task EnqueueAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenantId, string type, object payload, CancellationToken ct) =>
+        c.ExecuteAsync(new CommandDefinition(
+            "INSERT INTO outbox_messages (id, tenant_id, type, payload) VALUES (@id, @tenantId, @type, @payload::jsonb)",
+            new { id = Guid.CreateVersion7(), tenantId, type, payload = JsonSerializer.Serialize(payload, Json) }, tx, cancellationToken: ct));
+
+    /// <summary>Marks the transaction as the dispatcher's, which may see every tenant's messages (and only those).</summary>
+    public static Task EnterDispatcherModeAsync(NpgsqlConnection c, NpgsqlTransaction tx, CancellationToken ct) =>
+        c.ExecuteAsync(new CommandDefinition("SELECT set_config('app.outbox_dispatcher', 'on', true)", transaction: tx, cancellationToken: ct));
+}
+
+internal sealed class OutboxOptions
+{
+    public int MaxAttempts { get; set; } = 10;
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(60);
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+    public int BatchSize { get; set; } = 20;
+    public TimeSpan BaseBackoff { get; set; } = TimeSpan.FromSeconds(2);
+    public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Testing only: after claiming this many <c>approval.execute</c> messages the process kills itself (0: never).</summary>
+    public int KillAfterClaims { get; set; }
+
+    /// <summary>Exponential backoff with full jitter: a random delay in [½·d, d] where d doubles per attempt.</summary>
+    public TimeSpan Backoff(int attempts)
+    {
+        var exponential = BaseBackoff.TotalMilliseconds * Math.Pow(2, Math.Min(attempts - 1, 30));
+        var capped = Math.Min(exponential, MaxBackoff.TotalMilliseconds);
+        return TimeSpan.FromMilliseconds(capped * (0.5 + Random.Shared.NextDouble() / 2));
+    }
+}

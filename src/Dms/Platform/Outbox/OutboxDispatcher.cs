@@ -1,0 +1,166 @@
+using System.Diagnostics;
+using Dapper;
+using Dms.Platform.Configuration;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Dms.Platform.Outbox;
+
+/// <summary>
+/// Claims due messages of every tenant with <c>FOR UPDATE SKIP LOCKED</c> and a lease, runs their handler,
+/// then marks them done, or schedules a retry with backoff, or after <c>MaxAttempts</c> dead-letters them.
+/// A node that dies holding a lease loses it when the lease expires and another node (or itself, restarted)
+/// takes the message over. On shutdown it finishes the message in hand and releases the rest.
+/// </summary>
+internal sealed class OutboxDispatcher(
+    NpgsqlDataSource dataSource, IEnumerable<IOutboxHandler> handlers, IOptions<DmsOptions> options, ILogger<OutboxDispatcher> logger) : BackgroundService
+{
+    private readonly string _node = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid():N}"[..64];
+    private readonly Dictionary<string, IOutboxHandler> _handlers = handlers.ToDictionary(h => h.Type);
+    private int _executeClaims;
+
+    private OutboxOptions Settings => options.Value.Outbox;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            int handled;
+            try
+            {
+                handled = await RunOnceAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is NpgsqlException or TimeoutException)
+            {
+                logger.LogWarning(ex, "Outbox dispatcher cannot reach the database; retrying");
+                handled = 0;
+            }
+            if (handled == 0)
+            {
+                try
+                {
+                    await Task.Delay(Settings.PollInterval, stoppingToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>Claims one batch and handles it; returns how many messages were handled.</summary>
+    internal async Task<int> RunOnceAsync(CancellationToken stoppingToken)
+    {
+        var claimed = await ClaimAsync(stoppingToken);
+        for (var i = 0; i < claimed.Count; i++)
+        {
+            if (stoppingToken.IsCancellationRequested)
+            {
+                await ReleaseAsync(claimed.Skip(i).Select(m => m.Id).ToArray());
+                return i;
+            }
+            await HandleAsync(claimed[i]);
+        }
+        return claimed.Count;
+    }
+
+    private async Task<List<OutboxMessage>> ClaimAsync(CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        await Outbox.EnterDispatcherModeAsync(conn, tx, ct);
+        var messages = (await conn.QueryAsync<OutboxMessage>(new CommandDefinition("""
+            WITH due AS (
+              SELECT id FROM outbox_messages
+              WHERE (status = 'Pending' AND available_at <= now()) OR (status = 'Processing' AND locked_until < now())
+              ORDER BY available_at, id
+              LIMIT @batch
+              FOR UPDATE SKIP LOCKED)
+            UPDATE outbox_messages m
+            SET status = 'Processing', locked_by = @node, locked_until = now() + @lease, attempts = m.attempts + 1
+            FROM due WHERE m.id = due.id
+            RETURNING m.id, m.tenant_id, m.type, m.payload::text AS payload, m.attempts
+            """, new { batch = Settings.BatchSize, node = _node, lease = Settings.LeaseDuration }, tx, cancellationToken: ct))).ToList();
+        await tx.CommitAsync(ct);
+        return messages;
+    }
+
+    private async Task HandleAsync(OutboxMessage message)
+    {
+        if (Settings.KillAfterClaims > 0 && message.Type == "approval.execute" && Interlocked.Increment(ref _executeClaims) >= Settings.KillAfterClaims)
+        {
+            // Fault injection for the crash test: die like a SIGKILL, with the state change committed,
+            // this message leased, and its side effect not carried out.
+            logger.LogCritical("Fault injection: killing the process after claiming outbox message {MessageId}", message.Id);
+            Process.GetCurrentProcess().Kill();
+        }
+
+        // The message in hand is finished even during shutdown (handlers are short); a lease covers a hang.
+        using var timeout = new CancellationTokenSource(Settings.LeaseDuration);
+        using var scope = logger.BeginScope(new Dictionary<string, object> { ["OutboxMessageId"] = message.Id, ["TenantId"] = message.TenantId });
+        try
+        {
+            if (!_handlers.TryGetValue(message.Type, out var handler))
+            {
+                throw new PermanentOutboxFailure($"No handler for message type '{message.Type}'.");
+            }
+            await handler.HandleAsync(message, timeout.Token);
+            await FinishAsync(message, "Done", null, null);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            var dead = ex is PermanentOutboxFailure || message.Attempts >= Settings.MaxAttempts;
+            var retryIn = Settings.Backoff(message.Attempts);
+            if (dead)
+            {
+                logger.LogError(ex, "Outbox message {MessageId} ({Type}) is dead after {Attempts} attempt(s)", message.Id, message.Type, message.Attempts);
+            }
+            else
+            {
+                logger.LogWarning(ex, "Outbox message {MessageId} ({Type}) failed on attempt {Attempts}; retrying in {RetryIn}", message.Id, message.Type, message.Attempts, retryIn);
+            }
+            await FinishAsync(message, dead ? "Dead" : "Pending", Truncate($"{ex.GetType().Name}: {ex.Message}"), dead ? null : retryIn);
+        }
+    }
+
+    private async Task FinishAsync(OutboxMessage message, string status, string? error, TimeSpan? retryIn)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync();
+        await using var tx = await conn.BeginTransactionAsync();
+        await Outbox.EnterDispatcherModeAsync(conn, tx, CancellationToken.None);
+        // Only while the lease is ours: if it expired and another node took over, that node finishes it.
+        await conn.ExecuteAsync(new CommandDefinition("""
+            UPDATE outbox_messages
+            SET status = @status, last_error = @error, locked_by = NULL, locked_until = NULL,
+                processed_at = CASE WHEN @status = 'Done' THEN now() END,
+                available_at = CASE WHEN @status = 'Pending' THEN now() + @retryIn ELSE available_at END
+            WHERE id = @id AND locked_by = @node
+            """, new { status, error, retryIn = retryIn ?? TimeSpan.Zero, id = message.Id, node = _node }, tx));
+        await tx.CommitAsync();
+    }
+
+    /// <summary>Claimed but not started at shutdown: handed back at once, without counting an attempt.</summary>
+    private async Task ReleaseAsync(Guid[] ids)
+    {
+        if (ids.Length == 0)
+        {
+            return;
+        }
+        await using var conn = await dataSource.OpenConnectionAsync();
+        await using var tx = await conn.BeginTransactionAsync();
+        await Outbox.EnterDispatcherModeAsync(conn, tx, CancellationToken.None);
+        await conn.ExecuteAsync(new CommandDefinition("""
+            UPDATE outbox_messages SET status = 'Pending', locked_by = NULL, locked_until = NULL, attempts = attempts - 1
+            WHERE id = ANY(@ids) AND locked_by = @node
+            """, new { ids, node = _node }, tx));
+        await tx.CommitAsync();
+        logger.LogInformation("Released {Count} claimed outbox message(s) at shutdown", ids.Length);
+    }
+
+    private static string Truncate(string value) => value.Length > 2000 ? value[..2000] : value;
+}
