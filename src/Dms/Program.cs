@@ -1,13 +1,14 @@
 using Dms.Cli;
 using Dms.Modules.Access;
 using Dms.Modules.Access.Tenants;
+using Dms.Modules.Approvals;
 using Dms.Modules.Documents;
 using Dms.Platform;
 using Dms.Platform.Configuration;
 using Dms.Platform.Database;
 
 // One deployable: the REST API, (later) the UI and the background worker, and CLI verbs.
-var cliCommand = TenantCommands.IsCommand(args);
+var cliCommand = TenantCommands.IsCommand(args) || (args.Length > 0 && args[0] == "outbox");
 var hostArgs = cliCommand ? [] : args;
 
 var builder = WebApplication.CreateBuilder(hostArgs);
@@ -19,7 +20,9 @@ if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(
 builder.AddPlatform();
 builder.Services.AddAccess();
 var configuredRole = builder.Configuration["Dms:Role"] ?? "all";
-builder.Services.AddDocuments(runBackgroundWork: !cliCommand && configuredRole is "all" or "worker");
+var runBackgroundWork = !cliCommand && configuredRole is "all" or "worker";
+builder.Services.AddDocuments(runBackgroundWork);
+builder.Services.AddApprovals(runBackgroundWork);
 
 var app = builder.Build();
 var role = app.Configuration["Dms:Role"] ?? "all";
@@ -49,7 +52,9 @@ catch (StartupException ex)
 
 if (cliCommand)
 {
-    var exit = await TenantCommands.RunAsync(args, app.Services);
+    var exit = args[0] == "outbox"
+        ? await Dms.Platform.Outbox.OutboxAdmin.RunCliAsync(args, app.Services)
+        : await TenantCommands.RunAsync(args, app.Services);
     await app.DisposeAsync();
     return exit;
 }
@@ -60,6 +65,7 @@ if (role is "all" or "api")
 {
     app.MapAccess();
     app.MapDocuments();
+    app.MapApprovals();
 }
 await app.RunAsync();
 return 0;

@@ -21,6 +21,11 @@ public sealed class PlatformTests
             "/api/v1/platform/tenants", "/api/v1/workspaces", "/api/v1/workspaces/{id}", "/api/v1/folders", "/api/v1/folders/{id}",
             "/api/v1/documents", "/api/v1/documents/{id}", "/api/v1/documents/{id}/versions", "/api/v1/documents/{id}/content",
             "/api/v1/uploads", "/api/v1/uploads/{id}", "/api/v1/uploads/{id}/complete", "/api/v1/storage/objects",
+            "/api/v1/documents/{id}/delete-requests", "/api/v1/documents/{id}/replace-requests", "/api/v1/documents/{id}/approvals",
+            "/api/v1/documents/{id}/restore", "/api/v1/documents/{id}/legal-hold", "/api/v1/approvals", "/api/v1/approvals/{id}",
+            "/api/v1/approvals/{id}/approve", "/api/v1/approvals/{id}/reject", "/api/v1/approvals/{id}/cancel", "/api/v1/trash",
+            "/api/v1/notifications", "/api/v1/notifications/unread-count", "/api/v1/notifications/{id}/read", "/api/v1/notifications/read-all",
+            "/api/v1/admin/outbox/dead", "/api/v1/admin/outbox/{id}/replay",
         ], ignoreOrder: true);
         doc.GetProperty("components").GetProperty("securitySchemes").GetProperty("Bearer").GetProperty("scheme").GetString().ShouldBe("bearer");
 

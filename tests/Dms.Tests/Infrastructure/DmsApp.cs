@@ -18,7 +18,8 @@ internal sealed class DmsApp : WebApplicationFactory<Program>
     private static readonly Lazy<Task<DmsApp>> Shared = new(async () =>
     {
         var cluster = await TestCluster.GetAsync();
-        var app = new DmsApp(cluster.AppConnectionString, cluster.OwnerConnectionString, "fs", new Dictionary<string, string>
+        var (appConnection, ownerConnection) = await cluster.CreateDatabaseAsync("dms_fs");
+        var app = new DmsApp(appConnection, ownerConnection, "fs", new Dictionary<string, string>
         {
             // Small parts so multipart direct uploads are exercised with small files.
             ["Dms:Uploads:MultipartThreshold"] = "131072",
@@ -32,7 +33,8 @@ internal sealed class DmsApp : WebApplicationFactory<Program>
     {
         var cluster = await TestCluster.GetAsync();
         var moto = await MotoServer.GetAsync();
-        var app = new DmsApp(cluster.AppConnectionString, cluster.OwnerConnectionString, "s3", new Dictionary<string, string>
+        var (appConnection, ownerConnection) = await cluster.CreateDatabaseAsync("dms_s3");
+        var app = new DmsApp(appConnection, ownerConnection, "s3", new Dictionary<string, string>
         {
             ["Dms:Storage:Provider"] = "S3",
             ["Dms:Storage:S3:ServiceUrl"] = moto.ToString(),
@@ -48,6 +50,32 @@ internal sealed class DmsApp : WebApplicationFactory<Program>
         _ = app.Server;
         return app;
     });
+
+    /// <summary>
+    /// An app of its own (own database, own storage folder) for tests that break things: its outbox and
+    /// jobs cannot touch the shared apps' tenants.
+    /// </summary>
+    public static async Task<DmsApp> CreateIsolatedAsync(string name, IReadOnlyDictionary<string, string> settings)
+    {
+        var cluster = await TestCluster.GetAsync();
+        var (appConnection, ownerConnection) = await cluster.CreateDatabaseAsync($"dms_{name}");
+        var merged = new Dictionary<string, string>(FastOutbox);
+        foreach (var (key, value) in settings)
+        {
+            merged[key] = value;
+        }
+        var app = new DmsApp(appConnection, ownerConnection, name, merged);
+        _ = app.Server;
+        return app;
+    }
+
+    /// <summary>The outbox of test apps polls often and retries quickly, so tests wait milliseconds, not seconds.</summary>
+    private static readonly IReadOnlyDictionary<string, string> FastOutbox = new Dictionary<string, string>
+    {
+        ["Dms:Outbox:PollInterval"] = "00:00:00.100",
+        ["Dms:Outbox:BaseBackoff"] = "00:00:00.100",
+        ["Dms:Outbox:MaxBackoff"] = "00:00:01",
+    };
 
     private readonly string _appConnection;
     private readonly string _ownerConnection;
@@ -75,6 +103,10 @@ internal sealed class DmsApp : WebApplicationFactory<Program>
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
+        foreach (var (key, value) in FastOutbox)
+        {
+            builder.UseSetting(key, value);
+        }
         foreach (var (key, value) in _settings)
         {
             builder.UseSetting(key, value);

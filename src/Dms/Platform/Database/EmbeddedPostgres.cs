@@ -24,6 +24,7 @@ internal sealed class EmbeddedPostgres : IAsyncDisposable
     internal const string AppRole = "dms_app";
     private const string SuperUser = "postgres";
 
+    private readonly string _root;
     private readonly string _dataDir;
     private readonly string _binDir;
     private readonly string? _runAsUser;
@@ -32,6 +33,7 @@ internal sealed class EmbeddedPostgres : IAsyncDisposable
 
     private EmbeddedPostgres(string root, string binDir, string? runAsUser, FileStream? ownerLock, int port, Credentials credentials)
     {
+        _root = root;
         _dataDir = Path.Combine(root, "pgdata");
         _binDir = binDir;
         _runAsUser = runAsUser;
@@ -245,6 +247,32 @@ internal sealed class EmbeddedPostgres : IAsyncDisposable
             await Task.Delay(200, ct);
         }
         throw new StartupException($"Another process holds {dataDir} but its PostgreSQL server did not come up within 2 minutes.");
+    }
+
+    /// <summary>
+    /// Another database in this cluster, set up like the default one (owner <c>dms_owner</c>, runtime role
+    /// <c>dms_app</c>): isolated application instances side by side, as the test suite runs them.
+    /// </summary>
+    public async Task<(string App, string Owner)> CreateDatabaseAsync(string name, CancellationToken ct = default)
+    {
+        if (!name.All(ch => char.IsAsciiLetterLower(ch) || char.IsAsciiDigit(ch) || ch == '_'))
+        {
+            throw new ArgumentException("Database names are lower-case letters, digits and '_'.", nameof(name));
+        }
+        var credentials = ReadCredentials(Path.Combine(_root, "credentials.json"));
+        await using var conn = new NpgsqlConnection(ConnectionString(Port, SuperUser, credentials.SuperUserPassword, "postgres"));
+        await conn.OpenAsync(ct);
+        foreach (var sql in new[]
+        {
+            $"CREATE DATABASE {name} OWNER {OwnerRole} ENCODING 'UTF8' TEMPLATE template0",
+            $"REVOKE ALL ON DATABASE {name} FROM PUBLIC",
+            $"GRANT CONNECT ON DATABASE {name} TO {AppRole}",
+        })
+        {
+            await using var cmd = new NpgsqlCommand(sql, conn);
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+        return (ConnectionString(Port, AppRole, credentials.AppPassword, name), ConnectionString(Port, OwnerRole, credentials.OwnerPassword, name));
     }
 
     private async Task EnsureRolesAndDatabaseAsync(Credentials credentials, CancellationToken ct)

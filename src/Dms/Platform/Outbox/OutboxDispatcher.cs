@@ -15,7 +15,8 @@ namespace Dms.Platform.Outbox;
 internal sealed class OutboxDispatcher(
     NpgsqlDataSource dataSource, IEnumerable<IOutboxHandler> handlers, IOptions<DmsOptions> options, ILogger<OutboxDispatcher> logger) : BackgroundService
 {
-    private readonly string _node = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid():N}"[..64];
+    // Names the lease holder: which host and process hold a message, unique per dispatcher instance.
+    private readonly string _node = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid():N}";
     private readonly Dictionary<string, IOutboxHandler> _handlers = handlers.ToDictionary(h => h.Type);
     private int _executeClaims;
 

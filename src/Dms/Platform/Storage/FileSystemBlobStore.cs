@@ -199,7 +199,7 @@ internal sealed class FileSystemBlobStore : IBlobStore
 
     public async Task ProbeAsync(CancellationToken ct)
     {
-        var probe = Path.Combine(_root, $".probe-{Guid.NewGuid():N}");
+        var probe = PathOf($".probe-{Guid.NewGuid():N}");
         await File.WriteAllTextAsync(probe, "ok", ct);
         File.Delete(probe);
     }
@@ -216,7 +216,16 @@ internal sealed class FileSystemBlobStore : IBlobStore
     private static string Checked(string key) =>
         BlobKeys.IsWellFormed(key) ? key : throw new ArgumentException($"Invalid blob key '{key}'.", nameof(key));
 
-    private string PathOf(string key) => Path.Combine(_root, Checked(key));
+    private string PathOf(string key)
+    {
+        // A vanished root is an unmounted or unreachable volume, not a missing blob: callers must retry, not
+        // conclude the file is gone.
+        if (!Directory.Exists(_root))
+        {
+            throw new BlobStoreUnavailableException($"The storage folder {_root} is not available.", new DirectoryNotFoundException(_root));
+        }
+        return Path.Combine(_root, Checked(key));
+    }
 
     internal string PathFor(string key) => PathOf(key);
 }

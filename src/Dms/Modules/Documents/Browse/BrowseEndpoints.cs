@@ -40,7 +40,7 @@ internal static class BrowseEndpoints
         var versions = await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
             var exists = await c.ExecuteScalarAsync<bool>(new CommandDefinition(
-                "SELECT EXISTS (SELECT 1 FROM documents WHERE tenant_id = @tenant AND id = @documentId)",
+                "SELECT EXISTS (SELECT 1 FROM documents WHERE tenant_id = @tenant AND id = @documentId AND status NOT IN ('Deleted', 'Purged'))",
                 new { tenant = me.TenantId, documentId }, tx, cancellationToken: ct));
             return exists
                 ? await c.QueryAsync<VersionResponse>(new CommandDefinition("""

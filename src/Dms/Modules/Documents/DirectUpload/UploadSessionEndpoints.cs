@@ -167,8 +167,20 @@ internal static class UploadSessionEndpoints
                 """,
                 new
                 {
-                    session.DocumentId, session.VersionId, session.FinalKey, session.FileName, Tenant = me.TenantId, User = me.UserId,
-                    ws, folder, docTitle, body.Description, tags, verified.Size, verified.Sha256, verified.Kind.ContentType,
+                    session.DocumentId,
+                    session.VersionId,
+                    session.FinalKey,
+                    session.FileName,
+                    Tenant = me.TenantId,
+                    User = me.UserId,
+                    ws,
+                    folder,
+                    docTitle,
+                    body.Description,
+                    tags,
+                    verified.Size,
+                    verified.Sha256,
+                    verified.Kind.ContentType,
                 }, tx, cancellationToken: ct));
             await ConsumeAsync(c, tx, me.TenantId, session.Id, session.DocumentId, ct);
             return staged with { Document = await DocumentReadModel.GetAsync(c, tx, me.TenantId, session.DocumentId, ct) };

@@ -30,13 +30,13 @@ internal static class DocumentReadModel
     public static async Task<DocumentResponse?> GetAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid id, CancellationToken ct)
     {
         var row = await c.QuerySingleOrDefaultAsync<Row>(new CommandDefinition(
-            $"{Select} WHERE d.tenant_id = @tenant AND d.id = @id", new { tenant, id }, tx, cancellationToken: ct));
+            $"{Select} WHERE d.tenant_id = @tenant AND d.id = @id AND d.status NOT IN ('Deleted', 'Purged')", new { tenant, id }, tx, cancellationToken: ct));
         return row?.ToResponse();
     }
 
     public static async Task<Page<DocumentResponse>> ListAsync(NpgsqlConnection c, NpgsqlTransaction tx, DocumentFilter filter, CancellationToken ct)
     {
-        var where = new List<string> { "d.tenant_id = @Tenant" };
+        var where = new List<string> { "d.tenant_id = @Tenant", "d.status NOT IN ('Deleted', 'Purged')" };
         var p = new DynamicParameters(new { filter.Tenant, Limit = filter.Limit + 1 });
         if (!string.IsNullOrWhiteSpace(filter.Query))
         {

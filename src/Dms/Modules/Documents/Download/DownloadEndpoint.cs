@@ -30,7 +30,7 @@ internal static class DownloadEndpoint
         var row = await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
             var current = await c.QuerySingleOrDefaultAsync<int?>(new CommandDefinition(
-                "SELECT current_version FROM documents WHERE tenant_id = @tenant AND id = @documentId",
+                "SELECT current_version FROM documents WHERE tenant_id = @tenant AND id = @documentId AND status NOT IN ('Deleted', 'Purged')",
                 new { tenant = me.TenantId, documentId }, tx, cancellationToken: ct)) ?? throw ApiProblem.NotFound("document");
             return await c.QuerySingleOrDefaultAsync<VersionRow>(new CommandDefinition("""
                 SELECT number, blob_key, size, content_type, file_name, sha256, created_at FROM document_versions

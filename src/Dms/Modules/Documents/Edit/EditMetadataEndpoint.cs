@@ -31,7 +31,7 @@ internal static class EditMetadataEndpoint
                   description = CASE WHEN @descriptionGiven THEN @description ELSE description END,
                   tags = coalesce(@tags, tags),
                   row_version = row_version + 1, updated_at = now(), updated_by = @user
-                WHERE tenant_id = @tenant AND id = @documentId AND (@expected IS NULL OR row_version = @expected)
+                WHERE tenant_id = @tenant AND id = @documentId AND status NOT IN ('Deleted', 'Purged') AND (@expected IS NULL OR row_version = @expected)
                 """, new { title, description, descriptionGiven, tags, user = me.UserId, tenant = me.TenantId, documentId, expected }, tx, cancellationToken: ct));
             var document = await DocumentReadModel.GetAsync(c, tx, me.TenantId, documentId, ct);
             return (updated, document);

@@ -129,6 +129,8 @@ internal sealed class StorageReconciler(NpgsqlDataSource dataSource, Db db, IBlo
             WHERE NOT EXISTS (SELECT 1 FROM document_versions v WHERE v.tenant_id = @tenant AND v.blob_key = k)
               AND NOT EXISTS (SELECT 1 FROM upload_sessions s WHERE s.tenant_id = @tenant AND s.status = 'Pending'
                                 AND (s.staging_key = k OR s.final_key = k))
+              AND NOT EXISTS (SELECT 1 FROM approval_requests r WHERE r.tenant_id = @tenant AND r.staged_blob_key = k
+                                AND r.status IN ('Pending', 'Approved'))
             """, new { tenant, keys = keys.ToArray() }, tx, cancellationToken: ct)), ct)).ToList();
         foreach (var key in unreferenced)
         {
@@ -140,7 +142,10 @@ internal sealed class StorageReconciler(NpgsqlDataSource dataSource, Db db, IBlo
 
     private Task<bool> IsReferencedByVersionAsync(Guid tenant, string key, CancellationToken ct) =>
         db.InTenantAsync(tenant, (c, tx) => c.ExecuteScalarAsync<bool>(new CommandDefinition(
-            "SELECT EXISTS (SELECT 1 FROM document_versions WHERE tenant_id = @tenant AND blob_key = @key)",
+            """
+            SELECT EXISTS (SELECT 1 FROM document_versions WHERE tenant_id = @tenant AND blob_key = @key)
+                OR EXISTS (SELECT 1 FROM approval_requests WHERE tenant_id = @tenant AND staged_blob_key = @key AND status IN ('Pending', 'Approved'))
+            """,
             new { tenant, key }, tx, cancellationToken: ct)), ct);
 }
 

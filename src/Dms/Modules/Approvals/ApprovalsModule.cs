@@ -1,0 +1,58 @@
+using Dms.Modules.Approvals.Decisions;
+using Dms.Modules.Approvals.Execution;
+using Dms.Modules.Approvals.Queries;
+using Dms.Modules.Approvals.Requests;
+using Dms.Modules.Approvals.Retention;
+using Dms.Modules.Notifications;
+using Dms.Platform.Outbox;
+using Dms.Platform.Security;
+
+namespace Dms.Modules.Approvals;
+
+/// <summary>Approval governance: requests, decisions, execution through the outbox, trash, legal hold, retention.</summary>
+internal static class ApprovalsModule
+{
+    public static IServiceCollection AddApprovals(this IServiceCollection services, bool runBackgroundWork)
+    {
+        services.AddSingleton<IOutboxHandler, ExecuteApprovalHandler>();
+        services.AddSingleton<IOutboxHandler, DiscardStagedHandler>();
+        services.AddSingleton<IOutboxHandler, PurgeDocumentHandler>();
+        services.AddSingleton<IOutboxHandler, NotifyHandler>();
+        services.AddSingleton<RetentionJobs>();
+        services.AddSingleton<OutboxDispatcher>();
+        if (runBackgroundWork)
+        {
+            services.AddHostedService(sp => sp.GetRequiredService<OutboxDispatcher>());
+            services.AddHostedService<RetentionService>();
+        }
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapApprovals(this IEndpointRouteBuilder app)
+    {
+        var documents = app.MapGroup("/api/v1/documents").WithTags("Approvals");
+        documents.MapPost("/{id}/delete-requests", RequestEndpoints.RequestDelete).RequireAuthorization(Policies.WriteDocuments);
+        documents.MapPost("/{id}/replace-requests", RequestEndpoints.RequestReplace).RequireAuthorization(Policies.WriteDocuments)
+            .DisableAntiforgery()
+            .Accepts<ReplaceForm>("multipart/form-data")
+            .Accepts<ReplaceRequestBody>("application/json");
+        documents.MapGet("/{id}/approvals", ApprovalQueries.History).RequireAuthorization(Policies.ReadDocuments);
+        documents.MapPost("/{id}/restore", RetentionEndpoints.Restore).RequireAuthorization(Policies.Admin).WithTags("Retention");
+        documents.MapPut("/{id}/legal-hold", RetentionEndpoints.LegalHold).RequireAuthorization(Policies.Admin).WithTags("Retention");
+
+        var approvals = app.MapGroup("/api/v1/approvals").WithTags("Approvals").RequireAuthorization(Policies.ReadDocuments);
+        approvals.MapGet("", ApprovalQueries.List);
+        approvals.MapGet("/{id}", ApprovalQueries.Get);
+        approvals.MapPost("/{id}/approve", DecisionEndpoints.Approve);
+        approvals.MapPost("/{id}/reject", DecisionEndpoints.Reject);
+        approvals.MapPost("/{id}/cancel", DecisionEndpoints.Cancel);
+
+        app.MapGet("/api/v1/trash", RetentionEndpoints.Trash).RequireAuthorization(Policies.Admin).WithTags("Retention");
+        app.MapNotifications();
+        app.MapOutboxAdmin();
+        return app;
+    }
+}
+
+/// <summary>The multipart form of a replace request, as the OpenAPI document describes it.</summary>
+internal sealed record ReplaceForm(IFormFile File, string Reason);

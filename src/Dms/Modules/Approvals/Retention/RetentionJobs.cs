@@ -1,0 +1,146 @@
+using Dapper;
+using Dms.Modules.Approvals.Domain;
+using Dms.Platform.Configuration;
+using Dms.Platform.Database;
+using Dms.Platform.Outbox;
+using Dms.Platform.Storage;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Dms.Modules.Approvals.Retention;
+
+internal sealed record RetentionReport(int RequestsExpired, int PurgesScheduled, bool Skipped);
+
+/// <summary>
+/// Periodic governance work, one node at a time: closes requests nobody decided within
+/// <c>Dms__Approvals__PendingTtl</c>, and schedules the purge of documents deleted longer than
+/// <c>Dms__Retention__DeletedDocuments</c> ago and not on legal hold (the purge itself is an outbox message).
+/// </summary>
+internal sealed class RetentionJobs(NpgsqlDataSource dataSource, Db db, IOptions<DmsOptions> options, ILogger<RetentionJobs> logger)
+{
+    internal const long AdvisoryLockKey = 0x0D05_0003;
+
+    public async Task<RetentionReport> RunOnceAsync(CancellationToken ct)
+    {
+        await using var lockConnection = await dataSource.OpenConnectionAsync(ct);
+        if (!await lockConnection.ExecuteScalarAsync<bool>("SELECT pg_try_advisory_lock(@key)", new { key = AdvisoryLockKey }))
+        {
+            return new RetentionReport(0, 0, Skipped: true);
+        }
+        try
+        {
+            int expired = 0, purges = 0;
+            foreach (var tenant in await lockConnection.QueryAsync<Guid>("SELECT id FROM tenants ORDER BY id"))
+            {
+                expired += await ExpireRequestsAsync(tenant, ct);
+                purges += await SchedulePurgesAsync(tenant, ct);
+            }
+            if (expired + purges > 0)
+            {
+                logger.LogInformation("Retention: {Expired} request(s) expired, {Purges} purge(s) scheduled", expired, purges);
+            }
+            return new RetentionReport(expired, purges, Skipped: false);
+        }
+        finally
+        {
+            await lockConnection.ExecuteAsync("SELECT pg_advisory_unlock(@key)", new { key = AdvisoryLockKey });
+        }
+    }
+
+    private Task<int> ExpireRequestsAsync(Guid tenant, CancellationToken ct) =>
+        db.InTenantAsync(tenant, async (c, tx) =>
+        {
+            var due = (await c.QueryAsync<ApprovalRow>(new CommandDefinition($"""
+                SELECT {ApprovalRequests.Columns} FROM approval_requests
+                WHERE tenant_id = @tenant AND status = 'Pending' AND expires_at < now()
+                ORDER BY id LIMIT 500 FOR UPDATE SKIP LOCKED
+                """, new { tenant }, tx, cancellationToken: ct))).ToList();
+            var count = 0;
+            foreach (var request in due)
+            {
+                count += await ApprovalRequests.CloseAsync(c, tx, tenant, request, ApprovalStatus.Expired, null, null, ct) ? 1 : 0;
+            }
+            return count;
+        }, ct);
+
+    private Task<int> SchedulePurgesAsync(Guid tenant, CancellationToken ct) =>
+        db.InTenantAsync(tenant, async (c, tx) =>
+        {
+            // purge_requested_at makes scheduling once-only; the handler re-checks everything when it runs.
+            var due = (await c.QueryAsync<Guid>(new CommandDefinition("""
+                UPDATE documents SET purge_requested_at = now()
+                WHERE tenant_id = @tenant AND status = 'Deleted' AND NOT legal_hold AND purge_requested_at IS NULL
+                  AND deleted_at < now() - @retention
+                RETURNING id
+                """, new { tenant, retention = options.Value.Retention.DeletedDocuments }, tx, cancellationToken: ct))).ToList();
+            foreach (var documentId in due)
+            {
+                await Outbox.EnqueueAsync(c, tx, tenant, OutboxTypes.Purge, new PurgeMessage(documentId), ct);
+            }
+            return due.Count;
+        }, ct);
+}
+
+internal sealed record PurgeMessage(Guid DocumentId);
+
+/// <summary>
+/// Deletes the blobs of every version of a document whose retention ran out, then marks it Purged. Its
+/// rows stay as a tombstone for history and audit. Re-checks the conditions (a restore or a legal hold since
+/// scheduling wins) and is safe to repeat: deleting a missing blob is a no-op.
+/// </summary>
+internal sealed class PurgeDocumentHandler(Db db, IBlobStore blobs, IOptions<DmsOptions> options, ILogger<PurgeDocumentHandler> logger) : IOutboxHandler
+{
+    public string Type => OutboxTypes.Purge;
+
+    public Task HandleAsync(OutboxMessage message, CancellationToken ct) =>
+        db.InTenantAsync(message.TenantId, async (c, tx) =>
+        {
+            var tenant = message.TenantId;
+            var documentId = message.Read<PurgeMessage>().DocumentId;
+            var document = await c.QuerySingleOrDefaultAsync<(string Status, bool LegalHold, DateTime? DeletedAt)?>(new CommandDefinition(
+                "SELECT status, legal_hold, deleted_at FROM documents WHERE tenant_id = @tenant AND id = @documentId FOR UPDATE",
+                new { tenant, documentId }, tx, cancellationToken: ct));
+            if (document is not { Status: "Deleted", LegalHold: false, DeletedAt: { } deletedAt } ||
+                deletedAt > DateTime.UtcNow - options.Value.Retention.DeletedDocuments)
+            {
+                logger.LogInformation("Purge of document {DocumentId} skipped: no longer due", documentId);
+                return;
+            }
+            var keys = await c.QueryAsync<string>(new CommandDefinition(
+                "SELECT blob_key FROM document_versions WHERE tenant_id = @tenant AND document_id = @documentId",
+                new { tenant, documentId }, tx, cancellationToken: ct));
+            foreach (var key in keys)
+            {
+                await blobs.DeleteAsync(key, ct);
+            }
+            await c.ExecuteAsync(new CommandDefinition(
+                "UPDATE documents SET status = 'Purged', purged_at = now(), row_version = row_version + 1 WHERE tenant_id = @tenant AND id = @documentId",
+                new { tenant, documentId }, tx, cancellationToken: ct));
+            logger.LogInformation("Purged document {DocumentId}", documentId);
+        }, ct);
+}
+
+/// <summary>Runs <see cref="RetentionJobs"/> every <c>Dms__Retention__PurgeInterval</c> on worker nodes.</summary>
+internal sealed class RetentionService(RetentionJobs jobs, IOptions<DmsOptions> options, ILogger<RetentionService> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.Retention.PurgeInterval);
+        do
+        {
+            try
+            {
+                await jobs.RunOnceAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is NpgsqlException or TimeoutException or BlobStoreUnavailableException)
+            {
+                logger.LogWarning(ex, "Retention pass failed; retrying at the next interval");
+            }
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+}

@@ -1,0 +1,76 @@
+using Dapper;
+using Dms.Platform.Database;
+using Dms.Platform.Http;
+using Dms.Platform.Security;
+using Npgsql;
+
+namespace Dms.Platform.Outbox;
+
+internal sealed record DeadMessage(Guid Id, Guid TenantId, string Type, string Payload, int Attempts, string? LastError, DateTime CreatedAt);
+
+/// <summary>
+/// Dead letters: tenant admins list theirs and replay one (<c>/api/v1/admin/outbox</c>); operators do the same
+/// across tenants with the <c>outbox dead</c> / <c>outbox replay ID</c> CLI verbs.
+/// </summary>
+internal static class OutboxAdmin
+{
+    private const string Columns = "id, tenant_id, type, payload::text AS payload, attempts, last_error, created_at";
+
+    public static IEndpointRouteBuilder MapOutboxAdmin(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/api/v1/admin/outbox").WithTags("Operations").RequireAuthorization(Policies.Admin);
+        group.MapGet("/dead", async (HttpContext http, Db db, CancellationToken ct) =>
+        {
+            var me = CurrentUser.From(http.User);
+            var items = await db.InTenantAsync(me.TenantId, (c, tx) => c.QueryAsync<DeadMessage>(new CommandDefinition(
+                $"SELECT {Columns} FROM outbox_messages WHERE tenant_id = @tenant AND status = 'Dead' ORDER BY created_at DESC LIMIT 500",
+                new { tenant = me.TenantId }, tx, cancellationToken: ct)), ct);
+            return Results.Ok(new { items });
+        });
+        group.MapPost("/{id}/replay", async (HttpContext http, string id, Db db, CancellationToken ct) =>
+        {
+            var me = CurrentUser.From(http.User);
+            var messageId = RouteIds.Parse(id);
+            var replayed = await db.InTenantAsync(me.TenantId, (c, tx) => ReplayAsync(c, tx, messageId, ct), ct);
+            return replayed ? Results.Accepted() : throw ApiProblem.NotFound("outbox_message");
+        });
+        return app;
+    }
+
+    /// <summary>A dead message gets a fresh set of attempts, due now. Only dead messages can be replayed.</summary>
+    public static async Task<bool> ReplayAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid messageId, CancellationToken ct) =>
+        await c.ExecuteAsync(new CommandDefinition("""
+            UPDATE outbox_messages SET status = 'Pending', attempts = 0, available_at = now(), last_error = NULL
+            WHERE id = @messageId AND status = 'Dead'
+            """, new { messageId }, tx, cancellationToken: ct)) == 1;
+
+    /// <summary>CLI: <c>outbox dead</c> lists every tenant's dead messages; <c>outbox replay ID</c> replays one.</summary>
+    public static async Task<int> RunCliAsync(string[] args, IServiceProvider services)
+    {
+        var dataSource = services.GetRequiredService<NpgsqlDataSource>();
+        await using var conn = await dataSource.OpenConnectionAsync();
+        await using var tx = await conn.BeginTransactionAsync();
+        await Outbox.EnterDispatcherModeAsync(conn, tx, CancellationToken.None);
+        switch (args)
+        {
+            case [_, "dead"]:
+                foreach (var m in await conn.QueryAsync<DeadMessage>($"SELECT {Columns} FROM outbox_messages WHERE status = 'Dead' ORDER BY created_at", transaction: tx))
+                {
+                    await Console.Out.WriteLineAsync($"{m.Id}  tenant={m.TenantId}  {m.Type}  attempts={m.Attempts}  created={m.CreatedAt:O}  error={m.LastError}");
+                }
+                return 0;
+            case [_, "replay", var raw] when Guid.TryParse(raw, out var messageId):
+                if (!await ReplayAsync(conn, tx, messageId, CancellationToken.None))
+                {
+                    await Console.Error.WriteLineAsync($"dms: no dead outbox message {messageId}");
+                    return 1;
+                }
+                await tx.CommitAsync();
+                await Console.Out.WriteLineAsync($"replayed {messageId}");
+                return 0;
+            default:
+                await Console.Error.WriteLineAsync("usage: dotnet run --project src/Dms -- outbox dead | outbox replay MESSAGE_ID");
+                return 2;
+        }
+    }
+}
