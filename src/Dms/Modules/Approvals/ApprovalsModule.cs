@@ -34,8 +34,8 @@ internal static class ApprovalsModule
         documents.MapPost("/{id}/delete-requests", RequestEndpoints.RequestDelete).RequireAuthorization(Policies.WriteDocuments);
         documents.MapPost("/{id}/replace-requests", RequestEndpoints.RequestReplace).RequireAuthorization(Policies.WriteDocuments)
             .DisableAntiforgery()
-            .Accepts<ReplaceForm>("multipart/form-data")
-            .Accepts<ReplaceRequestBody>("application/json");
+            // Both bodies are accepted (and routing enforces this list): the file itself, or a direct upload's id.
+            .Accepts<ReplaceForm>("multipart/form-data", "application/json");
         documents.MapGet("/{id}/approvals", ApprovalQueries.History).RequireAuthorization(Policies.ReadDocuments);
         documents.MapPost("/{id}/restore", RetentionEndpoints.Restore).RequireAuthorization(Policies.Admin).WithTags("Retention");
         documents.MapPut("/{id}/legal-hold", RetentionEndpoints.LegalHold).RequireAuthorization(Policies.Admin).WithTags("Retention");
