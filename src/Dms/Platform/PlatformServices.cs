@@ -26,6 +26,9 @@ internal static class PlatformServices
         DefaultTypeMap.MatchNamesWithUnderscores = true;
 
         builder.Logging.ClearProviders();
+        // The hosting diagnostics log every request line with its query string, which for signed storage
+        // URLs is a bearer credential: keep them to warnings and errors.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning);
         builder.Logging.AddJsonConsole(o =>
         {
             o.IncludeScopes = true;

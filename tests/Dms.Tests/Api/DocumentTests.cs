@@ -230,6 +230,14 @@ public sealed class DocumentTests(TenantFixture fixture) : IClassFixture<TenantF
         current.GetProperty("title").GetString().ShouldBe(winner.GetProperty("title").GetString());
     }
 
+    [Fact]
+    public async Task Text_that_cannot_be_stored_is_a_400_not_a_500()
+    {
+        var doc = await UploadAsync(Admin, "surrogate.txt", Uploads.Text("s"));
+        using var response = await PatchRawAsync(doc.GetProperty("id").GetGuid(), "\"1\"", "{\"title\":\"\\ud800\"}");
+        await response.ShouldBeProblemAsync(HttpStatusCode.BadRequest, "request.invalid_text");
+    }
+
     [Theory]
     [InlineData("{\"status\":\"Deleted\"}", "status")]
     [InlineData("{\"title\":\"\"}", "title")]

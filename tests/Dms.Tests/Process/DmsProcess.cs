@@ -101,6 +101,13 @@ internal sealed class DmsProcess : IDisposable
         return _process.ExitCode;
     }
 
+    /// <summary>Waits for a process that is expected to end by itself (for example killed by fault injection).</summary>
+    public async Task WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cts.Token);
+    }
+
     /// <summary>SIGKILL: no shutdown code runs.</summary>
     public async Task KillAsync()
     {

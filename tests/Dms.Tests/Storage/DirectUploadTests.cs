@@ -69,6 +69,20 @@ public abstract class StorageApiTests : IAsyncLifetime
         blobs.ShouldBeEmpty();
     }
 
+    private protected async Task<string> FinalKeyAsync(Guid sessionId)
+    {
+        await using var conn = new NpgsqlConnection(App.OwnerConnectionString);
+        await conn.OpenAsync();
+        await using var tx = await conn.BeginTransactionAsync();
+        await using (var set = new NpgsqlCommand($"SELECT set_config('app.tenant_id', '{Tenant.Id}', true)", conn, tx))
+        {
+            await set.ExecuteNonQueryAsync();
+        }
+        await using var select = new NpgsqlCommand("SELECT final_key FROM upload_sessions WHERE id = @id", conn, tx);
+        select.Parameters.AddWithValue("id", sessionId);
+        return (string)(await select.ExecuteScalarAsync())!;
+    }
+
     private protected async Task ExpireAsync(Guid sessionId)
     {
         await using var conn = new NpgsqlConnection(App.OwnerConnectionString);
@@ -180,6 +194,40 @@ public abstract class DirectUploadTests : StorageApiTests
         await PutAsync(mislabelled, text);
         await (await CompleteAsync(mislabelled)).ShouldBeProblemAsync(HttpStatusCode.UnprocessableEntity, "upload.content_mismatch");
         await ShouldBeEmptyAsync();
+    }
+
+    [Fact]
+    public async Task Completing_again_after_an_attempt_interrupted_after_the_move_verifies_the_moved_bytes()
+    {
+        var content = Uploads.Pdf(30_000);
+        var session = await CreateSessionAsync("interrupted.pdf", content.Length);
+        await PutAsync(session, content);
+        var sessionId = session.GetProperty("id").GetGuid();
+        // What a crash between the move and the commit leaves: bytes at the final key, session still Pending.
+        var store = App.Service<IBlobStore>();
+        await store.MoveAsync(BlobKeys.ForStaging(Tenant.Id, sessionId), await FinalKeyAsync(sessionId), CancellationToken.None);
+
+        using var completed = await CompleteAsync(session);
+        await completed.ShouldHaveStatusAsync(HttpStatusCode.Created);
+        var document = await completed.JsonAsync();
+        (await DownloadByRedirectAsync(document.GetProperty("id").GetGuid())).ShouldBe(content);
+    }
+
+    [Fact]
+    public async Task Null_tags_or_parts_are_client_errors()
+    {
+        var session = await CreateSessionAsync("nulls.txt", 4);
+        await PutAsync(session, Uploads.Text("text"));
+        using var nullTag = await Tenant.Admin.Client.PostAsync($"/api/v1/uploads/{session.GetProperty("id").GetGuid()}/complete",
+            new StringContent("{\"tags\":[null]}", System.Text.Encoding.UTF8, "application/json"));
+        await nullTag.ShouldBeProblemAsync(HttpStatusCode.BadRequest, "validation.failed");
+
+        var multipart = await CreateSessionAsync("parts.pdf", MultipartFileSize);
+        var count = multipart.GetProperty("parts").GetArrayLength();
+        var parts = string.Join(",", Enumerable.Repeat("null", count));
+        using var nullParts = await Tenant.Admin.Client.PostAsync($"/api/v1/uploads/{multipart.GetProperty("id").GetGuid()}/complete",
+            new StringContent($"{{\"parts\":[{parts}]}}", System.Text.Encoding.UTF8, "application/json"));
+        await nullParts.ShouldBeProblemAsync(HttpStatusCode.UnprocessableEntity, "upload.parts_invalid");
     }
 
     [Fact]

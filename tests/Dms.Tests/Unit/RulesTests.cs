@@ -30,6 +30,25 @@ public sealed class RulesTests
     }
 
     [Fact]
+    public void Capping_never_splits_a_surrogate_pair()
+    {
+        var name = FileNames.Sanitize(new string('a', 250) + "😀😀.pdf");
+        name.ShouldEndWith(".pdf");
+        name.Length.ShouldBeLessThanOrEqualTo(FileNames.MaxLength);
+        for (var i = 0; i < name.Length; i++)
+        {
+            if (char.IsHighSurrogate(name[i]))
+            {
+                char.IsLowSurrogate(name[i + 1]).ShouldBeTrue();
+            }
+            if (char.IsLowSurrogate(name[i]))
+            {
+                char.IsHighSurrogate(name[i - 1]).ShouldBeTrue();
+            }
+        }
+    }
+
+    [Fact]
     public void A_lone_surrogate_does_not_break_sanitising() =>
         FileNames.Sanitize("bad\ud800name.txt").ShouldBe("bad\ufffdname.txt");
 

@@ -36,11 +36,12 @@ internal static class ProblemResponses
                     : ex.StatusCode == StatusCodes.Status400BadRequest ? BadRequestDetail(ex.Message) : null;
                 await WriteAsync(context, ex.StatusCode, code, title, detail, null);
             }
-            catch (Npgsql.PostgresException ex) when (!context.Response.HasStarted && ex.SqlState is "22021" or "22P05")
+            catch (Exception ex) when (!context.Response.HasStarted &&
+                (ex is Npgsql.PostgresException { SqlState: "22021" or "22P05" } || ex is System.Text.EncoderFallbackException || ex.InnerException is System.Text.EncoderFallbackException))
             {
                 // Text PostgreSQL cannot store (a NUL byte) that slipped past field validation.
                 await WriteAsync(context, StatusCodes.Status400BadRequest, "request.invalid_text",
-                    "The request contains characters that cannot be stored (such as NUL).", null, null);
+                    "The request contains characters that cannot be stored (such as NUL or an unpaired surrogate).", null, null);
             }
             catch (Dms.Platform.Storage.BlobStoreUnavailableException ex) when (!context.Response.HasStarted)
             {

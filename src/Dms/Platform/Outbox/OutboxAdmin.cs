@@ -31,18 +31,18 @@ internal static class OutboxAdmin
         {
             var me = CurrentUser.From(http.User);
             var messageId = RouteIds.Parse(id);
-            var replayed = await db.InTenantAsync(me.TenantId, (c, tx) => ReplayAsync(c, tx, messageId, ct), ct);
+            var replayed = await db.InTenantAsync(me.TenantId, (c, tx) => ReplayAsync(c, tx, messageId, me.TenantId, ct), ct);
             return replayed ? Results.Accepted() : throw ApiProblem.NotFound("outbox_message");
         });
         return app;
     }
 
     /// <summary>A dead message gets a fresh set of attempts, due now. Only dead messages can be replayed.</summary>
-    public static async Task<bool> ReplayAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid messageId, CancellationToken ct) =>
+    public static async Task<bool> ReplayAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid messageId, Guid? tenant, CancellationToken ct) =>
         await c.ExecuteAsync(new CommandDefinition("""
             UPDATE outbox_messages SET status = 'Pending', attempts = 0, available_at = now(), last_error = NULL
-            WHERE id = @messageId AND status = 'Dead'
-            """, new { messageId }, tx, cancellationToken: ct)) == 1;
+            WHERE id = @messageId AND status = 'Dead' AND (@tenant::uuid IS NULL OR tenant_id = @tenant)
+            """, new { messageId, tenant }, tx, cancellationToken: ct)) == 1;
 
     /// <summary>CLI: <c>outbox dead</c> lists every tenant's dead messages; <c>outbox replay ID</c> replays one.</summary>
     public static async Task<int> RunCliAsync(string[] args, IServiceProvider services)
@@ -60,7 +60,7 @@ internal static class OutboxAdmin
                 }
                 return 0;
             case [_, "replay", var raw] when Guid.TryParse(raw, out var messageId):
-                if (!await ReplayAsync(conn, tx, messageId, CancellationToken.None))
+                if (!await ReplayAsync(conn, tx, messageId, null, CancellationToken.None))
                 {
                     await Console.Error.WriteLineAsync($"dms: no dead outbox message {messageId}");
                     return 1;

@@ -35,9 +35,9 @@ internal sealed class OutboxDispatcher(
             {
                 return;
             }
-            catch (Exception ex) when (ex is NpgsqlException or TimeoutException)
+            catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                logger.LogWarning(ex, "Outbox dispatcher cannot reach the database; retrying");
+                logger.LogWarning(ex, "Outbox dispatcher pass failed (database unreachable?); retrying");
                 handled = 0;
             }
             if (handled == 0)

@@ -97,7 +97,8 @@ internal sealed class FileSystemBlobStore : IBlobStore
     {
         var destination = PathOf(destinationKey);
         Directory.CreateDirectory(Path.GetDirectoryName(destination)!);
-        File.Move(PathOf(sourceKey), destination, overwrite: false);
+        // Destinations are server-only keys: overwriting one only ever repeats an interrupted move.
+        File.Move(PathOf(sourceKey), destination, overwrite: true);
         return Task.CompletedTask;
     }
 

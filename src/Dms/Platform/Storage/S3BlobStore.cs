@@ -145,6 +145,10 @@ internal sealed class S3BlobStore : IBlobStore, IDisposable
         {
             return null;
         }
+        catch (AmazonServiceException ex)
+        {
+            throw new BlobStoreUnavailableException($"S3 HEAD {key} failed: {ex.Message}", ex);
+        }
     }
 
     public Task DeleteAsync(string key, CancellationToken ct) =>
@@ -239,6 +243,10 @@ internal sealed class S3BlobStore : IBlobStore, IDisposable
         {
             throw new BlobPartsInvalidException($"The parts do not match the upload: {ex.ErrorCode}.", ex);
         }
+        catch (AmazonServiceException ex)
+        {
+            throw new BlobStoreUnavailableException($"S3 CompleteMultipartUpload failed: {ex.Message}", ex);
+        }
     }
 
     /// <summary>
@@ -267,6 +275,10 @@ internal sealed class S3BlobStore : IBlobStore, IDisposable
         {
             throw new BlobPartsInvalidException("The multipart upload does not exist (completed, aborted or expired).", ex);
         }
+        catch (AmazonServiceException ex)
+        {
+            throw new BlobStoreUnavailableException($"S3 ListParts failed: {ex.Message}", ex);
+        }
         foreach (var part in parts)
         {
             if (!stored.TryGetValue(part.Number, out var etag))
@@ -289,6 +301,10 @@ internal sealed class S3BlobStore : IBlobStore, IDisposable
         catch (AmazonS3Exception ex) when (ex.StatusCode == HttpStatusCode.NotFound)
         {
             // Already completed or aborted.
+        }
+        catch (AmazonServiceException ex)
+        {
+            throw new BlobStoreUnavailableException($"S3 AbortMultipartUpload failed: {ex.Message}", ex);
         }
     }
 

@@ -92,7 +92,10 @@ internal static class RequestEndpoints
             {
                 var created = await OpenAsync(c, tx, me, documentId, ApprovalType.Replace, reason,
                     new Staged(key, upload.VersionId, file.Size, file.Sha256, file.ContentType, file.FileName), options.Value, ct);
-                await Documents.Domain.UploadSessions.FinishAsync(c, tx, me.TenantId, upload.VersionId, "Completed", null, cleaned: false, ct);
+                if (await Documents.Domain.UploadSessions.FinishAsync(c, tx, me.TenantId, upload.VersionId, "Completed", null, cleaned: false, ct) == 0)
+                {
+                    throw new ApiProblem(StatusCodes.Status410Gone, "upload.expired", "The upload took too long and expired; send it again.");
+                }
                 return created;
             }, ct);
             upload.Committed = true;

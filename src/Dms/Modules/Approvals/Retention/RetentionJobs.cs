@@ -92,32 +92,45 @@ internal sealed class PurgeDocumentHandler(Db db, IBlobStore blobs, IOptions<Dms
 {
     public string Type => OutboxTypes.Purge;
 
-    public Task HandleAsync(OutboxMessage message, CancellationToken ct) =>
-        db.InTenantAsync(message.TenantId, async (c, tx) =>
+    public async Task HandleAsync(OutboxMessage message, CancellationToken ct)
+    {
+        var tenant = message.TenantId;
+        var documentId = message.Read<PurgeMessage>().DocumentId;
+        // First commit the decision (Purged: no restore from here on), then delete the blobs. A failure in
+        // between leaves a Purged document whose remaining blobs the retry deletes; never a restorable
+        // document with files missing.
+        var keys = await db.InTenantAsync(tenant, async (c, tx) =>
         {
-            var tenant = message.TenantId;
-            var documentId = message.Read<PurgeMessage>().DocumentId;
             var document = await c.QuerySingleOrDefaultAsync<(string Status, bool LegalHold, DateTime? DeletedAt)?>(new CommandDefinition(
                 "SELECT status, legal_hold, deleted_at FROM documents WHERE tenant_id = @tenant AND id = @documentId FOR UPDATE",
                 new { tenant, documentId }, tx, cancellationToken: ct));
-            if (document is not { Status: "Deleted", LegalHold: false, DeletedAt: { } deletedAt } ||
-                deletedAt > DateTime.UtcNow - options.Value.Retention.DeletedDocuments)
+            var due = document is { Status: "Deleted", LegalHold: false, DeletedAt: { } deletedAt } &&
+                      deletedAt <= DateTime.UtcNow - options.Value.Retention.DeletedDocuments;
+            if (!due && document is not { Status: "Purged" })
             {
-                logger.LogInformation("Purge of document {DocumentId} skipped: no longer due", documentId);
-                return;
+                return null;
             }
-            var keys = await c.QueryAsync<string>(new CommandDefinition(
+            if (due)
+            {
+                await c.ExecuteAsync(new CommandDefinition(
+                    "UPDATE documents SET status = 'Purged', purged_at = now(), row_version = row_version + 1 WHERE tenant_id = @tenant AND id = @documentId",
+                    new { tenant, documentId }, tx, cancellationToken: ct));
+            }
+            return (await c.QueryAsync<string>(new CommandDefinition(
                 "SELECT blob_key FROM document_versions WHERE tenant_id = @tenant AND document_id = @documentId",
-                new { tenant, documentId }, tx, cancellationToken: ct));
-            foreach (var key in keys)
-            {
-                await blobs.DeleteAsync(key, ct);
-            }
-            await c.ExecuteAsync(new CommandDefinition(
-                "UPDATE documents SET status = 'Purged', purged_at = now(), row_version = row_version + 1 WHERE tenant_id = @tenant AND id = @documentId",
-                new { tenant, documentId }, tx, cancellationToken: ct));
-            logger.LogInformation("Purged document {DocumentId}", documentId);
+                new { tenant, documentId }, tx, cancellationToken: ct))).ToList();
         }, ct);
+        if (keys is null)
+        {
+            logger.LogInformation("Purge of document {DocumentId} skipped: no longer due (restored or on legal hold)", documentId);
+            return;
+        }
+        foreach (var key in keys)
+        {
+            await blobs.DeleteAsync(key, ct);
+        }
+        logger.LogInformation("Purged document {DocumentId}: {Count} blob(s) deleted", documentId, keys.Count);
+    }
 }
 
 /// <summary>Runs <see cref="RetentionJobs"/> every <c>Dms__Retention__PurgeInterval</c> on worker nodes.</summary>
@@ -136,7 +149,7 @@ internal sealed class RetentionService(RetentionJobs jobs, IOptions<DmsOptions> 
             {
                 return;
             }
-            catch (Exception ex) when (ex is NpgsqlException or TimeoutException or BlobStoreUnavailableException)
+            catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 logger.LogWarning(ex, "Retention pass failed; retrying at the next interval");
             }

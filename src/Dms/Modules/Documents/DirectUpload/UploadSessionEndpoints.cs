@@ -133,8 +133,10 @@ internal static class UploadSessionEndpoints
     }
 
     public static async Task<IResult> Complete(HttpContext http, string id, CompleteUploadRequest body, Db db, IBlobStore blobs,
-        IOptions<DmsOptions> options, ILoggerFactory loggers, CancellationToken ct)
+        IOptions<DmsOptions> options, ILoggerFactory loggers)
     {
+        // Completing runs to its end even if the client goes away: its storage steps are not cut in half.
+        var ct = CancellationToken.None;
         var me = CurrentUser.From(http.User);
         var sessionId = RouteIds.Parse(id);
         var logger = loggers.CreateLogger("Dms.Uploads");
@@ -225,10 +227,13 @@ internal static class UploadSessionEndpoints
             await UploadSessions.FinishAsync(c, tx, me.TenantId, session.Id, "Expired", null, cleaned: false, ct);
             return StagedOutcome.Refused(new ApiProblem(StatusCodes.Status410Gone, "upload.expired", "The upload session has expired; start a new one."), session);
         }
-        if (session.MultipartUploadId is { } multipartId)
+        // An earlier attempt may have been interrupted after it moved the bytes: then they are verified where they are.
+        var alreadyMoved = await blobs.HeadAsync(session.FinalKey, ct);
+        if (alreadyMoved is null && session.MultipartUploadId is { } multipartId && await blobs.HeadAsync(session.StagingKey, ct) is null)
         {
             var parts = partsIn ?? [];
-            if (parts.Length != session.PartCount || parts.Select(p => p.Number).Order().SequenceEqual(Enumerable.Range(1, parts.Length)) is false)
+            if (parts.Length != session.PartCount || parts.Any(p => p is null) ||
+                parts.Select(p => p.Number).Order().SequenceEqual(Enumerable.Range(1, parts.Length)) is false)
             {
                 return StagedOutcome.Refused(Unprocessable("upload.parts_invalid", $"Send all {session.PartCount} parts as [{{number, etag}}] with the ETag each part PUT returned."));
             }
@@ -243,7 +248,7 @@ internal static class UploadSessionEndpoints
             }
         }
 
-        var staged = await blobs.HeadAsync(session.StagingKey, ct);
+        var staged = alreadyMoved ?? await blobs.HeadAsync(session.StagingKey, ct);
         if (staged is null)
         {
             return StagedOutcome.Refused(Unprocessable("upload.object_missing", "Nothing has been uploaded to this session's URL yet."));
@@ -254,8 +259,16 @@ internal static class UploadSessionEndpoints
         }
 
         // From here on the bytes sit where only the server writes: a leaked upload URL changes nothing.
-        await blobs.MoveAsync(session.StagingKey, session.FinalKey, ct);
+        if (alreadyMoved is null)
+        {
+            await blobs.MoveAsync(session.StagingKey, session.FinalKey, ct);
+        }
         var inspection = await InspectAsync(blobs, session.FinalKey, ct);
+        // Measured on the moved bytes: a PUT that raced the move cannot change what is recorded.
+        if (inspection.Size != session.DeclaredSize)
+        {
+            return await FailAsync(c, tx, blobs, me, session, "upload.size_mismatch", $"{inspection.Size} bytes arrived but {session.DeclaredSize} were declared.", ct);
+        }
         var (kind, refusal) = FileKind.Classify(session.FileName, inspection.Head, options.Uploads.AllowedTypeList);
         if (kind is null)
         {
@@ -267,7 +280,7 @@ internal static class UploadSessionEndpoints
             return await FailAsync(c, tx, blobs, me, session, "upload.checksum_mismatch",
                 $"The SHA-256 of what arrived is {inspection.Sha256}, not the declared {declared}.", ct);
         }
-        return new StagedOutcome(new VerifiedUpload(session, staged.Size, inspection.Sha256, kind), null, null);
+        return new StagedOutcome(new VerifiedUpload(session, inspection.Size, inspection.Sha256, kind), null, null);
     }
 
     /// <summary>The session's bytes now belong to <paramref name="documentId"/>: it ends as Completed.</summary>
@@ -288,7 +301,7 @@ internal static class UploadSessionEndpoints
         return StagedOutcome.Refused(Unprocessable(code, detail));
     }
 
-    private sealed record Inspection(ReadOnlyMemory<byte> Head, string Sha256);
+    private sealed record Inspection(ReadOnlyMemory<byte> Head, string Sha256, long Size);
 
     /// <summary>Reads the stored blob once: its first bytes for type sniffing and its SHA-256.</summary>
     private static async Task<Inspection> InspectAsync(IBlobStore blobs, string key, CancellationToken ct)
@@ -299,15 +312,17 @@ internal static class UploadSessionEndpoints
         var head = new byte[FileKind.SniffLength];
         var headLength = 0;
         var buffer = new byte[81920];
+        long size = 0;
         int read;
         while ((read = await stream.ReadAsync(buffer, ct)) > 0)
         {
+            size += read;
             var toHead = Math.Min(read, head.Length - headLength);
             buffer.AsSpan(0, toHead).CopyTo(head.AsSpan(headLength));
             headLength += toHead;
             hash.AppendData(buffer, 0, read);
         }
-        return new Inspection(head.AsMemory(0, headLength), Convert.ToHexString(hash.GetCurrentHash()).ToLowerInvariant());
+        return new Inspection(head.AsMemory(0, headLength), Convert.ToHexString(hash.GetCurrentHash()).ToLowerInvariant(), size);
     }
 
     /// <summary>Best effort after the session ended; what fails here the reconciliation job removes later.</summary>

@@ -113,9 +113,11 @@ internal static class Tags
 
     public static string Normalize(string tag) => tag.Trim().ToLowerInvariant();
 
-    public static string[] NormalizeAll(IEnumerable<string> tags, Validator v, string field = "tags")
+    public static string[] NormalizeAll(IEnumerable<string?> tags, Validator v, string field = "tags")
     {
-        var result = tags.Select(Normalize).Where(t => t.Length > 0).Distinct(StringComparer.Ordinal).ToArray();
+        var list = tags.ToList();
+        v.Require(list.All(t => t is not null), field, "Tags cannot be null.");
+        var result = list.OfType<string>().Select(Normalize).Where(t => t.Length > 0).Distinct(StringComparer.Ordinal).ToArray();
         v.Require(result.Length <= MaxCount, field, $"At most {MaxCount} tags.");
         v.Require(result.All(t => t.Length <= MaxLength && !t.Any(char.IsControl) && !t.Contains(',', StringComparison.Ordinal)), field,
             $"Each tag is at most {MaxLength} characters, without commas or control characters.");

@@ -45,7 +45,12 @@ internal static class FileNames
         {
             var extension = Path.GetExtension(name);
             extension = extension.Length > 16 ? "" : extension;
-            name = name[..(MaxLength - extension.Length)] + extension;
+            var cut = MaxLength - extension.Length;
+            if (char.IsHighSurrogate(name[cut - 1]))
+            {
+                cut--; // keep surrogate pairs whole
+            }
+            name = name[..cut] + extension;
         }
         return name;
     }

@@ -73,6 +73,19 @@ internal static class EditMetadataEndpoint
 
     private static (string? Title, string? Description, bool DescriptionGiven, string[]? Tags) Parse(JsonElement body)
     {
+        try
+        {
+            return ParseFields(body);
+        }
+        catch (InvalidOperationException)
+        {
+            // JsonElement.GetString throws on escaped lone surrogates, which no text column can hold.
+            throw new ApiProblem(StatusCodes.Status400BadRequest, "request.invalid_text", "The request contains characters that cannot be stored (such as an unpaired surrogate).");
+        }
+    }
+
+    private static (string? Title, string? Description, bool DescriptionGiven, string[]? Tags) ParseFields(JsonElement body)
+    {
         var v = new Validator();
         if (body.ValueKind != JsonValueKind.Object)
         {

@@ -165,9 +165,9 @@ internal sealed class ReconciliationService(StorageReconciler reconciler, IOptio
             {
                 return;
             }
-            catch (Exception ex) when (ex is NpgsqlException or BlobStoreUnavailableException or IOException or TimeoutException)
+            catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                // Storage or database trouble: the next pass tries again.
+                // Whatever failed (storage, database, a bug), the node stays up and the next pass tries again.
                 logger.LogWarning(ex, "Storage reconciliation pass failed; retrying at the next interval");
             }
         }

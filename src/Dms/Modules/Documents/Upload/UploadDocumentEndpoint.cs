@@ -86,9 +86,13 @@ internal static class UploadDocumentEndpoint
             {
                 try
                 {
-                    await blobs.DeleteAsync(key, CancellationToken.None);
-                    await db.InTenantAsync(me.TenantId, (c, tx) => UploadSessions.FinishAsync(c, tx, me.TenantId, upload.VersionId, "Failed",
+                    // Ending the session first proves nothing committed (a lost COMMIT reply would leave it Completed).
+                    var failed = await db.InTenantAsync(me.TenantId, (c, tx) => UploadSessions.FinishAsync(c, tx, me.TenantId, upload.VersionId, "Failed",
                         "upload.failed", cleaned: true, CancellationToken.None), CancellationToken.None);
+                    if (failed == 1)
+                    {
+                        await blobs.DeleteAsync(key, CancellationToken.None);
+                    }
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or BlobStoreUnavailableException or Npgsql.NpgsqlException)
                 {
