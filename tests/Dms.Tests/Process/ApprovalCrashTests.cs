@@ -82,7 +82,8 @@ public sealed class ApprovalCrashTests : IDisposable
                 }
             }
             await first.WaitForExitAsync(TimeSpan.FromSeconds(60));
-            first.Output.ShouldContain("Fault injection: killing the process");
+            first.ExitCode.ShouldBe(137, "killed by SIGKILL");
+            await WaitForOutputAsync(first, "fault injection: killing the process");
         }
         approved.Count.ShouldBeGreaterThanOrEqualTo(30);
 
@@ -139,6 +140,16 @@ public sealed class ApprovalCrashTests : IDisposable
         catch (IOException)
         {
         }
+    }
+
+    /// <summary>The child's output pipes drain a moment after it exits.</summary>
+    private static async Task WaitForOutputAsync(DmsProcess process, string text)
+    {
+        for (var i = 0; i < 50 && !process.Output.Contains(text, StringComparison.Ordinal); i++)
+        {
+            await Task.Delay(100);
+        }
+        process.Output.ShouldContain(text);
     }
 
     private static async Task<HttpClient> SignInAsync(DmsProcess server, string email, string password)

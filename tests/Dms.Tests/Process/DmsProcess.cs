@@ -22,6 +22,8 @@ internal sealed class DmsProcess : IDisposable
     public Uri BaseAddress { get; }
     public int Pid => _process.Id;
 
+    public int ExitCode => _process.ExitCode;
+
     public string Output
     {
         get

@@ -97,7 +97,9 @@ internal sealed class OutboxDispatcher(
         {
             // Fault injection for the crash test: die like a SIGKILL, with the state change committed,
             // this message leased, and its side effect not carried out.
-            logger.LogCritical("Fault injection: killing the process after claiming outbox message {MessageId}", message.Id);
+            // Written synchronously: the console logger's queue would die with the process.
+            Console.Error.WriteLine($"dms: fault injection: killing the process after claiming outbox message {message.Id}");
+            Console.Error.Flush();
             Process.GetCurrentProcess().Kill();
         }
 
