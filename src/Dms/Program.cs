@@ -66,6 +66,7 @@ if (role is "all" or "api")
     app.MapAccess();
     app.MapDocuments();
     app.MapApprovals();
+    Dms.Modules.Audit.AuditEndpoints.MapAudit(app);
 }
 await app.RunAsync();
 return 0;

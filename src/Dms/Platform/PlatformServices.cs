@@ -43,6 +43,8 @@ internal static class PlatformServices
             Name = "dms",
         }.Build());
         services.AddSingleton<Db>();
+        services.AddHttpContextAccessor();
+        services.AddSingleton<Modules.Audit.AuditTrail>();
         services.AddSingleton<SignedBlobUrls>();
         services.AddSingleton<IBlobStore>(sp =>
         {

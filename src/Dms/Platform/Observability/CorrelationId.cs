@@ -10,11 +10,15 @@ internal static class CorrelationId
 {
     public const string Header = "X-Correlation-Id";
 
+    /// <summary>Where the request's correlation id is kept for code that records it (the audit trail).</summary>
+    public const string ItemKey = "Dms.CorrelationId";
+
     public static IApplicationBuilder UseCorrelationId(this IApplicationBuilder app) =>
         app.Use(async (context, next) =>
         {
             var incoming = context.Request.Headers[Header].ToString();
             var id = IsSane(incoming) ? incoming : Activity.Current?.TraceId.ToString() ?? context.TraceIdentifier;
+            context.Items[ItemKey] = id;
             // Set when the headers go out, so an error response that clears the response keeps it too.
             context.Response.OnStarting(() =>
             {

@@ -27,11 +27,19 @@ internal static class OutboxAdmin
                 new { tenant = me.TenantId }, tx, cancellationToken: ct)), ct);
             return Results.Ok(new { items });
         });
-        group.MapPost("/{id}/replay", async (HttpContext http, string id, Db db, CancellationToken ct) =>
+        group.MapPost("/{id}/replay", async (HttpContext http, string id, Db db, Modules.Audit.AuditTrail audit, CancellationToken ct) =>
         {
             var me = CurrentUser.From(http.User);
             var messageId = RouteIds.Parse(id);
-            var replayed = await db.InTenantAsync(me.TenantId, (c, tx) => ReplayAsync(c, tx, messageId, me.TenantId, ct), ct);
+            var replayed = await db.InTenantAsync(me.TenantId, async (c, tx) =>
+            {
+                var done = await ReplayAsync(c, tx, messageId, me.TenantId, ct);
+                if (done)
+                {
+                    await audit.RecordAsync(c, tx, "outbox.replayed", "outbox_message", messageId, ct: ct);
+                }
+                return done;
+            }, ct);
             return replayed ? Results.Accepted() : throw ApiProblem.NotFound("outbox_message");
         });
         return app;

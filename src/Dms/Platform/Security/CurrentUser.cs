@@ -25,6 +25,9 @@ internal static class DmsClaims
     public const string Tenant = "tid";
     public const string Role = "role";
     public const string Email = "email";
+
+    /// <summary>Present when the caller authenticated with a personal API token: the token's id.</summary>
+    public const string TokenId = "token_id";
 }
 
 internal static class Roles
@@ -47,12 +50,14 @@ internal static class Policies
     public const string Admin = "admin";
     public const string ReadDocuments = "documents.read";
     public const string WriteDocuments = "documents.write";
+    public const string ReadAudit = "audit.read";
 
     public static void Add(Microsoft.AspNetCore.Authorization.AuthorizationOptions options)
     {
         options.AddPolicy(Admin, p => p.RequireAuthenticatedUser().RequireRole(Roles.Admin));
         options.AddPolicy(ReadDocuments, p => p.RequireAuthenticatedUser().RequireRole(Roles.Admin, Roles.Member, Roles.Viewer));
         options.AddPolicy(WriteDocuments, p => p.RequireAuthenticatedUser().RequireRole(Roles.Admin, Roles.Member));
+        options.AddPolicy(ReadAudit, p => p.RequireAuthenticatedUser().RequireRole(Roles.Admin, Roles.Auditor));
         options.FallbackPolicy = null;
     }
 }

@@ -2,6 +2,7 @@ using Dapper;
 using Dms.Modules.Access.Domain;
 using Dms.Modules.Access.Refresh;
 using Dms.Modules.Access.Tenants;
+using Dms.Modules.Audit;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Dms.Platform.Security;
@@ -22,7 +23,7 @@ internal static class LoginEndpoint
 
     private sealed record UserRow(Guid Id, string Email, string PasswordHash, string Role, bool Disabled);
 
-    public static async Task<IResult> Handle(LoginRequest body, Db db, IPasswordHasher<UserAccount> hasher, IssueTokens issue, CancellationToken ct)
+    public static async Task<IResult> Handle(LoginRequest body, Db db, IPasswordHasher<UserAccount> hasher, IssueTokens issue, AuditTrail audit, CancellationToken ct)
     {
         new Validator()
             .Require(!string.IsNullOrWhiteSpace(body.Tenant), "tenant", "tenant is required.")
@@ -48,6 +49,11 @@ internal static class LoginEndpoint
         var verdict = hasher.VerifyHashedPassword(account, user?.PasswordHash ?? DummyHash.Value, body.Password.Length > AccountRules.MaxPasswordLength ? "" : body.Password);
         if (user is null || verdict == PasswordVerificationResult.Failed)
         {
+            if (tenantId is { } failedTenant)
+            {
+                await db.InTenantAsync(failedTenant, (c, tx) => audit.RecordAsync(c, tx, "auth.login_failed", "user", user?.Id,
+                    new { email = body.Email.Trim() }, AuditActor.Anonymous(body.Email.Trim()), ct), ct);
+            }
             throw new ApiProblem(StatusCodes.Status401Unauthorized, "auth.invalid_credentials", "The tenant, e-mail or password is wrong.");
         }
         if (user.Disabled)
@@ -62,6 +68,11 @@ internal static class LoginEndpoint
                 new { rehash, tid = tenantId, id = user.Id }, tx, cancellationToken: ct)), ct);
         }
 
-        return Results.Ok(await issue.NewFamilyAsync(tenantId!.Value, user.Id, user.Role, user.Email, ct));
+        var tokens = await db.InTenantAsync(tenantId!.Value, async (c, tx) =>
+        {
+            await audit.RecordAsync(c, tx, "auth.login", "user", user.Id, null, new AuditActor("user", user.Id, user.Email), ct);
+            return await issue.InFamilyAsync(c, tx, tenantId.Value, user.Id, user.Role, user.Email, Guid.CreateVersion7(), ct);
+        }, ct);
+        return Results.Ok(tokens);
     }
 }

@@ -1,4 +1,5 @@
 using Dapper;
+using Dms.Modules.Audit;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Dms.Platform.Security;
@@ -17,7 +18,7 @@ internal static class RefreshEndpoint
 {
     private sealed record Rotated(Guid UserId, Guid FamilyId, string Role, string Email, bool Disabled);
 
-    public static async Task<IResult> Handle(RefreshRequest body, Db db, IssueTokens issue, CancellationToken ct)
+    public static async Task<IResult> Handle(RefreshRequest body, Db db, IssueTokens issue, AuditTrail audit, CancellationToken ct)
     {
         if (!RefreshTokens.TryParseTenant(body.RefreshToken, out var tenantId))
         {
@@ -38,7 +39,7 @@ internal static class RefreshEndpoint
             {
                 // Reuse of a rotated token: revoke the family. Committed even though the caller gets a 401.
                 // Rows are locked in id order so concurrent revocations of one family cannot deadlock.
-                await c.ExecuteAsync(new CommandDefinition("""
+                var revoked = await c.ExecuteAsync(new CommandDefinition("""
                     UPDATE refresh_tokens SET revoked_at = now()
                     WHERE id IN (
                       SELECT id FROM refresh_tokens
@@ -47,6 +48,11 @@ internal static class RefreshEndpoint
                       ORDER BY id
                       FOR UPDATE)
                     """, new { tenantId, hash }, tx, cancellationToken: ct));
+                if (revoked > 0)
+                {
+                    await audit.RecordAsync(c, tx, "auth.refresh_reuse_detected", "refresh_token_family", null,
+                        new { revokedTokens = revoked }, AuditActor.Anonymous("refresh token holder"), ct);
+                }
                 return null;
             }
             if (rotated.Disabled)

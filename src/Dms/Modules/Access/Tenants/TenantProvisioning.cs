@@ -51,6 +51,7 @@ internal sealed class TenantProvisioning(IPasswordHasher<UserAccount> hasher)
               VALUES (@adminId, @tenantId, @email, @normalized, @displayName, @passwordHash, 'Admin');
             INSERT INTO workspaces (id, tenant_id, name, description, is_default, created_by)
               VALUES (@workspaceId, @tenantId, 'General', 'Default workspace', true, @adminId);
+            SELECT audit_append('system', NULL, 'platform', 'tenant.created', 'tenant', @tenant, @auditData::jsonb, NULL, NULL, NULL);
             """,
             new
             {
@@ -62,6 +63,7 @@ internal sealed class TenantProvisioning(IPasswordHasher<UserAccount> hasher)
                 displayName = email.Split('@')[0],
                 passwordHash,
                 workspaceId,
+                auditData = System.Text.Json.JsonSerializer.Serialize(new { slug = request.Slug, name, adminEmail = email, adminUserId = adminId }),
             }, tx, cancellationToken: ct));
         await tx.CommitAsync(ct);
         return new ProvisionedTenant(tenantId, request.Slug, name, adminId, workspaceId);

@@ -1,6 +1,7 @@
 using Dapper;
 using Dms.Modules.Access.Domain;
 using Dms.Modules.Access.Tenants;
+using Dms.Modules.Audit;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Dms.Platform.Security;
@@ -20,7 +21,7 @@ internal static class UserEndpoints
 {
     private const string Columns = "id, email, display_name, role, disabled, created_at, updated_at";
 
-    public static async Task<IResult> Create(HttpContext http, CreateUserRequest body, Db db, IPasswordHasher<UserAccount> hasher, CancellationToken ct)
+    public static async Task<IResult> Create(HttpContext http, CreateUserRequest body, Db db, IPasswordHasher<UserAccount> hasher, AuditTrail audit, CancellationToken ct)
     {
         var me = CurrentUser.From(http.User);
         var v = new Validator();
@@ -33,7 +34,9 @@ internal static class UserEndpoints
         var id = Guid.CreateVersion7();
         var email = body.Email.Trim();
         var hash = hasher.HashPassword(new UserAccount(id, me.TenantId), body.Password);
-        var user = await db.InTenantAsync(me.TenantId, (c, tx) => c.QuerySingleOrDefaultAsync<UserResponse>(new CommandDefinition($"""
+        var user = await db.InTenantAsync(me.TenantId, async (c, tx) =>
+        {
+            var created = await c.QuerySingleOrDefaultAsync<UserResponse>(new CommandDefinition($"""
             INSERT INTO users (id, tenant_id, email, email_normalized, display_name, password_hash, role)
             VALUES (@id, @tenant, @email, @normalized, @displayName, @hash, @role)
             ON CONFLICT (tenant_id, email_normalized) DO NOTHING
@@ -48,8 +51,13 @@ internal static class UserEndpoints
                 displayName = body.DisplayName?.Trim() ?? email.Split('@')[0],
                 hash,
                 role,
-            }, tx, cancellationToken: ct)), ct)
-            ?? throw ApiProblem.Conflict("user.email_taken", "A user with this e-mail already exists in the tenant.");
+            }, tx, cancellationToken: ct));
+            if (created is not null)
+            {
+                await audit.RecordAsync(c, tx, "user.created", "user", created.Id, new { after = new { created.Email, created.Role, created.DisplayName } }, ct: ct);
+            }
+            return created;
+        }, ct) ?? throw ApiProblem.Conflict("user.email_taken", "A user with this e-mail already exists in the tenant.");
         return Results.Created($"/api/v1/users/{user.Id}", user);
     }
 
@@ -77,7 +85,7 @@ internal static class UserEndpoints
     /// that would remove the last one is refused (checked under a lock on the tenant's admin rows, so two
     /// admins demoting each other at once cannot both succeed). Disabling revokes the user's refresh tokens.
     /// </summary>
-    public static async Task<IResult> Update(HttpContext http, string id, UpdateUserRequest body, Db db, CancellationToken ct)
+    public static async Task<IResult> Update(HttpContext http, string id, UpdateUserRequest body, Db db, AuditTrail audit, CancellationToken ct)
     {
         var me = CurrentUser.From(http.User);
         var userId = RouteIds.Parse(id);
@@ -89,6 +97,8 @@ internal static class UserEndpoints
 
         var user = await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
+            var before = await c.QuerySingleOrDefaultAsync<UserResponse>(new CommandDefinition(
+                $"SELECT {Columns} FROM users WHERE tenant_id = @tenant AND id = @userId", new { tenant = me.TenantId, userId }, tx, cancellationToken: ct));
             var admins = (await c.QueryAsync<Guid>(new CommandDefinition(
                 "SELECT id FROM users WHERE tenant_id = @tenant AND role = 'Admin' AND NOT disabled ORDER BY id FOR UPDATE",
                 new { tenant = me.TenantId }, tx, cancellationToken: ct))).ToList();
@@ -111,6 +121,11 @@ internal static class UserEndpoints
             {
                 await RevokeRefreshTokensAsync(c, tx, me.TenantId, userId, ct);
             }
+            await audit.RecordAsync(c, tx, "user.updated", "user", userId, new
+            {
+                before = new { before!.Role, before.Disabled, before.DisplayName },
+                after = new { updated.Role, updated.Disabled, updated.DisplayName },
+            }, ct: ct);
             return updated;
         }, ct);
         return user is null ? throw ApiProblem.NotFound("user") : Results.Ok(user);

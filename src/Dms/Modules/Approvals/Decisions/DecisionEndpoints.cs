@@ -1,5 +1,6 @@
 using Dapper;
 using Dms.Modules.Approvals.Domain;
+using Dms.Modules.Audit;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Dms.Platform.Outbox;
@@ -22,11 +23,11 @@ internal static class DecisionEndpoints
 {
     private const int MaxText = 2000;
 
-    public static Task<IResult> Approve(HttpContext http, string id, ApproveBody? body, Db db, CancellationToken ct)
+    public static Task<IResult> Approve(HttpContext http, string id, ApproveBody? body, Db db, AuditTrail audit, CancellationToken ct)
     {
         var comment = body?.Comment?.Trim();
         new Validator().Require(IsValidText(comment), "comment", $"comment is at most {MaxText} characters.").ThrowIfInvalid();
-        return DecideAsync(http, id, db, selfAllowed: false, async (c, tx, me, request) =>
+        return DecideAsync(http, id, db, audit, selfAllowed: false, async (c, tx, me, request) =>
         {
             var document = await c.QuerySingleAsync<(int CurrentVersion, bool LegalHold)>(new CommandDefinition(
                 "SELECT current_version, legal_hold FROM documents WHERE tenant_id = @tenant AND id = @id FOR UPDATE",
@@ -49,34 +50,35 @@ internal static class DecisionEndpoints
                 return NotPending();
             }
             await Outbox.EnqueueAsync(c, tx, me.TenantId, OutboxTypes.Execute, new ApprovalMessage(request.Id), ct);
+            await audit.RecordAsync(c, tx, "approval.approved", "approval", request.Id, new { request.Type, request.DocumentId, comment }, ct: ct);
             await Notify.RequesterAsync(c, tx, me.TenantId, request, "approval.approved",
                 $"Your {request.Type.ToLowerInvariant()} request was approved", comment ?? "It will be carried out shortly.", ct);
             return null;
         }, ct);
     }
 
-    public static Task<IResult> Reject(HttpContext http, string id, RejectBody? body, Db db, CancellationToken ct)
+    public static Task<IResult> Reject(HttpContext http, string id, RejectBody? body, Db db, AuditTrail audit, CancellationToken ct)
     {
         var reason = body?.Reason?.Trim();
         new Validator()
             .Require(!string.IsNullOrEmpty(reason), "reason", "A reason is required to reject.")
             .Require(IsValidText(reason), "reason", $"reason is at most {MaxText} characters.")
             .ThrowIfInvalid();
-        return DecideAsync(http, id, db, selfAllowed: false, async (c, tx, me, request) =>
-            await ApprovalRequests.CloseAsync(c, tx, me.TenantId, request, ApprovalStatus.Rejected, me.UserId, reason, ct) ? null : NotPending(), ct);
+        return DecideAsync(http, id, db, audit, selfAllowed: false, async (c, tx, me, request) =>
+            await ApprovalRequests.CloseAsync(c, tx, audit, me.TenantId, request, ApprovalStatus.Rejected, me.UserId, reason, ct) ? null : NotPending(), ct);
     }
 
-    public static Task<IResult> Cancel(HttpContext http, string id, Db db, CancellationToken ct) =>
-        DecideAsync(http, id, db, selfAllowed: true, async (c, tx, me, request) =>
+    public static Task<IResult> Cancel(HttpContext http, string id, Db db, AuditTrail audit, CancellationToken ct) =>
+        DecideAsync(http, id, db, audit, selfAllowed: true, async (c, tx, me, request) =>
         {
             if (request.RequestedBy != me.UserId)
             {
                 return ApiProblem.Forbidden("approval.not_requester", "Only the requester can cancel a request; admins reject it instead.");
             }
-            return await ApprovalRequests.CloseAsync(c, tx, me.TenantId, request, ApprovalStatus.Cancelled, me.UserId, null, ct) ? null : NotPending();
+            return await ApprovalRequests.CloseAsync(c, tx, audit, me.TenantId, request, ApprovalStatus.Cancelled, me.UserId, null, ct) ? null : NotPending();
         }, ct);
 
-    private static async Task<IResult> DecideAsync(HttpContext http, string id, Db db, bool selfAllowed,
+    private static async Task<IResult> DecideAsync(HttpContext http, string id, Db db, AuditTrail audit, bool selfAllowed,
         Func<NpgsqlConnection, NpgsqlTransaction, CurrentUser, ApprovalRow, Task<ApiProblem?>> decide, CancellationToken ct)
     {
         var me = CurrentUser.From(http.User);
@@ -103,7 +105,7 @@ internal static class DecisionEndpoints
             }
             if (request.ExpiresAt <= DateTime.UtcNow)
             {
-                await ApprovalRequests.CloseAsync(c, tx, me.TenantId, request, ApprovalStatus.Expired, null, null, ct);
+                await ApprovalRequests.CloseAsync(c, tx, audit, me.TenantId, request, ApprovalStatus.Expired, null, null, ct);
                 return ((ApiProblem?)ApiProblem.Conflict("approval.expired", "The request expired before it was decided."), (ApprovalResponse?)null);
             }
             var failure = await decide(c, tx, me, request);

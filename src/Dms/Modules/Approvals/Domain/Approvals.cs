@@ -1,4 +1,5 @@
 using Dapper;
+using Dms.Modules.Audit;
 using Dms.Platform.Http;
 using Dms.Platform.Outbox;
 using Npgsql;
@@ -79,7 +80,7 @@ internal static class ApprovalRequests
     /// state, a replacement's staged content is discarded and the requester is told, all through the outbox.
     /// The conditional update makes this the only outcome of the request.
     /// </summary>
-    public static async Task<bool> CloseAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, ApprovalRow request, string status,
+    public static async Task<bool> CloseAsync(NpgsqlConnection c, NpgsqlTransaction tx, AuditTrail audit, Guid tenant, ApprovalRow request, string status,
         Guid? decidedBy, string? comment, CancellationToken ct)
     {
         var closed = await c.ExecuteAsync(new CommandDefinition("""
@@ -91,6 +92,8 @@ internal static class ApprovalRequests
             return false;
         }
         await ReleaseDocumentAsync(c, tx, tenant, request.DocumentId, ct);
+        await audit.RecordAsync(c, tx, $"approval.{status.ToLowerInvariant()}", "approval", request.Id,
+            new { request.Type, request.DocumentId, comment }, decidedBy is null ? AuditActor.System : null, ct);
         if (request.Type == ApprovalType.Replace)
         {
             await Outbox.EnqueueAsync(c, tx, tenant, OutboxTypes.DiscardStaged, new ApprovalMessage(request.Id), ct);

@@ -1,5 +1,6 @@
 using Dapper;
 using Dms.Modules.Approvals.Domain;
+using Dms.Modules.Audit;
 using Dms.Platform.Database;
 using Dms.Platform.Outbox;
 using Dms.Platform.Storage;
@@ -11,7 +12,7 @@ namespace Dms.Modules.Approvals.Execution;
 /// executed, in the same transaction that marks it Executed, so a second delivery finds it Executed and does
 /// nothing. Storage trouble throws before anything commits, and the outbox retries.
 /// </summary>
-internal sealed class ExecuteApprovalHandler(Db db, IBlobStore blobs, ILogger<ExecuteApprovalHandler> logger) : IOutboxHandler
+internal sealed class ExecuteApprovalHandler(Db db, IBlobStore blobs, AuditTrail audit, ILogger<ExecuteApprovalHandler> logger) : IOutboxHandler
 {
     public string Type => OutboxTypes.Execute;
 
@@ -79,6 +80,9 @@ internal sealed class ExecuteApprovalHandler(Db db, IBlobStore blobs, ILogger<Ex
                 UPDATE approval_requests SET status = @status, executed_at = CASE WHEN @status = 'Executed' THEN now() END, failure = @failure
                 WHERE tenant_id = @tenant AND id = @id
                 """, new { status = failure is null ? ApprovalStatus.Executed : ApprovalStatus.Failed, failure, tenant, id = request.Id }, tx, cancellationToken: ct));
+            await audit.RecordAsync(c, tx, failure is null ? "approval.executed" : "approval.failed", "approval", request.Id,
+                new { request.Type, request.DocumentId, newVersion = failure is null && request.Type == ApprovalType.Replace ? document.CurrentVersion + 1 : (int?)null, failure },
+                AuditActor.System, ct);
             if (failure is null)
             {
                 await Notify.RequesterAsync(c, tx, tenant, request, "approval.executed",

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Dapper;
 using Dms.Modules.Approvals.Domain;
+using Dms.Modules.Audit;
 using Dms.Modules.Documents.DirectUpload;
 using Dms.Modules.Documents.Upload;
 using Dms.Platform.Configuration;
@@ -27,19 +28,19 @@ internal static class RequestEndpoints
 {
     private const int MaxReason = 2000;
 
-    public static async Task<IResult> RequestDelete(HttpContext http, string id, DeleteRequestBody body, Db db, IOptions<DmsOptions> options, CancellationToken ct)
+    public static async Task<IResult> RequestDelete(HttpContext http, string id, DeleteRequestBody body, Db db, IOptions<DmsOptions> options, AuditTrail audit, CancellationToken ct)
     {
         var me = CurrentUser.From(http.User);
         var documentId = RouteIds.Parse(id);
         var reason = ValidReason(body.Reason);
         var request = await db.InTenantAsync(me.TenantId, (c, tx) =>
-            OpenAsync(c, tx, me, documentId, ApprovalType.Delete, reason, null, options.Value, ct), ct);
+            OpenAsync(c, tx, audit, me, documentId, ApprovalType.Delete, reason, null, options.Value, ct), ct);
         return Created(request);
     }
 
     /// <summary>Multipart (<c>file</c>, <c>reason</c>) streams the new content; JSON <c>{uploadId, reason}</c> takes a direct upload's.</summary>
     public static async Task<IResult> RequestReplace(HttpContext http, string id, Db db, IBlobStore blobs, IOptions<DmsOptions> options,
-        ILoggerFactory loggers, CancellationToken ct)
+        ILoggerFactory loggers, AuditTrail audit, CancellationToken ct)
     {
         var me = CurrentUser.From(http.User);
         var documentId = RouteIds.Parse(id);
@@ -74,7 +75,7 @@ internal static class RequestEndpoints
                     return (staged.Problem, (ApprovalResponse?)null);
                 }
                 var file = new Staged(verified.Session.FinalKey, verified.Session.VersionId, verified.Size, verified.Sha256, verified.Kind.ContentType, verified.Session.FileName);
-                var request = await OpenAsync(c, tx, me, documentId, ApprovalType.Replace, reason, file, options.Value, ct);
+                var request = await OpenAsync(c, tx, audit, me, documentId, ApprovalType.Replace, reason, file, options.Value, ct);
                 await UploadSessionEndpoints.ConsumeAsync(c, tx, me.TenantId, sessionId, documentId, ct);
                 return (null, request);
             }, ct);
@@ -90,7 +91,7 @@ internal static class RequestEndpoints
             }
             var request = await db.InTenantAsync(me.TenantId, async (c, tx) =>
             {
-                var created = await OpenAsync(c, tx, me, documentId, ApprovalType.Replace, reason,
+                var created = await OpenAsync(c, tx, audit, me, documentId, ApprovalType.Replace, reason,
                     new Staged(key, upload.VersionId, file.Size, file.Sha256, file.ContentType, file.FileName), options.Value, ct);
                 if (await Documents.Domain.UploadSessions.FinishAsync(c, tx, me.TenantId, upload.VersionId, "Completed", null, cleaned: false, ct) == 0)
                 {
@@ -105,7 +106,7 @@ internal static class RequestEndpoints
 
     private sealed record Staged(string Key, Guid VersionId, long Size, string Sha256, string ContentType, string FileName);
 
-    private static async Task<ApprovalResponse> OpenAsync(NpgsqlConnection c, NpgsqlTransaction tx, CurrentUser me, Guid documentId, string type,
+    private static async Task<ApprovalResponse> OpenAsync(NpgsqlConnection c, NpgsqlTransaction tx, AuditTrail audit, CurrentUser me, Guid documentId, string type,
         string reason, Staged? staged, DmsOptions options, CancellationToken ct)
     {
         var currentVersion = await LockOpenableDocumentAsync(c, tx, me.TenantId, documentId, type, ct);
@@ -148,6 +149,8 @@ internal static class RequestEndpoints
             UPDATE documents SET status = @status, row_version = row_version + 1, updated_at = now()
             WHERE tenant_id = @tenant AND id = @documentId
             """, new { status = type == ApprovalType.Delete ? "PendingDelete" : "PendingReplace", tenant = me.TenantId, documentId }, tx, cancellationToken: ct));
+        await audit.RecordAsync(c, tx, "approval.requested", "approval", request.Id,
+            new { type, documentId, reason, replacement = staged is null ? null : new { staged.FileName, staged.Size, staged.Sha256 } }, ct: ct);
         await Notify.AdminsAsync(c, tx, me.TenantId, request, "approval.requested", $"{type} requested",
             $"{me.Email} asks to {type.ToLowerInvariant()} a document: {reason}", ct);
         return request.ToResponse();

@@ -1,4 +1,5 @@
 using Dapper;
+using Dms.Modules.Audit;
 using Dms.Modules.Documents.Domain;
 using Dms.Platform.Configuration;
 using Dms.Platform.Database;
@@ -37,7 +38,7 @@ internal static class RetentionEndpoints
         return Results.Ok(new Page<TrashItem>(items, next));
     }
 
-    public static async Task<IResult> Restore(HttpContext http, string id, Db db, CancellationToken ct)
+    public static async Task<IResult> Restore(HttpContext http, string id, Db db, AuditTrail audit, CancellationToken ct)
     {
         var me = CurrentUser.From(http.User);
         var documentId = RouteIds.Parse(id);
@@ -59,13 +60,14 @@ internal static class RetentionEndpoints
                                      row_version = row_version + 1, updated_at = now(), updated_by = @user
                 WHERE tenant_id = @tenant AND id = @documentId
                 """, new { tenant = me.TenantId, documentId, user = me.UserId }, tx, cancellationToken: ct));
+            await audit.RecordAsync(c, tx, "document.restored", "document", documentId, null, ct: ct);
             return await DocumentReadModel.GetAsync(c, tx, me.TenantId, documentId, ct);
         }, ct);
         http.Response.Headers.ETag = document!.ETag();
         return Results.Ok(document);
     }
 
-    public static async Task<IResult> LegalHold(HttpContext http, string id, LegalHoldBody body, Db db, CancellationToken ct)
+    public static async Task<IResult> LegalHold(HttpContext http, string id, LegalHoldBody body, Db db, AuditTrail audit, CancellationToken ct)
     {
         var me = CurrentUser.From(http.User);
         var documentId = RouteIds.Parse(id);
@@ -75,13 +77,20 @@ internal static class RetentionEndpoints
             .Require(body.Enabled != true || !string.IsNullOrEmpty(reason), "reason", "A reason is required to place a legal hold.")
             .Require(reason is null || (reason.Length <= 2000 && !reason.Contains('\0', StringComparison.Ordinal)), "reason", "reason is at most 2000 characters.")
             .ThrowIfInvalid();
-        var updated = await db.InTenantAsync(me.TenantId, (c, tx) => c.QuerySingleOrDefaultAsync<(bool LegalHold, string? LegalHoldReason)?>(new CommandDefinition("""
+        var updated = await db.InTenantAsync(me.TenantId, async (c, tx) =>
+        {
+            var held = await c.QuerySingleOrDefaultAsync<(bool LegalHold, string? LegalHoldReason)?>(new CommandDefinition("""
             UPDATE documents SET legal_hold = @enabled, legal_hold_reason = CASE WHEN @enabled THEN @reason END,
                                  row_version = row_version + 1, updated_at = now(), updated_by = @user
             WHERE tenant_id = @tenant AND id = @documentId AND status <> 'Purged'
             RETURNING legal_hold, legal_hold_reason
-            """, new { enabled = body.Enabled, reason, user = me.UserId, tenant = me.TenantId, documentId }, tx, cancellationToken: ct)), ct)
-            ?? throw ApiProblem.NotFound("document");
+            """, new { enabled = body.Enabled, reason, user = me.UserId, tenant = me.TenantId, documentId }, tx, cancellationToken: ct));
+            if (held is not null)
+            {
+                await audit.RecordAsync(c, tx, body.Enabled == true ? "document.legal_hold_placed" : "document.legal_hold_released", "document", documentId, new { reason }, ct: ct);
+            }
+            return held;
+        }, ct) ?? throw ApiProblem.NotFound("document");
         return Results.Ok(new { documentId, legalHold = updated.LegalHold, reason = updated.LegalHoldReason });
     }
 }

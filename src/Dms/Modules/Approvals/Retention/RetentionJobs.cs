@@ -1,5 +1,6 @@
 using Dapper;
 using Dms.Modules.Approvals.Domain;
+using Dms.Modules.Audit;
 using Dms.Platform.Configuration;
 using Dms.Platform.Database;
 using Dms.Platform.Outbox;
@@ -16,7 +17,7 @@ internal sealed record RetentionReport(int RequestsExpired, int PurgesScheduled,
 /// <c>Dms__Approvals__PendingTtl</c>, and schedules the purge of documents deleted longer than
 /// <c>Dms__Retention__DeletedDocuments</c> ago and not on legal hold (the purge itself is an outbox message).
 /// </summary>
-internal sealed class RetentionJobs(NpgsqlDataSource dataSource, Db db, IOptions<DmsOptions> options, ILogger<RetentionJobs> logger)
+internal sealed class RetentionJobs(NpgsqlDataSource dataSource, Db db, AuditTrail audit, IOptions<DmsOptions> options, ILogger<RetentionJobs> logger)
 {
     internal const long AdvisoryLockKey = 0x0D05_0003;
 
@@ -58,7 +59,7 @@ internal sealed class RetentionJobs(NpgsqlDataSource dataSource, Db db, IOptions
             var count = 0;
             foreach (var request in due)
             {
-                count += await ApprovalRequests.CloseAsync(c, tx, tenant, request, ApprovalStatus.Expired, null, null, ct) ? 1 : 0;
+                count += await ApprovalRequests.CloseAsync(c, tx, audit, tenant, request, ApprovalStatus.Expired, null, null, ct) ? 1 : 0;
             }
             return count;
         }, ct);
@@ -88,7 +89,7 @@ internal sealed record PurgeMessage(Guid DocumentId);
 /// rows stay as a tombstone for history and audit. Re-checks the conditions (a restore or a legal hold since
 /// scheduling wins) and is safe to repeat: deleting a missing blob is a no-op.
 /// </summary>
-internal sealed class PurgeDocumentHandler(Db db, IBlobStore blobs, IOptions<DmsOptions> options, ILogger<PurgeDocumentHandler> logger) : IOutboxHandler
+internal sealed class PurgeDocumentHandler(Db db, IBlobStore blobs, AuditTrail audit, IOptions<DmsOptions> options, ILogger<PurgeDocumentHandler> logger) : IOutboxHandler
 {
     public string Type => OutboxTypes.Purge;
 
@@ -115,6 +116,7 @@ internal sealed class PurgeDocumentHandler(Db db, IBlobStore blobs, IOptions<Dms
                 await c.ExecuteAsync(new CommandDefinition(
                     "UPDATE documents SET status = 'Purged', purged_at = now(), row_version = row_version + 1 WHERE tenant_id = @tenant AND id = @documentId",
                     new { tenant, documentId }, tx, cancellationToken: ct));
+                await audit.RecordAsync(c, tx, "document.purged", "document", documentId, null, AuditActor.System, ct);
             }
             return (await c.QueryAsync<string>(new CommandDefinition(
                 "SELECT blob_key FROM document_versions WHERE tenant_id = @tenant AND document_id = @documentId",

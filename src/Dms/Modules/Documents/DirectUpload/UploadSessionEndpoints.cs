@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Dapper;
+using Dms.Modules.Audit;
 using Dms.Modules.Documents.Domain;
 using Dms.Platform.Configuration;
 using Dms.Platform.Database;
@@ -133,7 +134,7 @@ internal static class UploadSessionEndpoints
     }
 
     public static async Task<IResult> Complete(HttpContext http, string id, CompleteUploadRequest body, Db db, IBlobStore blobs,
-        IOptions<DmsOptions> options, ILoggerFactory loggers)
+        IOptions<DmsOptions> options, ILoggerFactory loggers, AuditTrail audit)
     {
         // Completing runs to its end even if the client goes away: its storage steps are not cut in half.
         var ct = CancellationToken.None;
@@ -185,6 +186,8 @@ internal static class UploadSessionEndpoints
                     verified.Kind.ContentType,
                 }, tx, cancellationToken: ct));
             await ConsumeAsync(c, tx, me.TenantId, session.Id, session.DocumentId, ct);
+            await audit.RecordAsync(c, tx, "document.uploaded", "document", session.DocumentId,
+                new { title = docTitle, session.FileName, verified.Size, verified.Sha256, verified.Kind.ContentType, via = "direct", uploadId = session.Id }, ct: ct);
             return staged with { Document = await DocumentReadModel.GetAsync(c, tx, me.TenantId, session.DocumentId, ct) };
         }, ct);
 

@@ -1,4 +1,5 @@
 using Dapper;
+using Dms.Modules.Audit;
 using Dms.Platform.Configuration;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
@@ -19,7 +20,7 @@ internal static class DownloadEndpoint
     private sealed record VersionRow(int Number, string BlobKey, long Size, string ContentType, string FileName, string Sha256, DateTime CreatedAt);
 
     public static async Task<IResult> Handle(HttpContext http, string id, int? version, bool? redirect, Db db, IBlobStore blobs,
-        IOptions<DmsOptions> options, TimeProvider clock, ILoggerFactory loggers, CancellationToken ct)
+        IOptions<DmsOptions> options, TimeProvider clock, AuditTrail audit, CancellationToken ct)
     {
         var me = CurrentUser.From(http.User);
         var documentId = RouteIds.Parse(id);
@@ -32,17 +33,16 @@ internal static class DownloadEndpoint
             var current = await c.QuerySingleOrDefaultAsync<int?>(new CommandDefinition(
                 "SELECT current_version FROM documents WHERE tenant_id = @tenant AND id = @documentId AND status NOT IN ('Deleted', 'Purged')",
                 new { tenant = me.TenantId, documentId }, tx, cancellationToken: ct)) ?? throw ApiProblem.NotFound("document");
-            return await c.QuerySingleOrDefaultAsync<VersionRow>(new CommandDefinition("""
+            var found = await c.QuerySingleOrDefaultAsync<VersionRow>(new CommandDefinition("""
                 SELECT number, blob_key, size, content_type, file_name, sha256, created_at FROM document_versions
                 WHERE tenant_id = @tenant AND document_id = @documentId AND number = @number
                 """, new { tenant = me.TenantId, documentId, number = version ?? current }, tx, cancellationToken: ct))
                 ?? throw ApiProblem.NotFound("version");
+            await audit.RecordAsync(c, tx, "document.downloaded", "document", documentId,
+                new { version = found.Number, mode = redirect == false ? "stream" : "redirect" }, ct: ct);
+            return found;
         }, ct);
 
-        // The audit trail (access-control issue) will record this; until then it is a structured log line.
-        loggers.CreateLogger("Dms.Documents.Download").LogInformation(
-            "Download of document {DocumentId} version {Version} by user {UserId} of tenant {TenantId} ({Mode})",
-            documentId, row.Number, me.UserId, me.TenantId, redirect == false ? "streamed" : "redirect");
 
         var info = new BlobDownloadInfo(row.FileName, row.ContentType, row.Sha256);
         if (redirect != false)

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Dapper;
+using Dms.Modules.Audit;
 using Dms.Modules.Documents.Domain;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
@@ -16,7 +17,7 @@ internal static class EditMetadataEndpoint
 {
     private static readonly HashSet<string> Editable = ["title", "description", "tags"];
 
-    public static async Task<IResult> Handle(HttpContext http, string id, JsonElement body, Db db, CancellationToken ct)
+    public static async Task<IResult> Handle(HttpContext http, string id, JsonElement body, Db db, AuditTrail audit, CancellationToken ct)
     {
         var me = CurrentUser.From(http.User);
         var documentId = RouteIds.Parse(id);
@@ -25,6 +26,7 @@ internal static class EditMetadataEndpoint
 
         var outcome = await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
+            var before = await DocumentReadModel.GetAsync(c, tx, me.TenantId, documentId, ct);
             var updated = await c.ExecuteAsync(new CommandDefinition("""
                 UPDATE documents SET
                   title = coalesce(@title, title),
@@ -34,6 +36,14 @@ internal static class EditMetadataEndpoint
                 WHERE tenant_id = @tenant AND id = @documentId AND status NOT IN ('Deleted', 'Purged') AND (@expected IS NULL OR row_version = @expected)
                 """, new { title, description, descriptionGiven, tags, user = me.UserId, tenant = me.TenantId, documentId, expected }, tx, cancellationToken: ct));
             var document = await DocumentReadModel.GetAsync(c, tx, me.TenantId, documentId, ct);
+            if (updated == 1)
+            {
+                await audit.RecordAsync(c, tx, "document.updated", "document", documentId, new
+                {
+                    before = new { before!.Title, before.Description, before.Tags },
+                    after = new { document!.Title, document.Description, document.Tags },
+                }, ct: ct);
+            }
             return (updated, document);
         }, ct);
 

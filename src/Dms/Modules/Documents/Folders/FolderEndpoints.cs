@@ -1,4 +1,5 @@
 using Dapper;
+using Dms.Modules.Audit;
 using Dms.Modules.Documents.Domain;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
@@ -19,7 +20,7 @@ internal static class FolderEndpoints
     private const string Columns = "id, workspace_id, parent_id, name, created_at";
     private const int DocumentsPerFolderPage = 50;
 
-    public static async Task<IResult> Create(HttpContext http, CreateFolderRequest body, Db db, CancellationToken ct)
+    public static async Task<IResult> Create(HttpContext http, CreateFolderRequest body, Db db, AuditTrail audit, CancellationToken ct)
     {
         var me = CurrentUser.From(http.User);
         var name = body.Name?.Trim();
@@ -33,12 +34,17 @@ internal static class FolderEndpoints
         var folder = await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
             var (ws, parent) = await Placement.ResolveAsync(c, tx, me.TenantId, workspaceId, parentId, ct);
-            return await c.QuerySingleOrDefaultAsync<FolderResponse>(new CommandDefinition($"""
+            var created = await c.QuerySingleOrDefaultAsync<FolderResponse>(new CommandDefinition($"""
                 INSERT INTO folders (id, tenant_id, workspace_id, parent_id, name, created_by)
                 VALUES (@id, @tenant, @ws, @parent, @name, @user)
                 ON CONFLICT (tenant_id, workspace_id, parent_id, lower(name)) DO NOTHING
                 RETURNING {Columns}
                 """, new { id = Guid.CreateVersion7(), tenant = me.TenantId, ws, parent, name, user = me.UserId }, tx, cancellationToken: ct));
+            if (created is not null)
+            {
+                await audit.RecordAsync(c, tx, "folder.created", "folder", created.Id, new { created.Name, created.WorkspaceId, created.ParentId }, ct: ct);
+            }
+            return created;
         }, ct) ?? throw ApiProblem.Conflict("folder.name_taken", "A folder with this name already exists here.");
         return Results.Created($"/api/v1/folders/{folder.Id}", folder);
     }

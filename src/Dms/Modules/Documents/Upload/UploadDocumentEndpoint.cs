@@ -1,4 +1,5 @@
 using Dapper;
+using Dms.Modules.Audit;
 using Dms.Modules.Documents.Domain;
 using Dms.Platform.Configuration;
 using Dms.Platform.Database;
@@ -26,12 +27,12 @@ internal static class UploadDocumentEndpoint
     private const long FormOverhead = 1024 * 1024;
 
     public static Task<IResult> Handle(HttpContext http, Db db, IBlobStore blobs, IOptions<DmsOptions> options,
-        ILogger<UploadRequest> logger, CancellationToken ct)
+        ILogger<UploadRequest> logger, AuditTrail audit, CancellationToken ct)
     {
         var me = CurrentUser.From(http.User);
         return WithStreamedFormAsync(http, me, Guid.CreateVersion7(), db, blobs, options.Value, logger, async upload =>
         {
-            var document = await SaveAsync(db, upload, ct);
+            var document = await SaveAsync(db, audit, upload, ct);
             upload.Committed = true;
             http.Response.Headers.ETag = document.ETag();
             return Results.Created($"/api/v1/documents/{document.Id}", document);
@@ -202,7 +203,7 @@ internal static class UploadDocumentEndpoint
         return new string(buffer, 0, length);
     }
 
-    private static async Task<DocumentResponse> SaveAsync(Db db, UploadRequest upload, CancellationToken ct)
+    private static async Task<DocumentResponse> SaveAsync(Db db, AuditTrail audit, UploadRequest upload, CancellationToken ct)
     {
         var v = new Validator();
         v.Require(upload.File is not null, "file", "A 'file' part is required.");
@@ -252,6 +253,8 @@ internal static class UploadDocumentEndpoint
                 // Only after the session expired (a day by default) mid-upload: its blob may be gone.
                 throw new ApiProblem(StatusCodes.Status410Gone, "upload.expired", "The upload took too long and expired; send it again.");
             }
+            await audit.RecordAsync(c, tx, "document.uploaded", "document", upload.DocumentId,
+                new { title, file.FileName, file.Size, file.Sha256, file.ContentType, via = "stream" }, ct: ct);
             return (await DocumentReadModel.GetAsync(c, tx, me.TenantId, upload.DocumentId, ct))!;
         }, ct);
     }

@@ -1,5 +1,6 @@
 using Dapper;
 using Dms.Modules.Access.Domain;
+using Dms.Modules.Audit;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Dms.Platform.Security;
@@ -34,19 +35,27 @@ internal static class WorkspaceEndpoints
         return workspace is null ? throw ApiProblem.NotFound("workspace") : Results.Ok(workspace);
     }
 
-    public static async Task<IResult> Create(HttpContext http, CreateWorkspaceRequest body, Db db, CancellationToken ct)
+    public static async Task<IResult> Create(HttpContext http, CreateWorkspaceRequest body, Db db, AuditTrail audit, CancellationToken ct)
     {
         var me = CurrentUser.From(http.User);
         new Validator()
             .Require(AccountRules.IsValidName(body.Name, 200), "name", "name is required (1-200 characters, no control characters).")
             .Require(body.Description is null || (body.Description.Length <= 2000 && !body.Description.Contains('\0', StringComparison.Ordinal)), "description", "description is at most 2000 characters.")
             .ThrowIfInvalid();
-        var workspace = await db.InTenantAsync(me.TenantId, (c, tx) => c.QuerySingleOrDefaultAsync<WorkspaceResponse>(new CommandDefinition($"""
+        var workspace = await db.InTenantAsync(me.TenantId, async (c, tx) =>
+        {
+            var created = await c.QuerySingleOrDefaultAsync<WorkspaceResponse>(new CommandDefinition($"""
             INSERT INTO workspaces (id, tenant_id, name, description, created_by)
             VALUES (@id, @tenant, @name, @description, @user)
             ON CONFLICT (tenant_id, lower(name)) DO NOTHING
             RETURNING {Columns}
-            """, new { id = Guid.CreateVersion7(), tenant = me.TenantId, name = body.Name.Trim(), body.Description, user = me.UserId }, tx, cancellationToken: ct)), ct)
+            """, new { id = Guid.CreateVersion7(), tenant = me.TenantId, name = body.Name.Trim(), body.Description, user = me.UserId }, tx, cancellationToken: ct));
+            if (created is not null)
+            {
+                await audit.RecordAsync(c, tx, "workspace.created", "workspace", created.Id, new { created.Name }, ct: ct);
+            }
+            return created;
+        }, ct)
             ?? throw ApiProblem.Conflict("workspace.name_taken", "A workspace with this name already exists.");
         return Results.Created($"/api/v1/workspaces/{workspace.Id}", workspace);
     }
