@@ -18,6 +18,9 @@ namespace Dms.Platform;
 /// <summary>Cross-cutting services and middleware; no business rules live here.</summary>
 internal static class PlatformServices
 {
+    /// <summary>The JWT access-token scheme; "Bearer" is the policy scheme that picks it or the personal-token one.</summary>
+    private const string JwtScheme = "Jwt";
+
     public static WebApplicationBuilder AddPlatform(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
@@ -59,11 +62,32 @@ internal static class PlatformServices
         });
         services.AddSingleton<SigningKey>();
         services.AddSingleton<TokenService>();
-        services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
-        services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme).Configure<TokenService>((o, tokens) =>
+        services.AddAuthentication("Bearer")
+            .AddPolicyScheme("Bearer", "JWT or personal token", o => o.ForwardDefaultSelector = http =>
+                http.Request.Headers.Authorization.ToString().StartsWith($"Bearer {Modules.Access.Tokens.PersonalTokens.Prefix}", StringComparison.Ordinal)
+                    ? Modules.Access.Tokens.PersonalTokens.Scheme
+                    : JwtScheme)
+            .AddJwtBearer(JwtScheme, _ => { })
+            .AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, Modules.Access.Tokens.PersonalTokenHandler>(
+                Modules.Access.Tokens.PersonalTokens.Scheme, _ => { });
+        services.AddOptions<JwtBearerOptions>(JwtScheme).Configure<TokenService>((o, tokens) =>
         {
             o.MapInboundClaims = false;
             o.TokenValidationParameters = tokens.ValidationParameters();
+            // Every request re-reads the account: a disabled user is out at once and a role change applies
+            // immediately, on every node, whatever the token still says.
+            o.Events = new JwtBearerEvents { OnTokenValidated = AccountCheck.ValidateAsync };
+        });
+        services.AddDmsRateLimits();
+        services.AddCors();
+        services.AddOptions<Microsoft.AspNetCore.Cors.Infrastructure.CorsOptions>().Configure<IOptions<DmsOptions>>((cors, dms) =>
+        {
+            // No origins configured: no policy, so no CORS headers and browsers keep the same-origin rule.
+            var origins = dms.Value.Security.AllowedOrigins.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (origins.Length > 0)
+            {
+                cors.AddDefaultPolicy(p => p.WithOrigins(origins).AllowAnyHeader().AllowAnyMethod().WithExposedHeaders("ETag", "Location", "X-Correlation-Id"));
+            }
         });
         services.AddAuthorization(Policies.Add);
 
@@ -106,14 +130,34 @@ internal static class PlatformServices
                 headers.XContentTypeOptions = "nosniff";
                 headers["Referrer-Policy"] = "no-referrer";
                 headers.XFrameOptions = "DENY";
+                // The API serves data, never pages to render: nothing may load or frame it. (The browsable API
+                // reference under /swagger needs its own scripts and styles.)
+                if (!context.Request.Path.StartsWithSegments("/swagger", StringComparison.Ordinal))
+                {
+                    headers.ContentSecurityPolicy = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
+                }
                 return Task.CompletedTask;
             });
             await next(context);
         });
         app.UseStatusCodePages(context => ProblemResponses.WriteStatusCodeProblemAsync(context.HttpContext));
         app.UseProblemResponses();
+        app.UseCors();
         app.UseAuthentication();
+        app.Use(async (context, next) =>
+        {
+            // A read-only personal token may only read.
+            if (context.User.HasClaim("scope", Modules.Access.Tokens.PersonalTokens.ReadScope) &&
+                !(HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method)))
+            {
+                await ProblemResponses.WriteAsync(context, StatusCodes.Status403Forbidden, "auth.token_scope",
+                    "This personal token may only read.", null, null);
+                return;
+            }
+            await next(context);
+        });
         app.UseAuthorization();
+        app.UseRateLimiter();
         return app;
     }
 

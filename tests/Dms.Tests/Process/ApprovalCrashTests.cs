@@ -23,6 +23,8 @@ public sealed class ApprovalCrashTests : IDisposable
         ["Dms__Bootstrap__AdminPassword"] = "crash-admin-password",
         ["Dms__Outbox__LeaseDuration"] = "00:00:03",
         ["Dms__Outbox__PollInterval"] = "00:00:00.100",
+        // 150 uploads in seconds is the test's pace, not a person's.
+        ["Dms__Security__UploadRateLimit__PermitLimit"] = "100000",
     };
 
     [Fact]

@@ -16,16 +16,22 @@ internal static class AccessModule
         services.AddSingleton<IPasswordHasher<UserAccount>, PasswordHasher<UserAccount>>();
         services.AddSingleton<TenantProvisioning>();
         services.AddSingleton<IssueTokens>();
+        services.AddSingleton<LoginThrottle>();
         return services;
     }
 
     public static IEndpointRouteBuilder MapAccess(this IEndpointRouteBuilder app)
     {
         var auth = app.MapGroup("/api/v1/auth").WithTags("Auth");
-        auth.MapPost("/login", LoginEndpoint.Handle).AllowAnonymous();
+        auth.MapPost("/login", LoginEndpoint.Handle).AllowAnonymous().RequireRateLimiting(Platform.Security.RateLimits.Login);
         auth.MapPost("/refresh", RefreshEndpoint.Handle).AllowAnonymous();
+        auth.MapPost("/logout", LogoutEndpoint.Handle).AllowAnonymous();
 
         app.MapGet("/api/v1/me", MeEndpoint.Handle).WithTags("Auth").RequireAuthorization();
+        var tokens = app.MapGroup("/api/v1/me/tokens").WithTags("Auth").RequireAuthorization();
+        tokens.MapPost("", Tokens.PersonalTokens.Create);
+        tokens.MapGet("", Tokens.PersonalTokens.List);
+        tokens.MapDelete("/{id}", Tokens.PersonalTokens.Revoke);
 
         var users = app.MapGroup("/api/v1/users").WithTags("Users").RequireAuthorization(Policies.Admin);
         users.MapPost("", UserEndpoints.Create);

@@ -32,7 +32,7 @@ internal static class ApprovalsModule
     {
         var documents = app.MapGroup("/api/v1/documents").WithTags("Approvals");
         documents.MapPost("/{id}/delete-requests", RequestEndpoints.RequestDelete).RequireAuthorization(Policies.WriteDocuments);
-        documents.MapPost("/{id}/replace-requests", RequestEndpoints.RequestReplace).RequireAuthorization(Policies.WriteDocuments)
+        documents.MapPost("/{id}/replace-requests", RequestEndpoints.RequestReplace).RequireAuthorization(Policies.WriteDocuments).RequireRateLimiting(RateLimits.Uploads)
             .DisableAntiforgery()
             // Both bodies are accepted (and routing enforces this list): the file itself, or a direct upload's id.
             .Accepts<ReplaceForm>("multipart/form-data", "application/json");

@@ -35,7 +35,7 @@ internal static class DocumentsModule
         folders.MapGet("/{id}", FolderEndpoints.Get).RequireAuthorization(Policies.ReadDocuments);
 
         var documents = app.MapGroup("/api/v1/documents").WithTags("Documents");
-        documents.MapPost("", UploadDocumentEndpoint.Handle).RequireAuthorization(Policies.WriteDocuments)
+        documents.MapPost("", UploadDocumentEndpoint.Handle).RequireAuthorization(Policies.WriteDocuments).RequireRateLimiting(RateLimits.Uploads)
             .DisableAntiforgery()
             .Accepts<UploadForm>("multipart/form-data")
             .Produces<Domain.DocumentResponse>(StatusCodes.Status201Created);
@@ -46,7 +46,7 @@ internal static class DocumentsModule
         documents.MapPatch("/{id}", EditMetadataEndpoint.Handle).RequireAuthorization(Policies.WriteDocuments);
 
         var uploads = app.MapGroup("/api/v1/uploads").WithTags("Uploads").RequireAuthorization(Policies.WriteDocuments);
-        uploads.MapPost("", UploadSessionEndpoints.Create);
+        uploads.MapPost("", UploadSessionEndpoints.Create).RequireRateLimiting(RateLimits.Uploads);
         uploads.MapGet("/{id}", UploadSessionEndpoints.Get);
         uploads.MapPost("/{id}/complete", UploadSessionEndpoints.Complete);
         uploads.MapDelete("/{id}", UploadSessionEndpoints.Abort);

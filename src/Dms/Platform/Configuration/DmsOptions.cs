@@ -23,6 +23,7 @@ internal sealed class DmsOptions
     public Outbox.OutboxOptions Outbox { get; set; } = new();
     public ApprovalOptions Approvals { get; set; } = new();
     public RetentionOptions Retention { get; set; } = new();
+    public SecurityOptions Security { get; set; } = new();
 
     public string DataDirectoryFullPath => Path.GetFullPath(DataDirectory);
 }
@@ -128,4 +129,26 @@ internal sealed class RetentionOptions
 
     /// <summary>How often expired requests are closed and due purges scheduled.</summary>
     public TimeSpan PurgeInterval { get; set; } = TimeSpan.FromHours(1);
+}
+
+internal sealed class SecurityOptions
+{
+    /// <summary>Sign-in attempts per client address per window; more are answered 429.</summary>
+    public RateLimitOptions LoginRateLimit { get; set; } = new() { PermitLimit = 10, Window = TimeSpan.FromMinutes(3) };
+
+    /// <summary>Uploads (streamed, sessions, replace requests) per user per window.</summary>
+    public RateLimitOptions UploadRateLimit { get; set; } = new() { PermitLimit = 120, Window = TimeSpan.FromMinutes(1) };
+
+    /// <summary>Consecutive failed sign-ins for one tenant and e-mail before it is locked.</summary>
+    public int LockoutThreshold { get; set; } = 5;
+    public TimeSpan LockoutDuration { get; set; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>Origins allowed to call the API from a browser; empty: CORS is off.</summary>
+    public string AllowedOrigins { get; set; } = "";
+}
+
+internal sealed class RateLimitOptions
+{
+    public int PermitLimit { get; set; }
+    public TimeSpan Window { get; set; }
 }

@@ -21,15 +21,32 @@ internal static class LoginEndpoint
     private static readonly Lazy<string> DummyHash = new(() =>
         new PasswordHasher<UserAccount>().HashPassword(new UserAccount(Guid.Empty, Guid.Empty), Guid.NewGuid().ToString()));
 
+    private static ApiProblem Locked(DateTime until) =>
+        new(StatusCodes.Status423Locked, "auth.locked", "Too many failed sign-ins: this account is locked for a while.",
+            $"Try again after {until:u}.")
+        {
+            Headers = new Dictionary<string, string>
+            {
+                ["Retry-After"] = Math.Max(1, (int)Math.Ceiling((until - DateTime.UtcNow).TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            },
+        };
+
     private sealed record UserRow(Guid Id, string Email, string PasswordHash, string Role, bool Disabled);
 
-    public static async Task<IResult> Handle(LoginRequest body, Db db, IPasswordHasher<UserAccount> hasher, IssueTokens issue, AuditTrail audit, CancellationToken ct)
+    public static async Task<IResult> Handle(LoginRequest body, Db db, IPasswordHasher<UserAccount> hasher, IssueTokens issue, AuditTrail audit,
+        LoginThrottle throttle, CancellationToken ct)
     {
         new Validator()
             .Require(!string.IsNullOrWhiteSpace(body.Tenant), "tenant", "tenant is required.")
             .Require(!string.IsNullOrWhiteSpace(body.Email), "email", "email is required.")
             .Require(!string.IsNullOrEmpty(body.Password), "password", "password is required.")
             .ThrowIfInvalid();
+
+        var throttleKey = LoginThrottle.Key(body.Tenant, body.Email);
+        if (await throttle.LockedUntilAsync(throttleKey, ct) is { } lockedUntil)
+        {
+            throw Locked(lockedUntil);
+        }
 
         // A slug or e-mail that cannot exist is not looked up, but still costs a hash verification below.
         var slug = body.Tenant.Trim().ToLowerInvariant();
@@ -49,13 +66,17 @@ internal static class LoginEndpoint
         var verdict = hasher.VerifyHashedPassword(account, user?.PasswordHash ?? DummyHash.Value, body.Password.Length > AccountRules.MaxPasswordLength ? "" : body.Password);
         if (user is null || verdict == PasswordVerificationResult.Failed)
         {
+            var nowLocked = await throttle.FailedAsync(throttleKey, ct);
             if (tenantId is { } failedTenant)
             {
                 await db.InTenantAsync(failedTenant, (c, tx) => audit.RecordAsync(c, tx, "auth.login_failed", "user", user?.Id,
                     new { email = body.Email.Trim() }, AuditActor.Anonymous(body.Email.Trim()), ct), ct);
             }
-            throw new ApiProblem(StatusCodes.Status401Unauthorized, "auth.invalid_credentials", "The tenant, e-mail or password is wrong.");
+            throw nowLocked is { } until
+                ? Locked(until)
+                : new ApiProblem(StatusCodes.Status401Unauthorized, "auth.invalid_credentials", "The tenant, e-mail or password is wrong.");
         }
+        await throttle.SucceededAsync(throttleKey, ct);
         if (user.Disabled)
         {
             throw new ApiProblem(StatusCodes.Status403Forbidden, "auth.user_disabled", "This account is disabled; ask a tenant admin.");
