@@ -39,6 +39,11 @@ internal static class AccessModule
         users.MapGet("/{id}", UserEndpoints.Get);
         users.MapPatch("/{id}", UserEndpoints.Update);
 
+        var members = app.MapGroup("/api/v1/workspaces/{id}/members").WithTags("Workspaces").RequireAuthorization(Policies.ReadDocuments);
+        members.MapGet("", Workspaces.MemberEndpoints.List);
+        members.MapPost("", Workspaces.MemberEndpoints.Add);
+        members.MapDelete("/{userId}", Workspaces.MemberEndpoints.Remove);
+
         app.MapPost("/api/v1/platform/tenants", CreateTenantEndpoint.Handle).WithTags("Platform").AllowAnonymous();
         return app;
     }

@@ -52,6 +52,13 @@ internal static class UserEndpoints
                 hash,
                 role,
             }, tx, cancellationToken: ct));
+            if (created is not null && WorkspaceRoles.DefaultFor(created.Role) is { } workspaceRole)
+            {
+                await c.ExecuteAsync(new CommandDefinition("""
+                    INSERT INTO workspace_members (tenant_id, workspace_id, user_id, role, created_by)
+                    SELECT @tenant, id, @user, @workspaceRole, @by FROM workspaces WHERE tenant_id = @tenant AND is_default
+                    """, new { tenant = me.TenantId, user = created.Id, workspaceRole, by = me.UserId }, tx, cancellationToken: ct));
+            }
             if (created is not null)
             {
                 await audit.RecordAsync(c, tx, "user.created", "user", created.Id, new { after = new { created.Email, created.Role, created.DisplayName } }, ct: ct);

@@ -65,6 +65,7 @@ internal static class ApprovalQueries
         var documentId = RouteIds.Parse(id);
         var items = await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
+            await WorkspaceAccess.RequireForDocumentAsync(c, tx, me, documentId, WorkspaceAction.Read, ct);
             var exists = await c.ExecuteScalarAsync<bool>(new CommandDefinition(
                 "SELECT EXISTS (SELECT 1 FROM documents WHERE tenant_id = @tenant AND id = @documentId)",
                 new { tenant = me.TenantId, documentId }, tx, cancellationToken: ct));

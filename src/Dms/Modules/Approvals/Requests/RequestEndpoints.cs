@@ -68,7 +68,7 @@ internal static class RequestEndpoints
             var sessionId = RouteIds.Parse(body.UploadId, "uploadId");
             var outcome = await db.InTenantAsync(me.TenantId, async (c, tx) =>
             {
-                await LockOpenableDocumentAsync(c, tx, me.TenantId, documentId, ApprovalType.Replace, ct);
+                await LockOpenableDocumentAsync(c, tx, me, documentId, ApprovalType.Replace, ct);
                 var staged = await UploadSessionEndpoints.VerifyStagedAsync(c, tx, blobs, options.Value, me, sessionId, body.Parts, ct);
                 if (staged.Verified is not { } verified)
                 {
@@ -109,7 +109,7 @@ internal static class RequestEndpoints
     private static async Task<ApprovalResponse> OpenAsync(NpgsqlConnection c, NpgsqlTransaction tx, AuditTrail audit, CurrentUser me, Guid documentId, string type,
         string reason, Staged? staged, DmsOptions options, CancellationToken ct)
     {
-        var currentVersion = await LockOpenableDocumentAsync(c, tx, me.TenantId, documentId, type, ct);
+        var currentVersion = await LockOpenableDocumentAsync(c, tx, me, documentId, type, ct);
         ApprovalRow request;
         try
         {
@@ -160,8 +160,10 @@ internal static class RequestEndpoints
     /// Locks the document row (so requests on one document queue up) and checks a request may be opened:
     /// it exists and is not deleted, it is not on legal hold (for deletes), nothing is open on it.
     /// </summary>
-    private static async Task<int> LockOpenableDocumentAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid documentId, string type, CancellationToken ct)
+    private static async Task<int> LockOpenableDocumentAsync(NpgsqlConnection c, NpgsqlTransaction tx, CurrentUser me, Guid documentId, string type, CancellationToken ct)
     {
+        var tenant = me.TenantId;
+        await WorkspaceAccess.RequireForDocumentAsync(c, tx, me, documentId, WorkspaceAction.Contribute, ct);
         var document = await c.QuerySingleOrDefaultAsync<(string Status, bool LegalHold, int CurrentVersion)?>(new CommandDefinition(
             "SELECT status, legal_hold, current_version FROM documents WHERE tenant_id = @tenant AND id = @documentId FOR UPDATE",
             new { tenant, documentId }, tx, cancellationToken: ct));

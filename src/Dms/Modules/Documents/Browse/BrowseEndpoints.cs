@@ -18,7 +18,7 @@ internal static class BrowseEndpoints
         v.Require(tag is null || (tag.Length <= Tags.MaxLength && !tag.Any(char.IsControl)), "tag", $"tag is at most {Tags.MaxLength} characters.");
         v.ThrowIfInvalid();
         var filter = new DocumentFilter(me.TenantId, q, RouteIds.ParseOptional(workspaceId, "workspaceId"), RouteIds.ParseOptional(folderId, "folderId"),
-            tag, KeysetCursor.Decode(cursor), KeysetCursor.Limit(limit));
+            tag, KeysetCursor.Decode(cursor), KeysetCursor.Limit(limit), me);
         var page = await db.InTenantAsync(me.TenantId, (c, tx) => DocumentReadModel.ListAsync(c, tx, filter, ct), ct);
         return Results.Ok(page);
     }
@@ -27,8 +27,11 @@ internal static class BrowseEndpoints
     {
         var me = CurrentUser.From(http.User);
         var documentId = RouteIds.Parse(id);
-        var document = await db.InTenantAsync(me.TenantId, (c, tx) => DocumentReadModel.GetAsync(c, tx, me.TenantId, documentId, ct), ct)
-            ?? throw ApiProblem.NotFound("document");
+        var document = await db.InTenantAsync(me.TenantId, async (c, tx) =>
+        {
+            await WorkspaceAccess.RequireForDocumentAsync(c, tx, me, documentId, WorkspaceAction.Read, ct);
+            return await DocumentReadModel.GetAsync(c, tx, me.TenantId, documentId, ct);
+        }, ct) ?? throw ApiProblem.NotFound("document");
         http.Response.Headers.ETag = document.ETag();
         return Results.Ok(document);
     }
@@ -39,6 +42,7 @@ internal static class BrowseEndpoints
         var documentId = RouteIds.Parse(id);
         var versions = await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
+            await WorkspaceAccess.RequireForDocumentAsync(c, tx, me, documentId, WorkspaceAction.Read, ct);
             var exists = await c.ExecuteScalarAsync<bool>(new CommandDefinition(
                 "SELECT EXISTS (SELECT 1 FROM documents WHERE tenant_id = @tenant AND id = @documentId AND status NOT IN ('Deleted', 'Purged'))",
                 new { tenant = me.TenantId, documentId }, tx, cancellationToken: ct));

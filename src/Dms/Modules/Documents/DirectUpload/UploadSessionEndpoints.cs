@@ -154,7 +154,7 @@ internal static class UploadSessionEndpoints
         // session cannot both proceed, and an expiry sweep waits for the outcome.
         var outcome = await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
-            var (ws, folder) = await Placement.ResolveAsync(c, tx, me.TenantId, workspaceId, folderId, ct);
+            var (ws, folder) = await Placement.ResolveWritableAsync(c, tx, me, workspaceId, folderId, ct);
             var staged = await VerifyStagedAsync(c, tx, blobs, options.Value, me, sessionId, body.Parts, ct);
             if (staged.Verified is not { } verified)
             {

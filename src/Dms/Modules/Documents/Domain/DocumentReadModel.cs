@@ -58,6 +58,11 @@ internal static class DocumentReadModel
             where.Add("d.tags @> ARRAY[@Tag]::text[]");
             p.Add("Tag", Tags.Normalize(filter.Tag));
         }
+        if (filter.Caller is { } caller)
+        {
+            where.Add(Platform.Security.WorkspaceAccess.Readable("d.workspace_id"));
+            p.AddDynamicParams(Platform.Security.WorkspaceAccess.Parameters(caller));
+        }
         if (filter.After is { } after)
         {
             where.Add("(d.created_at, d.id) < (@AfterCreatedAt, @AfterId)");
@@ -103,7 +108,9 @@ internal static class DocumentReadModel
     }
 }
 
-internal sealed record DocumentFilter(Guid Tenant, string? Query, Guid? WorkspaceId, Guid? FolderId, string? Tag, KeysetCursor? After, int Limit);
+/// <summary>A document list query; with a <see cref="Caller"/> it shows only workspaces the caller may read.</summary>
+internal sealed record DocumentFilter(Guid Tenant, string? Query, Guid? WorkspaceId, Guid? FolderId, string? Tag, KeysetCursor? After, int Limit,
+    Platform.Security.CurrentUser? Caller = null);
 
 /// <summary>Tags are case-insensitive labels: trimmed, lower-cased, distinct.</summary>
 internal static class Tags

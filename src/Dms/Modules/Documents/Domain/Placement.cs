@@ -1,5 +1,6 @@
 using Dapper;
 using Dms.Platform.Http;
+using Dms.Platform.Security;
 using Npgsql;
 
 namespace Dms.Modules.Documents.Domain;
@@ -7,6 +8,31 @@ namespace Dms.Modules.Documents.Domain;
 /// <summary>Where a document or folder goes: a workspace (the default one when none is named) and an optional folder in it.</summary>
 internal static class Placement
 {
+    /// <summary>
+    /// Resolves where a new document or folder goes and checks the caller may contribute there: a workspace
+    /// the caller cannot read is reported as not existing (422), one they may only read is 403.
+    /// </summary>
+    public static async Task<(Guid WorkspaceId, Guid? FolderId)> ResolveWritableAsync(NpgsqlConnection c, NpgsqlTransaction tx, CurrentUser me,
+        Guid? workspaceId, Guid? folderId, CancellationToken ct)
+    {
+        var (ws, folder) = await ResolveAsync(c, tx, me.TenantId, workspaceId, folderId, ct);
+        if (!me.IsAdmin)
+        {
+            var role = await WorkspaceAccess.RoleInAsync(c, tx, me, ws, ct);
+            if (!Permissions.Allows(me.Role, role, WorkspaceAction.Read))
+            {
+                throw folder is null
+                    ? new ApiProblem(StatusCodes.Status422UnprocessableEntity, "workspace.not_found", "The workspace does not exist.")
+                    : new ApiProblem(StatusCodes.Status422UnprocessableEntity, "folder.not_found", "The folder does not exist.");
+            }
+            if (!Permissions.Allows(me.Role, role, WorkspaceAction.Contribute))
+            {
+                throw ApiProblem.Forbidden("workspace.forbidden", "Your role in this workspace only lets you read.");
+            }
+        }
+        return (ws, folder);
+    }
+
     public static async Task<(Guid WorkspaceId, Guid? FolderId)> ResolveAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant,
         Guid? workspaceId, Guid? folderId, CancellationToken ct)
     {

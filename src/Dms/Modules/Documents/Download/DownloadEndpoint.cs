@@ -30,6 +30,7 @@ internal static class DownloadEndpoint
         }
         var row = await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
+            await WorkspaceAccess.RequireForDocumentAsync(c, tx, me, documentId, WorkspaceAction.Read, ct);
             var current = await c.QuerySingleOrDefaultAsync<int?>(new CommandDefinition(
                 "SELECT current_version FROM documents WHERE tenant_id = @tenant AND id = @documentId AND status NOT IN ('Deleted', 'Purged')",
                 new { tenant = me.TenantId, documentId }, tx, cancellationToken: ct)) ?? throw ApiProblem.NotFound("document");

@@ -26,6 +26,7 @@ internal static class EditMetadataEndpoint
 
         var outcome = await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
+            await WorkspaceAccess.RequireForDocumentAsync(c, tx, me, documentId, WorkspaceAction.Contribute, ct);
             var before = await DocumentReadModel.GetAsync(c, tx, me.TenantId, documentId, ct);
             var updated = await c.ExecuteAsync(new CommandDefinition("""
                 UPDATE documents SET

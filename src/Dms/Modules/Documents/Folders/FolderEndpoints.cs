@@ -33,7 +33,7 @@ internal static class FolderEndpoints
 
         var folder = await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
-            var (ws, parent) = await Placement.ResolveAsync(c, tx, me.TenantId, workspaceId, parentId, ct);
+            var (ws, parent) = await Placement.ResolveWritableAsync(c, tx, me, workspaceId, parentId, ct);
             var created = await c.QuerySingleOrDefaultAsync<FolderResponse>(new CommandDefinition($"""
                 INSERT INTO folders (id, tenant_id, workspace_id, parent_id, name, created_by)
                 VALUES (@id, @tenant, @ws, @parent, @name, @user)
@@ -61,11 +61,12 @@ internal static class FolderEndpoints
             {
                 return null;
             }
+            await WorkspaceAccess.RequireAsync(c, tx, me, folder.WorkspaceId, WorkspaceAction.Read, "folder", ct);
             var children = await c.QueryAsync<FolderResponse>(new CommandDefinition(
                 $"SELECT {Columns} FROM folders WHERE tenant_id = @tenant AND parent_id = @folderId ORDER BY lower(name)",
                 new { tenant = me.TenantId, folderId }, tx, cancellationToken: ct));
             var documents = await DocumentReadModel.ListAsync(c, tx,
-                new DocumentFilter(me.TenantId, null, null, folderId, null, null, DocumentsPerFolderPage), ct);
+                new DocumentFilter(me.TenantId, null, null, folderId, null, null, DocumentsPerFolderPage, me), ct);
             return new FolderContentsResponse(folder.Id, folder.WorkspaceId, folder.ParentId, folder.Name, folder.CreatedAt, children, documents);
         }, ct) ?? throw ApiProblem.NotFound("folder");
         return Results.Ok(contents);

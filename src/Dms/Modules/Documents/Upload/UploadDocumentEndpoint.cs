@@ -224,7 +224,7 @@ internal static class UploadDocumentEndpoint
 
         return await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
-            var (ws, folder) = await Placement.ResolveAsync(c, tx, me.TenantId, workspaceId, folderId, ct);
+            var (ws, folder) = await Placement.ResolveWritableAsync(c, tx, me, workspaceId, folderId, ct);
             await c.ExecuteAsync(new CommandDefinition("""
                 INSERT INTO documents (id, tenant_id, workspace_id, folder_id, title, description, tags, current_version, created_by, updated_by)
                 VALUES (@DocumentId, @Tenant, @ws, @folder, @title, @description, @tags, 1, @UserId, @UserId);
