@@ -82,6 +82,15 @@ internal static class RequestEndpoints
             return outcome.Item2 is { } created ? Created(created) : throw outcome.Problem!;
         }
 
+        // Refuse before reading a single byte of the file when the caller may not touch the document (and keep
+        // the answer identical to an unknown id's); everything else is checked again under the row lock.
+        await db.InTenantAsync(me.TenantId, async (c, tx) =>
+        {
+            await WorkspaceAccess.RequireForDocumentAsync(c, tx, me, documentId, WorkspaceAction.Contribute, ct);
+            return await c.ExecuteScalarAsync<bool>(new CommandDefinition(
+                "SELECT EXISTS (SELECT 1 FROM documents WHERE tenant_id = @tenant AND id = @documentId)",
+                new { tenant = me.TenantId, documentId }, tx, cancellationToken: ct)) ? true : throw ApiProblem.NotFound("document");
+        }, ct);
         return await UploadDocumentEndpoint.WithStreamedFormAsync(http, me, documentId, db, blobs, options.Value, loggers.CreateLogger("Dms.Approvals"), async upload =>
         {
             var reason = ValidReason(upload.Field("reason"));
