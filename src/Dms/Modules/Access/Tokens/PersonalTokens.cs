@@ -45,7 +45,7 @@ internal static class PersonalTokens
         var now = clock.GetUtcNow();
         var scopes = (body.Scopes ?? []).Select(s => s?.Trim().ToLowerInvariant()).Distinct().ToArray();
         new Validator()
-            .Require(body.Name is { Length: > 0 and <= 100 } && !body.Name.Any(char.IsControl), "name", "name is 1-100 characters.")
+            .Require(body.Name?.Trim() is { Length: > 0 and <= 100 } && !body.Name.Any(char.IsControl), "name", "name is 1-100 characters, not only spaces.")
             .Require(body.ExpiresAt is { } e && e > now && e <= now + MaxLifetime, "expiresAt", "expiresAt is required, in the future and at most a year ahead.")
             .Require(scopes.All(s => s == ReadScope), "scopes", "scopes may be empty (everything the owner may do) or [\"read\"].")
             .ThrowIfInvalid();
