@@ -26,6 +26,15 @@ internal static class PlatformServices
         var services = builder.Services;
         services.Configure<DmsOptions>(builder.Configuration.GetSection(DmsOptions.Section));
         services.AddSingleton(TimeProvider.System);
+        var security = builder.Configuration.GetSection(DmsOptions.Section).Get<DmsOptions>()?.Security ?? new SecurityOptions();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            // Small by default: only the upload endpoints accept large bodies, and they say so per request.
+            kestrel.Limits.MaxRequestBodySize = security.MaxRequestBodyBytes;
+            kestrel.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
+            kestrel.Limits.MaxRequestHeaderCount = 64;
+            kestrel.Limits.MaxRequestLineSize = 16 * 1024;
+        });
         DefaultTypeMap.MatchNamesWithUnderscores = true;
 
         builder.Logging.ClearProviders();

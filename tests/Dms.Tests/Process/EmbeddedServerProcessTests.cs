@@ -101,6 +101,18 @@ public sealed partial class EmbeddedServerProcessTests : IDisposable
         usage.ShouldBe(2);
         usageOutput.ShouldContain("usage:");
 
+        // Kestrel's request limits (only a real server applies them): an oversized JSON body or header block is
+        // a 4xx, and the server carries on.
+        using var huge = await http.PostAsync("/api/v1/auth/login", new StringContent(
+            $"{{\"tenant\":\"acme\",\"email\":\"{new string('x', 2 * 1024 * 1024)}\",\"password\":\"p\"}}", System.Text.Encoding.UTF8, "application/json"));
+        await huge.ShouldBeProblemAsync(HttpStatusCode.RequestEntityTooLarge, "request.too_large");
+        using (var headers = new HttpRequestMessage(HttpMethod.Get, "/api/v1/me"))
+        {
+            headers.Headers.TryAddWithoutValidation("X-Padding", new string('h', 64 * 1024));
+            using var tooManyHeaders = await http.SendAsync(headers);
+            ((int)tooManyHeaders.StatusCode).ShouldBe(431);
+        }
+
         // The guest CLI run must not have stopped the server's database.
         using var ready = await http.GetAsync("/health/ready");
         await ready.ShouldHaveStatusAsync(HttpStatusCode.OK);

@@ -145,6 +145,9 @@ internal sealed class SecurityOptions
 
     /// <summary>Origins allowed to call the API from a browser; empty: CORS is off.</summary>
     public string AllowedOrigins { get; set; } = "";
+
+    /// <summary>Largest request body other than file content (uploads raise it to their own limit per request).</summary>
+    public long MaxRequestBodyBytes { get; set; } = 1024 * 1024;
 }
 
 internal sealed class RateLimitOptions

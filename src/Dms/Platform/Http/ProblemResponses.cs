@@ -74,6 +74,7 @@ internal static class ProblemResponses
             StatusCodes.Status403Forbidden => ("auth.forbidden", "Your role does not allow this action."),
             StatusCodes.Status404NotFound => ("route.not_found", "There is no such endpoint."),
             StatusCodes.Status405MethodNotAllowed => ("route.method_not_allowed", "This endpoint does not accept that HTTP method."),
+            StatusCodes.Status413PayloadTooLarge => ("request.too_large", "The request body is too large."),
             _ => ($"http.{status}", ReasonPhrase(status)),
         };
         await WriteAsync(context, status, code, title, null, null);
