@@ -88,6 +88,22 @@ public sealed class ApprovalFixture : IAsyncLifetime
     }
 
     /// <summary>Runs SQL as the schema owner in this tenant: how tests move the clock or bypass the API.</summary>
+    internal async Task<T?> OwnerScalarAsync<T>(string sql, params (string Name, object Value)[] parameters)
+    {
+        await using var conn = new NpgsqlConnection(Tenant.App.OwnerConnectionString);
+        await conn.OpenAsync();
+        await using (var set = new NpgsqlCommand($"SELECT set_config('app.tenant_id', '{Tenant.Id}', false)", conn))
+        {
+            await set.ExecuteNonQueryAsync();
+        }
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        foreach (var (name, value) in parameters)
+        {
+            cmd.Parameters.AddWithValue(name, value);
+        }
+        return await cmd.ExecuteScalarAsync() is T result ? result : default;
+    }
+
     internal async Task OwnerSqlAsync(string sql, params (string Name, object Value)[] parameters)
     {
         await using var conn = new NpgsqlConnection(Tenant.App.OwnerConnectionString);

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using Dms.Modules.Approvals.Domain;
 using Dms.Modules.Approvals.Retention;
 using Dms.Platform.Storage;
 using Dms.Tests.Infrastructure;
@@ -282,6 +283,43 @@ public sealed class ApprovalTests(ApprovalFixture f) : IClassFixture<ApprovalFix
         await restore.ShouldBeProblemAsync(HttpStatusCode.Gone, "document.purged");
         var history = await (await f.Admin.Client.GetAsync($"/api/v1/documents/{documentId}/approvals")).JsonAsync();
         history.GetProperty("items")[0].GetProperty("id").GetGuid().ShouldBe(approvalId);
+    }
+
+    [Fact]
+    public async Task A_purge_that_meets_a_legal_hold_waits_and_runs_once_the_hold_is_lifted()
+    {
+        var documentId = await f.UploadAsync(f.Member, "held in the trash");
+        var approvalId = (await f.RequestDeleteAsync(f.Member, documentId)).GetProperty("id").GetGuid();
+        await (await ApprovalFixture.ApproveAsync(f.Admin, approvalId)).ShouldHaveStatusAsync(HttpStatusCode.OK);
+        await f.WaitForStatusAsync(approvalId, "Executed");
+        await f.OwnerSqlAsync("UPDATE documents SET deleted_at = now() - interval '31 days' WHERE id = @id", ("id", documentId));
+
+        // The race: the purge was scheduled, then a legal hold arrived before the worker ran it.
+        await (await f.Admin.Client.PutAsJsonAsync($"/api/v1/documents/{documentId}/legal-hold", new { enabled = true, reason = "Claim" }))
+            .ShouldHaveStatusAsync(HttpStatusCode.OK);
+        var messageId = Guid.NewGuid();
+        await f.OwnerSqlAsync($"""
+            UPDATE documents SET purge_requested_at = now() WHERE id = @id;
+            INSERT INTO outbox_messages (id, tenant_id, type, payload) VALUES (@message, '{f.Tenant.Id}', '{OutboxTypes.Purge}', jsonb_build_object('documentId', @id));
+            """, ("id", documentId), ("message", messageId));
+        for (var i = 0; i < 200 && await f.OwnerScalarAsync<string>("SELECT status FROM outbox_messages WHERE id = @id", ("id", messageId)) != "Done"; i++)
+        {
+            await Task.Delay(50);
+        }
+        var store = f.Tenant.App.Service<IBlobStore>();
+        var prefix = BlobKeys.TenantPrefix(f.Tenant.Id) + documentId.ToString("N");
+        (await CountBlobsAsync(store, prefix)).ShouldBe(1, "nothing is purged under a legal hold");
+        await RunRetentionAsync();
+        (await CountBlobsAsync(store, prefix)).ShouldBe(1, "still held");
+
+        await (await f.Admin.Client.PutAsJsonAsync($"/api/v1/documents/{documentId}/legal-hold", new { enabled = false }))
+            .ShouldHaveStatusAsync(HttpStatusCode.OK);
+        await RunRetentionAsync();
+        for (var i = 0; i < 200 && await CountBlobsAsync(store, prefix) > 0; i++)
+        {
+            await Task.Delay(50);
+        }
+        (await CountBlobsAsync(store, prefix)).ShouldBe(0, "purged once the hold was lifted");
     }
 
     [Fact]

@@ -102,13 +102,21 @@ internal sealed class PurgeDocumentHandler(Db db, IBlobStore blobs, AuditTrail a
         // document with files missing.
         var keys = await db.InTenantAsync(tenant, async (c, tx) =>
         {
-            var document = await c.QuerySingleOrDefaultAsync<(string Status, bool LegalHold, DateTime? DeletedAt)?>(new CommandDefinition(
-                "SELECT status, legal_hold, deleted_at FROM documents WHERE tenant_id = @tenant AND id = @documentId FOR UPDATE",
-                new { tenant, documentId }, tx, cancellationToken: ct));
-            var due = document is { Status: "Deleted", LegalHold: false, DeletedAt: { } deletedAt } &&
-                      deletedAt <= DateTime.UtcNow - options.Value.Retention.DeletedDocuments;
+            // "Due" is judged by the database clock, like the scheduling query, so node clock skew cannot disagree.
+            var document = await c.QuerySingleOrDefaultAsync<(string Status, bool LegalHold, bool Due)?>(new CommandDefinition(
+                """
+                SELECT status, legal_hold, coalesce(deleted_at < now() - @retention, false) AS due
+                FROM documents WHERE tenant_id = @tenant AND id = @documentId FOR UPDATE
+                """,
+                new { tenant, documentId, retention = options.Value.Retention.DeletedDocuments }, tx, cancellationToken: ct));
+            var due = document is { Status: "Deleted", LegalHold: false, Due: true };
             if (!due && document is not { Status: "Purged" })
             {
+                // Not purged now (held, restored, or not yet due): clear the mark so the scheduler considers the
+                // document again once the hold is lifted, instead of it staying in the trash forever.
+                await c.ExecuteAsync(new CommandDefinition(
+                    "UPDATE documents SET purge_requested_at = NULL WHERE tenant_id = @tenant AND id = @documentId AND status = 'Deleted'",
+                    new { tenant, documentId }, tx, cancellationToken: ct));
                 return null;
             }
             if (due)
