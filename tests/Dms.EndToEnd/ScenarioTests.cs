@@ -1,8 +1,8 @@
 using System.Text;
 using System.Text.RegularExpressions;
 using Microsoft.Playwright;
-using Xunit;
 using Shouldly;
+using Xunit;
 using static Microsoft.Playwright.Assertions;
 
 namespace Dms.EndToEnd;

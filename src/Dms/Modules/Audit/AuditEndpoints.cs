@@ -141,7 +141,7 @@ internal static class AuditEndpoints
     }
 
     /// <summary>Streams rows from the database cursor straight to the response: memory stays flat however long the trail.</summary>
-    private static async Task Export(HttpContext http, string? format, string? actor, string? action, string? entityId, string? from, string? to,
+    internal static async Task Export(HttpContext http, string? format, string? actor, string? action, string? entityId, string? from, string? to,
         NpgsqlDataSource dataSource, CancellationToken ct)
     {
         var me = CurrentUser.From(http.User);
