@@ -149,6 +149,38 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             await Expect(stranger).ToHaveURLAsync(new Regex("/login"));
         });
 
+        await Step("9-admin-pages-and-security", async () =>
+        {
+            // The remaining admin pages work against the same data.
+            await admin.GotoAsync("/admin/audit");
+            await Expect(admin.GetByTestId("audit")).ToContainTextAsync("approval.");
+            await admin.GetByRole(AriaRole.Link, new() { Name = "Verify the chain" }).ClickAsync();
+            await Expect(admin.GetByTestId("verify")).ToContainTextAsync("The chain is intact");
+            await admin.GotoAsync("/admin/workspaces");
+            await Expect(admin.GetByRole(AriaRole.Heading, new() { Name = "Members of General" })).ToBeVisibleAsync();
+            await admin.GotoAsync("/admin/outbox");
+            await Expect(admin.GetByText("No dead messages.")).ToBeVisibleAsync();
+
+            // The sign-in cookie never authorises the API (bearer only), and pages carry their own CSP.
+            var api = await member.Context.APIRequest.GetAsync("/api/v1/me");
+            api.Status.ShouldBe(401);
+            var page = await member.Context.APIRequest.GetAsync("/documents");
+            page.Status.ShouldBe(200);
+            page.Headers["content-security-policy"].ShouldContain("script-src 'self'");
+            page.Headers["content-security-policy"].ShouldNotContain("unsafe-inline");
+
+            // A member is not an admin, in the UI either.
+            await member.GotoAsync("/admin/users");
+            await Expect(member.GetByRole(AriaRole.Heading, new() { Name = "Not allowed" })).ToBeVisibleAsync();
+
+            // Signing out ends the session.
+            await member.GetByTestId("who").ClickAsync();
+            await member.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
+            await Expect(member).ToHaveURLAsync(new Regex("/login"));
+            await member.GotoAsync("/documents");
+            await Expect(member).ToHaveURLAsync(new Regex("/login"));
+        });
+
         if (WriteDocScreenshots)
         {
             await admin.GotoAsync("/admin/audit");
