@@ -169,6 +169,11 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             page.Headers["content-security-policy"].ShouldContain("script-src 'self'");
             page.Headers["content-security-policy"].ShouldNotContain("unsafe-inline");
 
+            // A refused file says why, on its own row.
+            await member.GotoAsync("/documents");
+            await member.GetByTestId("file-picker").SetInputFilesAsync(new FilePayload { Name = "tool.exe", MimeType = "application/octet-stream", Buffer = [0x4d, 0x5a, 0, 0] });
+            await Expect(member.Locator(".upload-row.bad").GetByTestId("upload-status")).ToContainTextAsync("Files of this type are not accepted.");
+
             // A member is not an admin, in the UI either.
             await member.GotoAsync("/admin/users");
             await Expect(member.GetByRole(AriaRole.Heading, new() { Name = "Not allowed" })).ToBeVisibleAsync();
