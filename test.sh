@@ -49,6 +49,18 @@ if ! command -v moto_server >/dev/null 2>&1; then
   fi
 fi
 
+# Debian's Chromium for the browser tests (tests/Dms.EndToEnd drive it through Playwright's ExecutablePath;
+# no browser is ever downloaded).
+if ! command -v chromium >/dev/null 2>&1 && [ -z "${DMS_CHROMIUM:-}" ]; then
+  if can_apt; then
+    say "installing Chromium for the browser tests (apt-get install chromium)"
+    apt_install chromium
+  else
+    die "Chromium not found: install it (Debian/Ubuntu: sudo apt-get install chromium) or set DMS_CHROMIUM to its path, and re-run."
+  fi
+fi
+mkdir -p TestResults/e2e
+
 say "checking formatting (dotnet format --verify-no-changes)"
 dotnet format Dms.slnx --verify-no-changes
 

@@ -6,8 +6,9 @@ using Dms.Modules.Documents;
 using Dms.Platform;
 using Dms.Platform.Configuration;
 using Dms.Platform.Database;
+using Dms.Ui;
 
-// One deployable: the REST API, (later) the UI and the background worker, and CLI verbs.
+// One deployable: the REST API, the web UI and the background worker, and CLI verbs.
 var cliCommand = TenantCommands.IsCommand(args) || (args.Length > 0 && args[0] == "outbox");
 var hostArgs = cliCommand ? [] : args;
 
@@ -17,12 +18,15 @@ if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(
 {
     builder.WebHost.UseUrls("http://localhost:5080");
 }
+// The UI's wwwroot from the build output too (dotnet bin/.../Dms.dll, test fixtures); a publish copies it.
+builder.WebHost.UseStaticWebAssets();
 builder.AddPlatform();
 builder.Services.AddAccess();
 var configuredRole = builder.Configuration["Dms:Role"] ?? "all";
 var runBackgroundWork = !cliCommand && configuredRole is "all" or "worker";
 builder.Services.AddDocuments(runBackgroundWork);
 builder.Services.AddApprovals(runBackgroundWork);
+builder.Services.AddUi();
 
 var app = builder.Build();
 var role = app.Configuration["Dms:Role"] ?? "all";
@@ -67,6 +71,7 @@ if (role is "all" or "api")
     app.MapDocuments();
     app.MapApprovals();
     Dms.Modules.Audit.AuditEndpoints.MapAudit(app);
+    app.MapUi();
 }
 await app.RunAsync();
 return 0;

@@ -139,9 +139,15 @@ internal static class PlatformServices
                 headers.XContentTypeOptions = "nosniff";
                 headers["Referrer-Policy"] = "no-referrer";
                 headers.XFrameOptions = "DENY";
+                if (Ui.UiModule.SecurityHeadersFor(context.Request.Path) is { } ui)
+                {
+                    // The web UI's pages load their own scripts and styles (and nothing else).
+                    headers.ContentSecurityPolicy = ui.Csp;
+                    headers.XFrameOptions = ui.FrameOptions;
+                }
                 // The API serves data, never pages to render: nothing may load or frame it. (The browsable API
                 // reference under /swagger needs its own scripts and styles.)
-                if (!context.Request.Path.StartsWithSegments("/swagger", StringComparison.Ordinal))
+                else if (!context.Request.Path.StartsWithSegments("/swagger", StringComparison.Ordinal))
                 {
                     headers.ContentSecurityPolicy = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
                 }

@@ -116,7 +116,7 @@ internal static class AuditEndpoints
         return filter;
     }
 
-    private static async Task<IResult> List(HttpContext http, string? actor, string? action, string? entityId, string? from, string? to,
+    internal static async Task<IResult> List(HttpContext http, string? actor, string? action, string? entityId, string? from, string? to,
         int? limit, string? cursor, Db db, CancellationToken ct)
     {
         var me = CurrentUser.From(http.User);
@@ -141,7 +141,7 @@ internal static class AuditEndpoints
     }
 
     /// <summary>Streams rows from the database cursor straight to the response: memory stays flat however long the trail.</summary>
-    private static async Task Export(HttpContext http, string? format, string? actor, string? action, string? entityId, string? from, string? to,
+    internal static async Task Export(HttpContext http, string? format, string? actor, string? action, string? entityId, string? from, string? to,
         NpgsqlDataSource dataSource, CancellationToken ct)
     {
         var me = CurrentUser.From(http.User);
@@ -196,7 +196,7 @@ internal static class AuditEndpoints
         return value.IndexOfAny([',', '"', '\n', '\r']) >= 0 ? $"\"{value.Replace("\"", "\"\"", StringComparison.Ordinal)}\"" : value;
     }
 
-    private static async Task<IResult> Verify(HttpContext http, NpgsqlDataSource dataSource, CancellationToken ct)
+    internal static async Task<IResult> Verify(HttpContext http, NpgsqlDataSource dataSource, CancellationToken ct)
     {
         var me = CurrentUser.From(http.User);
         await using var conn = await dataSource.OpenConnectionAsync(ct);

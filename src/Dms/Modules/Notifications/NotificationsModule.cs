@@ -24,7 +24,7 @@ internal static class NotificationsModule
 
     private const string Columns = "id, kind, title, body, document_id, approval_id, created_at, read_at";
 
-    private static async Task<IResult> List(HttpContext http, bool? unread, int? limit, string? cursor, Db db, CancellationToken ct)
+    internal static async Task<IResult> List(HttpContext http, bool? unread, int? limit, string? cursor, Db db, CancellationToken ct)
     {
         var me = CurrentUser.From(http.User);
         var take = KeysetCursor.Limit(limit);
@@ -41,7 +41,7 @@ internal static class NotificationsModule
         return Results.Ok(new Page<NotificationResponse>(items, next));
     }
 
-    private static async Task<IResult> UnreadCount(HttpContext http, Db db, CancellationToken ct)
+    internal static async Task<IResult> UnreadCount(HttpContext http, Db db, CancellationToken ct)
     {
         var me = CurrentUser.From(http.User);
         var count = await db.InTenantAsync(me.TenantId, (c, tx) => c.ExecuteScalarAsync<long>(new CommandDefinition(
@@ -50,7 +50,7 @@ internal static class NotificationsModule
         return Results.Ok(new { count });
     }
 
-    private static async Task<IResult> MarkRead(HttpContext http, string id, Db db, CancellationToken ct)
+    internal static async Task<IResult> MarkRead(HttpContext http, string id, Db db, CancellationToken ct)
     {
         var me = CurrentUser.From(http.User);
         var notificationId = RouteIds.Parse(id);
@@ -62,7 +62,7 @@ internal static class NotificationsModule
         return notification is null ? throw ApiProblem.NotFound("notification") : Results.Ok(notification);
     }
 
-    private static async Task<IResult> MarkAllRead(HttpContext http, Db db, CancellationToken ct)
+    internal static async Task<IResult> MarkAllRead(HttpContext http, Db db, CancellationToken ct)
     {
         var me = CurrentUser.From(http.User);
         var marked = await db.InTenantAsync(me.TenantId, (c, tx) => c.ExecuteAsync(new CommandDefinition(

@@ -24,6 +24,7 @@ internal sealed class DmsOptions
     public ApprovalOptions Approvals { get; set; } = new();
     public RetentionOptions Retention { get; set; } = new();
     public SecurityOptions Security { get; set; } = new();
+    public UiOptions Ui { get; set; } = new();
 
     public string DataDirectoryFullPath => Path.GetFullPath(DataDirectory);
 }
@@ -154,4 +155,10 @@ internal sealed class RateLimitOptions
 {
     public int PermitLimit { get; set; }
     public TimeSpan Window { get; set; }
+}
+
+internal sealed class UiOptions
+{
+    /// <summary>Where the UI's cookie and antiforgery keys live; every node must share it. Default: {DataDirectory}/ui-keys.</summary>
+    public string? KeysDirectory { get; set; }
 }

@@ -19,30 +19,36 @@ internal static class OutboxAdmin
     public static IEndpointRouteBuilder MapOutboxAdmin(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/v1/admin/outbox").WithTags("Operations").RequireAuthorization(Policies.Admin);
-        group.MapGet("/dead", async (HttpContext http, Db db, CancellationToken ct) =>
-        {
-            var me = CurrentUser.From(http.User);
-            var items = await db.InTenantAsync(me.TenantId, (c, tx) => c.QueryAsync<DeadMessage>(new CommandDefinition(
-                $"SELECT {Columns} FROM outbox_messages WHERE tenant_id = @tenant AND status = 'Dead' ORDER BY created_at DESC LIMIT 500",
-                new { tenant = me.TenantId }, tx, cancellationToken: ct)), ct);
-            return Results.Ok(new { items });
-        });
-        group.MapPost("/{id}/replay", async (HttpContext http, string id, Db db, Modules.Audit.AuditTrail audit, CancellationToken ct) =>
-        {
-            var me = CurrentUser.From(http.User);
-            var messageId = RouteIds.Parse(id);
-            var replayed = await db.InTenantAsync(me.TenantId, async (c, tx) =>
-            {
-                var done = await ReplayAsync(c, tx, messageId, me.TenantId, ct);
-                if (done)
-                {
-                    await audit.RecordAsync(c, tx, "outbox.replayed", "outbox_message", messageId, ct: ct);
-                }
-                return done;
-            }, ct);
-            return replayed ? Results.Accepted() : throw ApiProblem.NotFound("outbox_message");
-        });
+        group.MapGet("/dead", Dead);
+        group.MapPost("/{id}/replay", Replay);
         return app;
+    }
+
+    /// <summary><c>GET /api/v1/admin/outbox/dead</c> (and the UI's dead-message page): the tenant's dead messages, newest first.</summary>
+    internal static async Task<IResult> Dead(HttpContext http, Db db, CancellationToken ct)
+    {
+        var me = CurrentUser.From(http.User);
+        var items = await db.InTenantAsync(me.TenantId, (c, tx) => c.QueryAsync<DeadMessage>(new CommandDefinition(
+            $"SELECT {Columns} FROM outbox_messages WHERE tenant_id = @tenant AND status = 'Dead' ORDER BY created_at DESC LIMIT 500",
+            new { tenant = me.TenantId }, tx, cancellationToken: ct)), ct);
+        return Results.Ok(new { items });
+    }
+
+    /// <summary><c>POST /api/v1/admin/outbox/{id}/replay</c>: a dead message of the caller's tenant is tried again, audited.</summary>
+    internal static async Task<IResult> Replay(HttpContext http, string id, Db db, Modules.Audit.AuditTrail audit, CancellationToken ct)
+    {
+        var me = CurrentUser.From(http.User);
+        var messageId = RouteIds.Parse(id);
+        var replayed = await db.InTenantAsync(me.TenantId, async (c, tx) =>
+        {
+            var done = await ReplayAsync(c, tx, messageId, me.TenantId, ct);
+            if (done)
+            {
+                await audit.RecordAsync(c, tx, "outbox.replayed", "outbox_message", messageId, ct: ct);
+            }
+            return done;
+        }, ct);
+        return replayed ? Results.Accepted() : throw ApiProblem.NotFound("outbox_message");
     }
 
     /// <summary>A dead message gets a fresh set of attempts, due now. Only dead messages can be replayed.</summary>

@@ -1,33 +1,53 @@
 using System.Security.Claims;
 using Dapper;
 using Dms.Platform.Database;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 
 namespace Dms.Platform.Security;
 
 /// <summary>
-/// Runs after a token's signature and lifetime check: the user must still exist and be enabled, and the
-/// role in force is the one stored now, not the one the token was issued with. One indexed lookup per request.
+/// Runs after a token's signature and lifetime check (and on every UI cookie request): the user must still
+/// exist and be enabled, and the role in force is the one stored now, not the one the token or cookie was
+/// issued with. One indexed lookup per request.
 /// </summary>
 internal static class AccountCheck
 {
     public static async Task ValidateAsync(TokenValidatedContext context)
     {
-        if (context.Principal is not { } principal ||
+        if (await CurrentAsync(context.HttpContext, context.Principal) is { } failure)
+        {
+            context.Fail(failure);
+        }
+    }
+
+    /// <summary>The UI cookie gets the same check as a bearer token: a disabled user is signed out at once.</summary>
+    public static async Task ValidateCookieAsync(CookieValidatePrincipalContext context)
+    {
+        if (await CurrentAsync(context.HttpContext, context.Principal) is not null)
+        {
+            context.RejectPrincipal();
+            await context.HttpContext.SignOutAsync(context.Scheme.Name);
+        }
+    }
+
+    /// <summary>Null when the account is in force (with its stored role applied to the principal), else why not.</summary>
+    private static async Task<string?> CurrentAsync(HttpContext http, ClaimsPrincipal? principal)
+    {
+        if (principal is null ||
             !Guid.TryParse(principal.FindFirstValue(DmsClaims.Subject), out var userId) ||
             !Guid.TryParse(principal.FindFirstValue(DmsClaims.Tenant), out var tenantId))
         {
-            context.Fail("The token names no user.");
-            return;
+            return "The token names no user.";
         }
-        var db = context.HttpContext.RequestServices.GetRequiredService<Db>();
+        var db = http.RequestServices.GetRequiredService<Db>();
         var account = await db.InTenantAsync(tenantId, (c, tx) => c.QuerySingleOrDefaultAsync<(string Role, bool Disabled)?>(new CommandDefinition(
             "SELECT role, disabled FROM users WHERE tenant_id = @tenantId AND id = @userId", new { tenantId, userId }, tx,
-            cancellationToken: context.HttpContext.RequestAborted)), context.HttpContext.RequestAborted);
+            cancellationToken: http.RequestAborted)), http.RequestAborted);
         if (account is not { Disabled: false } current)
         {
-            context.Fail("The account is disabled or gone.");
-            return;
+            return "The account is disabled or gone.";
         }
         if (principal.FindFirstValue(DmsClaims.Role) != current.Role && principal.Identity is ClaimsIdentity identity)
         {
@@ -37,5 +57,6 @@ internal static class AccountCheck
             }
             identity.AddClaim(new Claim(DmsClaims.Role, current.Role));
         }
+        return null;
     }
 }

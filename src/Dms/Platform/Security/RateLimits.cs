@@ -21,15 +21,24 @@ internal static class RateLimits
         static SecurityOptions Settings(HttpContext http) => http.RequestServices.GetRequiredService<Microsoft.Extensions.Options.IOptions<DmsOptions>>().Value.Security;
         services.AddRateLimiter(o =>
         {
-            o.AddPolicy(Login, http => RateLimitPartition.GetFixedWindowLimiter(
-                http.Connection.RemoteIpAddress?.ToString() ?? "unknown",
-                _ => Window(Settings(http).LoginRateLimit)));
+            // Only attempts count: showing the UI's sign-in form (a GET) is free.
+            o.AddPolicy(Login, http => HttpMethods.IsGet(http.Request.Method) || HttpMethods.IsHead(http.Request.Method)
+                ? RateLimitPartition.GetNoLimiter("show")
+                : RateLimitPartition.GetFixedWindowLimiter(
+                    http.Connection.RemoteIpAddress?.ToString() ?? "unknown",
+                    _ => Window(Settings(http).LoginRateLimit)));
             o.AddPolicy(Uploads, http => RateLimitPartition.GetFixedWindowLimiter(
                 http.User.FindFirst(DmsClaims.Subject)?.Value ?? http.Connection.RemoteIpAddress?.ToString() ?? "unknown",
                 _ => Window(Settings(http).UploadRateLimit)));
             o.OnRejected = async (context, ct) =>
             {
                 var retryAfter = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? (int)Math.Ceiling(wait.TotalSeconds) : 60;
+                if (context.HttpContext.Request.Path.StartsWithSegments("/login", StringComparison.Ordinal))
+                {
+                    // The UI's sign-in form: back to the form, which says why in plain words.
+                    context.HttpContext.Response.Redirect($"/login?throttled={retryAfter}");
+                    return;
+                }
                 var isLogin = context.HttpContext.Request.Path.StartsWithSegments("/api/v1/auth", StringComparison.Ordinal);
                 await ProblemResponses.WriteAsync(context.HttpContext, StatusCodes.Status429TooManyRequests,
                     isLogin ? "auth.rate_limited" : "upload.rate_limited",

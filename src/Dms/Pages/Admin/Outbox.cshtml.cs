@@ -1,0 +1,25 @@
+using Dms.Modules.Audit;
+using Dms.Platform.Database;
+using Dms.Platform.Outbox;
+using Dms.Ui;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Dms.Pages.Admin;
+
+/// <summary>Background messages that ran out of attempts (execution, purge, notification): look, and replay.</summary>
+internal sealed class OutboxModel(Db db, AuditTrail audit) : UiPage
+{
+    public List<DeadMessage> Messages { get; private set; } = [];
+
+    public async Task<IActionResult> OnGetAsync(CancellationToken ct)
+    {
+        Messages = (await Call<ItemList<DeadMessage>>(OutboxAdmin.Dead(HttpContext, db, ct))).Items;
+        return Page();
+    }
+
+    public Task<IActionResult> OnPostReplayAsync(string id, CancellationToken ct) => Attempt(async () =>
+    {
+        await OutboxAdmin.Replay(HttpContext, id, db, audit, ct);
+        return Done("Queued again: it runs within seconds.", "/admin/outbox");
+    }, () => OnGetAsync(ct));
+}

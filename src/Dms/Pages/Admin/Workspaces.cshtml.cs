@@ -1,0 +1,53 @@
+using Dms.Modules.Access.Users;
+using Dms.Modules.Access.Workspaces;
+using Dms.Modules.Audit;
+using Dms.Modules.Documents.Workspaces;
+using Dms.Platform.Database;
+using Dms.Ui;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Dms.Pages.Admin;
+
+/// <summary>Workspaces (create) and their members (add with a workspace role, change, remove).</summary>
+internal sealed class WorkspacesModel(Db db, AuditTrail audit) : UiPage
+{
+    [BindProperty(SupportsGet = true)]
+    public string? Id { get; set; }
+
+    public List<WorkspaceResponse> Workspaces { get; private set; } = [];
+    public WorkspaceResponse? Current { get; private set; }
+    public List<MemberResponse> Members { get; private set; } = [];
+    public List<UserResponse> Users { get; private set; } = [];
+
+    public async Task<IActionResult> OnGetAsync(CancellationToken ct)
+    {
+        Workspaces = (await Call<ItemList<WorkspaceResponse>>(WorkspaceEndpoints.List(HttpContext, db, ct))).Items;
+        Current = Workspaces.FirstOrDefault(w => w.Id.ToString() == Id) ?? Workspaces.FirstOrDefault();
+        if (Current is not null)
+        {
+            Members = (await Call<ItemList<MemberResponse>>(MemberEndpoints.List(HttpContext, Current.Id.ToString(), db, ct))).Items;
+            Users = (await Call<ItemList<UserResponse>>(UserEndpoints.List(HttpContext, db, ct))).Items
+                .Where(u => !u.Disabled && Members.All(m => m.UserId != u.Id)).ToList();
+        }
+        return Page();
+    }
+
+    public Task<IActionResult> OnPostCreateAsync(string? name, string? description, CancellationToken ct) => Attempt(async () =>
+    {
+        var created = await Call<WorkspaceResponse>(WorkspaceEndpoints.Create(HttpContext,
+            new CreateWorkspaceRequest(name ?? "", string.IsNullOrWhiteSpace(description) ? null : description), db, audit, ct));
+        return Done($"Workspace {created.Name} created.", $"/admin/workspaces?id={created.Id}");
+    }, () => OnGetAsync(ct));
+
+    public Task<IActionResult> OnPostAddAsync(string? userId, string? role, CancellationToken ct) => Attempt(async () =>
+    {
+        await MemberEndpoints.Add(HttpContext, Id ?? "", new AddMemberRequest(userId, role), db, audit, ct);
+        return Done("Member saved.", $"/admin/workspaces?id={Id}");
+    }, () => OnGetAsync(ct));
+
+    public Task<IActionResult> OnPostRemoveAsync(string userId, CancellationToken ct) => Attempt(async () =>
+    {
+        await MemberEndpoints.Remove(HttpContext, Id ?? "", userId, db, audit, ct);
+        return Done("Member removed.", $"/admin/workspaces?id={Id}");
+    }, () => OnGetAsync(ct));
+}

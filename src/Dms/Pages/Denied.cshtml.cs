@@ -1,0 +1,5 @@
+using Dms.Ui;
+
+namespace Dms.Pages;
+
+internal sealed class DeniedModel : UiPage;

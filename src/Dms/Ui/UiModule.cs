@@ -1,0 +1,190 @@
+using System.Security.Claims;
+using Dms.Modules.Approvals.Requests;
+using Dms.Modules.Documents.DirectUpload;
+using Dms.Modules.Documents.Download;
+using Dms.Modules.Documents.Upload;
+using Dms.Platform.Configuration;
+using Dms.Platform.Http;
+using Dms.Platform.Security;
+using Microsoft.AspNetCore.Antiforgery;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
+using Microsoft.AspNetCore.DataProtection.Repositories;
+using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.Extensions.Options;
+
+namespace Dms.Ui;
+
+/// <summary>
+/// The browser UI: Razor Pages signed in with a cookie, plus a few JSON endpoints under <c>/ui/api</c> for the
+/// upload script. Every page and endpoint calls the same handler methods as the REST API (see ADR 0007), so
+/// rules, permission checks and audit records are the API's own.
+/// </summary>
+internal static class UiModule
+{
+    public const string Scheme = "DmsCookie";
+    public const string CookieName = "dms.session";
+
+    public static IServiceCollection AddUi(this IServiceCollection services)
+    {
+        services.AddAuthentication().AddCookie(Scheme, o =>
+        {
+            o.Cookie.Name = CookieName;
+            o.Cookie.HttpOnly = true;
+            o.Cookie.SameSite = SameSiteMode.Lax;
+            o.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
+            o.ExpireTimeSpan = TimeSpan.FromHours(8);
+            o.SlidingExpiration = true;
+            o.LoginPath = "/login";
+            o.LogoutPath = "/logout";
+            o.AccessDeniedPath = "/denied";
+            o.Events = new CookieAuthenticationEvents
+            {
+                OnValidatePrincipal = AccountCheck.ValidateCookieAsync,
+                // Script calls get a status, not an HTML sign-in page they cannot use.
+                OnRedirectToLogin = c => Redirect(c, StatusCodes.Status401Unauthorized),
+                OnRedirectToAccessDenied = c => Redirect(c, StatusCodes.Status403Forbidden),
+            };
+        });
+        services.AddAuthorization(UiPolicies.Add);
+        // Any node must read any other node's cookie and antiforgery token: the key ring lives in the shared
+        // data directory unless Dms__Ui__KeysDirectory points elsewhere.
+        services.AddDataProtection().SetApplicationName("dms");
+        services.AddOptions<KeyManagementOptions>().Configure<IOptions<DmsOptions>, ILoggerFactory>((o, dms, loggers) =>
+        {
+            var dir = dms.Value.Ui.KeysDirectory is { Length: > 0 } configured ? configured : Path.Combine(dms.Value.DataDirectoryFullPath, "ui-keys");
+            o.XmlRepository = new FileSystemXmlRepository(Directory.CreateDirectory(dir), loggers);
+        });
+        services.AddAntiforgery(o =>
+        {
+            o.HeaderName = "RequestVerificationToken";
+            o.Cookie.Name = "dms.af";
+            o.Cookie.SameSite = SameSiteMode.Strict;
+            o.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
+        });
+        services.AddRazorPages(o =>
+        {
+            o.Conventions.AuthorizeFolder("/", UiPolicies.Signed);
+            o.Conventions.AllowAnonymousToPage("/Login");
+            o.Conventions.AllowAnonymousToPage("/Denied");
+            o.Conventions.AuthorizeFolder("/Admin", UiPolicies.Admin);
+            o.Conventions.AuthorizePage("/Admin/Audit", UiPolicies.Audit);
+            // Sign-in attempts count against the same per-address limit as POST /api/v1/auth/login.
+            o.Conventions.AddPageApplicationModelConvention("/Login", m => m.EndpointMetadata.Add(new EnableRateLimitingAttribute(RateLimits.Login)));
+        });
+        services.AddScoped<Chrome>();
+        return services;
+    }
+
+    public static WebApplication MapUi(this WebApplication app)
+    {
+        app.UseStaticFiles();
+        app.MapRazorPages();
+        // Signed-out visitors land on the sign-in page through the documents page's authorization.
+        app.MapGet("/", () => Results.Redirect("/documents")).ExcludeFromDescription();
+
+        var ui = app.MapGroup("/ui").ExcludeFromDescription();
+        // Downloads are GETs a link can make: authorised and audited by the API's download handler.
+        ui.MapGet("/documents/{id}/content", DownloadEndpoint.Handle).RequireAuthorization(UiPolicies.Read);
+        ui.MapGet("/documents/{id}/preview", Preview.Handle).RequireAuthorization(UiPolicies.Read);
+        ui.MapGet("/audit/export", Modules.Audit.AuditEndpoints.Export).RequireAuthorization(UiPolicies.Audit);
+
+        var api = ui.MapGroup("/api").AddEndpointFilter(ValidateAntiforgery).RequireAuthorization(UiPolicies.Write);
+        api.MapPost("/uploads", UploadSessionEndpoints.Create).RequireRateLimiting(RateLimits.Uploads);
+        api.MapPost("/uploads/{id}/complete", UploadSessionEndpoints.Complete);
+        api.MapDelete("/uploads/{id}", UploadSessionEndpoints.Abort);
+        api.MapPost("/documents", UploadDocumentEndpoint.Handle).RequireRateLimiting(RateLimits.Uploads);
+        api.MapPost("/documents/{id}/replace-requests", RequestEndpoints.RequestReplace).RequireRateLimiting(RateLimits.Uploads);
+        return app;
+    }
+
+    /// <summary>
+    /// The UI's own Content-Security-Policy and X-Frame-Options, or null for the API, its reference and probes
+    /// (which keep the platform's "nothing may load or frame this"). Pages load only their own files; a preview
+    /// may be framed by a page of the same origin and runs nothing.
+    /// </summary>
+    public static (string Csp, string FrameOptions)? SecurityHeadersFor(PathString path)
+    {
+        if (path.StartsWithSegments("/api", StringComparison.Ordinal) || path.StartsWithSegments("/openapi", StringComparison.Ordinal) ||
+            path.StartsWithSegments("/health", StringComparison.Ordinal) || path.StartsWithSegments("/swagger", StringComparison.Ordinal))
+        {
+            return null;
+        }
+        if (path.StartsWithSegments("/ui/documents", StringComparison.Ordinal))
+        {
+            return ("default-src 'none'; img-src 'self'; object-src 'self'; frame-ancestors 'self'; base-uri 'none'; form-action 'none'", "SAMEORIGIN");
+        }
+        return (ContentSecurityPolicy, "SAMEORIGIN");
+    }
+
+    public const string ContentSecurityPolicy =
+        "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; frame-src 'self'; object-src 'self'; " +
+        "frame-ancestors 'self'; base-uri 'self'; form-action 'self'";
+
+    /// <summary>The cookie's claims are the access token's (sub, tid, role, email), so <see cref="CurrentUser.From"/> reads both alike.</summary>
+    public static ClaimsPrincipal Principal(IEnumerable<Claim> tokenClaims, string refreshToken)
+    {
+        var keep = tokenClaims.Where(c => c.Type is DmsClaims.Subject or DmsClaims.Tenant or DmsClaims.Role or DmsClaims.Email)
+            .Select(c => new Claim(c.Type, c.Value)).ToList();
+        // Kept (inside the encrypted cookie) so that signing out revokes this sign-in's refresh-token family.
+        keep.Add(new Claim(RefreshClaim, refreshToken));
+        return new ClaimsPrincipal(new ClaimsIdentity(keep, Scheme, DmsClaims.Email, DmsClaims.Role));
+    }
+
+    public const string RefreshClaim = "dms_refresh";
+
+    private static Task Redirect(RedirectContext<CookieAuthenticationOptions> context, int status)
+    {
+        if (context.Request.Path.StartsWithSegments("/ui", StringComparison.Ordinal) || context.Request.Headers.ContainsKey("HX-Request"))
+        {
+            context.Response.StatusCode = status;
+            if (context.Request.Headers.ContainsKey("HX-Request") && status == StatusCodes.Status401Unauthorized)
+            {
+                context.Response.Headers["HX-Redirect"] = "/login";
+            }
+            return Task.CompletedTask;
+        }
+        context.Response.Redirect(context.RedirectUri);
+        return Task.CompletedTask;
+    }
+
+    private static async ValueTask<object?> ValidateAntiforgery(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var http = context.HttpContext;
+        // The token travels in a header only: reading a form here would consume a streamed upload's body.
+        if (!http.Request.Headers.ContainsKey("RequestVerificationToken"))
+        {
+            throw new ApiProblem(StatusCodes.Status400BadRequest, "ui.antiforgery", "The page is out of date; reload it and try again.");
+        }
+        try
+        {
+            await http.RequestServices.GetRequiredService<IAntiforgery>().ValidateRequestAsync(http);
+        }
+        catch (AntiforgeryValidationException)
+        {
+            throw new ApiProblem(StatusCodes.Status400BadRequest, "ui.antiforgery", "The page is out of date; reload it and try again.");
+        }
+        return await next(context);
+    }
+}
+
+/// <summary>The API's role policies, evaluated against the UI cookie only (the API's own policies accept bearer tokens only).</summary>
+internal static class UiPolicies
+{
+    public const string Signed = "ui.signed";
+    public const string Read = "ui.read";
+    public const string Write = "ui.write";
+    public const string Admin = "ui.admin";
+    public const string Audit = "ui.audit";
+
+    public static void Add(Microsoft.AspNetCore.Authorization.AuthorizationOptions options)
+    {
+        options.AddPolicy(Signed, p => p.AddAuthenticationSchemes(UiModule.Scheme).RequireAuthenticatedUser());
+        options.AddPolicy(Read, p => p.AddAuthenticationSchemes(UiModule.Scheme).RequireAuthenticatedUser().RequireRole(Roles.Admin, Roles.Member, Roles.Viewer));
+        options.AddPolicy(Write, p => p.AddAuthenticationSchemes(UiModule.Scheme).RequireAuthenticatedUser().RequireRole(Roles.Admin, Roles.Member));
+        options.AddPolicy(Admin, p => p.AddAuthenticationSchemes(UiModule.Scheme).RequireAuthenticatedUser().RequireRole(Roles.Admin));
+        options.AddPolicy(Audit, p => p.AddAuthenticationSchemes(UiModule.Scheme).RequireAuthenticatedUser().RequireRole(Roles.Admin, Roles.Auditor));
+    }
+}

@@ -1,0 +1,212 @@
+// DMS Enterprise web UI: the few things the browser must do itself. No inline scripts (CSP script-src 'self').
+(function () {
+  'use strict';
+
+  function token() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute('content') : '';
+  }
+
+  // Every htmx request carries the antiforgery token, like the forms do.
+  document.addEventListener('htmx:configRequest', function (e) {
+    e.detail.headers['RequestVerificationToken'] = token();
+  });
+
+  // Small-screen menu.
+  document.addEventListener('click', function (e) {
+    var toggle = e.target.closest('[data-toggle="sidebar"]');
+    if (!toggle) return;
+    var open = document.body.classList.toggle('nav-open');
+    toggle.setAttribute('aria-expanded', open ? 'true' : 'false');
+  });
+
+  // Forms that ask before doing something that cannot be undone lightly.
+  document.addEventListener('submit', function (e) {
+    var form = e.target;
+    var question = form.getAttribute('data-confirm');
+    if (question && !window.confirm(question)) e.preventDefault();
+  });
+
+  /** The API's problem+json in plain words (title, then detail); never raw exception text. */
+  function problemText(xhr, fallback) {
+    try {
+      var p = JSON.parse(xhr.responseText);
+      if (p && p.title) return p.detail && p.detail !== p.title ? p.title + ' ' + p.detail : p.title;
+    } catch (ignored) { /* not JSON */ }
+    if (xhr.status === 0) return 'The connection was lost; check your network and try again.';
+    if (xhr.status === 401) return 'Your session has ended; sign in again.';
+    return fallback || 'Something went wrong (HTTP ' + xhr.status + ').';
+  }
+
+  /** XMLHttpRequest as a promise, with upload progress. Resolves with the xhr whatever its status. */
+  function send(method, url, body, headers, onProgress) {
+    return new Promise(function (resolve) {
+      var xhr = new XMLHttpRequest();
+      xhr.open(method, url);
+      Object.keys(headers || {}).forEach(function (h) { xhr.setRequestHeader(h, headers[h]); });
+      if (onProgress && xhr.upload) {
+        xhr.upload.addEventListener('progress', function (e) { if (e.lengthComputable) onProgress(e.loaded, e.total); });
+      }
+      xhr.onload = function () { resolve(xhr); };
+      xhr.onerror = function () { resolve(xhr); };
+      xhr.onabort = function () { resolve(xhr); };
+      xhr.send(body);
+    });
+  }
+
+  function postJson(url, value) {
+    return send('POST', url, JSON.stringify(value), { 'Content-Type': 'application/json', 'RequestVerificationToken': token() });
+  }
+
+  function ok(xhr) { return xhr.status >= 200 && xhr.status < 300; }
+
+  function json(xhr) { try { return JSON.parse(xhr.responseText); } catch (e) { return null; } }
+
+  /**
+   * Sends one file's bytes: an upload session (direct to storage, with progress), or, when the storage URL
+   * cannot be reached from the browser, the streaming endpoint. Returns {session} or {streamed} or {error}.
+   */
+  async function transfer(file, progress, streamUrl, streamFields) {
+    var created = await postJson('/ui/api/uploads', { fileName: file.name, size: file.size, contentType: file.type || null });
+    if (!ok(created)) return { error: problemText(created) };
+    var session = json(created);
+    var parts = [];
+    var sent = 0;
+    if (session.url) {
+      var put = await send('PUT', session.url, file, {}, function (loaded) { progress(loaded, file.size); });
+      if (ok(put)) return { session: session, parts: null };
+      if (put.status !== 0) return { error: problemText(put, 'The storage refused the file.') };
+    } else if (session.parts) {
+      var failed = false;
+      for (var i = 0; i < session.parts.length && !failed; i++) {
+        var part = session.parts[i];
+        var from = (part.number - 1) * session.partSize;
+        var chunk = file.slice(from, Math.min(file.size, from + session.partSize));
+        var r = await send('PUT', part.url, chunk, {}, function (loaded) { progress(sent + loaded, file.size); });
+        if (!ok(r)) {
+          if (r.status !== 0) return { error: problemText(r, 'The storage refused part ' + part.number + '.') };
+          failed = true;
+          break;
+        }
+        sent += chunk.size;
+        parts.push({ number: part.number, eTag: r.getResponseHeader('ETag') || '' });
+      }
+      if (!failed) return { session: session, parts: parts };
+    }
+    // The storage is out of the browser's reach (another origin without CORS, a proxy): stream through the app.
+    await send('DELETE', '/ui/api/uploads/' + session.id, null, { 'RequestVerificationToken': token() });
+    var form = new FormData();
+    Object.keys(streamFields).forEach(function (k) { if (streamFields[k] != null) form.append(k, streamFields[k]); });
+    form.append('file', file, file.name);
+    var streamed = await send('POST', streamUrl, form, { 'RequestVerificationToken': token() }, function (loaded, total) { progress(loaded, total); });
+    return ok(streamed) ? { streamed: json(streamed) } : { error: problemText(streamed) };
+  }
+
+  function addRow(list, file) {
+    var li = document.createElement('li');
+    li.className = 'upload-row';
+    var name = document.createElement('span');
+    name.className = 'name';
+    name.textContent = file.name;
+    var bar = document.createElement('progress');
+    bar.max = 100;
+    bar.value = 0;
+    bar.setAttribute('aria-label', 'Upload progress of ' + file.name);
+    var status = document.createElement('span');
+    status.className = 'status';
+    status.setAttribute('data-testid', 'upload-status');
+    status.textContent = 'Waiting…';
+    li.append(name, bar, status);
+    list.appendChild(li);
+    return {
+      progress: function (loaded, total) {
+        var pct = total > 0 ? Math.round((loaded / total) * 100) : 100;
+        bar.value = pct;
+        status.textContent = pct + '%';
+      },
+      done: function (doc) {
+        bar.value = 100;
+        li.classList.add('ok');
+        status.textContent = 'Uploaded ';
+        var a = document.createElement('a');
+        a.href = '/documents/' + doc.id;
+        a.textContent = 'open';
+        status.appendChild(a);
+      },
+      fail: function (message) {
+        li.classList.add('bad');
+        status.setAttribute('role', 'alert');
+        status.textContent = message;
+      }
+    };
+  }
+
+  async function uploadOne(zone, list, file) {
+    var row = addRow(list, file);
+    var workspaceId = zone.getAttribute('data-workspace');
+    var result = await transfer(file, row.progress, '/ui/api/documents', { workspaceId: workspaceId });
+    if (result.error) { row.fail(result.error); return false; }
+    if (result.streamed) { row.done(result.streamed); return true; }
+    var completed = await postJson('/ui/api/uploads/' + result.session.id + '/complete', { workspaceId: workspaceId, parts: result.parts });
+    if (!ok(completed)) { row.fail(problemText(completed)); return false; }
+    row.done(json(completed));
+    return true;
+  }
+
+  async function uploadAll(zone, files) {
+    var list = document.getElementById('upload-list');
+    var jobs = Array.prototype.map.call(files, function (f) { return uploadOne(zone, list, f); });
+    var results = await Promise.all(jobs);
+    if (results.some(Boolean) && window.htmx && document.getElementById('results')) {
+      window.htmx.ajax('GET', window.location.pathname + window.location.search, { target: '#results', select: '#results', swap: 'outerHTML' });
+    }
+  }
+
+  function wireDropzone(zone) {
+    var picker = document.getElementById('file-picker');
+    ['dragenter', 'dragover'].forEach(function (t) {
+      zone.addEventListener(t, function (e) { e.preventDefault(); zone.classList.add('over'); });
+    });
+    ['dragleave', 'drop'].forEach(function (t) {
+      zone.addEventListener(t, function (e) { e.preventDefault(); zone.classList.remove('over'); });
+    });
+    zone.addEventListener('drop', function (e) { if (e.dataTransfer && e.dataTransfer.files.length) uploadAll(zone, e.dataTransfer.files); });
+    zone.addEventListener('keydown', function (e) {
+      if ((e.key === 'Enter' || e.key === ' ') && e.target === zone) { e.preventDefault(); picker.click(); }
+    });
+    picker.addEventListener('change', function () {
+      if (picker.files.length) uploadAll(zone, picker.files);
+      picker.value = '';
+    });
+  }
+
+  function wireReplace(form) {
+    form.addEventListener('submit', async function (e) {
+      e.preventDefault();
+      var documentId = form.getAttribute('data-replace');
+      var file = form.querySelector('input[type=file]').files[0];
+      var reason = form.querySelector('[name=reason]').value;
+      var out = form.querySelector('.form-status');
+      out.className = 'form-status';
+      if (!file) { out.textContent = 'Choose the new file first.'; out.classList.add('bad'); return; }
+      var button = form.querySelector('button[type=submit]');
+      button.disabled = true;
+      var bar = form.querySelector('progress');
+      bar.hidden = false;
+      var url = '/ui/api/documents/' + documentId + '/replace-requests';
+      var result = await transfer(file, function (l, t) { bar.value = t > 0 ? Math.round(l / t * 100) : 100; }, url, { reason: reason });
+      if (!result.error && result.session) {
+        var r = await postJson(url, { uploadId: result.session.id, reason: reason, parts: result.parts });
+        if (!ok(r)) result = { error: problemText(r) };
+      }
+      button.disabled = false;
+      if (result.error) { out.textContent = result.error; out.classList.add('bad'); out.setAttribute('role', 'alert'); return; }
+      window.location.reload();
+    });
+  }
+
+  document.addEventListener('DOMContentLoaded', function () {
+    document.querySelectorAll('[data-upload]').forEach(wireDropzone);
+    document.querySelectorAll('form[data-replace]').forEach(wireReplace);
+  });
+})();
