@@ -323,6 +323,26 @@ public sealed class ApprovalTests(ApprovalFixture f) : IClassFixture<ApprovalFix
     }
 
     [Fact]
+    public async Task A_message_whose_lease_ran_out_on_its_last_attempt_is_dead_lettered_not_retried_forever()
+    {
+        // As left by a node killed while handling the final allowed attempt.
+        var messageId = Guid.NewGuid();
+        await f.OwnerSqlAsync($"""
+            INSERT INTO outbox_messages (id, tenant_id, type, payload, status, attempts, locked_by, locked_until)
+            VALUES (@id, '{f.Tenant.Id}', '{OutboxTypes.Execute}', jsonb_build_object('approvalId', gen_random_uuid()), 'Processing', 1000, 'dead-node', now() - interval '1 minute')
+            """, ("id", messageId));
+        string? status = null;
+        for (var i = 0; i < 200 && (status = await f.OwnerScalarAsync<string>("SELECT status FROM outbox_messages WHERE id = @id", ("id", messageId))) == "Processing"; i++)
+        {
+            await Task.Delay(50);
+        }
+        status.ShouldBe("Dead");
+        (await f.OwnerScalarAsync<string>("SELECT last_error FROM outbox_messages WHERE id = @id", ("id", messageId)) ?? "").ShouldContain("lease expired");
+        var dead = await (await f.Admin.Client.GetAsync("/api/v1/admin/outbox/dead")).JsonAsync();
+        dead.GetProperty("items").EnumerateArray().Select(m => m.GetProperty("id").GetGuid()).ShouldContain(messageId);
+    }
+
+    [Fact]
     public async Task The_queue_lists_all_requests_for_admins_and_own_requests_for_others()
     {
         var documentId = await f.UploadAsync(f.Member);

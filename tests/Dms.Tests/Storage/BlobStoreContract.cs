@@ -199,3 +199,28 @@ public sealed class S3BlobStoreContract : BlobStoreContract
 {
     private protected override Task<DmsApp> AppAsync() => DmsApp.GetS3Async();
 }
+
+/// <summary>An S3 endpoint nobody listens on: every operation reports storage as unavailable (503 upstream), never a bare exception.</summary>
+public sealed class S3UnreachableTests
+{
+    [Fact]
+    public async Task Operations_against_an_unreachable_server_throw_blob_store_unavailable()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop(); // the port is now closed: connections are refused
+        var store = new Dms.Platform.Storage.S3BlobStore(new Dms.Platform.Configuration.S3StorageOptions
+        {
+            ServiceUrl = $"http://127.0.0.1:{port}",
+            Bucket = "nowhere",
+            AccessKey = "test",
+            SecretKey = "test",
+            ForcePathStyle = true,
+        });
+        await Should.ThrowAsync<Dms.Platform.Storage.BlobStoreUnavailableException>(() => store.PutAsync("t/k", new MemoryStream([1, 2, 3]), CancellationToken.None));
+        await Should.ThrowAsync<Dms.Platform.Storage.BlobStoreUnavailableException>(() => store.OpenReadAsync("t/k", 0, null, CancellationToken.None));
+        await Should.ThrowAsync<Dms.Platform.Storage.BlobStoreUnavailableException>(() => store.HeadAsync("t/k", CancellationToken.None));
+        await Should.ThrowAsync<Dms.Platform.Storage.BlobStoreUnavailableException>(() => store.DeleteAsync("t/k", CancellationToken.None));
+    }
+}

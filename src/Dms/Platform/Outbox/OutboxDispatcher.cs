@@ -75,6 +75,14 @@ internal sealed class OutboxDispatcher(
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         await Outbox.EnterDispatcherModeAsync(conn, tx, ct);
+        // A message whose lease ran out after its last allowed attempt most likely took its node down with it
+        // (a crash, an OOM kill): dead-letter it instead of handing it to the next node, forever.
+        await conn.ExecuteAsync(new CommandDefinition("""
+            UPDATE outbox_messages
+            SET status = 'Dead', locked_by = NULL, locked_until = NULL,
+                last_error = 'The lease expired during attempt ' || attempts || ' (the node stopped while handling it); not retried.'
+            WHERE status = 'Processing' AND locked_until < now() AND attempts >= @max
+            """, new { max = Settings.MaxAttempts }, tx, cancellationToken: ct));
         var messages = (await conn.QueryAsync<OutboxMessage>(new CommandDefinition("""
             WITH due AS (
               SELECT id FROM outbox_messages

@@ -128,7 +128,7 @@ internal sealed class S3BlobStore : IBlobStore, IDisposable
         {
             return null;
         }
-        catch (AmazonServiceException ex)
+        catch (Exception ex) when (IsUnavailable(ex))
         {
             throw new BlobStoreUnavailableException($"S3 GET {key} failed: {ex.Message}", ex);
         }
@@ -145,7 +145,7 @@ internal sealed class S3BlobStore : IBlobStore, IDisposable
         {
             return null;
         }
-        catch (AmazonServiceException ex)
+        catch (Exception ex) when (IsUnavailable(ex))
         {
             throw new BlobStoreUnavailableException($"S3 HEAD {key} failed: {ex.Message}", ex);
         }
@@ -335,11 +335,18 @@ internal sealed class S3BlobStore : IBlobStore, IDisposable
         {
             return await operation();
         }
-        catch (AmazonServiceException ex) when (ex is not AmazonS3Exception { StatusCode: HttpStatusCode.NotFound })
+        catch (Exception ex) when (IsUnavailable(ex) && ex is not AmazonS3Exception { StatusCode: HttpStatusCode.NotFound })
         {
             throw new BlobStoreUnavailableException($"S3 request failed: {ex.Message}", ex);
         }
     }
+
+    /// <summary>
+    /// An S3 error answer, or no answer at all (refused, reset, DNS, timeout): storage is unavailable (503 to
+    /// clients, a retry for the outbox), never an unhandled exception.
+    /// </summary>
+    private static bool IsUnavailable(Exception ex) =>
+        ex is AmazonClientException or HttpRequestException or System.Net.Sockets.SocketException or TimeoutException;
 
     private static async Task Call(Func<Task> operation) => await Call(async () => { await operation(); return true; });
 
