@@ -65,3 +65,43 @@ public sealed class PlatformTests
         sanitized.Headers.GetValues("X-Correlation-Id").Single().ShouldNotContain("<");
     }
 }
+
+/// <summary>CORS is off unless origins are configured; then only those origins get CORS headers.</summary>
+public sealed class CorsTests : IAsyncLifetime
+{
+    private DmsApp _configured = null!;
+
+    public async Task InitializeAsync() => _configured = await DmsApp.CreateIsolatedAsync($"cors_{Guid.NewGuid():N}"[..20], new Dictionary<string, string>
+    {
+        ["Dms:Security:AllowedOrigins"] = "https://intranet.example.test",
+    });
+
+    public async Task DisposeAsync() => await _configured.DisposeAsync();
+
+    [Fact]
+    public async Task Only_configured_origins_get_cors_headers()
+    {
+        static HttpRequestMessage Preflight(string origin)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Options, "/api/v1/documents");
+            request.Headers.Add("Origin", origin);
+            request.Headers.Add("Access-Control-Request-Method", "GET");
+            request.Headers.Add("Access-Control-Request-Headers", "authorization");
+            return request;
+        }
+        var byDefault = (await DmsApp.GetAsync()).CreateClient();
+        using (var response = await byDefault.SendAsync(Preflight("https://intranet.example.test")))
+        {
+            response.Headers.Contains("Access-Control-Allow-Origin").ShouldBeFalse("CORS is off by default");
+        }
+        var client = _configured.CreateClient();
+        using (var allowed = await client.SendAsync(Preflight("https://intranet.example.test")))
+        {
+            allowed.Headers.GetValues("Access-Control-Allow-Origin").ShouldBe(["https://intranet.example.test"]);
+        }
+        using (var other = await client.SendAsync(Preflight("https://evil.example.test")))
+        {
+            other.Headers.Contains("Access-Control-Allow-Origin").ShouldBeFalse();
+        }
+    }
+}

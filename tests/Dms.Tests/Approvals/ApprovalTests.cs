@@ -343,6 +343,26 @@ public sealed class ApprovalTests(ApprovalFixture f) : IClassFixture<ApprovalFix
     }
 
     [Fact]
+    public async Task The_database_itself_refuses_a_second_open_request_for_a_document()
+    {
+        // Bypasses the application (its row lock would queue the second request first): the partial unique
+        // index alone must refuse a second Pending or Approved request, and allow closed ones.
+        var documentId = await f.UploadAsync(f.Member);
+        var approvalId = (await f.RequestDeleteAsync(f.Member, documentId)).GetProperty("id").GetGuid();
+        const string copy = """
+            INSERT INTO approval_requests
+            SELECT (jsonb_populate_record(r, jsonb_build_object('id', gen_random_uuid(), 'status', @status))).* FROM approval_requests r WHERE id = @id
+            """;
+        foreach (var open in new[] { "Pending", "Approved" })
+        {
+            var refused = await Should.ThrowAsync<Npgsql.PostgresException>(() => f.OwnerSqlAsync(copy, ("id", approvalId), ("status", open)));
+            refused.SqlState.ShouldBe("23505");
+            refused.ConstraintName.ShouldBe("approval_requests_one_open");
+        }
+        await f.OwnerSqlAsync(copy, ("id", approvalId), ("status", "Rejected"));
+    }
+
+    [Fact]
     public async Task The_queue_lists_all_requests_for_admins_and_own_requests_for_others()
     {
         var documentId = await f.UploadAsync(f.Member);
