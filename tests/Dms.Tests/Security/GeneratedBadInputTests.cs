@@ -3,7 +3,6 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Dms.Tests.Infrastructure;
-using Npgsql;
 using Shouldly;
 using Xunit;
 
@@ -87,30 +86,8 @@ public sealed class GeneratedBadInputTests : IAsyncLifetime
         await StoredState.SettleAsync(_app, _tenant.Id);
         var notifications = (await (await admin.GetAsync("/api/v1/notifications")).JsonAsync()).GetProperty("items");
         var notification = notifications.GetArrayLength() > 0 ? notifications[0].GetProperty("id").GetGuid() : Guid.NewGuid();
-        var outbox = Guid.NewGuid();
-        await using (var c = new NpgsqlConnection(_app.OwnerConnectionString))
-        {
-            await c.OpenAsync();
-            await StoredState.EnterTenantAsync(c, _tenant.Id);
-            await using var cmd = new NpgsqlCommand(
-                "INSERT INTO outbox_messages (id, tenant_id, type, payload, status, attempts, last_error) VALUES (@id, @t, 'test.dead', '{}', 'Dead', 5, 'test')", c);
-            cmd.Parameters.AddWithValue("id", outbox);
-            cmd.Parameters.AddWithValue("t", _tenant.Id);
-            await cmd.ExecuteNonQueryAsync();
-        }
-        _ids = new Dictionary<string, Guid>
-        {
-            ["workspaces"] = workspace,
-            ["folders"] = folderId,
-            ["documents"] = document,
-            ["approvals"] = approval,
-            ["uploads"] = uploadId,
-            ["tokens"] = tokenId,
-            ["notifications"] = notification,
-            ["outbox"] = outbox,
-            ["users"] = member.UserId,
-            ["members"] = member.UserId,
-        };
+        var outbox = await StoredState.InsertDeadMessageAsync(_app, _tenant.Id);
+        _ids = StoredState.IdsByKind(workspace, folderId, document, approval, uploadId, tokenId, notification, outbox, member.UserId);
     }
 
     public Task DisposeAsync() => Task.CompletedTask;

@@ -3,7 +3,6 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Dms.Tests.Infrastructure;
-using Npgsql;
 using Shouldly;
 using Xunit;
 
@@ -75,30 +74,8 @@ public sealed class GeneratedIsolationTests : IAsyncLifetime
             await Task.Delay(notification == Guid.Empty ? 50 : 0);
         }
         notification.ShouldNotBe(Guid.Empty, "the second admin was told of the request");
-        await using var c = new NpgsqlConnection(_app.OwnerConnectionString);
-        await c.OpenAsync();
-        await StoredState.EnterTenantAsync(c, _owner.Id);
-        // A dead message of the owner's, as an operator would see one to replay.
-        var outbox = Guid.NewGuid();
-        await using var cmd = new NpgsqlCommand(
-            "INSERT INTO outbox_messages (id, tenant_id, type, payload, status, attempts, last_error) VALUES (@id, @t, 'test.dead', '{}', 'Dead', 5, 'test')", c);
-        cmd.Parameters.AddWithValue("id", outbox);
-        cmd.Parameters.AddWithValue("t", _owner.Id);
-        await cmd.ExecuteNonQueryAsync();
-
-        _ids = new Dictionary<string, Guid>
-        {
-            ["workspaces"] = workspace,
-            ["folders"] = folderId,
-            ["documents"] = document,
-            ["approvals"] = approval,
-            ["uploads"] = uploadId,
-            ["tokens"] = tokenId,
-            ["notifications"] = notification,
-            ["outbox"] = outbox,
-            ["users"] = member.UserId,
-            ["members"] = member.UserId,
-        };
+        var outbox = await StoredState.InsertDeadMessageAsync(_app, _owner.Id);
+        _ids = StoredState.IdsByKind(workspace, folderId, document, approval, uploadId, tokenId, notification, outbox, member.UserId);
     }
 
     public Task DisposeAsync() => Task.CompletedTask;

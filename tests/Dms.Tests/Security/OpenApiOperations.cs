@@ -96,6 +96,37 @@ internal static class StoredState
     public static string Diff(string before, string after) =>
         string.Join("; ", after.Split("; ").Except(before.Split("; ")));
 
+    /// <summary>A dead outbox message of the tenant's, as an operator would see one to replay.</summary>
+    public static async Task<Guid> InsertDeadMessageAsync(DmsApp app, Guid tenant)
+    {
+        var id = Guid.NewGuid();
+        await using var c = new NpgsqlConnection(app.OwnerConnectionString);
+        await c.OpenAsync();
+        await EnterTenantAsync(c, tenant);
+        await using var cmd = new NpgsqlCommand(
+            "INSERT INTO outbox_messages (id, tenant_id, type, payload, status, attempts, last_error) VALUES (@id, @t, 'test.dead', '{}', 'Dead', 5, 'test')", c);
+        cmd.Parameters.AddWithValue("id", id);
+        cmd.Parameters.AddWithValue("t", tenant);
+        await cmd.ExecuteNonQueryAsync();
+        return id;
+    }
+
+    /// <summary>The id of each kind of thing an operation can address, keyed by the path segment before it.</summary>
+    public static Dictionary<string, Guid> IdsByKind(Guid workspace, Guid folder, Guid document, Guid approval, Guid upload, Guid token,
+        Guid notification, Guid outbox, Guid user) => new()
+        {
+            ["workspaces"] = workspace,
+            ["folders"] = folder,
+            ["documents"] = document,
+            ["approvals"] = approval,
+            ["uploads"] = upload,
+            ["tokens"] = token,
+            ["notifications"] = notification,
+            ["outbox"] = outbox,
+            ["users"] = user,
+            ["members"] = user,
+        };
+
     /// <summary>Row-level security is forced on the owner too: without the tenant setting it would see no rows at all.</summary>
     public static async Task EnterTenantAsync(NpgsqlConnection c, Guid tenant)
     {
