@@ -86,5 +86,6 @@ internal sealed class ApprovalsModel(Db db, AuditTrail audit) : UiPage
         }
     }
 
-    public string Who(Guid id) => id == Me.UserId ? "You" : People.GetValueOrDefault(id, "A former user");
+    // Members cannot list users: for them, whoever else acted on their request is an admin.
+    public string Who(Guid id) => id == Me.UserId ? "You" : People.GetValueOrDefault(id, Me.IsAdmin ? "A former user" : "An admin");
 }

@@ -131,6 +131,7 @@ internal static class PlatformServices
     public static WebApplication UsePlatform(this WebApplication app)
     {
         app.UseCorrelationId();
+        var uiStorageOrigins = Ui.UiModule.StorageOrigins(app.Services.GetRequiredService<IOptions<DmsOptions>>().Value.Storage);
         app.Use(async (context, next) =>
         {
             context.Response.OnStarting(() =>
@@ -139,7 +140,7 @@ internal static class PlatformServices
                 headers.XContentTypeOptions = "nosniff";
                 headers["Referrer-Policy"] = "no-referrer";
                 headers.XFrameOptions = "DENY";
-                if (Ui.UiModule.SecurityHeadersFor(context.Request.Path) is { } ui)
+                if (Ui.UiModule.SecurityHeadersFor(context.Request.Path, uiStorageOrigins) is { } ui)
                 {
                     // The web UI's pages load their own scripts and styles (and nothing else).
                     headers.ContentSecurityPolicy = ui.Csp;
@@ -147,7 +148,7 @@ internal static class PlatformServices
                 }
                 // The API serves data, never pages to render: nothing may load or frame it. (The browsable API
                 // reference under /swagger needs its own scripts and styles.)
-                else if (!context.Request.Path.StartsWithSegments("/swagger", StringComparison.Ordinal))
+                else if (!context.Request.Path.StartsWithSegments("/swagger", StringComparison.OrdinalIgnoreCase))
                 {
                     headers.ContentSecurityPolicy = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
                 }

@@ -25,6 +25,8 @@ namespace Dms.Ui;
 internal static class UiModule
 {
     public const string Scheme = "DmsCookie";
+
+    private static readonly string[] AdminPages = ["/Admin/Users", "/Admin/Workspaces", "/Admin/Trash", "/Admin/Outbox"];
     public const string CookieName = "dms.session";
 
     public static IServiceCollection AddUi(this IServiceCollection services)
@@ -69,7 +71,12 @@ internal static class UiModule
             o.Conventions.AuthorizeFolder("/", UiPolicies.Signed);
             o.Conventions.AllowAnonymousToPage("/Login");
             o.Conventions.AllowAnonymousToPage("/Denied");
-            o.Conventions.AuthorizeFolder("/Admin", UiPolicies.Admin);
+            // Page by page, not the /Admin folder: folder and page rules would both apply, and auditors (who are
+            // not admins) could not open the audit page.
+            foreach (var page in AdminPages)
+            {
+                o.Conventions.AuthorizePage(page, UiPolicies.Admin);
+            }
             o.Conventions.AuthorizePage("/Admin/Audit", UiPolicies.Audit);
             // Sign-in attempts count against the same per-address limit as POST /api/v1/auth/login.
             o.Conventions.AddPageApplicationModelConvention("/Login", m => m.EndpointMetadata.Add(new EnableRateLimitingAttribute(RateLimits.Login)));
@@ -105,23 +112,42 @@ internal static class UiModule
     /// (which keep the platform's "nothing may load or frame this"). Pages load only their own files; a preview
     /// may be framed by a page of the same origin and runs nothing.
     /// </summary>
-    public static (string Csp, string FrameOptions)? SecurityHeadersFor(PathString path)
+    public static (string Csp, string FrameOptions)? SecurityHeadersFor(PathString path, string storageOrigins)
     {
-        if (path.StartsWithSegments("/api", StringComparison.Ordinal) || path.StartsWithSegments("/openapi", StringComparison.Ordinal) ||
-            path.StartsWithSegments("/health", StringComparison.Ordinal) || path.StartsWithSegments("/swagger", StringComparison.Ordinal))
+        // Routing ignores case, so must this: /API/v1/… is the API too.
+        if (path.StartsWithSegments("/api", StringComparison.OrdinalIgnoreCase) || path.StartsWithSegments("/openapi", StringComparison.OrdinalIgnoreCase) ||
+            path.StartsWithSegments("/health", StringComparison.OrdinalIgnoreCase) || path.StartsWithSegments("/swagger", StringComparison.OrdinalIgnoreCase))
         {
             return null;
         }
-        if (path.StartsWithSegments("/ui/documents", StringComparison.Ordinal))
+        if (path.StartsWithSegments("/ui/documents", StringComparison.OrdinalIgnoreCase))
         {
             return ("default-src 'none'; img-src 'self'; object-src 'self'; frame-ancestors 'self'; base-uri 'none'; form-action 'none'", "SAMEORIGIN");
         }
-        return (ContentSecurityPolicy, "SAMEORIGIN");
+        return (ContentSecurityPolicy + $"; connect-src 'self'{storageOrigins}", "SAMEORIGIN");
     }
 
     public const string ContentSecurityPolicy =
         "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; frame-src 'self'; object-src 'self'; " +
         "frame-ancestors 'self'; base-uri 'self'; form-action 'self'";
+
+    /// <summary>
+    /// Where the upload script may PUT bytes besides this origin: the S3 endpoint of presigned URLs (with
+    /// virtual-host buckets, its subdomains). Without it the browser blocks direct uploads to S3.
+    /// </summary>
+    public static string StorageOrigins(StorageOptions storage)
+    {
+        if (!string.Equals(storage.Provider, "S3", StringComparison.OrdinalIgnoreCase))
+        {
+            return "";
+        }
+        if (!Uri.TryCreate(storage.S3.ServiceUrl, UriKind.Absolute, out var endpoint))
+        {
+            return " https://*.amazonaws.com";
+        }
+        var origin = endpoint.GetLeftPart(UriPartial.Authority);
+        return storage.S3.ForcePathStyle ? $" {origin}" : $" {origin} {endpoint.Scheme}://*.{endpoint.Authority}";
+    }
 
     /// <summary>The cookie's claims are the access token's (sub, tid, role, email), so <see cref="CurrentUser.From"/> reads both alike.</summary>
     public static ClaimsPrincipal Principal(IEnumerable<Claim> tokenClaims, string refreshToken)
@@ -137,7 +163,7 @@ internal static class UiModule
 
     private static Task Redirect(RedirectContext<CookieAuthenticationOptions> context, int status)
     {
-        if (context.Request.Path.StartsWithSegments("/ui", StringComparison.Ordinal) || context.Request.Headers.ContainsKey("HX-Request"))
+        if (context.Request.Path.StartsWithSegments("/ui", StringComparison.OrdinalIgnoreCase) || context.Request.Headers.ContainsKey("HX-Request"))
         {
             context.Response.StatusCode = status;
             if (context.Request.Headers.ContainsKey("HX-Request") && status == StatusCodes.Status401Unauthorized)

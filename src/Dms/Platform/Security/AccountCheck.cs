@@ -25,11 +25,30 @@ internal static class AccountCheck
     /// <summary>The UI cookie gets the same check as a bearer token: a disabled user is signed out at once.</summary>
     public static async Task ValidateCookieAsync(CookieValidatePrincipalContext context)
     {
-        if (await CurrentAsync(context.HttpContext, context.Principal) is not null)
+        if (await CurrentAsync(context.HttpContext, context.Principal) is not null || !await SignInInForceAsync(context.HttpContext, context.Principal!))
         {
             context.RejectPrincipal();
             await context.HttpContext.SignOutAsync(context.Scheme.Name);
         }
+    }
+
+    /// <summary>
+    /// A UI session lives as long as the sign-in it was made from: its refresh token (kept in the encrypted
+    /// cookie) must be unrevoked and unexpired. Signing out, reuse detection and disabling a user revoke it, so a
+    /// copied cookie dies with them, and no session outlives the refresh token's absolute lifetime.
+    /// </summary>
+    private static async Task<bool> SignInInForceAsync(HttpContext http, ClaimsPrincipal principal)
+    {
+        if (principal.FindFirstValue(Ui.UiModule.RefreshClaim) is not { } refresh ||
+            !Guid.TryParse(principal.FindFirstValue(DmsClaims.Tenant), out var tenantId))
+        {
+            return false;
+        }
+        var db = http.RequestServices.GetRequiredService<Db>();
+        return await db.InTenantAsync(tenantId, (c, tx) => c.ExecuteScalarAsync<bool>(new CommandDefinition("""
+            SELECT EXISTS (SELECT 1 FROM refresh_tokens
+                           WHERE tenant_id = @tenantId AND token_hash = @hash AND revoked_at IS NULL AND used_at IS NULL AND expires_at > now())
+            """, new { tenantId, hash = RefreshTokens.Hash(refresh) }, tx, cancellationToken: http.RequestAborted)), http.RequestAborted);
     }
 
     /// <summary>Null when the account is in force (with its stored role applied to the principal), else why not.</summary>

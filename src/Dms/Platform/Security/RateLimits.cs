@@ -33,13 +33,13 @@ internal static class RateLimits
             o.OnRejected = async (context, ct) =>
             {
                 var retryAfter = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? (int)Math.Ceiling(wait.TotalSeconds) : 60;
-                if (context.HttpContext.Request.Path.StartsWithSegments("/login", StringComparison.Ordinal))
+                if (context.HttpContext.Request.Path.StartsWithSegments("/login", StringComparison.OrdinalIgnoreCase))
                 {
                     // The UI's sign-in form: back to the form, which says why in plain words.
                     context.HttpContext.Response.Redirect($"/login?throttled={retryAfter}");
                     return;
                 }
-                var isLogin = context.HttpContext.Request.Path.StartsWithSegments("/api/v1/auth", StringComparison.Ordinal);
+                var isLogin = context.HttpContext.Request.Path.StartsWithSegments("/api/v1/auth", StringComparison.OrdinalIgnoreCase);
                 await ProblemResponses.WriteAsync(context.HttpContext, StatusCodes.Status429TooManyRequests,
                     isLogin ? "auth.rate_limited" : "upload.rate_limited",
                     isLogin ? "Too many sign-in attempts from this address; wait before trying again." : "Too many uploads; wait before sending more.",
