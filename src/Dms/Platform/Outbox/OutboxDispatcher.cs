@@ -111,6 +111,14 @@ internal sealed class OutboxDispatcher(
             Process.GetCurrentProcess().Kill();
         }
 
+        // The batch shares one claim, so a message late in it may have waited most of its lease: renew it now,
+        // and leave it alone if it already expired and another node took it over.
+        if (!await RenewLeaseAsync(message))
+        {
+            logger.LogInformation("Outbox message {MessageId} was taken over by another node before its turn", message.Id);
+            return;
+        }
+
         // The message in hand is finished even during shutdown (handlers are short); a lease covers a hang.
         using var timeout = new CancellationTokenSource(Settings.LeaseDuration);
         using var scope = logger.BeginScope(new Dictionary<string, object> { ["OutboxMessageId"] = message.Id, ["TenantId"] = message.TenantId });
@@ -153,6 +161,19 @@ internal sealed class OutboxDispatcher(
             WHERE id = @id AND locked_by = @node
             """, new { status, error, retryIn = retryIn ?? TimeSpan.Zero, id = message.Id, node = _node }, tx));
         await tx.CommitAsync();
+    }
+
+    private async Task<bool> RenewLeaseAsync(OutboxMessage message)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync();
+        await using var tx = await conn.BeginTransactionAsync();
+        await Outbox.EnterDispatcherModeAsync(conn, tx, CancellationToken.None);
+        var renewed = await conn.ExecuteAsync(new CommandDefinition("""
+            UPDATE outbox_messages SET locked_until = now() + @lease
+            WHERE id = @id AND locked_by = @node AND status = 'Processing'
+            """, new { id = message.Id, node = _node, lease = Settings.LeaseDuration }, tx));
+        await tx.CommitAsync();
+        return renewed == 1;
     }
 
     /// <summary>Claimed but not started at shutdown: handed back at once, without counting an attempt.</summary>
