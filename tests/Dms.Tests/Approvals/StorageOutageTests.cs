@@ -55,7 +55,7 @@ public sealed class StorageOutageTests : IAsyncLifetime
 
         var message = await WaitForMessageAsync(approvalId, m => m.Attempts >= 2 && m.Status == "Pending");
         message.Status.ShouldBe("Pending");
-        message.LastError.ShouldNotBeNull().ShouldContain("not available");
+        message.LastError.ShouldNotBeNull().ShouldContain("Storage was unavailable");
         message.AvailableAt.ShouldBeGreaterThan(message.Now, "the next attempt waits for its backoff");
         (await StatusAsync(approvalId)).ShouldBe("Approved");
         (await VersionCountAsync(documentId)).ShouldBe(1, "nothing is half-applied");

@@ -89,4 +89,23 @@ public sealed class RulesTests
     [InlineData("-acme", false)]
     [InlineData("ac me", false)]
     public void Slug_rule(string slug, bool valid) => AccountRules.IsValidSlug(slug).ShouldBe(valid);
+
+    [Fact]
+    public void Failures_shown_to_tenant_admins_never_carry_driver_text()
+    {
+        var secret = "s3.internal.corp:9000 bucket=tenant-files SELECT * FROM users";
+        Exception[] failures =
+        [
+            new Dms.Platform.Storage.BlobStoreUnavailableException(secret, new HttpRequestException(secret)),
+            new TimeoutException(secret),
+            new InvalidOperationException(secret),
+            new OperationCanceledException(secret),
+        ];
+        foreach (var failure in failures)
+        {
+            Dms.Platform.Outbox.OutboxDispatcher.Describe(failure).ShouldNotContain("corp", Case.Insensitive, failure.GetType().Name);
+        }
+        Dms.Platform.Outbox.OutboxDispatcher.Describe(new Dms.Platform.Outbox.PermanentOutboxFailure("No handler for message type 'x'."))
+            .ShouldBe("No handler for message type 'x'.");
+    }
 }

@@ -143,7 +143,7 @@ internal sealed class OutboxDispatcher(
             {
                 logger.LogWarning(ex, "Outbox message {MessageId} ({Type}) failed on attempt {Attempts}; retrying in {RetryIn}", message.Id, message.Type, message.Attempts, retryIn);
             }
-            await FinishAsync(message, dead ? "Dead" : "Pending", Truncate($"{ex.GetType().Name}: {ex.Message}"), dead ? null : retryIn);
+            await FinishAsync(message, dead ? "Dead" : "Pending", Describe(ex), dead ? null : retryIn);
         }
     }
 
@@ -193,6 +193,19 @@ internal sealed class OutboxDispatcher(
         await tx.CommitAsync();
         logger.LogInformation("Released {Count} claimed outbox message(s) at shutdown", ids.Length);
     }
+
+    /// <summary>
+    /// What tenant admins see of a failure (dead-message list, UI): our own wording, never a driver's exception
+    /// text, which can name hosts, buckets or SQL. The full exception is in the node's log with the message id.
+    /// </summary>
+    internal static string Describe(Exception ex) => ex switch
+    {
+        PermanentOutboxFailure permanent => Truncate(permanent.Message),
+        Storage.BlobStoreUnavailableException => "Storage was unavailable; see the node's log for the provider's error.",
+        Npgsql.NpgsqlException or TimeoutException => "The database was unavailable or timed out; see the node's log.",
+        OperationCanceledException => "The handler ran out of time (lease expired); see the node's log.",
+        _ => $"{ex.GetType().Name}; see the node's log for details.",
+    };
 
     private static string Truncate(string value) => value.Length > 2000 ? value[..2000] : value;
 }
