@@ -100,7 +100,9 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
 
         await Step("5-member-sees-notification-and-document-gone", async () =>
         {
-            await EventuallyAsync(member, "/notifications", async () => await member.GetByTestId("notification").CountAsync() > 0);
+            // "Approved" arrives before "executed": wait for the notification that says the document went.
+            await EventuallyAsync(member, "/notifications", async () =>
+                await member.GetByTestId("notification").Filter(new() { HasText = "The document was deleted" }).CountAsync() > 0);
             await Expect(member.GetByTestId("bell-count")).ToBeVisibleAsync();
             await Expect(member.GetByTestId("notification").First).ToContainTextAsync("The document was deleted");
             await EventuallyAsync(member, "/documents", async () => !(await member.GetByTestId("documents").InnerTextAsync()).Contains("alpha-notes", StringComparison.Ordinal));

@@ -69,11 +69,13 @@ internal static class UiModule
             o.Conventions.AuthorizeFolder("/", UiPolicies.Signed);
             o.Conventions.AllowAnonymousToPage("/Login");
             o.Conventions.AllowAnonymousToPage("/Denied");
+            // Error pages answer whoever reached an error, signed in or not.
+            o.Conventions.AllowAnonymousToPage("/Error");
             o.Conventions.AuthorizeFolder("/Admin", UiPolicies.Admin);
             o.Conventions.AuthorizePage("/Admin/Audit", UiPolicies.Audit);
             // Sign-in attempts count against the same per-address limit as POST /api/v1/auth/login.
             o.Conventions.AddPageApplicationModelConvention("/Login", m => m.EndpointMetadata.Add(new EnableRateLimitingAttribute(RateLimits.Login)));
-        });
+        }).AddMvcOptions(o => o.Filters.Add(new ExpiredFormFilter()));
         services.AddScoped<Chrome>();
         return services;
     }
