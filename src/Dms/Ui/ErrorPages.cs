@@ -28,6 +28,9 @@ internal static class ErrorPages
           path.StartsWithSegments("/health", StringComparison.OrdinalIgnoreCase) || path.StartsWithSegments("/swagger", StringComparison.OrdinalIgnoreCase) ||
           path.StartsWithSegments("/ui/api", StringComparison.OrdinalIgnoreCase));
 
+    /// <summary>A browser navigation on a UI path (htmx swaps and scripts read the problem+json instead).</summary>
+    public static bool WantsPage(HttpContext context) => IsUiPath(context.Request.Path) && !context.Request.Headers.ContainsKey("HX-Request");
+
     /// <summary>
     /// Status code pages: problem+json as before for API paths; for UI paths the error page, rendered by routing the
     /// request again to <c>/error/{status}</c> as a GET (so a failed POST does not meet the page's antiforgery check).
@@ -47,7 +50,7 @@ internal static class ErrorPages
             var rerouted = branch.Build();
             var options = Options.Create(new StatusCodePagesOptions
             {
-                HandleAsync = c => IsUiPath(c.HttpContext.Request.Path) && !c.HttpContext.Request.Headers.ContainsKey("HX-Request")
+                HandleAsync = c => WantsPage(c.HttpContext)
                     ? ReExecuteAsync(c.HttpContext, rerouted)
                     : apiProblem(c.HttpContext),
             });

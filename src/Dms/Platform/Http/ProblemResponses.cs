@@ -19,7 +19,7 @@ internal static class ProblemResponses
             {
                 await next(context);
             }
-            catch (ApiProblem problem) when (!context.Response.HasStarted && Ui.ErrorPages.IsUiPath(context.Request.Path))
+            catch (ApiProblem problem) when (!context.Response.HasStarted && Ui.ErrorPages.WantsPage(context))
             {
                 // A browser navigated here (a download link, a page): the status code page shows the error page instead.
                 context.Response.Clear();
@@ -64,7 +64,7 @@ internal static class ProblemResponses
             {
                 context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Dms.Errors")
                     .LogError(ex, "Unhandled error on {Method} {Path}", context.Request.Method, context.Request.Path);
-                if (Ui.ErrorPages.IsUiPath(context.Request.Path))
+                if (Ui.ErrorPages.WantsPage(context))
                 {
                     // An empty 500: the status code page renders the UI's error page (trace id, no exception text).
                     context.Response.Clear();
