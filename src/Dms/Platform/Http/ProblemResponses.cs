@@ -24,6 +24,10 @@ internal static class ProblemResponses
                 // A browser navigated here (a download link, a page): the status code page shows the error page instead.
                 context.Response.Clear();
                 context.Response.StatusCode = problem.Status;
+                foreach (var (name, value) in problem.Headers ?? new Dictionary<string, string>())
+                {
+                    context.Response.Headers[name] = value;
+                }
                 context.Items[Ui.ErrorPages.ProblemKey] = problem;
             }
             catch (ApiProblem problem) when (!context.Response.HasStarted)
