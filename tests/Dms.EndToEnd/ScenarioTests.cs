@@ -100,7 +100,9 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
 
         await Step("5-member-sees-notification-and-document-gone", async () =>
         {
-            await EventuallyAsync(member, "/notifications", async () => await member.GetByTestId("notification").CountAsync() > 0);
+            // "Approved" arrives before "executed": wait for the notification that says the document went.
+            await EventuallyAsync(member, "/notifications", async () =>
+                await member.GetByTestId("notification").Filter(new() { HasText = "The document was deleted" }).CountAsync() > 0);
             await Expect(member.GetByTestId("bell-count")).ToBeVisibleAsync();
             await Expect(member.GetByTestId("notification").First).ToContainTextAsync("The document was deleted");
             await EventuallyAsync(member, "/documents", async () => !(await member.GetByTestId("documents").InnerTextAsync()).Contains("alpha-notes", StringComparison.Ordinal));
@@ -124,9 +126,20 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             await member.GetByRole(AriaRole.Button, new() { Name = "Request replace" }).ClickAsync();
             await Expect(member.GetByTestId("pending")).ToContainTextAsync("Replace request pending");
 
+            // The requester can look at both sides of the pending replace.
+            await Expect(member.GetByTestId("replace-review").GetByTestId("download-proposed")).ToBeVisibleAsync();
+
             await admin.GotoAsync("/approvals");
             var request = admin.GetByTestId("request").Filter(new() { HasText = "Corrected figures" });
             await Expect(request).ToContainTextAsync("alpha-notes-v2.txt");
+            // The decider downloads the proposed file and the current one, side by side, before deciding.
+            var proposed = await admin.RunAndWaitForDownloadAsync(() => request.GetByTestId("download-proposed").ClickAsync());
+            proposed.SuggestedFilename.ShouldBe("alpha-notes-v2.txt");
+            var proposedPath = Path.Combine(app.DataDirectory, "proposed.txt");
+            await proposed.SaveAsAsync(proposedPath);
+            (await File.ReadAllTextAsync(proposedPath)).ShouldBe("Alpha v2");
+            var current = await admin.RunAndWaitForDownloadAsync(() => request.GetByTestId("download-current").ClickAsync());
+            current.SuggestedFilename.ShouldBe("alpha-notes.txt");
             await request.GetByTestId("reject-reason").FillAsync("Figures still wrong on page 2");
             await request.GetByTestId("reject").ClickAsync();
             await Expect(admin.GetByTestId("flash")).ToContainTextAsync("Rejected");
@@ -184,6 +197,62 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             await Expect(member).ToHaveURLAsync(new Regex("/login"));
             await member.GotoAsync("/documents");
             await Expect(member).ToHaveURLAsync(new Regex("/login"));
+        });
+
+        await Step("10-filters-folders-stale-edit-and-404", async () =>
+        {
+            await SignInAsync(member, MemberEmail, MemberPassword);
+            var rows = member.GetByTestId("documents").Locator("tbody tr");
+
+            // Sort and filters change the list in place and live in the URL, which can be shared.
+            await member.GetByTestId("sort").SelectOptionAsync("title");
+            await Expect(member).ToHaveURLAsync(new Regex("sort=title"));
+            await Expect(rows.First).ToContainTextAsync("alpha-notes");
+            await member.GetByTestId("order").SelectOptionAsync("desc");
+            await Expect(member).ToHaveURLAsync(new Regex("order=desc"));
+            await Expect(rows.First).ToContainTextAsync("beta-budget");
+            await member.GetByTestId("filter-type").SelectOptionAsync("pdf");
+            await Expect(member).ToHaveURLAsync(new Regex("type=pdf"));
+            await Expect(member.GetByText("No documents match.")).ToBeVisibleAsync();
+            await member.GotoAsync(member.Url);
+            await Expect(member.GetByTestId("filter-type")).ToHaveValueAsync("pdf");
+            await Expect(member.GetByTestId("sort")).ToHaveValueAsync("title");
+
+            // Workspace → folder → subfolder, with a breadcrumb, and an upload into the folder being browsed.
+            await member.GotoAsync("/documents");
+            await member.GetByRole(AriaRole.Link, new() { Name = "General", Exact = true }).ClickAsync();
+            await member.GetByLabel("New folder name").FillAsync("Projects");
+            await member.GetByRole(AriaRole.Button, new() { Name = "Create folder" }).ClickAsync();
+            await Expect(member.GetByTestId("flash")).ToContainTextAsync("Folder Projects created");
+            await member.GetByLabel("New folder name").FillAsync("2026");
+            await member.GetByRole(AriaRole.Button, new() { Name = "Create folder" }).ClickAsync();
+            await Expect(member.GetByTestId("breadcrumb").GetByRole(AriaRole.Link)).ToHaveTextAsync(["All workspaces", "General", "Projects"]);
+            await Expect(member.GetByTestId("breadcrumb")).ToContainTextAsync("2026");
+            await member.GetByTestId("file-picker").SetInputFilesAsync(new FilePayload { Name = "gamma-plan.txt", MimeType = "text/plain", Buffer = Encoding.UTF8.GetBytes("Gamma plan") });
+            await Expect(member.Locator(".upload-row").Last.GetByTestId("upload-status")).ToContainTextAsync("Uploaded", new() { Timeout = 30_000 });
+            await Expect(member.GetByTestId("documents")).ToContainTextAsync("gamma-plan");
+            await member.GetByTestId("breadcrumb").GetByRole(AriaRole.Link, new() { Name = "Projects" }).ClickAsync();
+            await Expect(member.GetByText("No documents here yet.")).ToBeVisibleAsync();
+            await member.GetByTestId("folders").GetByRole(AriaRole.Link, new() { Name = "2026" }).ClickAsync();
+            await Expect(member.GetByTestId("documents")).ToContainTextAsync("gamma-plan");
+            await Shot(member, "folders");
+
+            // Two people edit the same document: the second save is refused with the conflict message and the current values.
+            await admin.GotoAsync(documentUrl);
+            await member.GotoAsync(documentUrl);
+            await admin.GetByLabel("Description").FillAsync("Edited by the admin");
+            await admin.GetByRole(AriaRole.Button, new() { Name = "Save changes" }).ClickAsync();
+            await Expect(admin.GetByTestId("flash")).ToContainTextAsync("Saved.");
+            await member.GetByLabel("Description").FillAsync("Edited by the member");
+            await member.GetByRole(AriaRole.Button, new() { Name = "Save changes" }).ClickAsync();
+            await Expect(member.GetByText("Someone else changed this document while you were editing.")).ToBeVisibleAsync();
+            await Expect(member.GetByLabel("Description")).ToHaveValueAsync("Edited by the admin");
+
+            // An unknown address is a page a person can read, not an API error.
+            var missing = await member.GotoAsync("/no-such-page");
+            missing!.Status.ShouldBe(404);
+            await Expect(member.GetByRole(AriaRole.Heading, new() { Name = "Page not found" })).ToBeVisibleAsync();
+            await Expect(member.GetByRole(AriaRole.Link, new() { Name = "Go to documents" })).ToBeVisibleAsync();
         });
 
         if (WriteDocScreenshots)

@@ -1,5 +1,7 @@
+using Dms.Modules.Audit;
 using Dms.Modules.Documents.Browse;
 using Dms.Modules.Documents.Domain;
+using Dms.Modules.Documents.Folders;
 using Dms.Modules.Documents.Workspaces;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
@@ -11,8 +13,8 @@ namespace Dms.Pages;
 
 internal sealed record ItemList<T>(List<T> Items);
 
-/// <summary>The document list: workspaces, search, tag filter, keyset paging, and the upload area.</summary>
-internal sealed class DocumentsModel(Db db) : UiPage
+/// <summary>The document list: workspaces, search, tag/status/type filters, sorting, keyset paging, and the upload area.</summary>
+internal sealed class DocumentsModel(Db db, AuditTrail audit) : UiPage
 {
     [BindProperty(SupportsGet = true)]
     public string? Q { get; set; }
@@ -24,13 +26,37 @@ internal sealed class DocumentsModel(Db db) : UiPage
     public string? Workspace { get; set; }
 
     [BindProperty(SupportsGet = true)]
+    public string? Folder { get; set; }
+
+    [BindProperty(SupportsGet = true)]
     public string? Cursor { get; set; }
+
+    [BindProperty]
+    public string? NewFolderName { get; set; }
+
+    [BindProperty(SupportsGet = true)]
+    public string? Status { get; set; }
+
+    [BindProperty(SupportsGet = true)]
+    public string? Type { get; set; }
+
+    [BindProperty(SupportsGet = true)]
+    public string? Sort { get; set; }
+
+    [BindProperty(SupportsGet = true)]
+    public string? Order { get; set; }
 
     public List<WorkspaceResponse> Workspaces { get; private set; } = [];
     public Page<DocumentResponse> Results { get; private set; } = new([], null);
     public WorkspaceResponse? Current { get; private set; }
+
+    /// <summary>The folder being browsed, with its ancestors (<see cref="FolderContentsResponse.Path"/>) for the breadcrumb.</summary>
+    public FolderContentsResponse? CurrentFolder { get; private set; }
+
+    /// <summary>The folders one level below the current place: a workspace's top-level folders or a folder's children.</summary>
+    public List<FolderResponse> Subfolders { get; private set; } = [];
     public bool CanWrite => Me.Role is Roles.Admin or Roles.Member;
-    public bool Filtered => !string.IsNullOrWhiteSpace(Q) || !string.IsNullOrWhiteSpace(Tag);
+    public bool Filtered => !string.IsNullOrWhiteSpace(Q) || !string.IsNullOrWhiteSpace(Tag) || !string.IsNullOrEmpty(Status) || !string.IsNullOrEmpty(Type);
 
     public async Task<IActionResult> OnGetAsync(CancellationToken ct)
     {
@@ -38,30 +64,70 @@ internal sealed class DocumentsModel(Db db) : UiPage
         {
             return Redirect("/admin/audit");
         }
-        Workspaces = (await Call<ItemList<WorkspaceResponse>>(WorkspaceEndpoints.List(HttpContext, db, ct))).Items;
-        Current = Workspaces.FirstOrDefault(w => w.Id.ToString() == Workspace);
-        try
-        {
-            Results = await Call<Page<DocumentResponse>>(BrowseEndpoints.List(HttpContext, db, Q, Current?.Id.ToString(), null,
-                string.IsNullOrWhiteSpace(Tag) ? null : Tag, 25, Cursor, ct));
-        }
-        catch (ApiProblem problem)
-        {
-            Error = Plain(problem);
-            Response.StatusCode = StatusCodes.Status422UnprocessableEntity;
-        }
+        await LoadAsync(ct);
         return Page();
     }
 
+    /// <summary>Creates a folder in the current place (a workspace's top level or the current folder) and opens it.</summary>
+    public Task<IActionResult> OnPostFolderAsync(CancellationToken ct) => Attempt(async () =>
+    {
+        var created = await Call<FolderResponse>(FolderEndpoints.Create(HttpContext,
+            new CreateFolderRequest(Workspace ?? "", string.IsNullOrEmpty(Folder) ? null : Folder, NewFolderName ?? ""), db, audit, ct));
+        return Done($"Folder {created.Name} created.", Link(workspace: created.WorkspaceId.ToString(), folder: created.Id.ToString(), keepFilters: false));
+    }, async () =>
+    {
+        await LoadAsync(ct);
+        return Page();
+    });
+
+    private async Task LoadAsync(CancellationToken ct)
+    {
+        Workspaces = (await Call<ItemList<WorkspaceResponse>>(WorkspaceEndpoints.List(HttpContext, db, ct))).Items;
+        try
+        {
+            if (!string.IsNullOrEmpty(Folder))
+            {
+                // The folder decides the workspace: a shared link names the folder only if it must.
+                CurrentFolder = await Call<FolderContentsResponse>(FolderEndpoints.Get(HttpContext, Folder, db, ct));
+                Workspace = CurrentFolder.WorkspaceId.ToString();
+                Subfolders = [.. CurrentFolder.Children];
+            }
+            Current = Workspaces.FirstOrDefault(w => w.Id.ToString() == Workspace);
+            if (Current is not null && CurrentFolder is null)
+            {
+                Subfolders = (await Call<ItemList<FolderResponse>>(FolderEndpoints.TopLevel(HttpContext, Current.Id.ToString(), db, ct))).Items;
+            }
+            Results = await Call<Page<DocumentResponse>>(BrowseEndpoints.List(HttpContext, db, Q, CurrentFolder is null ? Current?.Id.ToString() : null,
+                CurrentFolder?.Id.ToString(), string.IsNullOrWhiteSpace(Tag) ? null : Tag, Blank(Status), Blank(Type), Blank(Sort), Blank(Order), 25, Cursor, ct));
+        }
+        catch (ApiProblem problem)
+        {
+            Error ??= Plain(problem);
+            if (Response.StatusCode < 400)
+            {
+                Response.StatusCode = problem.Status == StatusCodes.Status404NotFound ? StatusCodes.Status404NotFound : StatusCodes.Status422UnprocessableEntity;
+            }
+        }
+    }
+
+    private static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
+
     public string WorkspaceName(Guid id) => Workspaces.FirstOrDefault(w => w.Id == id)?.Name ?? "";
 
-    public string Link(string? cursor = null, string? tag = null, string? workspace = null, bool clearTag = false)
+    /// <summary>This list's URL with some parts changed: shareable, since every filter lives in the query string.</summary>
+    public string Link(string? cursor = null, string? tag = null, string? workspace = null, bool clearTag = false, string? folder = null, bool keepFilters = true)
     {
         var query = new Dictionary<string, string?>
         {
-            ["q"] = string.IsNullOrWhiteSpace(Q) ? null : Q,
-            ["tag"] = clearTag ? null : tag ?? (string.IsNullOrWhiteSpace(Tag) ? null : Tag),
+            ["q"] = keepFilters ? Blank(Q) : null,
+            ["tag"] = clearTag || !keepFilters ? null : tag ?? Blank(Tag),
             ["workspace"] = workspace ?? Workspace,
+            // Another workspace has other folders: choosing one leaves the folder unless a folder is named.
+            ["folder"] = folder ?? (workspace is null ? Blank(Folder) : null),
+            ["status"] = keepFilters ? Blank(Status) : null,
+            ["type"] = keepFilters ? Blank(Type) : null,
+            ["sort"] = Blank(Sort),
+            ["order"] = Blank(Order),
             ["cursor"] = cursor,
         };
         return Microsoft.AspNetCore.WebUtilities.QueryHelpers.AddQueryString("/documents", query.Where(p => !string.IsNullOrEmpty(p.Value)));

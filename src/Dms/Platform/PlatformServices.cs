@@ -6,6 +6,7 @@ using Dms.Platform.Http;
 using Dms.Platform.Observability;
 using Dms.Platform.Security;
 using Dms.Platform.Storage;
+using Dms.Ui;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http.Json;
@@ -156,7 +157,8 @@ internal static class PlatformServices
             });
             await next(context);
         });
-        app.UseStatusCodePages(context => ProblemResponses.WriteStatusCodeProblemAsync(context.HttpContext));
+        // Empty error responses get a problem+json body, or on the web UI's paths its HTML error page.
+        Ui.ErrorPages.UseStatusCodePagesForApiAndUi(app, ProblemResponses.WriteStatusCodeProblemAsync);
         app.UseProblemResponses();
         app.UseCors();
         app.UseAuthentication();

@@ -71,6 +71,8 @@ internal static class UiModule
             o.Conventions.AuthorizeFolder("/", UiPolicies.Signed);
             o.Conventions.AllowAnonymousToPage("/Login");
             o.Conventions.AllowAnonymousToPage("/Denied");
+            // Error pages answer whoever reached an error, signed in or not.
+            o.Conventions.AllowAnonymousToPage("/Error");
             // Page by page, not the /Admin folder: folder and page rules would both apply, and auditors (who are
             // not admins) could not open the audit page.
             foreach (var page in AdminPages)
@@ -80,7 +82,7 @@ internal static class UiModule
             o.Conventions.AuthorizePage("/Admin/Audit", UiPolicies.Audit);
             // Sign-in attempts count against the same per-address limit as POST /api/v1/auth/login.
             o.Conventions.AddPageApplicationModelConvention("/Login", m => m.EndpointMetadata.Add(new EnableRateLimitingAttribute(RateLimits.Login)));
-        });
+        }).AddMvcOptions(o => o.Filters.Add(new ExpiredFormFilter()));
         services.AddScoped<Chrome>();
         return services;
     }
@@ -96,6 +98,8 @@ internal static class UiModule
         // Downloads are GETs a link can make: authorised and audited by the API's download handler.
         ui.MapGet("/documents/{id}/content", DownloadEndpoint.Handle).RequireAuthorization(UiPolicies.Read);
         ui.MapGet("/documents/{id}/preview", Preview.Handle).RequireAuthorization(UiPolicies.Read);
+        // A replace request's proposed file, for the decider and the requester (same handler, checks and audit as the API).
+        ui.MapGet("/approvals/{id}/content", Modules.Approvals.Queries.ApprovalContentEndpoint.Handle).RequireAuthorization(UiPolicies.Read);
         ui.MapGet("/audit/export", Modules.Audit.AuditEndpoints.Export).RequireAuthorization(UiPolicies.Audit);
 
         var api = ui.MapGroup("/api").AddEndpointFilter(ValidateAntiforgery).RequireAuthorization(UiPolicies.Write);

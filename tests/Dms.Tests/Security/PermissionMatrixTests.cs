@@ -137,6 +137,7 @@ public sealed class PermissionMatrixTests(PermissionMatrixTests.Setup setup) : I
             ("GET /documents/{id}/approvals", await StatusAsync(c.GetAsync($"/api/v1/documents/{d}/approvals"))),
             ("GET /workspaces/{id}", await StatusAsync(c.GetAsync($"/api/v1/workspaces/{t.Workspace}"))),
             ("GET /workspaces/{id}/members", await StatusAsync(c.GetAsync($"/api/v1/workspaces/{t.Workspace}/members"))),
+            ("GET /workspaces/{id}/folders", await StatusAsync(c.GetAsync($"/api/v1/workspaces/{t.Workspace}/folders"))),
             ("GET /folders/{id}", await StatusAsync(c.GetAsync($"/api/v1/folders/{t.Folder}"))),
         ];
     }

@@ -43,6 +43,7 @@ internal static class ApprovalsModule
         var approvals = app.MapGroup("/api/v1/approvals").WithTags("Approvals").RequireAuthorization(Policies.ReadDocuments);
         approvals.MapGet("", ApprovalQueries.List);
         approvals.MapGet("/{id}", ApprovalQueries.Get);
+        approvals.MapGet("/{id}/content", ApprovalContentEndpoint.Handle);
         approvals.MapPost("/{id}/approve", DecisionEndpoints.Approve);
         approvals.MapPost("/{id}/reject", DecisionEndpoints.Reject);
         approvals.MapPost("/{id}/cancel", DecisionEndpoints.Cancel);

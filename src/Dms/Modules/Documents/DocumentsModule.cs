@@ -28,6 +28,7 @@ internal static class DocumentsModule
         var workspaces = app.MapGroup("/api/v1/workspaces").WithTags("Workspaces");
         workspaces.MapGet("", WorkspaceEndpoints.List).RequireAuthorization(Policies.ReadDocuments);
         workspaces.MapGet("/{id}", WorkspaceEndpoints.Get).RequireAuthorization(Policies.ReadDocuments);
+        workspaces.MapGet("/{id}/folders", FolderEndpoints.TopLevel).RequireAuthorization(Policies.ReadDocuments).WithTags("Folders");
         workspaces.MapPost("", WorkspaceEndpoints.Create).RequireAuthorization(Policies.Admin);
 
         var folders = app.MapGroup("/api/v1/folders").WithTags("Folders");

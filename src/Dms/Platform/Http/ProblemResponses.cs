@@ -19,6 +19,17 @@ internal static class ProblemResponses
             {
                 await next(context);
             }
+            catch (ApiProblem problem) when (!context.Response.HasStarted && Ui.ErrorPages.WantsPage(context))
+            {
+                // A browser navigated here (a download link, a page): the status code page shows the error page instead.
+                context.Response.Clear();
+                context.Response.StatusCode = problem.Status;
+                foreach (var (name, value) in problem.Headers ?? new Dictionary<string, string>())
+                {
+                    context.Response.Headers[name] = value;
+                }
+                context.Items[Ui.ErrorPages.ProblemKey] = problem;
+            }
             catch (ApiProblem problem) when (!context.Response.HasStarted)
             {
                 await WriteAsync(context, problem.Status, problem.Code, problem.Title, problem.Detail, problem.Errors, problem.Headers);
@@ -57,6 +68,13 @@ internal static class ProblemResponses
             {
                 context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Dms.Errors")
                     .LogError(ex, "Unhandled error on {Method} {Path}", context.Request.Method, context.Request.Path);
+                if (Ui.ErrorPages.WantsPage(context))
+                {
+                    // An empty 500: the status code page renders the UI's error page (trace id, no exception text).
+                    context.Response.Clear();
+                    context.Response.StatusCode = StatusCodes.Status500InternalServerError;
+                    return;
+                }
                 await WriteAsync(context, StatusCodes.Status500InternalServerError, "server.error",
                     "An unexpected error occurred. Quote the trace id when reporting it.", null, null);
             }

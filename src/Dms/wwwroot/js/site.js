@@ -144,10 +144,12 @@
   async function uploadOne(zone, list, file) {
     var row = addRow(list, file);
     var workspaceId = zone.getAttribute('data-workspace');
-    var result = await transfer(file, row.progress, '/ui/api/documents', { workspaceId: workspaceId });
+    // Into the folder being browsed, if any (its workspace is implied, but both agree).
+    var folderId = zone.getAttribute('data-folder') || null;
+    var result = await transfer(file, row.progress, '/ui/api/documents', { workspaceId: workspaceId, folderId: folderId });
     if (result.error) { row.fail(result.error); return false; }
     if (result.streamed) { row.done(result.streamed); return true; }
-    var completed = await postJson('/ui/api/uploads/' + result.session.id + '/complete', { workspaceId: workspaceId, parts: result.parts });
+    var completed = await postJson('/ui/api/uploads/' + result.session.id + '/complete', { workspaceId: workspaceId, folderId: folderId, parts: result.parts });
     if (!ok(completed)) { row.fail(problemText(completed)); return false; }
     row.done(json(completed));
     return true;

@@ -6,19 +6,24 @@ using Dms.Platform.Security;
 
 namespace Dms.Modules.Documents.Browse;
 
-/// <summary>Reading documents: list with filters and keyset paging, one document, its versions.</summary>
+/// <summary>Reading documents: list with filters, sorting and keyset paging, one document, its versions.</summary>
 internal static class BrowseEndpoints
 {
     public static async Task<IResult> List(HttpContext http, Db db, string? q, string? workspaceId, string? folderId, string? tag,
-        int? limit, string? cursor, CancellationToken ct)
+        string? status, string? type, string? sort, string? order, int? limit, string? cursor, CancellationToken ct)
     {
         var me = CurrentUser.From(http.User);
         var v = new Validator();
         v.Require(q is null || (q.Length <= 200 && !q.Contains('\0', StringComparison.Ordinal)), "q", "q is at most 200 characters.");
         v.Require(tag is null || (tag.Length <= Tags.MaxLength && !tag.Any(char.IsControl)), "tag", $"tag is at most {Tags.MaxLength} characters.");
+        var canonicalStatus = string.IsNullOrEmpty(status) ? null : ListableStatuses.Canonical(status);
+        v.Require(string.IsNullOrEmpty(status) || canonicalStatus is not null, "status", "status must be Active, PendingDelete or PendingReplace.");
+        v.Require(string.IsNullOrEmpty(type) || FileFamilies.Patterns.ContainsKey(type), "type", "type must be pdf, image, office or text.");
+        var sortOrder = DocumentSort.Parse(sort, order, v);
         v.ThrowIfInvalid();
         var filter = new DocumentFilter(me.TenantId, q, RouteIds.ParseOptional(workspaceId, "workspaceId"), RouteIds.ParseOptional(folderId, "folderId"),
-            tag, KeysetCursor.Decode(cursor), KeysetCursor.Limit(limit), me);
+            tag, DocumentCursor.Decode(cursor, sortOrder), KeysetCursor.Limit(limit), me, canonicalStatus,
+            string.IsNullOrEmpty(type) ? null : type.ToLowerInvariant(), sortOrder);
         var page = await db.InTenantAsync(me.TenantId, (c, tx) => DocumentReadModel.ListAsync(c, tx, filter, ct), ct);
         return Results.Ok(page);
     }

@@ -63,16 +63,29 @@ internal static class DocumentReadModel
             where.Add(Platform.Security.WorkspaceAccess.Readable("d.workspace_id"));
             p.AddDynamicParams(Platform.Security.WorkspaceAccess.Parameters(caller));
         }
+        if (filter.Status is { } status)
+        {
+            where.Add("d.status = @Status");
+            p.Add("Status", status);
+        }
+        if (filter.Family is { } family)
+        {
+            where.Add("v.content_type LIKE ANY(@TypePatterns)");
+            p.Add("TypePatterns", FileFamilies.Patterns[family]);
+        }
+        var sort = filter.Sort ?? DocumentSort.Default;
+        var direction = sort.Descending ? "DESC" : "ASC";
         if (filter.After is { } after)
         {
-            where.Add("(d.created_at, d.id) < (@AfterCreatedAt, @AfterId)");
-            p.Add("AfterCreatedAt", after.CreatedAt);
+            // Row comparison on (key, id) matches ORDER BY key, id in either direction, so ties on the key never skip rows.
+            where.Add($"({sort.Column}, d.id) {(sort.Descending ? "<" : ">")} (@AfterKey, @AfterId)");
+            p.Add("AfterKey", after.Key);
             p.Add("AfterId", after.Id);
         }
-        var sql = $"{Select} WHERE {string.Join(" AND ", where)} ORDER BY d.created_at DESC, d.id DESC LIMIT @Limit";
+        var sql = $"{Select} WHERE {string.Join(" AND ", where)} ORDER BY {sort.Column} {direction}, d.id {direction} LIMIT @Limit";
         var rows = (await c.QueryAsync<Row>(new CommandDefinition(sql, p, tx, cancellationToken: ct))).ToList();
         var items = rows.Take(filter.Limit).Select(r => r.ToResponse()).ToList();
-        var next = rows.Count > filter.Limit ? new KeysetCursor(items[^1].CreatedAt, items[^1].Id).Encode() : null;
+        var next = rows.Count > filter.Limit ? DocumentCursor.After(sort, items[^1]).Encode() : null;
         return new Page<DocumentResponse>(items, next);
     }
 
@@ -109,8 +122,8 @@ internal static class DocumentReadModel
 }
 
 /// <summary>A document list query; with a <see cref="Caller"/> it shows only workspaces the caller may read.</summary>
-internal sealed record DocumentFilter(Guid Tenant, string? Query, Guid? WorkspaceId, Guid? FolderId, string? Tag, KeysetCursor? After, int Limit,
-    Platform.Security.CurrentUser? Caller = null);
+internal sealed record DocumentFilter(Guid Tenant, string? Query, Guid? WorkspaceId, Guid? FolderId, string? Tag, DocumentCursor? After, int Limit,
+    Platform.Security.CurrentUser? Caller = null, string? Status = null, string? Family = null, DocumentSort? Sort = null);
 
 /// <summary>Tags are case-insensitive labels: trimmed, lower-cased, distinct.</summary>
 internal static class Tags

@@ -12,7 +12,7 @@ internal sealed record CreateFolderRequest(string WorkspaceId, string? ParentId,
 internal sealed record FolderResponse(Guid Id, Guid WorkspaceId, Guid? ParentId, string Name, DateTime CreatedAt);
 
 internal sealed record FolderContentsResponse(Guid Id, Guid WorkspaceId, Guid? ParentId, string Name, DateTime CreatedAt,
-    IEnumerable<FolderResponse> Children, Page<DocumentResponse> Documents);
+    IEnumerable<FolderResponse> Children, Page<DocumentResponse> Documents, IEnumerable<FolderResponse> Path);
 
 /// <summary><c>/api/v1/folders</c>: a tree per workspace; sibling names are unique case-insensitively.</summary>
 internal static class FolderEndpoints
@@ -67,9 +67,41 @@ internal static class FolderEndpoints
                 new { tenant = me.TenantId, folderId }, tx, cancellationToken: ct));
             var documents = await DocumentReadModel.ListAsync(c, tx,
                 new DocumentFilter(me.TenantId, null, null, folderId, null, null, DocumentsPerFolderPage, me), ct);
-            return new FolderContentsResponse(folder.Id, folder.WorkspaceId, folder.ParentId, folder.Name, folder.CreatedAt, children, documents);
+            // The ancestors from the top-level folder down to the parent, for breadcrumbs; the depth guard only stops a cycle the
+            // foreign keys cannot rule out.
+            var path = await c.QueryAsync<FolderResponse>(new CommandDefinition($"""
+                WITH RECURSIVE up AS (
+                    SELECT {Columns}, 1 AS depth FROM folders WHERE tenant_id = @tenant AND id = @parentId
+                    UNION ALL
+                    SELECT f.id, f.workspace_id, f.parent_id, f.name, f.created_at, up.depth + 1
+                    FROM folders f JOIN up ON f.tenant_id = @tenant AND f.id = up.parent_id WHERE up.depth < 100)
+                SELECT {Columns} FROM up ORDER BY depth DESC
+                """, new { tenant = me.TenantId, parentId = folder.ParentId }, tx, cancellationToken: ct));
+            return new FolderContentsResponse(folder.Id, folder.WorkspaceId, folder.ParentId, folder.Name, folder.CreatedAt, children, documents, path);
         }, ct) ?? throw ApiProblem.NotFound("folder");
         return Results.Ok(contents);
+    }
+
+    /// <summary><c>GET /api/v1/workspaces/{id}/folders</c>: the workspace's top-level folders, by name; 404 when it is not readable.</summary>
+    public static async Task<IResult> TopLevel(HttpContext http, string id, Db db, CancellationToken ct)
+    {
+        var me = CurrentUser.From(http.User);
+        var workspaceId = RouteIds.Parse(id);
+        var items = await db.InTenantAsync(me.TenantId, async (c, tx) =>
+        {
+            var exists = await c.ExecuteScalarAsync<bool>(new CommandDefinition(
+                "SELECT EXISTS (SELECT 1 FROM workspaces WHERE tenant_id = @tenant AND id = @workspaceId)",
+                new { tenant = me.TenantId, workspaceId }, tx, cancellationToken: ct));
+            if (!exists)
+            {
+                return null;
+            }
+            await WorkspaceAccess.RequireAsync(c, tx, me, workspaceId, WorkspaceAction.Read, "workspace", ct);
+            return await c.QueryAsync<FolderResponse>(new CommandDefinition(
+                $"SELECT {Columns} FROM folders WHERE tenant_id = @tenant AND workspace_id = @workspaceId AND parent_id IS NULL ORDER BY lower(name), id",
+                new { tenant = me.TenantId, workspaceId }, tx, cancellationToken: ct));
+        }, ct) ?? throw ApiProblem.NotFound("workspace");
+        return Results.Ok(new { items });
     }
 
     private static bool IsValidFolderName(string? name) =>
