@@ -64,6 +64,17 @@ public sealed partial class UiSessionTests(TenantFixture fixture) : IClassFixtur
         shouting.Headers.GetValues("X-Frame-Options").Single().ShouldBe("DENY");
     }
 
+    [Fact]
+    public async Task An_htmx_call_without_a_session_is_told_where_to_sign_in()
+    {
+        var client = Client();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/documents");
+        request.Headers.Add("HX-Request", "true");
+        using var response = await client.SendAsync(request);
+        response.StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+        response.Headers.GetValues("HX-Redirect").ShouldBe(["/login"]);
+    }
+
     private HttpClient Client() => fixture.Tenant.App.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = true });
 
     /// <summary>Signs in through the login form; returns the client (holding the cookie) and the session cookie's header value.</summary>

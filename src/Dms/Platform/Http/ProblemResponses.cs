@@ -95,11 +95,13 @@ internal static class ProblemResponses
             StatusCodes.Status413PayloadTooLarge => ("request.too_large", "The request body is too large."),
             _ => ($"http.{status}", ReasonPhrase(status)),
         };
-        await WriteAsync(context, status, code, title, null, null);
+        // Nothing was written yet, so the headers are the endpoint's own (WWW-Authenticate, a cookie being
+        // removed, htmx's HX-Redirect to the sign-in page): keep them.
+        await WriteAsync(context, status, code, title, null, null, keepHeaders: true);
     }
 
     internal static async Task WriteAsync(HttpContext context, int status, string code, string title, string? detail,
-        IDictionary<string, string[]>? errors, IDictionary<string, string>? headers = null)
+        IDictionary<string, string[]>? errors, IDictionary<string, string>? headers = null, bool keepHeaders = false)
     {
         var problem = new ProblemDetails
         {
@@ -115,7 +117,11 @@ internal static class ProblemResponses
         {
             problem.Extensions["errors"] = errors;
         }
-        context.Response.Clear();
+        if (!keepHeaders)
+        {
+            context.Response.Clear();
+        }
+        context.Response.ContentLength = null;
         context.Response.StatusCode = status;
         foreach (var (name, value) in headers ?? new Dictionary<string, string>())
         {
