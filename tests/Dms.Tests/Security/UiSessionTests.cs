@@ -80,7 +80,7 @@ public sealed partial class UiSessionTests(TenantFixture fixture) : IClassFixtur
     /// <summary>Signs in through the login form; returns the client (holding the cookie) and the session cookie's header value.</summary>
     private async Task<(HttpClient Client, string Cookie)> SignInAsync(string email, string? password)
     {
-        password ??= await AdminPasswordAsync();
+        password ??= fixture.Tenant.Admin.Password;
         var client = Client();
         var form = await client.GetStringAsync("/login");
         using var response = await client.PostAsync("/login", new FormUrlEncodedContent(new Dictionary<string, string>
@@ -96,8 +96,6 @@ public sealed partial class UiSessionTests(TenantFixture fixture) : IClassFixtur
     }
 
     private static string PathOf(HttpResponseMessage redirect) => new Uri(new Uri("http://localhost"), redirect.Headers.Location!).AbsolutePath;
-
-    private Task<string> AdminPasswordAsync() => Task.FromResult(fixture.Tenant.Admin.Password);
 
     private static string Token(string html) =>
         AntiforgeryField().Match(html) is { Success: true } m ? WebUtility.HtmlDecode(m.Groups[1].Value) : throw new ShouldAssertException("no antiforgery token on the page");

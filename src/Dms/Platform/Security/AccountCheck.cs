@@ -22,37 +22,23 @@ internal static class AccountCheck
         }
     }
 
-    /// <summary>The UI cookie gets the same check as a bearer token: a disabled user is signed out at once.</summary>
+    /// <summary>
+    /// The UI cookie gets the same check as a bearer token, and one more: a UI session lives as long as the sign-in
+    /// it was made from. Its refresh token (kept in the encrypted cookie) must be unrevoked, unused and unexpired;
+    /// signing out, reuse detection and disabling a user revoke it, so a copied cookie dies with them, and no
+    /// session outlives the refresh token's absolute lifetime.
+    /// </summary>
     public static async Task ValidateCookieAsync(CookieValidatePrincipalContext context)
     {
-        if (await CurrentAsync(context.HttpContext, context.Principal) is not null || !await SignInInForceAsync(context.HttpContext, context.Principal!))
+        if (await CurrentAsync(context.HttpContext, context.Principal, requireSignIn: true) is not null)
         {
             context.RejectPrincipal();
             await context.HttpContext.SignOutAsync(context.Scheme.Name);
         }
     }
 
-    /// <summary>
-    /// A UI session lives as long as the sign-in it was made from: its refresh token (kept in the encrypted
-    /// cookie) must be unrevoked and unexpired. Signing out, reuse detection and disabling a user revoke it, so a
-    /// copied cookie dies with them, and no session outlives the refresh token's absolute lifetime.
-    /// </summary>
-    private static async Task<bool> SignInInForceAsync(HttpContext http, ClaimsPrincipal principal)
-    {
-        if (principal.FindFirstValue(Ui.UiModule.RefreshClaim) is not { } refresh ||
-            !Guid.TryParse(principal.FindFirstValue(DmsClaims.Tenant), out var tenantId))
-        {
-            return false;
-        }
-        var db = http.RequestServices.GetRequiredService<Db>();
-        return await db.InTenantAsync(tenantId, (c, tx) => c.ExecuteScalarAsync<bool>(new CommandDefinition("""
-            SELECT EXISTS (SELECT 1 FROM refresh_tokens
-                           WHERE tenant_id = @tenantId AND token_hash = @hash AND revoked_at IS NULL AND used_at IS NULL AND expires_at > now())
-            """, new { tenantId, hash = RefreshTokens.Hash(refresh) }, tx, cancellationToken: http.RequestAborted)), http.RequestAborted);
-    }
-
-    /// <summary>Null when the account is in force (with its stored role applied to the principal), else why not.</summary>
-    private static async Task<string?> CurrentAsync(HttpContext http, ClaimsPrincipal? principal)
+    /// <summary>Null when the account (and with <paramref name="requireSignIn"/>, its sign-in) is in force, with its stored role applied to the principal; else why not.</summary>
+    private static async Task<string?> CurrentAsync(HttpContext http, ClaimsPrincipal? principal, bool requireSignIn = false)
     {
         if (principal is null ||
             !Guid.TryParse(principal.FindFirstValue(DmsClaims.Subject), out var userId) ||
@@ -60,13 +46,32 @@ internal static class AccountCheck
         {
             return "The token names no user.";
         }
+        byte[]? refreshHash = null;
+        if (requireSignIn)
+        {
+            if (principal.FindFirstValue(Ui.UiModule.RefreshClaim) is not { } refresh)
+            {
+                return "The session names no sign-in.";
+            }
+            refreshHash = RefreshTokens.Hash(refresh);
+        }
         var db = http.RequestServices.GetRequiredService<Db>();
-        var account = await db.InTenantAsync(tenantId, (c, tx) => c.QuerySingleOrDefaultAsync<(string Role, bool Disabled)?>(new CommandDefinition(
-            "SELECT role, disabled FROM users WHERE tenant_id = @tenantId AND id = @userId", new { tenantId, userId }, tx,
-            cancellationToken: http.RequestAborted)), http.RequestAborted);
+        // One round trip per request: the account, and the sign-in when asked.
+        var account = await db.InTenantAsync(tenantId, (c, tx) => c.QuerySingleOrDefaultAsync<(string Role, bool Disabled, bool SignedIn)?>(new CommandDefinition("""
+            SELECT role, disabled,
+                   @hash::bytea IS NULL OR EXISTS (
+                     SELECT 1 FROM refresh_tokens r
+                     WHERE r.tenant_id = @tenantId AND r.user_id = @userId AND r.token_hash = @hash::bytea
+                       AND r.revoked_at IS NULL AND r.used_at IS NULL AND r.expires_at > now()) AS signed_in
+            FROM users WHERE tenant_id = @tenantId AND id = @userId
+            """, new { tenantId, userId, hash = refreshHash }, tx, cancellationToken: http.RequestAborted)), http.RequestAborted);
         if (account is not { Disabled: false } current)
         {
             return "The account is disabled or gone.";
+        }
+        if (!current.SignedIn)
+        {
+            return "The sign-in has ended.";
         }
         if (principal.FindFirstValue(DmsClaims.Role) != current.Role && principal.Identity is ClaimsIdentity identity)
         {

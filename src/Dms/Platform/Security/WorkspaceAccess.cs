@@ -21,39 +21,49 @@ internal static class WorkspaceAccess
             "SELECT role FROM workspace_members WHERE tenant_id = @tenant AND workspace_id = @workspaceId AND user_id = @user",
             new { tenant = me.TenantId, workspaceId, user = me.UserId }, tx, cancellationToken: ct));
 
-    /// <summary>Throws 404 <paramref name="entity"/>.not_found without read access, 403 without <paramref name="action"/>.</summary>
+    /// <summary>
+    /// Throws 404 <paramref name="entity"/>.not_found when the workspace does not exist or the caller cannot read
+    /// it, 403 without <paramref name="action"/>. One round trip: the workspace and the caller's role in it.
+    /// </summary>
     public static async Task RequireAsync(NpgsqlConnection c, NpgsqlTransaction tx, CurrentUser me, Guid workspaceId, WorkspaceAction action,
         string entity, CancellationToken ct)
     {
-        if (me.IsAdmin)
-        {
-            return;
-        }
-        var role = await RoleInAsync(c, tx, me, workspaceId, ct);
-        if (!Permissions.Allows(me.Role, role, WorkspaceAction.Read))
+        var scope = await c.QuerySingleOrDefaultAsync<Scope?>(new CommandDefinition("""
+            SELECT w.id AS WorkspaceId, m.role AS Role FROM workspaces w
+            LEFT JOIN workspace_members m ON m.tenant_id = w.tenant_id AND m.workspace_id = w.id AND m.user_id = @user
+            WHERE w.tenant_id = @tenant AND w.id = @workspaceId
+            """, new { tenant = me.TenantId, workspaceId, user = me.UserId }, tx, cancellationToken: ct));
+        Check(me, scope, action, entity);
+    }
+
+    /// <summary>As <see cref="RequireAsync"/> for the workspace of a document (404 document.not_found), in one round trip.</summary>
+    public static async Task RequireForDocumentAsync(NpgsqlConnection c, NpgsqlTransaction tx, CurrentUser me, Guid documentId, WorkspaceAction action, CancellationToken ct) =>
+        Check(me, await DocumentScopeAsync(c, tx, me, documentId, liveOnly: false, ct), action, "document");
+
+    /// <summary>Whether the caller may do <paramref name="action"/> on a document that exists and is not deleted or purged.</summary>
+    public static async Task<bool> AllowsOnLiveDocumentAsync(NpgsqlConnection c, NpgsqlTransaction tx, CurrentUser me, Guid documentId, WorkspaceAction action,
+        CancellationToken ct) =>
+        await DocumentScopeAsync(c, tx, me, documentId, liveOnly: true, ct) is { } scope && Permissions.Allows(me.Role, scope.Role, action);
+
+    private static Task<Scope?> DocumentScopeAsync(NpgsqlConnection c, NpgsqlTransaction tx, CurrentUser me, Guid documentId, bool liveOnly, CancellationToken ct) =>
+        c.QuerySingleOrDefaultAsync<Scope?>(new CommandDefinition($"""
+            SELECT d.workspace_id AS WorkspaceId, m.role AS Role FROM documents d
+            LEFT JOIN workspace_members m ON m.tenant_id = d.tenant_id AND m.workspace_id = d.workspace_id AND m.user_id = @user
+            WHERE d.tenant_id = @tenant AND d.id = @documentId{(liveOnly ? " AND d.status NOT IN ('Deleted', 'Purged')" : "")}
+            """, new { tenant = me.TenantId, documentId, user = me.UserId }, tx, cancellationToken: ct));
+
+    private static void Check(CurrentUser me, Scope? scope, WorkspaceAction action, string entity)
+    {
+        if (scope is not { } found || !Permissions.Allows(me.Role, found.Role, WorkspaceAction.Read))
         {
             throw ApiProblem.NotFound(entity);
         }
-        if (!Permissions.Allows(me.Role, role, action))
+        if (!Permissions.Allows(me.Role, found.Role, action))
         {
             throw ApiProblem.Forbidden("workspace.forbidden",
                 action == WorkspaceAction.ManageMembers ? "Only the workspace's managers manage its members." : "Your role in this workspace only lets you read.");
         }
     }
 
-    /// <summary>The workspace of a document, or 404.</summary>
-    public static async Task<Guid> WorkspaceOfDocumentAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid documentId, CancellationToken ct) =>
-        await c.QuerySingleOrDefaultAsync<Guid?>(new CommandDefinition(
-            "SELECT workspace_id FROM documents WHERE tenant_id = @tenant AND id = @documentId", new { tenant, documentId }, tx, cancellationToken: ct))
-        ?? throw ApiProblem.NotFound("document");
-
-    public static async Task RequireForDocumentAsync(NpgsqlConnection c, NpgsqlTransaction tx, CurrentUser me, Guid documentId, WorkspaceAction action, CancellationToken ct)
-    {
-        if (me.IsAdmin)
-        {
-            return;
-        }
-        var workspaceId = await WorkspaceOfDocumentAsync(c, tx, me.TenantId, documentId, ct);
-        await RequireAsync(c, tx, me, workspaceId, action, "document", ct);
-    }
+    private sealed record Scope(Guid WorkspaceId, string? Role);
 }

@@ -10,6 +10,23 @@ namespace Dms.Platform.Storage;
 /// </summary>
 internal static class BlobResponses
 {
+    /// <summary>
+    /// An authorised, audited download: a 302 to a short-lived URL that serves the bytes straight from storage
+    /// (so bulk bytes stay off the API path), or with <paramref name="redirect"/> false, streamed through the API.
+    /// </summary>
+    public static async Task<IResult> DownloadAsync(HttpContext http, IBlobStore store, Configuration.DmsOptions options, TimeProvider clock,
+        string key, long size, BlobDownloadInfo info, DateTime createdAt, bool? redirect, CancellationToken ct)
+    {
+        if (redirect != false)
+        {
+            var url = store.PresignGet(key, info, clock.GetUtcNow() + options.Storage.DownloadUrlTtl, ApiBase.From(http, options));
+            http.Response.Headers.CacheControl = "no-store";
+            return Results.Redirect(url.ToString());
+        }
+        await WriteAsync(http, store, key, size, info, new DateTimeOffset(createdAt, TimeSpan.Zero), ct);
+        return Results.Empty;
+    }
+
     public static async Task WriteAsync(HttpContext http, IBlobStore store, string key, long size, BlobDownloadInfo info, DateTimeOffset lastModified, CancellationToken ct)
     {
         var request = http.Request;

@@ -23,7 +23,7 @@ internal static class MemberEndpoints
         var workspaceId = RouteIds.Parse(id);
         var items = await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
-            await RequireWorkspaceAsync(c, tx, me, workspaceId, WorkspaceAction.Read, ct);
+            await WorkspaceAccess.RequireAsync(c, tx, me, workspaceId, WorkspaceAction.Read, "workspace", ct);
             return await c.QueryAsync<MemberResponse>(new CommandDefinition("""
                 SELECT u.id AS user_id, u.email, u.display_name, u.role AS tenant_role, m.role, m.created_at
                 FROM workspace_members m JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id
@@ -46,7 +46,7 @@ internal static class MemberEndpoints
         var userId = RouteIds.Parse(body.UserId!, "userId");
         var member = await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
-            await RequireWorkspaceAsync(c, tx, me, workspaceId, WorkspaceAction.ManageMembers, ct);
+            await WorkspaceAccess.RequireAsync(c, tx, me, workspaceId, WorkspaceAction.ManageMembers, "workspace", ct);
             var tenantRole = await c.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
                 "SELECT role FROM users WHERE tenant_id = @tenant AND id = @userId", new { tenant = me.TenantId, userId }, tx, cancellationToken: ct))
                 ?? throw new ApiProblem(StatusCodes.Status422UnprocessableEntity, "user.not_found", "The user does not exist.");
@@ -82,7 +82,7 @@ internal static class MemberEndpoints
         var memberId = RouteIds.Parse(userId, "userId");
         var removed = await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
-            await RequireWorkspaceAsync(c, tx, me, workspaceId, WorkspaceAction.ManageMembers, ct);
+            await WorkspaceAccess.RequireAsync(c, tx, me, workspaceId, WorkspaceAction.ManageMembers, "workspace", ct);
             var role = await c.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
                 "DELETE FROM workspace_members WHERE tenant_id = @tenant AND workspace_id = @workspaceId AND user_id = @memberId RETURNING role",
                 new { tenant = me.TenantId, workspaceId, memberId }, tx, cancellationToken: ct));
@@ -93,17 +93,5 @@ internal static class MemberEndpoints
             return role is not null;
         }, ct);
         return removed ? Results.NoContent() : throw ApiProblem.NotFound("member");
-    }
-
-    private static async Task RequireWorkspaceAsync(Npgsql.NpgsqlConnection c, Npgsql.NpgsqlTransaction tx, CurrentUser me, Guid workspaceId,
-        WorkspaceAction action, CancellationToken ct)
-    {
-        var exists = await c.ExecuteScalarAsync<bool>(new CommandDefinition(
-            "SELECT EXISTS (SELECT 1 FROM workspaces WHERE tenant_id = @tenant AND id = @workspaceId)", new { tenant = me.TenantId, workspaceId }, tx, cancellationToken: ct));
-        if (!exists)
-        {
-            throw ApiProblem.NotFound("workspace");
-        }
-        await WorkspaceAccess.RequireAsync(c, tx, me, workspaceId, action, "workspace", ct);
     }
 }

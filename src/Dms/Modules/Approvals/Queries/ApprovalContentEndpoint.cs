@@ -25,7 +25,7 @@ internal static class ApprovalContentEndpoint
         var request = await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
             var found = await ApprovalRequests.GetAsync(c, tx, me.TenantId, requestId, forUpdate: false, ct);
-            if (found is null || (!me.IsAdmin && (found.RequestedBy != me.UserId || !await CanReadDocumentAsync(c, tx, me, found.DocumentId, ct))))
+            if (found is null || (!me.IsAdmin && (found.RequestedBy != me.UserId || !await WorkspaceAccess.AllowsOnLiveDocumentAsync(c, tx, me, found.DocumentId, WorkspaceAction.Read, ct))))
             {
                 // Someone else's request, or one whose workspace the requester can no longer read: as if it did not exist.
                 return null;
@@ -44,22 +44,7 @@ internal static class ApprovalContentEndpoint
         await db.InTenantAsync(me.TenantId, (c, tx) => audit.RecordAsync(c, tx, "approval.content_downloaded", "approval", request.Id,
             new { request.DocumentId, mode = redirect == false ? "stream" : "redirect" }, ct: ct), ct);
 
-        var info = new BlobDownloadInfo(request.StagedFileName!, request.StagedContentType!, request.StagedSha256!);
-        if (redirect != false)
-        {
-            var url = blobs.PresignGet(request.StagedBlobKey!, info, clock.GetUtcNow() + options.Value.Storage.DownloadUrlTtl, ApiBase.From(http, options.Value));
-            http.Response.Headers.CacheControl = "no-store";
-            return Results.Redirect(url.ToString());
-        }
-        await BlobResponses.WriteAsync(http, blobs, request.StagedBlobKey!, request.StagedSize!.Value, info, new DateTimeOffset(request.CreatedAt, TimeSpan.Zero), ct);
-        return Results.Empty;
-    }
-
-    private static async Task<bool> CanReadDocumentAsync(Npgsql.NpgsqlConnection c, Npgsql.NpgsqlTransaction tx, CurrentUser me, Guid documentId, CancellationToken ct)
-    {
-        var workspaceId = await c.QuerySingleOrDefaultAsync<Guid?>(new CommandDefinition(
-            "SELECT workspace_id FROM documents WHERE tenant_id = @tenant AND id = @documentId AND status NOT IN ('Deleted', 'Purged')",
-            new { tenant = me.TenantId, documentId }, tx, cancellationToken: ct));
-        return workspaceId is { } ws && Permissions.Allows(me.Role, await WorkspaceAccess.RoleInAsync(c, tx, me, ws, ct), WorkspaceAction.Read);
+        return await BlobResponses.DownloadAsync(http, blobs, options.Value, clock, request.StagedBlobKey!, request.StagedSize!.Value,
+            new BlobDownloadInfo(request.StagedFileName!, request.StagedContentType!, request.StagedSha256!), request.CreatedAt, redirect, ct);
     }
 }

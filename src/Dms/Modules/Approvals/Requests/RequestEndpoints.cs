@@ -87,9 +87,7 @@ internal static class RequestEndpoints
         await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
             await WorkspaceAccess.RequireForDocumentAsync(c, tx, me, documentId, WorkspaceAction.Contribute, ct);
-            return await c.ExecuteScalarAsync<bool>(new CommandDefinition(
-                "SELECT EXISTS (SELECT 1 FROM documents WHERE tenant_id = @tenant AND id = @documentId)",
-                new { tenant = me.TenantId, documentId }, tx, cancellationToken: ct)) ? true : throw ApiProblem.NotFound("document");
+            return true;
         }, ct);
         return await UploadDocumentEndpoint.WithStreamedFormAsync(http, me, documentId, db, blobs, options.Value, loggers.CreateLogger("Dms.Approvals"), async upload =>
         {

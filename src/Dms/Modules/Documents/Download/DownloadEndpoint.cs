@@ -44,15 +44,7 @@ internal static class DownloadEndpoint
             return found;
         }, ct);
 
-
-        var info = new BlobDownloadInfo(row.FileName, row.ContentType, row.Sha256);
-        if (redirect != false)
-        {
-            var url = blobs.PresignGet(row.BlobKey, info, clock.GetUtcNow() + options.Value.Storage.DownloadUrlTtl, ApiBase.From(http, options.Value));
-            http.Response.Headers.CacheControl = "no-store";
-            return Results.Redirect(url.ToString());
-        }
-        await BlobResponses.WriteAsync(http, blobs, row.BlobKey, row.Size, info, new DateTimeOffset(row.CreatedAt, TimeSpan.Zero), ct);
-        return Results.Empty;
+        return await BlobResponses.DownloadAsync(http, blobs, options.Value, clock, row.BlobKey, row.Size,
+            new BlobDownloadInfo(row.FileName, row.ContentType, row.Sha256), row.CreatedAt, redirect, ct);
     }
 }

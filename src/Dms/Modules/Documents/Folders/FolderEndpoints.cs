@@ -89,18 +89,11 @@ internal static class FolderEndpoints
         var workspaceId = RouteIds.Parse(id);
         var items = await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
-            var exists = await c.ExecuteScalarAsync<bool>(new CommandDefinition(
-                "SELECT EXISTS (SELECT 1 FROM workspaces WHERE tenant_id = @tenant AND id = @workspaceId)",
-                new { tenant = me.TenantId, workspaceId }, tx, cancellationToken: ct));
-            if (!exists)
-            {
-                return null;
-            }
             await WorkspaceAccess.RequireAsync(c, tx, me, workspaceId, WorkspaceAction.Read, "workspace", ct);
             return await c.QueryAsync<FolderResponse>(new CommandDefinition(
                 $"SELECT {Columns} FROM folders WHERE tenant_id = @tenant AND workspace_id = @workspaceId AND parent_id IS NULL ORDER BY lower(name), id",
                 new { tenant = me.TenantId, workspaceId }, tx, cancellationToken: ct));
-        }, ct) ?? throw ApiProblem.NotFound("workspace");
+        }, ct);
         return Results.Ok(new { items });
     }
 

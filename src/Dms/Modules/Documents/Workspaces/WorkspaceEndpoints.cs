@@ -21,7 +21,7 @@ internal static class WorkspaceEndpoints
         var me = CurrentUser.From(http.User);
         var items = await db.InTenantAsync(me.TenantId, (c, tx) => c.QueryAsync<WorkspaceResponse>(new CommandDefinition(
             $"SELECT {Columns} FROM workspaces WHERE tenant_id = @tenant AND {WorkspaceAccess.Readable("id")} ORDER BY is_default DESC, lower(name)",
-            new { tenant = me.TenantId, isAdmin = me.IsAdmin, accessTenant = me.TenantId, accessUser = me.UserId }, tx, cancellationToken: ct)), ct);
+            Scoped(me, new { tenant = me.TenantId }), tx, cancellationToken: ct)), ct);
         return Results.Ok(new { items });
     }
 
@@ -31,8 +31,15 @@ internal static class WorkspaceEndpoints
         var workspaceId = RouteIds.Parse(id);
         var workspace = await db.InTenantAsync(me.TenantId, (c, tx) => c.QuerySingleOrDefaultAsync<WorkspaceResponse>(new CommandDefinition(
             $"SELECT {Columns} FROM workspaces WHERE tenant_id = @tenant AND id = @workspaceId AND {WorkspaceAccess.Readable("id")}",
-            new { tenant = me.TenantId, workspaceId, isAdmin = me.IsAdmin, accessTenant = me.TenantId, accessUser = me.UserId }, tx, cancellationToken: ct)), ct);
+            Scoped(me, new { tenant = me.TenantId, workspaceId }), tx, cancellationToken: ct)), ct);
         return workspace is null ? throw ApiProblem.NotFound("workspace") : Results.Ok(workspace);
+    }
+
+    private static DynamicParameters Scoped(CurrentUser me, object parameters)
+    {
+        var p = new DynamicParameters(parameters);
+        p.AddDynamicParams(WorkspaceAccess.Parameters(me));
+        return p;
     }
 
     public static async Task<IResult> Create(HttpContext http, CreateWorkspaceRequest body, Db db, AuditTrail audit, CancellationToken ct)
