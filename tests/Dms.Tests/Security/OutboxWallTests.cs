@@ -98,6 +98,20 @@ public sealed class OutboxWallTests(TenantFixture fixture) : IClassFixture<Tenan
         reader.GetInt32(0).ShouldBeLessThan(5, "a replay starts a fresh set of attempts");
     }
 
+    [Fact]
+    public async Task The_server_refuses_to_run_as_the_owner_of_the_tables()
+    {
+        // The owner could switch row-level security off, and its own outbox policy sees every tenant.
+        var app = fixture.Tenant.App;
+        var (exit, output) = await DmsProcess.RunCliAsync(Path.Combine(TestCluster.Root, $"owner-{Guid.NewGuid():N}"), new Dictionary<string, string>
+        {
+            ["ConnectionStrings__Dms"] = app.OwnerConnectionString,
+            ["ConnectionStrings__DmsOwner"] = app.OwnerConnectionString,
+        }, "--urls", "http://127.0.0.1:1");
+        exit.ShouldBe(1, output);
+        output.ShouldContain("owns the schema's tables");
+    }
+
     /// <summary>A message the dispatcher leaves alone (Done) or only an operator touches (Dead), inserted as the owner.</summary>
     private static async Task<Guid> InsertMessageAsync(DmsApp app, Guid tenant, string status)
     {
