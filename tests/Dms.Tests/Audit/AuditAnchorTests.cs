@@ -184,6 +184,34 @@ public sealed class AuditAnchorTests(TenantFixture fixture) : IClassFixture<Tena
     }
 }
 
+/// <summary>The same anchoring on the S3 store (moto): keys listed by prefix, read back and verified.</summary>
+public sealed class AuditAnchorS3Tests
+{
+    [Fact]
+    public async Task Checkpoints_on_s3_anchor_the_chain_and_catch_a_cut()
+    {
+        var app = await DmsApp.GetS3Async();
+        var tenant = await app.CreateTenantAsync();
+        using (var upload = await tenant.Admin.Client.PostAsync("/api/v1/documents", Uploads.Form("s3.txt", Uploads.Text("s3"))))
+        {
+            upload.EnsureSuccessStatusCode();
+        }
+        var checkpoints = app.Service<AuditCheckpoints>();
+        var anchor = await checkpoints.CheckpointAsync(tenant.Id, CancellationToken.None)
+            ?? (await checkpoints.LatestAsync(tenant.Id, CancellationToken.None)).ShouldNotBeNull().Checkpoint.ShouldNotBeNull();
+        var verify = await (await tenant.Admin.Client.GetAsync("/api/v1/audit/verify")).JsonAsync();
+        verify.GetProperty("anchored").GetBoolean().ShouldBeTrue();
+        verify.GetProperty("checkpoint").GetProperty("sequence").GetInt64().ShouldBe(anchor.Sequence);
+
+        await AuditAnchorTests.OwnerAsync(tenant,
+            "ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only",
+            $"DELETE FROM audit_events WHERE tenant_id = '{tenant.Id}' AND seq = {anchor.Sequence}",
+            $"UPDATE audit_heads h SET last_seq = e.seq, last_hash = e.hash FROM audit_events e WHERE h.tenant_id = '{tenant.Id}' AND e.tenant_id = h.tenant_id AND e.seq = {anchor.Sequence - 1}",
+            "ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only");
+        (await (await tenant.Admin.Client.GetAsync("/api/v1/audit/verify")).JsonAsync()).GetProperty("problem").GetString().ShouldBe("truncated");
+    }
+}
+
 /// <summary>Worker nodes anchor heads on their own, only when a head moved; the checkpoints survive storage reconciliation.</summary>
 public sealed class AuditCheckpointWorkerTests : IAsyncLifetime
 {
