@@ -2,6 +2,7 @@ using Dms.Cli;
 using Dms.Modules.Access;
 using Dms.Modules.Access.Tenants;
 using Dms.Modules.Approvals;
+using Dms.Modules.Audit;
 using Dms.Modules.Documents;
 using Dms.Platform;
 using Dms.Platform.Configuration;
@@ -26,6 +27,7 @@ var configuredRole = builder.Configuration["Dms:Role"] ?? "all";
 var runBackgroundWork = !cliCommand && configuredRole is "all" or "worker";
 builder.Services.AddDocuments(runBackgroundWork);
 builder.Services.AddApprovals(runBackgroundWork);
+builder.Services.AddAudit(runBackgroundWork);
 builder.Services.AddUi();
 
 var app = builder.Build();
@@ -41,6 +43,7 @@ try
     var bootstrap = ActivatorUtilities.CreateInstance<Bootstrap>(app.Services);
     await app.Services.GetRequiredService<DatabaseStartup>().StartAsync(bootstrap.RunAsync, app.Lifetime.ApplicationStopping);
     app.Services.GetRequiredService<Dms.Platform.Security.SigningKey>();
+    app.Services.GetRequiredService<AuditCheckpointKey>();
     if (app.Services.GetRequiredService<Dms.Platform.Storage.IBlobStore>() is Dms.Platform.Storage.S3BlobStore s3)
     {
         var storage = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<DmsOptions>>().Value.Storage;

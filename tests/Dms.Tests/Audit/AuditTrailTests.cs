@@ -46,8 +46,10 @@ public sealed class AuditTrailTests(ApprovalFixture f) : IClassFixture<ApprovalF
         actions.ShouldContain("auth.login_failed");
 
         var forDocument = await EventsAsync($"&entityId={documentId}");
+        // Newest first by chain sequence, so reversed it is the order in which things happened.
+        forDocument.Select(e => e.GetProperty("seq").GetInt64()).ShouldBe(forDocument.Select(e => e.GetProperty("seq").GetInt64()).OrderDescending());
         forDocument.Select(e => e.GetProperty("action").GetString()).Reverse().ShouldBe(
-            ["document.uploaded", "document.downloaded", "document.restored"], ignoreOrder: true);
+            ["document.uploaded", "document.downloaded", "document.restored"]);
         var download = forDocument.Single(e => e.GetProperty("action").GetString() == "document.downloaded");
         download.GetProperty("actorId").GetGuid().ShouldBe(f.Member.UserId);
         download.GetProperty("actorType").GetString().ShouldBe("user");
@@ -118,7 +120,18 @@ public sealed class AuditTrailTests(ApprovalFixture f) : IClassFixture<ApprovalF
     {
         await using var conn = new NpgsqlConnection(f.Tenant.App.AppConnectionString);
         await conn.OpenAsync();
-        foreach (var sql in new[] { "UPDATE audit_events SET action = 'x'", "DELETE FROM audit_events", "TRUNCATE audit_events" })
+        // Appending is audit_append's job alone: a direct insert or a moved head could chain a forgery (ADR 0012).
+        var writes = new[]
+        {
+            "UPDATE audit_events SET action = 'x'", "DELETE FROM audit_events", "TRUNCATE audit_events",
+            $"""
+            INSERT INTO audit_events (id, tenant_id, seq, occurred_at, actor_type, actor_label, action, entity_type, prev_hash, hash)
+            SELECT gen_random_uuid(), tenant_id, last_seq + 1, now(), 'system', 'forger', 'forged', 'x', last_hash, 'x' FROM audit_heads WHERE tenant_id = '{f.Tenant.Id}'
+            """,
+            "UPDATE audit_heads SET last_seq = last_seq + 1",
+            $"INSERT INTO audit_heads (tenant_id, last_seq, last_hash) VALUES ('{f.Tenant.Id}', 0, 'x') ON CONFLICT (tenant_id) DO UPDATE SET last_seq = 0",
+        };
+        foreach (var sql in writes)
         {
             await using var tx = await conn.BeginTransactionAsync();
             await using (var set = new NpgsqlCommand($"SELECT set_config('app.tenant_id', '{f.Tenant.Id}', true)", conn, tx))

@@ -196,35 +196,14 @@ internal static class AuditEndpoints
         return value.IndexOfAny([',', '"', '\n', '\r']) >= 0 ? $"\"{value.Replace("\"", "\"\"", StringComparison.Ordinal)}\"" : value;
     }
 
+    /// <summary>
+    /// Walks the tenant's hash chain and compares it with the newest signed checkpoint in the blob store (ADR 0012).
+    /// The checkpoint store comes from the request's services so the UI page can call this with the same arguments.
+    /// </summary>
     internal static async Task<IResult> Verify(HttpContext http, NpgsqlDataSource dataSource, CancellationToken ct)
     {
         var me = CurrentUser.From(http.User);
-        await using var conn = await dataSource.OpenConnectionAsync(ct);
-        await using var tx = await conn.BeginTransactionAsync(ct);
-        await conn.ExecuteAsync(new CommandDefinition("SELECT set_config('app.tenant_id', @t, true)", new { t = me.TenantId.ToString() }, tx, cancellationToken: ct));
-        // The database recomputes each link with the same function that made it; this walks them in order.
-        await using var reader = await conn.ExecuteReaderAsync(new CommandDefinition("""
-            SELECT e.id, e.seq, e.prev_hash, e.hash, audit_link(e.prev_hash, e) AS recomputed
-            FROM audit_events e WHERE e.tenant_id = @tenant ORDER BY e.seq
-            """, new { tenant = me.TenantId }, tx, cancellationToken: ct));
-        var expectedPrev = new string('0', 64);
-        long expectedSeq = 1, checkedCount = 0;
-        while (await reader.ReadAsync(ct))
-        {
-            var (id, seq, prev, hash, recomputed) = (reader.GetGuid(0), reader.GetInt64(1), reader.GetString(2), reader.GetString(3), reader.GetString(4));
-            if (seq != expectedSeq || prev != expectedPrev || hash != recomputed)
-            {
-                return Results.Ok(new { valid = false, @checked = checkedCount, firstBrokenEventId = (Guid?)id, firstBrokenSeq = (long?)seq });
-            }
-            expectedPrev = hash;
-            expectedSeq++;
-            checkedCount++;
-        }
-        await reader.CloseAsync();
-        // The head must agree with the last event: removing events at the end is tampering too.
-        var head = await conn.QuerySingleOrDefaultAsync<(long LastSeq, string LastHash)?>(new CommandDefinition(
-            "SELECT last_seq, last_hash FROM audit_heads WHERE tenant_id = @tenant", new { tenant = me.TenantId }, tx, cancellationToken: ct));
-        var headOk = head is null ? checkedCount == 0 : head.Value.LastSeq == checkedCount && head.Value.LastHash == expectedPrev;
-        return Results.Ok(new { valid = headOk, @checked = checkedCount, firstBrokenEventId = (Guid?)null, firstBrokenSeq = headOk ? null : (long?)(checkedCount + 1) });
+        var checkpoints = http.RequestServices.GetRequiredService<AuditCheckpoints>();
+        return Results.Ok(await AuditVerification.VerifyAsync(dataSource, checkpoints, me.TenantId, ct));
     }
 }

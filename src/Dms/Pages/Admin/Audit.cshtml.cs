@@ -8,7 +8,20 @@ using Npgsql;
 
 namespace Dms.Pages.Admin;
 
-internal sealed record VerifyResult(bool Valid, long Checked, Guid? FirstBrokenEventId, long? FirstBrokenSeq);
+internal sealed record VerifyResult(bool Valid, long Checked, Guid? FirstBrokenEventId, long? FirstBrokenSeq, bool Anchored = false, string? Problem = null)
+{
+    /// <summary>What an auditor reads; the problem codes are the API's (docs/api.md).</summary>
+    public string Message => Problem switch
+    {
+        null when Anchored => $"The chain is intact and matches its signed checkpoint: {Checked} events checked.",
+        null => $"The chain is intact: {Checked} events checked (no signed checkpoint yet).",
+        "truncated" => $"Events were removed: the chain ends at #{Checked}, before its signed checkpoint.",
+        "tail_rewritten" => "The chain was recomputed: it no longer matches its signed checkpoint.",
+        "checkpoint_invalid" => "The newest checkpoint's signature does not verify (forged, or signed with an unknown key).",
+        "head_mismatch" => $"The chain head does not match its last event (#{Checked}).",
+        _ => $"The chain is broken at event #{FirstBrokenSeq} ({FirstBrokenEventId}); {Checked} events checked before it.",
+    };
+}
 
 /// <summary>The tenant's audit trail: filters, keyset paging, export (CSV / NDJSON) and hash-chain verification.</summary>
 internal sealed class AuditModel(Db db, NpgsqlDataSource dataSource) : UiPage

@@ -23,6 +23,7 @@ internal sealed class DmsOptions
     public Outbox.OutboxOptions Outbox { get; set; } = new();
     public ApprovalOptions Approvals { get; set; } = new();
     public RetentionOptions Retention { get; set; } = new();
+    public AuditOptions Audit { get; set; } = new();
     public SecurityOptions Security { get; set; } = new();
     public UiOptions Ui { get; set; } = new();
 
@@ -130,6 +131,18 @@ internal sealed class RetentionOptions
 
     /// <summary>How often expired requests are closed and due purges scheduled.</summary>
     public TimeSpan PurgeInterval { get; set; } = TimeSpan.FromHours(1);
+}
+
+internal sealed class AuditOptions
+{
+    /// <summary>How often a worker signs a checkpoint of each tenant's chain head (only when the head moved).</summary>
+    public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>HMAC key for audit checkpoints (at least 32 bytes), never stored in the database. Generated into the data directory when empty.</summary>
+    public string? CheckpointKey { get; set; }
+
+    /// <summary>Keys that signed older checkpoints, still accepted when verifying after a rotation.</summary>
+    public List<string> PreviousCheckpointKeys { get; set; } = [];
 }
 
 internal sealed class SecurityOptions

@@ -73,12 +73,18 @@ internal sealed class DatabaseStartup(
     {
         await using var conn = new NpgsqlConnection(app);
         await conn.OpenAsync(ct);
-        var role = await conn.QuerySingleAsync<(string Name, bool Super, bool Bypass)>(
-            "SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user");
-        if (role.Super || role.Bypass)
+        // Owning a tenant table is as bad: the owner can switch row-level security off, and the owner's own
+        // policies (outbox_messages, ADR 0012) see every tenant.
+        var role = await conn.QuerySingleAsync<(string Name, bool Super, bool Bypass, bool Owner)>("""
+            SELECT rolname, rolsuper, rolbypassrls,
+                   EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                           WHERE n.nspname = 'public' AND c.relrowsecurity AND pg_has_role(current_user, c.relowner, 'MEMBER'))
+            FROM pg_roles WHERE rolname = current_user
+            """);
+        if (role.Super || role.Bypass || role.Owner)
         {
             throw new StartupException(
-                $"The runtime database role '{role.Name}' is a superuser or has BYPASSRLS, which switches off tenant isolation: " +
+                $"The runtime database role '{role.Name}' is a superuser, has BYPASSRLS or owns the schema's tables, which switches off tenant isolation: " +
                 "give ConnectionStrings__Dms a plain role that is a member of dms_app and ConnectionStrings__DmsOwner the schema owner.");
         }
     }

@@ -32,9 +32,12 @@ internal static class Outbox
             "INSERT INTO outbox_messages (id, tenant_id, type, payload) VALUES (@id, @tenantId, @type, @payload::jsonb)",
             new { id = Guid.CreateVersion7(), tenantId, type, payload = JsonSerializer.Serialize(payload, Json) }, tx, cancellationToken: ct));
 
-    /// <summary>Marks the transaction as the dispatcher's, which may see every tenant's messages (and only those).</summary>
-    public static Task EnterDispatcherModeAsync(NpgsqlConnection c, NpgsqlTransaction tx, CancellationToken ct) =>
-        c.ExecuteAsync(new CommandDefinition("SELECT set_config('app.outbox_dispatcher', 'on', true)", transaction: tx, cancellationToken: ct));
+    /// <summary>
+    /// The dispatcher works on a claimed message as its tenant: apart from <c>outbox_claim</c> the runtime role
+    /// has no cross-tenant view of the outbox, and no setting gives it one (ADR 0012).
+    /// </summary>
+    public static Task EnterTenantAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenantId, CancellationToken ct) =>
+        c.ExecuteAsync(new CommandDefinition("SELECT set_config('app.tenant_id', @tenant, true)", new { tenant = tenantId.ToString() }, tx, cancellationToken: ct));
 }
 
 internal sealed class OutboxOptions

@@ -58,13 +58,14 @@ internal static class OutboxAdmin
             WHERE id = @messageId AND status = 'Dead' AND (@tenant::uuid IS NULL OR tenant_id = @tenant)
             """, new { messageId, tenant }, tx, cancellationToken: ct)) == 1;
 
-    /// <summary>CLI: <c>outbox dead</c> lists every tenant's dead messages; <c>outbox replay ID</c> replays one.</summary>
+    /// <summary>CLI: <c>outbox dead</c> lists every tenant's dead messages; <c>outbox replay ID</c> replays one. Needs the owner connection.</summary>
     public static async Task<int> RunCliAsync(string[] args, IServiceProvider services)
     {
-        var dataSource = services.GetRequiredService<NpgsqlDataSource>();
-        await using var conn = await dataSource.OpenConnectionAsync();
+        // Operators work across tenants, which the runtime role cannot (ADR 0012): the CLI connects as the
+        // schema owner, whose policy on outbox_messages covers every tenant.
+        await using var conn = new NpgsqlConnection(services.GetRequiredService<DatabaseConnections>().Owner);
+        await conn.OpenAsync();
         await using var tx = await conn.BeginTransactionAsync();
-        await Outbox.EnterDispatcherModeAsync(conn, tx, CancellationToken.None);
         switch (args)
         {
             case [_, "dead"]:

@@ -62,7 +62,7 @@ internal sealed class OutboxDispatcher(
         {
             if (stoppingToken.IsCancellationRequested)
             {
-                await ReleaseAsync(claimed.Skip(i).Select(m => m.Id).ToArray());
+                await ReleaseAsync(claimed.Skip(i).ToList());
                 return i;
             }
             await HandleAsync(claimed[i]);
@@ -73,30 +73,12 @@ internal sealed class OutboxDispatcher(
     private async Task<List<OutboxMessage>> ClaimAsync(CancellationToken ct)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
-        await using var tx = await conn.BeginTransactionAsync(ct);
-        await Outbox.EnterDispatcherModeAsync(conn, tx, ct);
-        // A message whose lease ran out after its last allowed attempt most likely took its node down with it
-        // (a crash, an OOM kill): dead-letter it instead of handing it to the next node, forever.
-        await conn.ExecuteAsync(new CommandDefinition("""
-            UPDATE outbox_messages
-            SET status = 'Dead', locked_by = NULL, locked_until = NULL,
-                last_error = 'The lease expired during attempt ' || attempts || ' (the node stopped while handling it); not retried.'
-            WHERE status = 'Processing' AND locked_until < now() AND attempts >= @max
-            """, new { max = Settings.MaxAttempts }, tx, cancellationToken: ct));
-        var messages = (await conn.QueryAsync<OutboxMessage>(new CommandDefinition("""
-            WITH due AS (
-              SELECT id FROM outbox_messages
-              WHERE (status = 'Pending' AND available_at <= now()) OR (status = 'Processing' AND locked_until < now())
-              ORDER BY available_at, id
-              LIMIT @batch
-              FOR UPDATE SKIP LOCKED)
-            UPDATE outbox_messages m
-            SET status = 'Processing', locked_by = @node, locked_until = now() + @lease, attempts = m.attempts + 1
-            FROM due WHERE m.id = due.id
-            RETURNING m.id, m.tenant_id, m.type, m.payload::text AS payload, m.attempts
-            """, new { batch = Settings.BatchSize, node = _node, lease = Settings.LeaseDuration }, tx, cancellationToken: ct))).ToList();
-        await tx.CommitAsync(ct);
-        return messages;
+        // The only cross-tenant access the runtime role has: a function that leases due messages (ADR 0012).
+        // It also dead-letters a message whose lease ran out after its last allowed attempt: that one most
+        // likely took its node down with it (a crash, an OOM kill), so it is not handed to the next node forever.
+        return (await conn.QueryAsync<OutboxMessage>(new CommandDefinition(
+            "SELECT id, tenant_id, type, payload, attempts FROM outbox_claim(@node, @batch, @lease, @max)",
+            new { node = _node, batch = Settings.BatchSize, lease = Settings.LeaseDuration, max = Settings.MaxAttempts }, cancellationToken: ct))).ToList();
     }
 
     private async Task HandleAsync(OutboxMessage message)
@@ -151,7 +133,7 @@ internal sealed class OutboxDispatcher(
     {
         await using var conn = await dataSource.OpenConnectionAsync();
         await using var tx = await conn.BeginTransactionAsync();
-        await Outbox.EnterDispatcherModeAsync(conn, tx, CancellationToken.None);
+        await Outbox.EnterTenantAsync(conn, tx, message.TenantId, CancellationToken.None);
         // Only while the lease is ours: if it expired and another node took over, that node finishes it.
         await conn.ExecuteAsync(new CommandDefinition("""
             UPDATE outbox_messages
@@ -167,7 +149,7 @@ internal sealed class OutboxDispatcher(
     {
         await using var conn = await dataSource.OpenConnectionAsync();
         await using var tx = await conn.BeginTransactionAsync();
-        await Outbox.EnterDispatcherModeAsync(conn, tx, CancellationToken.None);
+        await Outbox.EnterTenantAsync(conn, tx, message.TenantId, CancellationToken.None);
         var renewed = await conn.ExecuteAsync(new CommandDefinition("""
             UPDATE outbox_messages SET locked_until = now() + @lease
             WHERE id = @id AND locked_by = @node AND status = 'Processing'
@@ -177,21 +159,25 @@ internal sealed class OutboxDispatcher(
     }
 
     /// <summary>Claimed but not started at shutdown: handed back at once, without counting an attempt.</summary>
-    private async Task ReleaseAsync(Guid[] ids)
+    private async Task ReleaseAsync(List<OutboxMessage> messages)
     {
-        if (ids.Length == 0)
+        if (messages.Count == 0)
         {
             return;
         }
         await using var conn = await dataSource.OpenConnectionAsync();
-        await using var tx = await conn.BeginTransactionAsync();
-        await Outbox.EnterDispatcherModeAsync(conn, tx, CancellationToken.None);
-        await conn.ExecuteAsync(new CommandDefinition("""
-            UPDATE outbox_messages SET status = 'Pending', locked_by = NULL, locked_until = NULL, attempts = attempts - 1
-            WHERE id = ANY(@ids) AND locked_by = @node
-            """, new { ids, node = _node }, tx));
-        await tx.CommitAsync();
-        logger.LogInformation("Released {Count} claimed outbox message(s) at shutdown", ids.Length);
+        // One transaction per tenant: outside the claim function the dispatcher sees one tenant at a time.
+        foreach (var tenant in messages.GroupBy(m => m.TenantId))
+        {
+            await using var tx = await conn.BeginTransactionAsync();
+            await Outbox.EnterTenantAsync(conn, tx, tenant.Key, CancellationToken.None);
+            await conn.ExecuteAsync(new CommandDefinition("""
+                UPDATE outbox_messages SET status = 'Pending', locked_by = NULL, locked_until = NULL, attempts = attempts - 1
+                WHERE id = ANY(@ids) AND locked_by = @node
+                """, new { ids = tenant.Select(m => m.Id).ToArray(), node = _node }, tx));
+            await tx.CommitAsync();
+        }
+        logger.LogInformation("Released {Count} claimed outbox message(s) at shutdown", messages.Count);
     }
 
     /// <summary>

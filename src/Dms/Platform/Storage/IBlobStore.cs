@@ -63,6 +63,11 @@ internal static class BlobKeys
 
     public static string TenantPrefix(Guid tenantId) => $"{tenantId:N}/";
 
+    /// <summary>Signed audit checkpoints; the sequence is zero-padded so key order is chain order.</summary>
+    public static string AuditCheckpointPrefix(Guid tenantId) => $"{tenantId:N}/audit-checkpoints/";
+
+    public static string ForAuditCheckpoint(Guid tenantId, long sequence) => $"{AuditCheckpointPrefix(tenantId)}{sequence:D19}";
+
     /// <summary>Keys are made here from GUIDs; anything else is refused before it reaches a file system or bucket.</summary>
     public static bool IsWellFormed(string key) =>
         key.Length is > 0 and <= 512 && !key.StartsWith('/') && !key.Contains("..", StringComparison.Ordinal) &&

@@ -101,9 +101,12 @@ internal sealed class StorageReconciler(NpgsqlDataSource dataSource, Db db, IBlo
         var cutoff = clock.GetUtcNow() - grace;
         var removed = 0;
         var candidates = new List<string>(Batch);
+        // Audit checkpoints share the tenant's prefix (a tenant purge removes them too) but are no document's
+        // file: they are never orphans.
+        var checkpoints = BlobKeys.AuditCheckpointPrefix(tenant);
         await foreach (var blob in blobs.ListAsync(BlobKeys.TenantPrefix(tenant), ct))
         {
-            if (blob.LastModified <= cutoff)
+            if (blob.LastModified <= cutoff && !blob.Key.StartsWith(checkpoints, StringComparison.Ordinal))
             {
                 candidates.Add(blob.Key);
             }

@@ -1,0 +1,85 @@
+using Dapper;
+using Npgsql;
+
+namespace Dms.Modules.Audit;
+
+/// <summary>The newest checkpoint verify compared the chain with.</summary>
+internal sealed record CheckpointSummary(long Sequence, string? At);
+
+/// <summary>
+/// <c>GET /audit/verify</c>'s answer. <c>Problem</c> names what is wrong: <c>broken_link</c> (an event's hash or
+/// link does not match), <c>head_mismatch</c> (the head disagrees with the last event), <c>truncated</c> (the
+/// chain ends before its newest checkpoint), <c>tail_rewritten</c> (the chain was recomputed: its hash at the
+/// checkpoint differs from the signed one), <c>checkpoint_invalid</c> (the newest checkpoint's signature does
+/// not verify, or it is malformed).
+/// </summary>
+internal sealed record AuditVerifyResponse(
+    bool Valid, long Checked, Guid? FirstBrokenEventId, long? FirstBrokenSeq, bool Anchored, CheckpointSummary? Checkpoint,
+    long UnanchoredEvents, string? Problem);
+
+internal static class AuditVerification
+{
+    public static async Task<AuditVerifyResponse> VerifyAsync(NpgsqlDataSource dataSource, AuditCheckpoints checkpoints, Guid tenant, CancellationToken ct)
+    {
+        // Read first: a checkpoint written while the chain is walked is then simply not used this time.
+        var stored = await checkpoints.LatestAsync(tenant, ct);
+        var anchor = stored?.Checkpoint;
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        await conn.ExecuteAsync(new CommandDefinition("SELECT set_config('app.tenant_id', @t, true)", new { t = tenant.ToString() }, tx, cancellationToken: ct));
+        // The database recomputes each link with the same function that made it; this walks them in order.
+        await using var reader = await conn.ExecuteReaderAsync(new CommandDefinition("""
+            SELECT e.id, e.seq, e.prev_hash, e.hash, audit_link(e.prev_hash, e) AS recomputed
+            FROM audit_events e WHERE e.tenant_id = @tenant ORDER BY e.seq
+            """, new { tenant }, tx, cancellationToken: ct));
+        var expectedPrev = new string('0', 64);
+        long expectedSeq = 1, checkedCount = 0;
+        string? hashAtCheckpoint = null;
+        while (await reader.ReadAsync(ct))
+        {
+            var (id, seq, prev, hash, recomputed) = (reader.GetGuid(0), reader.GetInt64(1), reader.GetString(2), reader.GetString(3), reader.GetString(4));
+            if (seq != expectedSeq || prev != expectedPrev || hash != recomputed)
+            {
+                return new AuditVerifyResponse(false, checkedCount, id, seq, false, Summary(stored, tenant), 0, "broken_link");
+            }
+            if (seq == stored?.KeySequence)
+            {
+                hashAtCheckpoint = hash;
+            }
+            expectedPrev = hash;
+            expectedSeq++;
+            checkedCount++;
+        }
+        await reader.CloseAsync();
+        // The head must agree with the last event: removing events at the end is tampering too.
+        var head = await conn.QuerySingleOrDefaultAsync<(long LastSeq, string LastHash)?>(new CommandDefinition(
+            "SELECT last_seq, last_hash FROM audit_heads WHERE tenant_id = @tenant", new { tenant }, tx, cancellationToken: ct));
+        var headOk = head is null ? checkedCount == 0 : head.Value.LastSeq == checkedCount && head.Value.LastHash == expectedPrev;
+        if (!headOk)
+        {
+            return new AuditVerifyResponse(false, checkedCount, null, checkedCount + 1, false, Summary(stored, tenant), 0, "head_mismatch");
+        }
+        if (stored is null)
+        {
+            return new AuditVerifyResponse(true, checkedCount, null, null, false, null, checkedCount, null);
+        }
+        if (!stored.IsTrusted(tenant) || anchor is null)
+        {
+            return new AuditVerifyResponse(false, checkedCount, null, null, false, Summary(stored, tenant), 0, "checkpoint_invalid");
+        }
+        // A consistent chain that is shorter than, or differs at, what was signed earlier was cut or recomputed.
+        if (checkedCount < anchor.Sequence)
+        {
+            return new AuditVerifyResponse(false, checkedCount, null, checkedCount + 1, false, Summary(stored, tenant), 0, "truncated");
+        }
+        if (hashAtCheckpoint != anchor.Hash)
+        {
+            return new AuditVerifyResponse(false, checkedCount, null, null, false, Summary(stored, tenant), 0, "tail_rewritten");
+        }
+        return new AuditVerifyResponse(true, checkedCount, null, null, true, Summary(stored, tenant), checkedCount - anchor.Sequence, null);
+    }
+
+    // An untrusted checkpoint's fields are whatever its forger wrote: only its place in the store is reported.
+    private static CheckpointSummary? Summary(StoredCheckpoint? stored, Guid tenant) =>
+        stored is null ? null : new CheckpointSummary(stored.KeySequence, stored.IsTrusted(tenant) ? stored.Checkpoint!.At : null);
+}
