@@ -186,6 +186,7 @@ internal static class PlatformServices
         app.UseSwaggerUI(o =>
         {
             o.SwaggerEndpoint("/openapi/v1.json", "DMS Enterprise API v1");
+            o.DocumentTitle = "DMS Enterprise API";
             o.RoutePrefix = "swagger";
         });
         app.MapSignedObjects();

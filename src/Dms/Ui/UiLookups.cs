@@ -62,6 +62,7 @@ internal static class UiLookups
             UNION ALL SELECT id, name FROM workspaces WHERE tenant_id = @tenant AND id = ANY(@ids)
             UNION ALL SELECT id, name FROM folders WHERE tenant_id = @tenant AND id = ANY(@ids)
             UNION ALL SELECT id, name FROM api_tokens WHERE tenant_id = @tenant AND id = ANY(@ids)
+            UNION ALL SELECT id, name FROM tenants WHERE id = @tenant AND id = ANY(@ids)
             UNION ALL SELECT a.id, lower(a.type) || ' request for “' || d.title || '”' FROM approval_requests a
                 JOIN documents d ON d.tenant_id = a.tenant_id AND d.id = a.document_id
                 WHERE a.tenant_id = @tenant AND a.id = ANY(@ids)

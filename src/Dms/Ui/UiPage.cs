@@ -166,7 +166,37 @@ internal static class Display
         "approval.executed" => "Carried out the request",
         "approval.failed" => "The request could not be carried out",
         "approval.content_downloaded" => "Downloaded the proposed file",
+        "auth.login" => "Signed in",
+        "auth.login_failed" => "Failed to sign in",
+        "auth.logout" => "Signed out",
+        "auth.refresh_reuse_detected" => "A used sign-in token came back (sign-in ended)",
+        "user.created" => "Created a user",
+        "user.updated" => "Changed a user",
+        "workspace.created" => "Created a workspace",
+        "workspace.member_added" => "Added a workspace member",
+        "workspace.member_changed" => "Changed a member's workspace role",
+        "workspace.member_removed" => "Removed a workspace member",
+        "folder.created" => "Created a folder",
+        "token.created" => "Created an API token",
+        "token.revoked" => "Revoked an API token",
+        "tenant.created" => "Created the organisation",
+        "outbox.replayed" => "Replayed a background message",
         _ => action.Replace('.', ' ').Replace('_', ' '),
+    };
+
+    /// <summary>What kind of thing an audit event is about, in words.</summary>
+    public static string Entity(string type) => type switch
+    {
+        "document" => "Document",
+        "approval" => "Request",
+        "user" => "User",
+        "workspace" => "Workspace",
+        "folder" => "Folder",
+        "api_token" => "API token",
+        "tenant" => "Organisation",
+        "outbox_message" => "Background message",
+        "refresh_token_family" => "Sign-in",
+        _ => type.Replace('_', ' '),
     };
 
     /// <summary>Who did it: the e-mail, or "System" for the background worker.</summary>
