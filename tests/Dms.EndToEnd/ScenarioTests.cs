@@ -33,7 +33,7 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
         var member = await NewPageAsync("member");
         var alpha = Encoding.UTF8.GetBytes("Alpha meeting notes\nline two\n" + new string('a', 200_000));
         var beta = Encoding.UTF8.GetBytes("Budget beta figures\n1,2,3\n");
-        string documentUrl = "";
+        string documentUrl = "", pdfUrl = "";
 
         await Step("1-admin-creates-member", async () =>
         {
@@ -386,7 +386,8 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             await member.GotoAsync("/documents");
             await member.GetByTestId("file-picker").SetInputFilesAsync(
             [
-                new FilePayload { Name = "delta-report.pdf", MimeType = "application/pdf", Buffer = LargePdf() },
+                // A long name without a break opportunity: the document page must still fit a phone.
+                new FilePayload { Name = "delta_report_for_the_annual_general_meeting_2026.pdf", MimeType = "application/pdf", Buffer = LargePdf() },
                 new FilePayload { Name = "epsilon-letter.docx", MimeType = "application/vnd.openxmlformats-officedocument.wordprocessingml.document", Buffer = Docx() },
             ]);
             var rows = member.Locator(".upload-row");
@@ -400,8 +401,8 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
 
             // Looking at a PDF (the viewer fetches it in ranges) is one view, not a download per piece.
             await member.GotoAsync("/documents?q=delta");
-            await member.GetByRole(AriaRole.Link, new() { Name = "delta-report" }).ClickAsync();
-            var pdfUrl = member.Url;
+            await member.GetByRole(AriaRole.Link, new() { Name = "delta_report_for_the_annual_general_meeting_2026" }).ClickAsync();
+            pdfUrl = member.Url;
             await Expect(member.Locator("iframe.preview")).ToBeVisibleAsync();
             await member.WaitForTimeoutAsync(3000);
             await admin.GotoAsync($"/admin/audit?entityId={pdfUrl[(pdfUrl.LastIndexOf('/') + 1)..]}");
@@ -416,16 +417,22 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
         {
             var phone = await NewPageAsync("phone", 390, 844);
             await SignInAsync(phone, MemberEmail, MemberPassword);
-            // The first document is on the first screen, and nothing is wider than the screen.
-            var first = await phone.GetByTestId("documents").Locator("tbody tr").First.BoundingBoxAsync();
-            first.ShouldNotBeNull();
-            (first.Y + first.Height).ShouldBeLessThan(844f, "the first document row must show without scrolling");
+            // The first document is on the first screen, and nothing is wider than the screen: in the list of
+            // everything, and inside a workspace, where the breadcrumb, folders and "New folder" come first too.
+            await FirstDocumentOnTheFirstScreenAsync(phone);
             await ShouldFitTheWidthAsync(phone);
             await Shot(phone, "documents-phone");
             await AxeCleanAsync(phone);
+            await phone.GetByRole(AriaRole.Link, new() { Name = "General", Exact = true }).ClickAsync();
+            await Expect(phone.GetByTestId("folders")).ToContainTextAsync("Projects");
+            await FirstDocumentOnTheFirstScreenAsync(phone);
+            await ShouldFitTheWidthAsync(phone);
             await phone.GotoAsync(documentUrl);
             await ShouldFitTheWidthAsync(phone);
             await Shot(phone, "document-phone");
+            await phone.GotoAsync(pdfUrl);
+            await Expect(phone.GetByTestId("doc-kind")).ToHaveTextAsync("PDF document");
+            await ShouldFitTheWidthAsync(phone);
             await phone.GotoAsync("/approvals");
             await ShouldFitTheWidthAsync(phone);
         });
@@ -462,10 +469,24 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
         Regex.Matches(html, @"[\u2600-\u27BF]|[\uD83C-\uD83E][\uDC00-\uDFFF]").Select(m => m.Value).ShouldBeEmpty($"emoji on {page.Url}");
     }
 
+    private static async Task FirstDocumentOnTheFirstScreenAsync(IPage page)
+    {
+        var first = await page.GetByTestId("documents").Locator("tbody tr").First.BoundingBoxAsync();
+        first.ShouldNotBeNull();
+        (first.Y + first.Height).ShouldBeLessThan(page.ViewportSize!.Height, $"the first document row on {page.Url} must show without scrolling");
+    }
+
     private static async Task ShouldFitTheWidthAsync(IPage page)
     {
         var (scroll, client) = (await page.EvaluateAsync<int>("document.documentElement.scrollWidth"), await page.EvaluateAsync<int>("document.documentElement.clientWidth"));
-        scroll.ShouldBeLessThanOrEqualTo(client, $"{page.Url} is wider than the screen");
+        // Names the widest elements that stick out, so a failure says what to fix.
+        var culprits = scroll <= client ? "" : await page.EvaluateAsync<string>("""
+            () => [...document.querySelectorAll('body *')]
+                .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+                .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className && typeof e.className === 'string' ? '.' + e.className.trim().replace(/\s+/g, '.') : '') + ' ' + Math.round(e.getBoundingClientRect().right))
+                .slice(0, 12).join(', ')
+            """);
+        scroll.ShouldBeLessThanOrEqualTo(client, $"{page.Url} is wider than the screen: {culprits}");
     }
 
     /// <summary>A real, several-megabyte PDF: big enough that Chromium's viewer fetches it in ranges.</summary>
