@@ -1,5 +1,7 @@
+using System.IO.Compression;
 using System.Text;
 using System.Text.RegularExpressions;
+using Deque.AxeCore.Playwright;
 using Microsoft.Playwright;
 using Shouldly;
 using Xunit;
@@ -15,9 +17,14 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
 {
     private const string MemberEmail = "mia.member@e2e.test";
     private const string MemberPassword = "Member-Passw0rd!-e2e";
+    private const string ViewerEmail = "val.viewer@e2e.test";
+    private const string ViewerPassword = "Viewer-Passw0rd!-e2e";
     private static readonly bool WriteDocScreenshots = Environment.GetEnvironmentVariable("DMS_WRITE_SCREENSHOTS") == "1";
 
     private readonly Dictionary<string, IPage> _pages = [];
+
+    /// <summary>What the browser complained about on any page: console errors (CSP among them) and failed sub-resources (a missing favicon).</summary>
+    private readonly List<string> _complaints = [];
 
     [Fact]
     public async Task Admin_and_member_go_through_the_whole_document_life_in_the_browser()
@@ -26,7 +33,7 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
         var member = await NewPageAsync("member");
         var alpha = Encoding.UTF8.GetBytes("Alpha meeting notes\nline two\n" + new string('a', 200_000));
         var beta = Encoding.UTF8.GetBytes("Budget beta figures\n1,2,3\n");
-        string documentUrl = "";
+        string documentUrl = "", pdfUrl = "";
 
         await Step("1-admin-creates-member", async () =>
         {
@@ -41,7 +48,27 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             await admin.GetByRole(AriaRole.Button, new() { Name = "Create user" }).ClickAsync();
             await Expect(admin.GetByTestId("flash")).ToContainTextAsync($"User {MemberEmail} created as Member");
             await Expect(admin.GetByTestId("users")).ToContainTextAsync(MemberEmail);
+
+            // A member who may only read in General: a viewer there.
+            await admin.GetByLabel("E-mail").FillAsync(ViewerEmail);
+            await admin.GetByLabel("Display name").FillAsync("Val Viewer");
+            await admin.GetByLabel("Role", new() { Exact = true }).SelectOptionAsync("Member");
+            await admin.GetByLabel("Initial password").FillAsync(ViewerPassword);
+            await admin.GetByRole(AriaRole.Button, new() { Name = "Create user" }).ClickAsync();
+            await Expect(admin.GetByTestId("flash")).ToContainTextAsync($"User {ViewerEmail} created as Member");
             await Shot(admin, "admin-users");
+            await AxeCleanAsync(admin);
+            await admin.GotoAsync("/admin/workspaces");
+            await admin.GetByLabel($"Workspace role of {ViewerEmail}").SelectOptionAsync("Viewer");
+            await admin.GetByRole(AriaRole.Row).Filter(new() { HasText = ViewerEmail }).GetByRole(AriaRole.Button, new() { Name = "Change" }).ClickAsync();
+            await Expect(admin.GetByLabel($"Workspace role of {ViewerEmail}")).ToHaveValueAsync("Viewer");
+            await AxeCleanAsync(admin);
+
+            // Who am I: the organisation once, in words, not "Tenant: e2e (e2e)".
+            await admin.GetByTestId("who").ClickAsync();
+            await Expect(admin.Locator(".who-menu")).ToContainTextAsync($"Organisation: {AppFixture.Tenant}");
+            await Expect(admin.Locator(".who-menu")).Not.ToContainTextAsync($"({AppFixture.Tenant})");
+            await Expect(admin.Locator(".who-menu")).Not.ToContainTextAsync("Tenant:");
         });
 
         await Step("2-member-uploads-searches-downloads", async () =>
@@ -61,6 +88,7 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             (await rows.Nth(0).Locator("progress").GetAttributeAsync("value")).ShouldBe("100");
             await Expect(member.GetByTestId("documents")).ToContainTextAsync("beta-budget");
             await Shot(member, "documents");
+            await AxeCleanAsync(member);
 
             await member.GetByTestId("search").FillAsync("alpha");
             await Expect(member).ToHaveURLAsync(new Regex("q=alpha"));
@@ -69,6 +97,10 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             await member.GetByRole(AriaRole.Link, new() { Name = "alpha-notes" }).ClickAsync();
             await Expect(member.GetByTestId("doc-title")).ToContainTextAsync("alpha-notes");
             documentUrl = member.Url;
+            // Where it lives, and what kind of file it is, in words.
+            await Expect(member.GetByTestId("doc-location").GetByRole(AriaRole.Link)).ToHaveTextAsync(["Documents", "General"]);
+            await Expect(member.GetByTestId("doc-kind")).ToHaveTextAsync("Plain text");
+            await AxeCleanAsync(member);
 
             var download = await member.RunAndWaitForDownloadAsync(() => member.GetByTestId("download").ClickAsync());
             download.SuggestedFilename.ShouldBe("alpha-notes.txt");
@@ -79,9 +111,16 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
 
         await Step("3-member-requests-delete", async () =>
         {
-            await member.GetByTestId("delete-reason").FillAsync("Superseded by the new minutes");
+            await member.GetByTestId("delete-reason").FillAsync("Superseded by the new minutes.");
             await member.GetByRole(AriaRole.Button, new() { Name = "Request delete" }).ClickAsync();
             await Expect(member.GetByTestId("pending")).ToContainTextAsync("Delete request pending");
+            await Expect(member.GetByTestId("pending")).Not.ToContainTextAsync("”.");
+            await Expect(member.GetByTestId("doc-status")).ToHaveTextAsync("Delete pending");
+            await Expect(member.Locator("main")).Not.ToContainTextAsync("PendingDelete");
+            await member.GotoAsync("/documents");
+            await Expect(member.GetByTestId("documents")).ToContainTextAsync("Delete pending");
+            await Expect(member.GetByTestId("documents")).Not.ToContainTextAsync("PendingDelete");
+            await member.GotoAsync(documentUrl);
             await Shot(member, "document");
         });
 
@@ -94,6 +133,7 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             await Expect(request).ToContainTextAsync("Superseded by the new minutes");
             await Expect(request).ToContainTextAsync("Mia Member");
             await Shot(admin, "approvals");
+            await AxeCleanAsync(admin);
             await request.GetByTestId("approve").ClickAsync();
             await Expect(admin.GetByTestId("flash")).ToContainTextAsync("Approved");
         });
@@ -102,9 +142,17 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
         {
             // "Approved" arrives before "executed": wait for the notification that says the document went.
             await EventuallyAsync(member, "/notifications", async () =>
-                await member.GetByTestId("notification").Filter(new() { HasText = "The document was deleted" }).CountAsync() > 0);
+                await member.GetByTestId("notification").Filter(new() { HasText = "“alpha-notes” was deleted" }).CountAsync() > 0);
             await Expect(member.GetByTestId("bell-count")).ToBeVisibleAsync();
-            await Expect(member.GetByTestId("notification").First).ToContainTextAsync("The document was deleted");
+            await Expect(member.GetByTestId("notification").First).ToContainTextAsync("“alpha-notes” was deleted");
+            await Expect(member.GetByTestId("notification").Filter(new() { HasText = "request for “alpha-notes” was approved" })).ToHaveCountAsync(1);
+            await Shot(member, "notifications");
+            await AxeCleanAsync(member);
+            // Its "Open document" says plainly that the document was deleted, not that it never existed.
+            await member.GetByTestId("notification").First.GetByRole(AriaRole.Link, new() { Name = "Open document" }).ClickAsync();
+            await Expect(member.GetByTestId("gone")).ToContainTextAsync("“alpha-notes” was deleted");
+            await Expect(member.GetByTestId("gone")).Not.ToContainTextAsync("does not exist");
+            await Expect(member.GetByTestId("open-trash")).ToHaveCountAsync(0);
             await EventuallyAsync(member, "/documents", async () => !(await member.GetByTestId("documents").InnerTextAsync()).Contains("alpha-notes", StringComparison.Ordinal));
             await Expect(member.GetByTestId("documents")).ToContainTextAsync("beta-budget");
         });
@@ -112,7 +160,17 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
         await Step("6-admin-restores-from-trash", async () =>
         {
             await EventuallyAsync(admin, "/admin/trash", async () => await admin.GetByTestId("trash").CountAsync() > 0);
-            await admin.GetByRole(AriaRole.Row).Filter(new() { HasText = "alpha-notes" }).GetByTestId("restore").ClickAsync();
+            await AxeCleanAsync(admin);
+            // The admin's own notification names the document; opening it leads to its entry in the trash.
+            await admin.GotoAsync("/notifications");
+            var asked = admin.GetByTestId("notification").Filter(new() { HasText = "Delete requested for “alpha-notes”" });
+            await Expect(asked).ToHaveCountAsync(1);
+            await asked.GetByRole(AriaRole.Link, new() { Name = "Open document" }).ClickAsync();
+            await Expect(admin.GetByTestId("gone")).ToContainTextAsync("“alpha-notes” was deleted");
+            await admin.GetByTestId("open-trash").ClickAsync();
+            await Expect(admin).ToHaveURLAsync(new Regex("/admin/trash#trash-"));
+            await Expect(admin.Locator("tr:target")).ToContainTextAsync("alpha-notes");
+            await admin.Locator("tr:target").GetByTestId("restore").ClickAsync();
             await Expect(admin.GetByTestId("flash")).ToContainTextAsync("Restored");
             await member.GotoAsync("/documents");
             await Expect(member.GetByTestId("documents")).ToContainTextAsync("alpha-notes");
@@ -148,6 +206,19 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             await Expect(member.GetByTestId("request").Filter(new() { HasText = "Corrected figures" }).GetByTestId("decision-comment"))
                 .ToHaveTextAsync("Figures still wrong on page 2");
             await Shot(member, "my-requests");
+            await AxeCleanAsync(member);
+
+            // The document's own audit panel tells its whole story, the deletion and the replace request included.
+            await admin.GotoAsync(documentUrl);
+            var story = admin.GetByTestId("doc-audit");
+            await Expect(story).ToContainTextAsync("Uploaded the document");
+            await Expect(story).ToContainTextAsync("Requested deletion");
+            await Expect(story).ToContainTextAsync("Deleted the document (approved request)");
+            await Expect(story).ToContainTextAsync("Restored from the trash");
+            await Expect(story).ToContainTextAsync("Requested a replacement");
+            await Expect(story).ToContainTextAsync("Rejected the request");
+            await Expect(story).ToContainTextAsync(MemberEmail);
+            await AxeCleanAsync(admin);
         });
 
         await Step("8-wrong-password", async () =>
@@ -167,12 +238,36 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             // The remaining admin pages work against the same data.
             await admin.GotoAsync("/admin/audit");
             await Expect(admin.GetByTestId("audit")).ToContainTextAsync("approval.");
+            // Titles and e-mails, not ids cut to eight characters.
+            await Expect(admin.GetByTestId("audit").GetByRole(AriaRole.Link, new() { Name = "alpha-notes" }).First).ToBeVisibleAsync();
+            await Expect(admin.GetByTestId("audit")).ToContainTextAsync(MemberEmail);
+            (await admin.GetByTestId("audit").InnerTextAsync()).ShouldNotMatch(@"[0-9a-f]{8}…");
+            await AxeCleanAsync(admin);
+            // "approval" finds the approval events without the exact dotted prefix.
+            await admin.GetByLabel("Action").FillAsync("approval");
+            await admin.GetByRole(AriaRole.Button, new() { Name = "Filter" }).ClickAsync();
+            var actions = admin.GetByTestId("audit").Locator("tbody tr");
+            (await actions.CountAsync()).ShouldBeGreaterThan(2);
+            foreach (var text in await actions.AllInnerTextsAsync())
+            {
+                text.ShouldContain("approval.");
+            }
             await admin.GetByRole(AriaRole.Link, new() { Name = "Verify the chain" }).ClickAsync();
             await Expect(admin.GetByTestId("verify")).ToContainTextAsync("The chain is intact");
             await admin.GotoAsync("/admin/workspaces");
             await Expect(admin.GetByRole(AriaRole.Heading, new() { Name = "Members of General" })).ToBeVisibleAsync();
             await admin.GotoAsync("/admin/outbox");
             await Expect(admin.GetByText("No dead messages.")).ToBeVisibleAsync();
+            await AxeCleanAsync(admin);
+
+            // The API reference reads like one: a real title, a summary on every operation.
+            var openApi = await admin.Context.APIRequest.GetAsync("/openapi/v1.json");
+            var spec = System.Text.Json.JsonDocument.Parse(await openApi.TextAsync()).RootElement;
+            spec.GetProperty("info").GetProperty("title").GetString().ShouldBe("DMS Enterprise API");
+            await admin.GotoAsync("/swagger");
+            await Expect(admin.Locator(".info .title")).ToContainTextAsync("DMS Enterprise API");
+            await Expect(admin.Locator(".opblock-summary-description").First).ToBeVisibleAsync();
+            (await admin.Locator(".opblock").CountAsync()).ShouldBe(await admin.Locator(".opblock-summary-description").CountAsync());
 
             // The sign-in cookie never authorises the API (bearer only), and pages carry their own CSP.
             var api = await member.Context.APIRequest.GetAsync("/api/v1/me");
@@ -236,6 +331,13 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             await member.GetByTestId("folders").GetByRole(AriaRole.Link, new() { Name = "2026" }).ClickAsync();
             await Expect(member.GetByTestId("documents")).ToContainTextAsync("gamma-plan");
             await Shot(member, "folders");
+            await AxeCleanAsync(member);
+            await NoEmojiAsync(member);
+            // The document page says which workspace and folder it is in.
+            await member.GetByRole(AriaRole.Link, new() { Name = "gamma-plan" }).ClickAsync();
+            await Expect(member.GetByTestId("doc-location").GetByRole(AriaRole.Link)).ToHaveTextAsync(["Documents", "General", "Projects", "2026"]);
+            await member.GetByTestId("doc-location").GetByRole(AriaRole.Link, new() { Name = "Projects" }).ClickAsync();
+            await Expect(member.GetByTestId("breadcrumb")).ToContainTextAsync("Projects");
 
             // Two people edit the same document: the second save is refused with the conflict message and the current values.
             await admin.GotoAsync(documentUrl);
@@ -255,16 +357,184 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             await Expect(member.GetByRole(AriaRole.Link, new() { Name = "Go to documents" })).ToBeVisibleAsync();
         });
 
-        if (WriteDocScreenshots)
+        await Step("11-viewer-is-offered-reading-only", async () =>
         {
+            var viewer = await NewPageAsync("viewer");
+            await SignInAsync(viewer, ViewerEmail, ViewerPassword);
+            await Expect(viewer.GetByTestId("documents")).ToContainTextAsync("beta-budget");
+            await Expect(viewer.GetByRole(AriaRole.Heading, new() { Name = "Upload" })).ToHaveCountAsync(0);
+            await Expect(viewer.GetByTestId("file-picker")).ToHaveCountAsync(0);
+            await viewer.GetByRole(AriaRole.Link, new() { Name = "General", Exact = true }).ClickAsync();
+            await Expect(viewer.GetByTestId("folders")).ToContainTextAsync("Projects");
+            await Expect(viewer.GetByRole(AriaRole.Button, new() { Name = "Create folder" })).ToHaveCountAsync(0);
+            await Expect(viewer.GetByTestId("file-picker")).ToHaveCountAsync(0);
+            await viewer.GetByTestId("folders").GetByRole(AriaRole.Link, new() { Name = "Projects" }).ClickAsync();
+            await Expect(viewer.GetByText("No documents here yet.")).ToBeVisibleAsync();
+            await Expect(viewer.Locator("#results")).ToContainTextAsync("Documents appear here once someone uploads them.");
+            await Expect(viewer.Locator("#results")).Not.ToContainTextAsync("Drop files");
+            await AxeCleanAsync(viewer);
+            await viewer.GotoAsync(documentUrl);
+            await Expect(viewer.GetByTestId("read-only")).ToBeVisibleAsync();
+            await Expect(viewer.GetByRole(AriaRole.Button, new() { Name = "Save changes" })).ToHaveCountAsync(0);
+            await Expect(viewer.GetByRole(AriaRole.Button, new() { Name = "Request delete" })).ToHaveCountAsync(0);
+            await Expect(viewer.GetByTestId("download")).ToBeVisibleAsync();
+            await AxeCleanAsync(viewer);
+        });
+
+        await Step("12-previews-are-views-and-types-are-words", async () =>
+        {
+            await member.GotoAsync("/documents");
+            await member.GetByTestId("file-picker").SetInputFilesAsync(
+            [
+                // A long name without a break opportunity: the document page must still fit a phone.
+                new FilePayload { Name = "delta_report_for_the_annual_general_meeting_2026.pdf", MimeType = "application/pdf", Buffer = LargePdf() },
+                new FilePayload { Name = "epsilon-letter.docx", MimeType = "application/vnd.openxmlformats-officedocument.wordprocessingml.document", Buffer = Docx() },
+            ]);
+            var rows = member.Locator(".upload-row");
+            await Expect(rows.Nth(0).GetByTestId("upload-status")).ToContainTextAsync("Uploaded", new() { Timeout = 30_000 });
+            await Expect(rows.Nth(1).GetByTestId("upload-status")).ToContainTextAsync("Uploaded", new() { Timeout = 30_000 });
+
+            await member.GotoAsync("/documents?q=epsilon");
+            await member.GetByRole(AriaRole.Link, new() { Name = "epsilon-letter" }).ClickAsync();
+            await Expect(member.GetByTestId("doc-kind")).ToHaveTextAsync("Word document");
+            await Expect(member.Locator("main")).Not.ToContainTextAsync("application/vnd");
+
+            // Looking at a PDF (the viewer fetches it in ranges) is one view, not a download per piece.
+            await member.GotoAsync("/documents?q=delta");
+            await member.GetByRole(AriaRole.Link, new() { Name = "delta_report_for_the_annual_general_meeting_2026" }).ClickAsync();
+            pdfUrl = member.Url;
+            await Expect(member.Locator("iframe.preview")).ToBeVisibleAsync();
+            await member.WaitForTimeoutAsync(3000);
+            await admin.GotoAsync($"/admin/audit?entityId={pdfUrl[(pdfUrl.LastIndexOf('/') + 1)..]}");
+            var events = admin.GetByTestId("audit").Locator("tbody tr");
+            await Expect(events.Filter(new() { HasText = "document.viewed" })).ToHaveCountAsync(1);
+            await Expect(events.Filter(new() { HasText = "document.downloaded" })).ToHaveCountAsync(0);
             await admin.GotoAsync("/admin/audit");
             await Shot(admin, "audit");
-            await admin.GotoAsync(documentUrl);
-            await Shot(admin, "document-admin");
+        });
+
+        await Step("13-phone-width", async () =>
+        {
             var phone = await NewPageAsync("phone", 390, 844);
             await SignInAsync(phone, MemberEmail, MemberPassword);
+            // The first document is on the first screen, and nothing is wider than the screen: in the list of
+            // everything, and inside a workspace, where the breadcrumb, folders and "New folder" come first too.
+            await FirstDocumentOnTheFirstScreenAsync(phone);
+            await ShouldFitTheWidthAsync(phone);
             await Shot(phone, "documents-phone");
+            await AxeCleanAsync(phone);
+            await phone.GetByRole(AriaRole.Link, new() { Name = "General", Exact = true }).ClickAsync();
+            await Expect(phone.GetByTestId("folders")).ToContainTextAsync("Projects");
+            await FirstDocumentOnTheFirstScreenAsync(phone);
+            await ShouldFitTheWidthAsync(phone);
+            await phone.GotoAsync(documentUrl);
+            await ShouldFitTheWidthAsync(phone);
+            await Shot(phone, "document-phone");
+            await phone.GotoAsync(pdfUrl);
+            await Expect(phone.GetByTestId("doc-kind")).ToHaveTextAsync("PDF document");
+            await ShouldFitTheWidthAsync(phone);
+            await phone.GotoAsync("/approvals");
+            await ShouldFitTheWidthAsync(phone);
+        });
+
+        await Step("14-no-console-errors-no-missing-files", async () =>
+        {
+            // The page names its icon, and both the icon and the classic /favicon.ico answer.
+            var icon = await member.Locator("link[rel=icon]").GetAttributeAsync("href");
+            icon.ShouldNotBeNull();
+            (await member.Context.APIRequest.GetAsync(icon)).Status.ShouldBe(200);
+            (await member.Context.APIRequest.GetAsync("/favicon.ico")).Status.ShouldBe(200);
+            _complaints.ShouldBeEmpty();
+        });
+
+        if (WriteDocScreenshots)
+        {
+            await admin.GotoAsync(documentUrl);
+            await Shot(admin, "document-admin", fullPage: true);
         }
+    }
+
+    /// <summary>axe-core finds no accessibility violation on the page as it is now.</summary>
+    private static async Task AxeCleanAsync(IPage page)
+    {
+        var result = await page.RunAxe();
+        var violations = result.Violations.Select(v => $"{v.Id} ({v.Impact}): {v.Help} at {string.Join(", ", v.Nodes.Select(n => n.Target?.ToString()))}").ToList();
+        violations.ShouldBeEmpty($"axe-core on {page.Url}");
+    }
+
+    /// <summary>Emoji need an emoji font, which many machines lack: they show as empty boxes. Icons are inline SVG.</summary>
+    private static async Task NoEmojiAsync(IPage page)
+    {
+        var html = await page.ContentAsync();
+        Regex.Matches(html, @"[\u2600-\u27BF]|[\uD83C-\uD83E][\uDC00-\uDFFF]").Select(m => m.Value).ShouldBeEmpty($"emoji on {page.Url}");
+    }
+
+    private static async Task FirstDocumentOnTheFirstScreenAsync(IPage page)
+    {
+        var first = await page.GetByTestId("documents").Locator("tbody tr").First.BoundingBoxAsync();
+        first.ShouldNotBeNull();
+        (first.Y + first.Height).ShouldBeLessThan(page.ViewportSize!.Height, $"the first document row on {page.Url} must show without scrolling");
+    }
+
+    private static async Task ShouldFitTheWidthAsync(IPage page)
+    {
+        var (scroll, client) = (await page.EvaluateAsync<int>("document.documentElement.scrollWidth"), await page.EvaluateAsync<int>("document.documentElement.clientWidth"));
+        // Names the widest elements that stick out, so a failure says what to fix.
+        var culprits = scroll <= client ? "" : await page.EvaluateAsync<string>("""
+            () => [...document.querySelectorAll('body *')]
+                .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+                .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className && typeof e.className === 'string' ? '.' + e.className.trim().replace(/\s+/g, '.') : '') + ' ' + Math.round(e.getBoundingClientRect().right))
+                .slice(0, 12).join(', ')
+            """);
+        scroll.ShouldBeLessThanOrEqualTo(client, $"{page.Url} is wider than the screen: {culprits}");
+    }
+
+    /// <summary>A real, several-megabyte PDF: big enough that Chromium's viewer fetches it in ranges.</summary>
+    private static byte[] LargePdf()
+    {
+        var padding = new string(' ', 3_000_000);
+        var objects = new[]
+        {
+            "<< /Type /Catalog /Pages 2 0 R >>",
+            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 200] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+            $"<< /Length {44 + padding.Length} >>\nstream\nBT /F1 24 Tf 40 100 Td (Delta report) Tj ET\n{padding}\nendstream",
+            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        };
+        var pdf = new StringBuilder("%PDF-1.4\n");
+        var offsets = new List<int>();
+        for (var i = 0; i < objects.Length; i++)
+        {
+            offsets.Add(Encoding.ASCII.GetByteCount(pdf.ToString()));
+            pdf.Append(System.Globalization.CultureInfo.InvariantCulture, $"{i + 1} 0 obj\n{objects[i]}\nendobj\n");
+        }
+        var xref = Encoding.ASCII.GetByteCount(pdf.ToString());
+        pdf.Append(System.Globalization.CultureInfo.InvariantCulture, $"xref\n0 {objects.Length + 1}\n0000000000 65535 f \n");
+        foreach (var offset in offsets)
+        {
+            pdf.Append(System.Globalization.CultureInfo.InvariantCulture, $"{offset:D10} 00000 n \n");
+        }
+        pdf.Append(System.Globalization.CultureInfo.InvariantCulture, $"trailer\n<< /Size {objects.Length + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n");
+        return Encoding.ASCII.GetBytes(pdf.ToString());
+    }
+
+    /// <summary>A minimal Word document: an Office Open XML package, as the server's type sniffing expects.</summary>
+    private static byte[] Docx()
+    {
+        using var stream = new MemoryStream();
+        using (var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true))
+        {
+            foreach (var (name, content) in new[]
+            {
+                ("[Content_Types].xml", "<?xml version=\"1.0\"?><Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\"/>"),
+                ("word/document.xml", "<?xml version=\"1.0\"?><w:document xmlns:w=\"http://schemas.openxmlformats.org/wordprocessingml/2006/main\"/>"),
+            })
+            {
+                using var entry = new StreamWriter(zip.CreateEntry(name).Open());
+                entry.Write(content);
+            }
+        }
+        return stream.ToArray();
     }
 
     private async Task<IPage> NewPageAsync(string who, int width = 1280, int height = 860)
@@ -273,6 +543,27 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
         var page = await context.NewPageAsync();
         page.SetDefaultTimeout(15_000);
         _pages[who] = page;
+        page.Console += (_, message) =>
+        {
+            // A page answered with an error status (the 404 step) is logged as a failed load: that is the test's own doing.
+            if (message.Type == "error" && !message.Text.StartsWith("Failed to load resource", StringComparison.Ordinal) && !page.Url.Contains("/swagger", StringComparison.Ordinal))
+            {
+                lock (_complaints)
+                {
+                    _complaints.Add($"{who} console on {page.Url}: {message.Text}");
+                }
+            }
+        };
+        page.Response += (_, response) =>
+        {
+            if (response.Status >= 400 && response.Request.ResourceType is "stylesheet" or "script" or "image" or "font" or "manifest" or "other")
+            {
+                lock (_complaints)
+                {
+                    _complaints.Add($"{who}: {response.Status} for {response.Url}");
+                }
+            }
+        };
         return page;
     }
 
@@ -334,7 +625,7 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
     }
 
     /// <summary>With DMS_WRITE_SCREENSHOTS=1, pictures of the main pages for the README (docs/screenshots/).</summary>
-    private static async Task Shot(IPage page, string name)
+    private static async Task Shot(IPage page, string name, bool fullPage = false)
     {
         if (!WriteDocScreenshots)
         {
@@ -342,6 +633,6 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
         }
         var dir = Path.Combine(AppFixture.RepositoryRoot, "docs", "screenshots");
         Directory.CreateDirectory(dir);
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(dir, $"{name}.png"), FullPage = false });
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(dir, $"{name}.png"), FullPage = fullPage });
     }
 }

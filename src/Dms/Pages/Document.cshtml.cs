@@ -7,6 +7,8 @@ using Dms.Modules.Audit;
 using Dms.Modules.Documents.Browse;
 using Dms.Modules.Documents.Domain;
 using Dms.Modules.Documents.Edit;
+using Dms.Modules.Documents.Folders;
+using Dms.Modules.Documents.Workspaces;
 using Dms.Platform.Configuration;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
@@ -27,7 +29,18 @@ internal sealed class DocumentModel(Db db, AuditTrail audit, IOptions<DmsOptions
     public List<VersionResponse> Versions { get; private set; } = [];
     public List<ApprovalResponse> History { get; private set; } = [];
     public List<AuditEventResponse> Events { get; private set; } = [];
-    public bool CanWrite => Me.Role is Roles.Admin or Roles.Member;
+    /// <summary>Edit and change requests are offered only to those the document's workspace lets contribute.</summary>
+    public bool CanWrite { get; private set; }
+
+    /// <summary>Where the document lives: its workspace and the folder path down to it.</summary>
+    public WorkspaceResponse? Workspace { get; private set; }
+    public FolderContentsResponse? Folder { get; private set; }
+
+    /// <summary>Set when the id names a document the caller could read but that was deleted: said plainly, not "not found".</summary>
+    public GoneDocument? Gone { get; private set; }
+
+    /// <summary>Names for the ids in the audit panel (e-mails, titles).</summary>
+    public Dictionary<string, string> Names { get; private set; } = [];
     public bool CanAudit => Me.Role is Roles.Admin or Roles.Auditor;
     public ApprovalResponse? Pending => History.FirstOrDefault(h => h.Status == ApprovalStatus.Pending);
 
@@ -110,22 +123,41 @@ internal sealed class DocumentModel(Db db, AuditTrail audit, IOptions<DmsOptions
         return Page();
     }
 
-    private Task<IActionResult> NotFoundPage()
+    private async Task<IActionResult> NotFoundPage()
     {
         Response.StatusCode = StatusCodes.Status404NotFound;
         Document = null;
-        return Task.FromResult<IActionResult>(Page());
+        Gone = await UiLookups.GoneDocumentAsync(db, Me, Id, HttpContext.RequestAborted);
+        if (Gone is not null)
+        {
+            Error = null;
+        }
+        return Page();
     }
 
     private async Task LoadAsync(CancellationToken ct)
     {
         Document = await Call<DocumentResponse>(BrowseEndpoints.Get(HttpContext, Id, db, ct));
         Response.Headers.Remove("ETag");
+        CanWrite = (await UiLookups.ContributableWorkspacesAsync(db, Me, ct)).Contains(Document.WorkspaceId);
+        Workspace = await Call<WorkspaceResponse>(WorkspaceEndpoints.Get(HttpContext, Document.WorkspaceId.ToString(), db, ct));
+        if (Document.FolderId is { } folder)
+        {
+            Folder = await Call<FolderContentsResponse>(FolderEndpoints.Get(HttpContext, folder.ToString(), db, ct));
+        }
         Versions = (await Call<ItemList<VersionResponse>>(BrowseEndpoints.Versions(HttpContext, Id, db, ct))).Items;
         History = (await Call<ItemList<ApprovalResponse>>(ApprovalQueries.History(HttpContext, Id, db, ct))).Items;
         if (CanAudit)
         {
-            Events = (await Call<Page<AuditEventResponse>>(AuditEndpoints.List(HttpContext, null, null, Id, null, null, 50, null, db, ct))).Items.ToList();
+            // The document's own events, and those of its delete and replace requests (their approval, execution:
+            // the deletion or replacement itself), which the trail files under the request.
+            Events = [];
+            foreach (var entity in History.Select(h => h.Id.ToString()).Prepend(Id))
+            {
+                Events.AddRange((await Call<Page<AuditEventResponse>>(AuditEndpoints.List(HttpContext, null, null, entity, null, null, 50, null, db, ct))).Items);
+            }
+            Events = [.. Events.OrderByDescending(e => e.Seq).Take(50)];
+            Names = await UiLookups.EntityNamesAsync(db, Me, Events.Select(e => e.ActorId?.ToString()), ct);
         }
     }
 }

@@ -55,7 +55,16 @@ internal sealed class DocumentsModel(Db db, AuditTrail audit) : UiPage
 
     /// <summary>The folders one level below the current place: a workspace's top-level folders or a folder's children.</summary>
     public List<FolderResponse> Subfolders { get; private set; } = [];
-    public bool CanWrite => Me.Role is Roles.Admin or Roles.Member;
+    /// <summary>Workspaces the caller may upload to and create folders in (their workspace role, capped by their tenant role).</summary>
+    public HashSet<Guid> Contributable { get; private set; } = [];
+
+    /// <summary>Upload and folder creation are offered only where they would be allowed: in the workspace shown, or anywhere for "All workspaces".</summary>
+    public bool CanWrite => Current is not null ? Contributable.Contains(Current.Id) : Contributable.Count > 0;
+
+    /// <summary>Where the upload area puts files: the workspace shown, else the default one, else the first the caller may upload to.</summary>
+    public WorkspaceResponse? UploadWorkspace => Current is not null
+        ? (CanWrite ? Current : null)
+        : Workspaces.Where(w => Contributable.Contains(w.Id)).OrderByDescending(w => w.IsDefault).FirstOrDefault();
     public bool Filtered => !string.IsNullOrWhiteSpace(Q) || !string.IsNullOrWhiteSpace(Tag) || !string.IsNullOrEmpty(Status) || !string.IsNullOrEmpty(Type);
 
     public async Task<IActionResult> OnGetAsync(CancellationToken ct)
@@ -83,6 +92,7 @@ internal sealed class DocumentsModel(Db db, AuditTrail audit) : UiPage
     private async Task LoadAsync(CancellationToken ct)
     {
         Workspaces = (await Call<ItemList<WorkspaceResponse>>(WorkspaceEndpoints.List(HttpContext, db, ct))).Items;
+        Contributable = await UiLookups.ContributableWorkspacesAsync(db, Me, ct);
         try
         {
             if (!string.IsNullOrEmpty(Folder))

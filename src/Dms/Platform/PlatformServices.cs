@@ -110,6 +110,7 @@ internal static class PlatformServices
         services.AddProblemDetails();
         services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
         {
+            document.Info = new Microsoft.OpenApi.OpenApiInfo { Title = "DMS Enterprise API", Version = "v1", Description = "Documents, approvals, audit. Errors are problem+json with a stable code." };
             // Lets the browsable UI's "Authorize" button send the access token from /api/v1/auth/login.
             document.Components ??= new Microsoft.OpenApi.OpenApiComponents();
             document.Components.SecuritySchemes ??= new Dictionary<string, Microsoft.OpenApi.IOpenApiSecurityScheme>();
@@ -185,6 +186,7 @@ internal static class PlatformServices
         app.UseSwaggerUI(o =>
         {
             o.SwaggerEndpoint("/openapi/v1.json", "DMS Enterprise API v1");
+            o.DocumentTitle = "DMS Enterprise API";
             o.RoutePrefix = "swagger";
         });
         app.MapSignedObjects();

@@ -9,7 +9,7 @@ namespace Dms.Ui;
 
 /// <summary>
 /// <c>GET /ui/documents/{id}/preview[?version=N]</c>: the download handler's streamed answer (authorised and
-/// audited the same way), shown inline when the browser renders the type safely by itself: PDF, PNG and JPEG
+/// authorised the same way, but recorded as <c>document.viewed</c>, once per view), shown inline when the browser renders the type safely by itself: PDF, PNG and JPEG
 /// only. Anything else (HTML, SVG, XML, office files) stays an attachment.
 /// </summary>
 internal static class Preview
@@ -26,6 +26,15 @@ internal static class Preview
             }
             return Task.CompletedTask;
         });
-        return DownloadEndpoint.Handle(http, id, version, false, db, blobs, options, clock, audit, ct);
+        return DownloadEndpoint.HandleAsync(http, id, version, false, ContinuesAView(http.Request) ? null : "document.viewed",
+            db, blobs, options, clock, audit, ct);
     }
+
+    /// <summary>
+    /// A PDF viewer fetches the file in pieces once it knows its size: a range starting past byte 0 continues a
+    /// view already recorded by the request that fetched the start. A request for the whole file, or for its
+    /// first bytes, is a view of its own.
+    /// </summary>
+    internal static bool ContinuesAView(HttpRequest request) =>
+        request.GetTypedHeaders().Range is { Ranges.Count: > 0 } range && range.Ranges.All(r => r.From is > 0 || (r.From is null && r.To is > 0));
 }

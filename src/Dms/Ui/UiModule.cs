@@ -93,6 +93,8 @@ internal static class UiModule
         app.MapRazorPages();
         // Signed-out visitors land on the sign-in page through the documents page's authorization.
         app.MapGet("/", () => Results.Redirect("/documents")).ExcludeFromDescription();
+        // Browsers and tools that ask for the classic icon get the page's SVG one.
+        app.MapGet("/favicon.ico", () => Results.Redirect("/favicon.svg", permanent: true)).ExcludeFromDescription().AllowAnonymous();
 
         var ui = app.MapGroup("/ui").ExcludeFromDescription();
         // Downloads are GETs a link can make: authorised and audited by the API's download handler.

@@ -91,6 +91,117 @@ internal static class Display
         _ => "badge",
     };
 
+    /// <summary>A document's status in words (the API's values are identifiers: PendingDelete).</summary>
+    public static string Status(string status) => status switch
+    {
+        "PendingDelete" => "Delete pending",
+        "PendingReplace" => "Replace pending",
+        _ => status,
+    };
+
+    /// <summary>What kind of file this is, in words: people know "Word document", not application/vnd.openxmlformats-….</summary>
+    public static string Kind(string contentType, string fileName)
+    {
+        var known = contentType.Split(';')[0].Trim().ToLowerInvariant() switch
+        {
+            "application/pdf" => "PDF document",
+            "image/png" => "PNG image",
+            "image/jpeg" => "JPEG image",
+            "image/gif" => "GIF image",
+            "image/webp" => "WebP image",
+            "image/tiff" => "TIFF image",
+            "text/plain" => "Plain text",
+            "text/csv" => "CSV table",
+            "text/markdown" => "Markdown text",
+            "application/json" => "JSON data",
+            "application/zip" => "ZIP archive",
+            "application/msword" or "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => "Word document",
+            "application/vnd.ms-excel" or "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => "Excel spreadsheet",
+            "application/vnd.ms-powerpoint" or "application/vnd.openxmlformats-officedocument.presentationml.presentation" => "PowerPoint presentation",
+            "application/vnd.oasis.opendocument.text" => "OpenDocument text",
+            "application/vnd.oasis.opendocument.spreadsheet" => "OpenDocument spreadsheet",
+            "application/vnd.oasis.opendocument.presentation" => "OpenDocument presentation",
+            _ => null,
+        };
+        if (known is not null)
+        {
+            return known;
+        }
+        var extension = System.IO.Path.GetExtension(fileName).TrimStart('.').ToUpperInvariant();
+        return extension.Length > 0 ? $"{extension} file" : "File";
+    }
+
+    /// <summary>An audit action in words ("document.viewed" → "Viewed the document"); unknown ones keep their name, made readable.</summary>
+    public static string Action(string action, System.Text.Json.JsonElement? data = null)
+    {
+        // Requests are filed under the request; what they did to the document is in their data.
+        var type = data is { ValueKind: System.Text.Json.JsonValueKind.Object } d && d.TryGetProperty("type", out var t) && t.ValueKind == System.Text.Json.JsonValueKind.String
+            ? t.GetString()
+            : null;
+        return (action, type) switch
+        {
+            ("approval.requested", "Delete") => "Requested deletion",
+            ("approval.requested", "Replace") => "Requested a replacement",
+            ("approval.executed", "Delete") => "Deleted the document (approved request)",
+            ("approval.executed", "Replace") => "Replaced the file (approved request)",
+            _ => ActionName(action),
+        };
+    }
+
+    private static string ActionName(string action) => action switch
+    {
+        "document.uploaded" => "Uploaded the document",
+        "document.viewed" => "Viewed the document",
+        "document.downloaded" => "Downloaded the document",
+        "document.updated" => "Edited the details",
+        "document.restored" => "Restored from the trash",
+        "document.purged" => "Removed for good",
+        "document.legal_hold_placed" => "Placed a legal hold",
+        "document.legal_hold_released" => "Lifted the legal hold",
+        "approval.requested" => "Requested a change",
+        "approval.approved" => "Approved the request",
+        "approval.rejected" => "Rejected the request",
+        "approval.cancelled" => "Cancelled the request",
+        "approval.expired" => "The request expired",
+        "approval.executed" => "Carried out the request",
+        "approval.failed" => "The request could not be carried out",
+        "approval.content_downloaded" => "Downloaded the proposed file",
+        "auth.login" => "Signed in",
+        "auth.login_failed" => "Failed to sign in",
+        "auth.logout" => "Signed out",
+        "auth.refresh_reuse_detected" => "A used sign-in token came back (sign-in ended)",
+        "user.created" => "Created a user",
+        "user.updated" => "Changed a user",
+        "workspace.created" => "Created a workspace",
+        "workspace.member_added" => "Added a workspace member",
+        "workspace.member_changed" => "Changed a member's workspace role",
+        "workspace.member_removed" => "Removed a workspace member",
+        "folder.created" => "Created a folder",
+        "token.created" => "Created an API token",
+        "token.revoked" => "Revoked an API token",
+        "tenant.created" => "Created the organisation",
+        "outbox.replayed" => "Replayed a background message",
+        _ => action.Replace('.', ' ').Replace('_', ' '),
+    };
+
+    /// <summary>What kind of thing an audit event is about, in words.</summary>
+    public static string Entity(string type) => type switch
+    {
+        "document" => "Document",
+        "approval" => "Request",
+        "user" => "User",
+        "workspace" => "Workspace",
+        "folder" => "Folder",
+        "api_token" => "API token",
+        "tenant" => "Organisation",
+        "outbox_message" => "Background message",
+        "refresh_token_family" => "Sign-in",
+        _ => type.Replace('_', ' '),
+    };
+
+    /// <summary>Who did it: the e-mail, or "System" for the background worker.</summary>
+    public static string Actor(string type, string label) => type == "system" ? "System" : label;
+
     /// <summary>The browser can show these itself, safely; never HTML, SVG or XML.</summary>
     public static bool CanPreview(string contentType) => contentType is "application/pdf" or "image/png" or "image/jpeg";
 }

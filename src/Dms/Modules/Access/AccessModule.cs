@@ -23,28 +23,28 @@ internal static class AccessModule
     public static IEndpointRouteBuilder MapAccess(this IEndpointRouteBuilder app)
     {
         var auth = app.MapGroup("/api/v1/auth").WithTags("Auth");
-        auth.MapPost("/login", LoginEndpoint.Handle).AllowAnonymous().RequireRateLimiting(Platform.Security.RateLimits.Login);
-        auth.MapPost("/refresh", RefreshEndpoint.Handle).AllowAnonymous();
-        auth.MapPost("/logout", LogoutEndpoint.Handle).AllowAnonymous();
+        auth.MapPost("/login", LoginEndpoint.Handle).WithSummary("Sign in: access and refresh tokens").AllowAnonymous().RequireRateLimiting(Platform.Security.RateLimits.Login);
+        auth.MapPost("/refresh", RefreshEndpoint.Handle).WithSummary("Exchange a refresh token for new tokens").AllowAnonymous();
+        auth.MapPost("/logout", LogoutEndpoint.Handle).WithSummary("Sign out: revoke the refresh token's family").AllowAnonymous();
 
-        app.MapGet("/api/v1/me", MeEndpoint.Handle).WithTags("Auth").RequireAuthorization();
+        app.MapGet("/api/v1/me", MeEndpoint.Handle).WithSummary("Who am I: user, role and tenant").WithTags("Auth").RequireAuthorization();
         var tokens = app.MapGroup("/api/v1/me/tokens").WithTags("Auth").RequireAuthorization();
-        tokens.MapPost("", Tokens.PersonalTokens.Create);
-        tokens.MapGet("", Tokens.PersonalTokens.List);
-        tokens.MapDelete("/{id}", Tokens.PersonalTokens.Revoke);
+        tokens.MapPost("", Tokens.PersonalTokens.Create).WithSummary("Create a personal API token (shown once)");
+        tokens.MapGet("", Tokens.PersonalTokens.List).WithSummary("List your personal API tokens");
+        tokens.MapDelete("/{id}", Tokens.PersonalTokens.Revoke).WithSummary("Revoke one of your personal API tokens");
 
         var users = app.MapGroup("/api/v1/users").WithTags("Users").RequireAuthorization(Policies.Admin);
-        users.MapPost("", UserEndpoints.Create);
-        users.MapGet("", UserEndpoints.List);
-        users.MapGet("/{id}", UserEndpoints.Get);
-        users.MapPatch("/{id}", UserEndpoints.Update);
+        users.MapPost("", UserEndpoints.Create).WithSummary("Create a user (admins)");
+        users.MapGet("", UserEndpoints.List).WithSummary("List the tenant's users (admins)");
+        users.MapGet("/{id}", UserEndpoints.Get).WithSummary("Get a user (admins)");
+        users.MapPatch("/{id}", UserEndpoints.Update).WithSummary("Change a user's role, name or disabled state (admins)");
 
         var members = app.MapGroup("/api/v1/workspaces/{id}/members").WithTags("Workspaces").RequireAuthorization(Policies.ReadDocuments);
-        members.MapGet("", Workspaces.MemberEndpoints.List);
-        members.MapPost("", Workspaces.MemberEndpoints.Add);
-        members.MapDelete("/{userId}", Workspaces.MemberEndpoints.Remove);
+        members.MapGet("", Workspaces.MemberEndpoints.List).WithSummary("List a workspace's members");
+        members.MapPost("", Workspaces.MemberEndpoints.Add).WithSummary("Add a member to a workspace or change their role (managers)");
+        members.MapDelete("/{userId}", Workspaces.MemberEndpoints.Remove).WithSummary("Remove a member from a workspace (managers)");
 
-        app.MapPost("/api/v1/platform/tenants", CreateTenantEndpoint.Handle).WithTags("Platform").AllowAnonymous();
+        app.MapPost("/api/v1/platform/tenants", CreateTenantEndpoint.Handle).WithSummary("Create a tenant with its first admin (platform key)").WithTags("Platform").AllowAnonymous();
         return app;
     }
 }

@@ -31,24 +31,24 @@ internal static class ApprovalsModule
     public static IEndpointRouteBuilder MapApprovals(this IEndpointRouteBuilder app)
     {
         var documents = app.MapGroup("/api/v1/documents").WithTags("Approvals");
-        documents.MapPost("/{id}/delete-requests", RequestEndpoints.RequestDelete).RequireAuthorization(Policies.WriteDocuments);
-        documents.MapPost("/{id}/replace-requests", RequestEndpoints.RequestReplace).RequireAuthorization(Policies.WriteDocuments).RequireRateLimiting(RateLimits.Uploads)
+        documents.MapPost("/{id}/delete-requests", RequestEndpoints.RequestDelete).WithSummary("Request a document's deletion (needs an admin's approval)").RequireAuthorization(Policies.WriteDocuments);
+        documents.MapPost("/{id}/replace-requests", RequestEndpoints.RequestReplace).WithSummary("Request a document's replacement with a new file").RequireAuthorization(Policies.WriteDocuments).RequireRateLimiting(RateLimits.Uploads)
             .DisableAntiforgery()
             // Both bodies are accepted (and routing enforces this list): the file itself, or a direct upload's id.
             .Accepts<ReplaceForm>("multipart/form-data", "application/json");
-        documents.MapGet("/{id}/approvals", ApprovalQueries.History).RequireAuthorization(Policies.ReadDocuments);
-        documents.MapPost("/{id}/restore", RetentionEndpoints.Restore).RequireAuthorization(Policies.Admin).WithTags("Retention");
-        documents.MapPut("/{id}/legal-hold", RetentionEndpoints.LegalHold).RequireAuthorization(Policies.Admin).WithTags("Retention");
+        documents.MapGet("/{id}/approvals", ApprovalQueries.History).WithSummary("List a document's approval requests").RequireAuthorization(Policies.ReadDocuments);
+        documents.MapPost("/{id}/restore", RetentionEndpoints.Restore).WithSummary("Restore a deleted document from the trash (admins)").RequireAuthorization(Policies.Admin).WithTags("Retention");
+        documents.MapPut("/{id}/legal-hold", RetentionEndpoints.LegalHold).WithSummary("Place or lift a legal hold (admins)").RequireAuthorization(Policies.Admin).WithTags("Retention");
 
         var approvals = app.MapGroup("/api/v1/approvals").WithTags("Approvals").RequireAuthorization(Policies.ReadDocuments);
-        approvals.MapGet("", ApprovalQueries.List);
-        approvals.MapGet("/{id}", ApprovalQueries.Get);
-        approvals.MapGet("/{id}/content", ApprovalContentEndpoint.Handle);
-        approvals.MapPost("/{id}/approve", DecisionEndpoints.Approve);
-        approvals.MapPost("/{id}/reject", DecisionEndpoints.Reject);
-        approvals.MapPost("/{id}/cancel", DecisionEndpoints.Cancel);
+        approvals.MapGet("", ApprovalQueries.List).WithSummary("List approval requests (the queue for admins, your own otherwise)");
+        approvals.MapGet("/{id}", ApprovalQueries.Get).WithSummary("Get an approval request");
+        approvals.MapGet("/{id}/content", ApprovalContentEndpoint.Handle).WithSummary("Download a replace request's proposed file");
+        approvals.MapPost("/{id}/approve", DecisionEndpoints.Approve).WithSummary("Approve a request (admins, not your own)");
+        approvals.MapPost("/{id}/reject", DecisionEndpoints.Reject).WithSummary("Reject a request with a reason (admins, not your own)");
+        approvals.MapPost("/{id}/cancel", DecisionEndpoints.Cancel).WithSummary("Cancel your own pending request");
 
-        app.MapGet("/api/v1/trash", RetentionEndpoints.Trash).RequireAuthorization(Policies.Admin).WithTags("Retention");
+        app.MapGet("/api/v1/trash", RetentionEndpoints.Trash).WithSummary("List deleted documents with their purge dates (admins)").RequireAuthorization(Policies.Admin).WithTags("Retention");
         app.MapNotifications();
         app.MapOutboxAdmin();
         return app;

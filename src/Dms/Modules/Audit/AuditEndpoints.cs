@@ -22,9 +22,9 @@ internal static class AuditEndpoints
     public static IEndpointRouteBuilder MapAudit(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/v1/audit").WithTags("Audit").RequireAuthorization(Policies.ReadAudit);
-        group.MapGet("", List);
-        group.MapGet("/export", Export);
-        group.MapGet("/verify", Verify);
+        group.MapGet("", List).WithSummary("List audit events, newest first, with filters");
+        group.MapGet("/export", Export).WithSummary("Export the filtered audit trail as CSV or NDJSON");
+        group.MapGet("/verify", Verify).WithSummary("Verify the audit trail's hash chain");
         return app;
     }
 
@@ -67,14 +67,17 @@ internal static class AuditEndpoints
             }
             else
             {
-                where.Add("actor_label ILIKE @actorLabel");
-                p.Add("actorLabel", $"%{actor.Replace("%", "\\%", StringComparison.Ordinal).Replace("_", "\\_", StringComparison.Ordinal)}%");
+                where.Add(@"actor_label ILIKE @actorLabel ESCAPE '\'");
+                p.Add("actorLabel", $"%{EscapeLike(actor)}%");
             }
         }
         if (f.Action is { } action)
         {
-            where.Add(action.EndsWith('.') ? "action LIKE @action" : "action = @action");
-            p.Add("action", action.EndsWith('.') ? action + "%" : action);
+            // Typed into a search box: any part of the action, in any case ("approval", "Login", "document.down");
+            // a trailing dot ("approval.") still reads as a prefix, which is also a part. What the user typed is
+            // literal: % and _ are not wildcards.
+            where.Add(@"action ILIKE @action ESCAPE '\'");
+            p.Add("action", $"%{EscapeLike(action)}%");
         }
         if (f.EntityId is { } entityId)
         {
@@ -94,6 +97,9 @@ internal static class AuditEndpoints
         return (string.Join(" AND ", where), p);
     }
 
+    private static string EscapeLike(string value) =>
+        value.Replace(@"\", @"\\", StringComparison.Ordinal).Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal);
+
     private static Filter ParseFilter(string? actor, string? action, string? entityId, string? from, string? to)
     {
         static bool Text(string? value, int max) => value is null || (value.Length <= max && !value.Any(char.IsControl));
@@ -109,7 +115,7 @@ internal static class AuditEndpoints
         }
         var v = new Validator()
             .Require(Text(actor, 320), "actor", "actor is a user id or e-mail (at most 320 characters).")
-            .Require(Text(action, 100), "action", "action is at most 100 characters (end it with '.' for a prefix, e.g. 'approval.').")
+            .Require(Text(action, 100), "action", "action is at most 100 characters (any part of an action name, e.g. 'approval').")
             .Require(Text(entityId, 100), "entityId", "entityId is at most 100 characters.");
         var filter = new Filter(actor, action, entityId, Time(from, "from", v), Time(to, "to", v));
         v.ThrowIfInvalid();

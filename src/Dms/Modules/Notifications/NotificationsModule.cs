@@ -15,10 +15,10 @@ internal static class NotificationsModule
     public static IEndpointRouteBuilder MapNotifications(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/v1/notifications").WithTags("Notifications").RequireAuthorization();
-        group.MapGet("", List);
-        group.MapGet("/unread-count", UnreadCount);
-        group.MapPost("/{id}/read", MarkRead);
-        group.MapPost("/read-all", MarkAllRead);
+        group.MapGet("", List).WithSummary("List your notifications");
+        group.MapGet("/unread-count", UnreadCount).WithSummary("Count your unread notifications");
+        group.MapPost("/{id}/read", MarkRead).WithSummary("Mark a notification read");
+        group.MapPost("/read-all", MarkAllRead).WithSummary("Mark all your notifications read");
         return app;
     }
 

@@ -47,10 +47,14 @@ internal sealed class AuditModel(Db db, NpgsqlDataSource dataSource) : UiPage
     public Page<AuditEventResponse> Events { get; private set; } = new([], null);
     public VerifyResult? Verified { get; private set; }
 
+    /// <summary>Titles, e-mails and names for the ids on this page.</summary>
+    public Dictionary<string, string> Names { get; private set; } = [];
+
     public Task<IActionResult> OnGetAsync(CancellationToken ct) => Attempt(async () =>
     {
         Events = await Call<Page<AuditEventResponse>>(AuditEndpoints.List(HttpContext, Blank(Actor), Blank(Action), Blank(EntityId), Blank(From), Blank(To),
             50, Cursor, db, ct));
+        Names = await UiLookups.EntityNamesAsync(db, Me, Events.Items.Select(e => e.EntityId).Concat(Events.Items.Select(e => e.ActorId?.ToString())), ct);
         return Page();
     }, () => Task.FromResult<IActionResult>(Page()));
 

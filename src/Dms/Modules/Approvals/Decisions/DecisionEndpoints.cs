@@ -52,7 +52,7 @@ internal static class DecisionEndpoints
             await Outbox.EnqueueAsync(c, tx, me.TenantId, OutboxTypes.Execute, new ApprovalMessage(request.Id), ct);
             await audit.RecordAsync(c, tx, "approval.approved", "approval", request.Id, new { request.Type, request.DocumentId, comment }, ct: ct);
             await Notify.RequesterAsync(c, tx, me.TenantId, request, "approval.approved",
-                $"Your {request.Type.ToLowerInvariant()} request was approved", comment ?? "It will be carried out shortly.", ct);
+                $"Your {request.Type.ToLowerInvariant()} request for {Notify.Document} was approved", comment ?? "It will be carried out shortly.", ct);
             return null;
         }, ct);
     }

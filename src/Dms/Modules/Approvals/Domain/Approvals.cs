@@ -101,7 +101,7 @@ internal static class ApprovalRequests
         if (status != ApprovalStatus.Cancelled)
         {
             await Notify.RequesterAsync(c, tx, tenant, request, status == ApprovalStatus.Rejected ? "approval.rejected" : "approval.expired",
-                status == ApprovalStatus.Rejected ? $"Your {request.Type.ToLowerInvariant()} request was rejected" : $"Your {request.Type.ToLowerInvariant()} request expired",
+                status == ApprovalStatus.Rejected ? $"Your {request.Type.ToLowerInvariant()} request for {Notify.Document} was rejected" : $"Your {request.Type.ToLowerInvariant()} request for {Notify.Document} expired",
                 comment ?? "Nobody decided it in time.", ct);
         }
         return true;
@@ -127,16 +127,38 @@ internal static class OutboxTypes
     public const string Purge = "document.purge";
 }
 
-/// <summary>In-app notifications, queued through the outbox in the transaction of the event they report.</summary>
+/// <summary>
+/// In-app notifications, queued through the outbox in the transaction of the event they report. A title may name
+/// the document with <see cref="Document"/>: it becomes the document's title, in quotes, as it is now (a
+/// notification is read later, when the document may be gone or renamed, so it must say which one it was). Bodies
+/// carry what people typed (reasons, comments) and are left as they are.
+/// </summary>
 internal static class Notify
 {
+    public const string Document = "{document}";
+
     public sealed record Payload(string Kind, string Audience, Guid? UserId, Guid? ExceptUserId, Guid? ApprovalId, Guid? DocumentId, string Title, string Body);
 
-    public static Task AdminsAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, ApprovalRow request, string kind, string title, string body, CancellationToken ct) =>
-        Outbox.EnqueueAsync(c, tx, tenant, OutboxTypes.Notify,
-            new Payload(kind, "admins", null, request.RequestedBy, request.Id, request.DocumentId, title, body), ct);
+    public static async Task AdminsAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, ApprovalRow request, string kind, string title, string body, CancellationToken ct)
+    {
+        await Outbox.EnqueueAsync(c, tx, tenant, OutboxTypes.Notify,
+            new Payload(kind, "admins", null, request.RequestedBy, request.Id, request.DocumentId, await NameDocumentAsync(c, tx, tenant, request.DocumentId, title, ct), body), ct);
+    }
 
-    public static Task RequesterAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, ApprovalRow request, string kind, string title, string body, CancellationToken ct) =>
-        Outbox.EnqueueAsync(c, tx, tenant, OutboxTypes.Notify,
-            new Payload(kind, "user", request.RequestedBy, null, request.Id, request.DocumentId, title, body), ct);
+    public static async Task RequesterAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, ApprovalRow request, string kind, string title, string body, CancellationToken ct)
+    {
+        await Outbox.EnqueueAsync(c, tx, tenant, OutboxTypes.Notify,
+            new Payload(kind, "user", request.RequestedBy, null, request.Id, request.DocumentId, await NameDocumentAsync(c, tx, tenant, request.DocumentId, title, ct), body), ct);
+    }
+
+    private static async Task<string> NameDocumentAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid documentId, string title, CancellationToken ct)
+    {
+        if (!title.Contains(Document, StringComparison.Ordinal))
+        {
+            return title;
+        }
+        var name = await c.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+            "SELECT title FROM documents WHERE tenant_id = @tenant AND id = @documentId", new { tenant, documentId }, tx, cancellationToken: ct));
+        return title.Replace(Document, name is null ? "a document" : $"“{name}”", StringComparison.Ordinal);
+    }
 }

@@ -86,7 +86,7 @@ internal sealed class ExecuteApprovalHandler(Db db, IBlobStore blobs, AuditTrail
             if (failure is null)
             {
                 await Notify.RequesterAsync(c, tx, tenant, request, "approval.executed",
-                    request.Type == ApprovalType.Delete ? "The document was deleted" : "The document was replaced",
+                    request.Type == ApprovalType.Delete ? $"{Notify.Document} was deleted" : $"{Notify.Document} was replaced",
                     request.Type == ApprovalType.Delete ? "It is in the trash and can be restored by an admin." : $"Version {document.CurrentVersion + 1} is now current.", ct);
             }
             else
@@ -96,7 +96,7 @@ internal sealed class ExecuteApprovalHandler(Db db, IBlobStore blobs, AuditTrail
                 {
                     await Outbox.EnqueueAsync(c, tx, tenant, OutboxTypes.DiscardStaged, new ApprovalMessage(request.Id), ct);
                 }
-                await Notify.RequesterAsync(c, tx, tenant, request, "approval.failed", "Your approved request could not be carried out", failure, ct);
+                await Notify.RequesterAsync(c, tx, tenant, request, "approval.failed", $"Your approved request for {Notify.Document} could not be carried out", failure, ct);
                 logger.LogWarning("Approval {ApprovalId} failed: {Failure}", request.Id, failure);
             }
         }, ct);

@@ -158,8 +158,8 @@ internal static class RequestEndpoints
             """, new { status = type == ApprovalType.Delete ? "PendingDelete" : "PendingReplace", tenant = me.TenantId, documentId }, tx, cancellationToken: ct));
         await audit.RecordAsync(c, tx, "approval.requested", "approval", request.Id,
             new { type, documentId, reason, replacement = staged is null ? null : new { staged.FileName, staged.Size, staged.Sha256 } }, ct: ct);
-        await Notify.AdminsAsync(c, tx, me.TenantId, request, "approval.requested", $"{type} requested",
-            $"{me.Email} asks to {type.ToLowerInvariant()} a document: {reason}", ct);
+        await Notify.AdminsAsync(c, tx, me.TenantId, request, "approval.requested", $"{type} requested for {Notify.Document}",
+            $"{me.Email} asks to {type.ToLowerInvariant()} it: {reason}", ct);
         return request.ToResponse();
     }
 

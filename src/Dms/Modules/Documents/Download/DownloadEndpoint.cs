@@ -19,7 +19,15 @@ internal static class DownloadEndpoint
 {
     private sealed record VersionRow(int Number, string BlobKey, long Size, string ContentType, string FileName, string Sha256, DateTime CreatedAt);
 
-    public static async Task<IResult> Handle(HttpContext http, string id, int? version, bool? redirect, Db db, IBlobStore blobs,
+    public static Task<IResult> Handle(HttpContext http, string id, int? version, bool? redirect, Db db, IBlobStore blobs,
+        IOptions<DmsOptions> options, TimeProvider clock, AuditTrail audit, CancellationToken ct) =>
+        HandleAsync(http, id, version, redirect, "document.downloaded", db, blobs, options, clock, audit, ct);
+
+    /// <summary>
+    /// The download, recorded as <paramref name="auditAction"/> (<c>document.viewed</c> for the UI's preview), or not
+    /// recorded at all when null (a preview's range request continuing a view already recorded).
+    /// </summary>
+    internal static async Task<IResult> HandleAsync(HttpContext http, string id, int? version, bool? redirect, string? auditAction, Db db, IBlobStore blobs,
         IOptions<DmsOptions> options, TimeProvider clock, AuditTrail audit, CancellationToken ct)
     {
         var me = CurrentUser.From(http.User);
@@ -39,8 +47,11 @@ internal static class DownloadEndpoint
                 WHERE tenant_id = @tenant AND document_id = @documentId AND number = @number
                 """, new { tenant = me.TenantId, documentId, number = version ?? current }, tx, cancellationToken: ct))
                 ?? throw ApiProblem.NotFound("version");
-            await audit.RecordAsync(c, tx, "document.downloaded", "document", documentId,
-                new { version = found.Number, mode = redirect == false ? "stream" : "redirect" }, ct: ct);
+            if (auditAction is not null)
+            {
+                await audit.RecordAsync(c, tx, auditAction, "document", documentId,
+                    new { version = found.Number, mode = redirect == false ? "stream" : "redirect" }, ct: ct);
+            }
             return found;
         }, ct);
 
