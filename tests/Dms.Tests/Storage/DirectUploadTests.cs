@@ -266,6 +266,23 @@ public abstract class DirectUploadTests : StorageApiTests
     }
 
     [Fact]
+    public async Task Completing_a_session_the_reconciliation_job_expired_is_410()
+    {
+        var content = Uploads.Pdf(10_000);
+        var session = await CreateSessionAsync("swept.pdf", content.Length);
+        await PutAsync(session, content);
+        await ExpireAsync(session.GetProperty("id").GetGuid());
+        for (var attempt = 0; attempt < 200 && (await App.Service<Dms.Modules.Documents.Reconciliation.StorageReconciler>().RunOnceAsync(null, CancellationToken.None)).Skipped; attempt++)
+        {
+            await Task.Delay(50);
+        }
+        using var status = await Tenant.Admin.Client.GetAsync($"/api/v1/uploads/{session.GetProperty("id").GetGuid()}");
+        (await status.JsonAsync()).GetProperty("status").GetString().ShouldBe("Expired");
+        await (await CompleteAsync(session)).ShouldBeProblemAsync(HttpStatusCode.Gone, "upload.expired");
+        await ShouldBeEmptyAsync();
+    }
+
+    [Fact]
     public async Task Sessions_are_private_to_their_creator_and_tenant()
     {
         var session = await CreateSessionAsync("mine.txt", 5);
