@@ -119,7 +119,7 @@ public sealed class HttpConnectionTests : IAsyncLifetime
 
         var response = await ReadResponseAsync(socket, TimeSpan.FromSeconds(10));
         response.Status.ShouldBe(403);
-        response.Body.ShouldContain("workspace.forbidden");
+        response.Headers["content-type"].ShouldStartWith("application/problem+json");
     }
 
     private async Task<Socket> ConnectAsync()
@@ -131,7 +131,7 @@ public sealed class HttpConnectionTests : IAsyncLifetime
 
     private sealed record RawResponse(int Status, Dictionary<string, string> Headers, string Body);
 
-    /// <summary>Reads one HTTP/1.1 response with a Content-Length body (what the API sends for problems and health).</summary>
+    /// <summary>Reads one HTTP/1.1 response's head, and its body when it has a Content-Length.</summary>
     private static async Task<RawResponse> ReadResponseAsync(Socket socket, TimeSpan? timeout = null)
     {
         using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(30));
