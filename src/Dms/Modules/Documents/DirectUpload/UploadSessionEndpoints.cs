@@ -75,7 +75,9 @@ internal static class UploadSessionEndpoints
             var count = (int)((size + partSize.Value - 1) / partSize.Value);
             multipartId = await blobs.StartMultipartAsync(staging, ct);
             parts = Enumerable.Range(1, count)
-                .Select(n => new UploadPartUrl(n, blobs.PresignPart(staging, multipartId, n, partSize.Value, expires, apiBase)))
+                // Each part's URL is bound to that part's exact size (the last one is the remainder).
+                .Select(n => new UploadPartUrl(n, blobs.PresignPart(staging, multipartId, n,
+                    n < count ? partSize.Value : size - ((count - 1) * partSize.Value), expires, apiBase)))
                 .ToList();
         }
         else
