@@ -65,7 +65,7 @@ public sealed class VerificationConcurrencyTests : IAsyncLifetime
         }
 
         _gate.Open();
-        using var created = await first;
+        using var created = await first.WaitAsync(TimeSpan.FromSeconds(30));
         await created.ShouldHaveStatusAsync(HttpStatusCode.Created);
         var document = await (await _member.Client.GetAsync($"/api/v1/documents/{documentId}")).JsonAsync();
         document.GetProperty("status").GetString().ShouldBe("PendingReplace");
@@ -89,7 +89,7 @@ public sealed class VerificationConcurrencyTests : IAsyncLifetime
                 await second.ShouldBeProblemAsync(HttpStatusCode.Conflict, "upload.in_progress");
             }
             await gone.CancelAsync();
-            await Should.ThrowAsync<OperationCanceledException>(abandoned);
+            await Should.ThrowAsync<OperationCanceledException>(abandoned.WaitAsync(TimeSpan.FromSeconds(30)));
         }
 
         // The server noticed and gave the session back, with the gate still closed: nothing finished the read.

@@ -47,6 +47,7 @@ internal static class ApprovalsModule
         approvals.MapPost("/{id}/approve", DecisionEndpoints.Approve);
         approvals.MapPost("/{id}/reject", DecisionEndpoints.Reject);
         approvals.MapPost("/{id}/cancel", DecisionEndpoints.Cancel);
+        approvals.MapPost("/{id}/give-up", GiveUpEndpoint.Handle).RequireAuthorization(Policies.Admin);
 
         app.MapGet("/api/v1/trash", RetentionEndpoints.Trash).RequireAuthorization(Policies.Admin).WithTags("Retention");
         app.MapNotifications();
