@@ -89,6 +89,7 @@ internal static class PlatformServices
             o.Events = new JwtBearerEvents { OnTokenValidated = AccountCheck.ValidateAsync };
         });
         services.AddDmsRateLimits();
+        services.AddConnectionHygiene();
         services.AddCors();
         services.AddOptions<Microsoft.AspNetCore.Cors.Infrastructure.CorsOptions>().Configure<IOptions<DmsOptions>>((cors, dms) =>
         {
@@ -132,6 +133,8 @@ internal static class PlatformServices
 
     public static WebApplication UsePlatform(this WebApplication app)
     {
+        // First: later middleware (rate limits by address, cookies' Secure flag) sees the client, not the proxy.
+        app.UseConnectionHygiene();
         app.UseCorrelationId();
         var uiStorageOrigins = Ui.UiModule.StorageOrigins(app.Services.GetRequiredService<IOptions<DmsOptions>>().Value.Storage);
         app.Use(async (context, next) =>

@@ -97,6 +97,53 @@ public sealed class StorageOutageTests : IAsyncLifetime
         await again.ShouldBeProblemAsync(HttpStatusCode.NotFound, "outbox_message.not_found");
     }
 
+    [Fact]
+    public async Task A_dead_execution_can_be_given_up_the_document_is_active_again_and_the_requester_is_told()
+    {
+        var (documentId, approvalId) = await ApprovedReplaceWhileStorageIsDownAsync();
+        using (var early = await _tenant.Admin.Client.PostAsync($"/api/v1/approvals/{approvalId}/give-up", null))
+        {
+            await early.ShouldBeProblemAsync(HttpStatusCode.Conflict, "approval.executing");
+        }
+        var dead = await WaitForMessageAsync(approvalId, m => m.Status == "Dead");
+        (await DocumentStatusAsync(documentId)).ShouldBe("PendingReplace", "stuck until someone acts");
+        await (await _member.Client.PostAsync($"/api/v1/approvals/{approvalId}/give-up", null)).ShouldBeProblemAsync(HttpStatusCode.Forbidden, "auth.forbidden");
+
+        RestoreStorage();
+        using var gaveUp = await _tenant.Admin.Client.PostAsync($"/api/v1/approvals/{approvalId}/give-up", null);
+        await gaveUp.ShouldHaveStatusAsync(HttpStatusCode.OK);
+        var request = await gaveUp.JsonAsync();
+        request.GetProperty("status").GetString().ShouldBe("Failed");
+        request.GetProperty("failure").GetString().ShouldNotBeNull().ShouldContain("Given up");
+        (await DocumentStatusAsync(documentId)).ShouldBe("Active");
+        (await VersionCountAsync(documentId)).ShouldBe(1);
+
+        // Settled: neither listed as dead nor replayable, and the request cannot be given up twice.
+        var list = await (await _tenant.Admin.Client.GetAsync("/api/v1/admin/outbox/dead")).JsonAsync();
+        list.GetProperty("items").EnumerateArray().Select(m => m.GetProperty("id").GetGuid()).ShouldNotContain(dead.Id);
+        await (await _tenant.Admin.Client.PostAsync($"/api/v1/admin/outbox/{dead.Id}/replay", null)).ShouldBeProblemAsync(HttpStatusCode.NotFound, "outbox_message.not_found");
+        await (await _tenant.Admin.Client.PostAsync($"/api/v1/approvals/{approvalId}/give-up", null)).ShouldBeProblemAsync(HttpStatusCode.Conflict, "approval.not_approved");
+
+        // The requester is told, the staged replacement is discarded through the outbox, and it is audited.
+        var told = false;
+        var stagedLeft = -1;
+        for (var i = 0; i < 200 && !(told && stagedLeft == 0); i++)
+        {
+            var notes = await (await _member.Client.GetAsync("/api/v1/notifications")).JsonAsync();
+            told = notes.GetProperty("items").EnumerateArray().Any(n => n.GetProperty("kind").GetString() == "approval.failed");
+            stagedLeft = Directory.EnumerateFiles(_app.BlobRoot, "*", SearchOption.AllDirectories).Count(f => !f.Contains(".multipart", StringComparison.Ordinal));
+            stagedLeft -= 1; // the original version stays
+            await Task.Delay(50);
+        }
+        told.ShouldBeTrue();
+        stagedLeft.ShouldBe(0);
+        var audit = await (await _tenant.Admin.Client.GetAsync("/api/v1/audit")).JsonAsync();
+        audit.GetProperty("items").EnumerateArray().Select(e => e.GetProperty("action").GetString()).ShouldContain("approval.given_up");
+    }
+
+    private async Task<string> DocumentStatusAsync(Guid documentId) =>
+        (await (await _member.Client.GetAsync($"/api/v1/documents/{documentId}")).JsonAsync()).GetProperty("status").GetString()!;
+
     private async Task<(Guid DocumentId, Guid ApprovalId)> ApprovedReplaceWhileStorageIsDownAsync()
     {
         using var upload = await _member.Client.PostAsync("/api/v1/documents", Uploads.Form("doc.txt", Uploads.Text("original")));

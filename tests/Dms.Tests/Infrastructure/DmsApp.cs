@@ -2,6 +2,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Dms.Tests.Infrastructure;
@@ -55,7 +56,8 @@ internal sealed class DmsApp : WebApplicationFactory<Program>
     /// An app of its own (own database, own storage folder) for tests that break things: its outbox and
     /// jobs cannot touch the shared apps' tenants.
     /// </summary>
-    public static async Task<DmsApp> CreateIsolatedAsync(string name, IReadOnlyDictionary<string, string> settings)
+    public static async Task<DmsApp> CreateIsolatedAsync(string name, IReadOnlyDictionary<string, string> settings,
+        Action<IServiceCollection>? services = null)
     {
         var cluster = await TestCluster.GetAsync();
         var (appConnection, ownerConnection) = await cluster.CreateDatabaseAsync($"dms_{name}");
@@ -64,7 +66,7 @@ internal sealed class DmsApp : WebApplicationFactory<Program>
         {
             merged[key] = value;
         }
-        var app = new DmsApp(appConnection, ownerConnection, name, merged);
+        var app = new DmsApp(appConnection, ownerConnection, name, merged) { _services = services };
         _ = app.Server;
         return app;
     }
@@ -83,6 +85,7 @@ internal sealed class DmsApp : WebApplicationFactory<Program>
     private readonly string _appConnection;
     private readonly string _ownerConnection;
     private readonly IReadOnlyDictionary<string, string> _settings;
+    private Action<IServiceCollection>? _services;
 
     private DmsApp(string appConnection, string ownerConnection, string name, IReadOnlyDictionary<string, string> settings)
     {
@@ -124,6 +127,10 @@ internal sealed class DmsApp : WebApplicationFactory<Program>
             builder.UseSetting("Dms:Uploads:MaxBytes", MaxUploadBytes.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
         builder.UseSetting("Logging:LogLevel:Default", "Warning");
+        if (_services is { } services)
+        {
+            builder.ConfigureTestServices(services);
+        }
     }
 
     /// <summary>Creates a tenant through the platform API and signs its admin in.</summary>

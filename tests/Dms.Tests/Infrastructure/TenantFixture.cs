@@ -32,9 +32,6 @@ internal static class Uploads
         Guid? workspaceId = null, Guid? folderId = null, string? description = null)
     {
         var form = new MultipartFormDataContent();
-        var file = new ByteArrayContent(content);
-        file.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-        form.Add(file, "file", fileName);
         if (title is not null)
         {
             form.Add(new StringContent(title), "title");
@@ -55,6 +52,10 @@ internal static class Uploads
         {
             form.Add(new StringContent(folderId.Value.ToString()), "folderId");
         }
+        // Last, as the API asks: the place is checked before the file's bytes are read.
+        var file = new ByteArrayContent(content);
+        file.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        form.Add(file, "file", fileName);
         return form;
     }
 }

@@ -266,6 +266,23 @@ public abstract class DirectUploadTests : StorageApiTests
     }
 
     [Fact]
+    public async Task Completing_a_session_the_reconciliation_job_expired_is_410()
+    {
+        var content = Uploads.Pdf(10_000);
+        var session = await CreateSessionAsync("swept.pdf", content.Length);
+        await PutAsync(session, content);
+        await ExpireAsync(session.GetProperty("id").GetGuid());
+        for (var attempt = 0; attempt < 200 && (await App.Service<Dms.Modules.Documents.Reconciliation.StorageReconciler>().RunOnceAsync(null, CancellationToken.None)).Skipped; attempt++)
+        {
+            await Task.Delay(50);
+        }
+        using var status = await Tenant.Admin.Client.GetAsync($"/api/v1/uploads/{session.GetProperty("id").GetGuid()}");
+        (await status.JsonAsync()).GetProperty("status").GetString().ShouldBe("Expired");
+        await (await CompleteAsync(session)).ShouldBeProblemAsync(HttpStatusCode.Gone, "upload.expired");
+        await ShouldBeEmptyAsync();
+    }
+
+    [Fact]
     public async Task Sessions_are_private_to_their_creator_and_tenant()
     {
         var session = await CreateSessionAsync("mine.txt", 5);
@@ -328,6 +345,17 @@ public sealed class FileSystemDirectUploadTests : DirectUploadTests
     }
 
     [Fact]
+    public async Task Each_part_url_takes_no_more_than_its_part_so_the_last_one_refuses_a_full_part()
+    {
+        var session = await CreateSessionAsync("parts.pdf", MultipartFileSize);
+        var parts = session.GetProperty("parts").EnumerateArray().ToList();
+        var partSize = session.GetProperty("partSize").GetInt64();
+        (MultipartFileSize % partSize).ShouldNotBe(0);
+        using var tooBig = await App.SendToUrlAsync(HttpMethod.Put, new Uri(parts[^1].GetProperty("url").GetString()!), new ByteArrayContent(new byte[partSize]));
+        await tooBig.ShouldBeProblemAsync(HttpStatusCode.RequestEntityTooLarge, "storage.too_large");
+    }
+
+    [Fact]
     public async Task A_signed_download_url_supports_ranges()
     {
         var content = Uploads.Pdf(20_000);
@@ -348,6 +376,20 @@ public sealed class S3DirectUploadTests : DirectUploadTests
 {
     private protected override Task<DmsApp> AppAsync() => DmsApp.GetS3Async();
     private protected override int MultipartFileSize => 11 * 1024 * 1024;
+
+    [Fact]
+    public async Task Presigned_put_and_part_urls_sign_the_declared_length()
+    {
+        // moto does not check signatures, so what can be checked here is that the length is among the signed headers:
+        // real S3 (and MinIO) then refuse a body of any other length.
+        var single = await CreateSessionAsync("signed.txt", 1234);
+        Uri.UnescapeDataString(new Uri(single.GetProperty("url").GetString()!).Query).ShouldContain("X-Amz-SignedHeaders=content-length;host");
+        var multi = await CreateSessionAsync("signed.pdf", MultipartFileSize);
+        foreach (var part in multi.GetProperty("parts").EnumerateArray())
+        {
+            Uri.UnescapeDataString(new Uri(part.GetProperty("url").GetString()!).Query).ShouldContain("X-Amz-SignedHeaders=content-length;host");
+        }
+    }
 
     [Fact]
     public async Task The_redirect_points_at_storage_not_at_the_api()

@@ -47,6 +47,7 @@ internal static class ApprovalsModule
         approvals.MapPost("/{id}/approve", DecisionEndpoints.Approve).WithSummary("Approve a request (admins, not your own)");
         approvals.MapPost("/{id}/reject", DecisionEndpoints.Reject).WithSummary("Reject a request with a reason (admins, not your own)");
         approvals.MapPost("/{id}/cancel", DecisionEndpoints.Cancel).WithSummary("Cancel your own pending request");
+        approvals.MapPost("/{id}/give-up", GiveUpEndpoint.Handle).WithSummary("Give up an approved request whose execution died: the document is active again (admins)").RequireAuthorization(Policies.Admin);
 
         app.MapGet("/api/v1/trash", RetentionEndpoints.Trash).WithSummary("List deleted documents with their purge dates (admins)").RequireAuthorization(Policies.Admin).WithTags("Retention");
         app.MapNotifications();

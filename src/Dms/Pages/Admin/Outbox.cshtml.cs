@@ -1,3 +1,5 @@
+using System.Text.Json;
+using Dms.Modules.Approvals.Decisions;
 using Dms.Modules.Audit;
 using Dms.Platform.Database;
 using Dms.Platform.Outbox;
@@ -21,5 +23,22 @@ internal sealed class OutboxModel(Db db, AuditTrail audit) : UiPage
     {
         await OutboxAdmin.Replay(HttpContext, id, db, audit, ct);
         return Done("Queued again: it runs within seconds.", "/admin/outbox");
+    }, () => OnGetAsync(ct));
+
+    /// <summary>The approval a dead <c>approval.execute</c> message would have carried out; null for other messages.</summary>
+    public static string? ApprovalOf(DeadMessage message)
+    {
+        if (message.Type != "approval.execute")
+        {
+            return null;
+        }
+        using var payload = JsonDocument.Parse(message.Payload);
+        return payload.RootElement.TryGetProperty("approvalId", out var id) ? id.GetString() : null;
+    }
+
+    public Task<IActionResult> OnPostGiveUpAsync(string approvalId, CancellationToken ct) => Attempt(async () =>
+    {
+        await GiveUpEndpoint.Handle(HttpContext, approvalId, db, audit, ct);
+        return Done("Given up: the request failed, the document is active again and the requester was told.", "/admin/outbox");
     }, () => OnGetAsync(ct));
 }

@@ -26,6 +26,7 @@ internal sealed class DmsOptions
     public AuditOptions Audit { get; set; } = new();
     public SecurityOptions Security { get; set; } = new();
     public UiOptions Ui { get; set; } = new();
+    public HttpOptions Http { get; set; } = new();
 
     public string DataDirectoryFullPath => Path.GetFullPath(DataDirectory);
 }
@@ -174,4 +175,16 @@ internal sealed class UiOptions
 {
     /// <summary>Where the UI's cookie and antiforgery keys live; every node must share it. Default: {DataDirectory}/ui-keys.</summary>
     public string? KeysDirectory { get; set; }
+}
+
+internal sealed class HttpOptions
+{
+    /// <summary>
+    /// Comma-separated IPs or CIDR networks of the reverse proxies / load balancers whose <c>X-Forwarded-For</c> and
+    /// <c>X-Forwarded-Proto</c> are believed. Empty (the default): forwarded headers are ignored.
+    /// </summary>
+    public string KnownProxies { get; set; } = "";
+
+    public IReadOnlyList<string> KnownProxyList =>
+        KnownProxies.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 }

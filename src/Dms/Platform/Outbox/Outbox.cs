@@ -38,6 +38,30 @@ internal static class Outbox
     /// </summary>
     public static Task EnterTenantAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenantId, CancellationToken ct) =>
         c.ExecuteAsync(new CommandDefinition("SELECT set_config('app.tenant_id', @tenant, true)", new { tenant = tenantId.ToString() }, tx, cancellationToken: ct));
+
+    /// <summary>
+    /// Settles the dead messages of <paramref name="type"/> whose payload has <paramref name="property"/> = <paramref name="value"/>
+    /// (an admin gave up on them): they end Done. Returns the last error of the dead ones, or null when there is none
+    /// dead or one is still pending or running (then nothing changes).
+    /// </summary>
+    public static async Task<(bool Settled, string? LastError)> SettleDeadAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenantId, string type,
+        string property, string value, CancellationToken ct)
+    {
+        var messages = (await c.QueryAsync<(Guid Id, string Status, string? LastError)>(new CommandDefinition("""
+            SELECT id, status, last_error FROM outbox_messages
+            WHERE tenant_id = @tenantId AND type = @type AND payload->>@property = @value
+            ORDER BY created_at FOR UPDATE
+            """, new { tenantId, type, property, value }, tx, cancellationToken: ct))).ToList();
+        if (messages.Count == 0 || messages.Any(m => m.Status is "Pending" or "Processing") || !messages.Any(m => m.Status == "Dead"))
+        {
+            return (false, null);
+        }
+        await c.ExecuteAsync(new CommandDefinition("""
+            UPDATE outbox_messages SET status = 'Done', processed_at = now(), last_error = 'Given up by an admin: ' || coalesce(last_error, '')
+            WHERE id = ANY(@ids) AND status = 'Dead'
+            """, new { ids = messages.Where(m => m.Status == "Dead").Select(m => m.Id).ToArray() }, tx, cancellationToken: ct));
+        return (true, messages.Last(m => m.Status == "Dead").LastError);
+    }
 }
 
 internal sealed class OutboxOptions

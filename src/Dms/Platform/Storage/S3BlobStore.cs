@@ -186,15 +186,20 @@ internal sealed class S3BlobStore : IBlobStore, IDisposable
         while (continuation is not null);
     }
 
-    public Uri PresignPut(string key, long maxBytes, DateTimeOffset expires, Uri apiBase) =>
-        new(_client.GetPreSignedURL(new GetPreSignedUrlRequest
+    public Uri PresignPut(string key, long maxBytes, DateTimeOffset expires, Uri apiBase)
+    {
+        var request = new GetPreSignedUrlRequest
         {
             BucketName = _bucket,
             Key = key,
             Verb = HttpVerb.PUT,
             Expires = expires.UtcDateTime,
             Protocol = _protocol,
-        }));
+        };
+        // Signed, so storage refuses a body of any other length: the URL cannot carry more than was declared.
+        request.Headers.ContentLength = maxBytes;
+        return new(_client.GetPreSignedURL(request));
+    }
 
     public Uri PresignGet(string key, BlobDownloadInfo download, DateTimeOffset expires, Uri apiBase)
     {
@@ -214,8 +219,9 @@ internal sealed class S3BlobStore : IBlobStore, IDisposable
     public async Task<string> StartMultipartAsync(string key, CancellationToken ct) =>
         (await Call(() => _client.InitiateMultipartUploadAsync(new InitiateMultipartUploadRequest { BucketName = _bucket, Key = key }, ct))).UploadId;
 
-    public Uri PresignPart(string key, string uploadId, int partNumber, long maxBytes, DateTimeOffset expires, Uri apiBase) =>
-        new(_client.GetPreSignedURL(new GetPreSignedUrlRequest
+    public Uri PresignPart(string key, string uploadId, int partNumber, long maxBytes, DateTimeOffset expires, Uri apiBase)
+    {
+        var request = new GetPreSignedUrlRequest
         {
             BucketName = _bucket,
             Key = key,
@@ -224,7 +230,10 @@ internal sealed class S3BlobStore : IBlobStore, IDisposable
             Protocol = _protocol,
             UploadId = uploadId,
             PartNumber = partNumber,
-        }));
+        };
+        request.Headers.ContentLength = maxBytes;
+        return new(_client.GetPreSignedURL(request));
+    }
 
     public async Task CompleteMultipartAsync(string key, string uploadId, IReadOnlyList<BlobPart> parts, CancellationToken ct)
     {

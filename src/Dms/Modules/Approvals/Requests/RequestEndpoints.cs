@@ -66,20 +66,18 @@ internal static class RequestEndpoints
                 throw ApiProblem.Validation("uploadId", "uploadId is required (or send the file as multipart/form-data).");
             }
             var sessionId = RouteIds.Parse(body.UploadId, "uploadId");
-            var outcome = await db.InTenantAsync(me.TenantId, async (c, tx) =>
-            {
-                await LockOpenableDocumentAsync(c, tx, me, documentId, ApprovalType.Replace, ct);
-                var staged = await UploadSessionEndpoints.VerifyStagedAsync(c, tx, blobs, options.Value, me, sessionId, body.Parts, ct);
-                if (staged.Verified is not { } verified)
+            // The staged bytes are verified with no row locked (the document stays readable and editable meanwhile);
+            // the document is locked and checked again only to open the request.
+            var created = await UploadSessionEndpoints.CompleteClaimedAsync(db, blobs, options.Value, me, sessionId, body.Parts, loggers.CreateLogger("Dms.Approvals"),
+                (c, tx) => CheckOpenableDocumentAsync(c, tx, me, documentId, ApprovalType.Replace, forUpdate: false, ct),
+                async (c, tx, verified) =>
                 {
-                    return (staged.Problem, (ApprovalResponse?)null);
-                }
-                var file = new Staged(verified.Session.FinalKey, verified.Session.VersionId, verified.Size, verified.Sha256, verified.Kind.ContentType, verified.Session.FileName);
-                var request = await OpenAsync(c, tx, audit, me, documentId, ApprovalType.Replace, reason, file, options.Value, ct);
-                await UploadSessionEndpoints.ConsumeAsync(c, tx, me.TenantId, sessionId, documentId, ct);
-                return (null, request);
-            }, ct);
-            return outcome.Item2 is { } created ? Created(created) : throw outcome.Problem!;
+                    var file = new Staged(verified.Session.FinalKey, verified.Session.VersionId, verified.Size, verified.Sha256, verified.Kind.ContentType, verified.Session.FileName);
+                    var request = await OpenAsync(c, tx, audit, me, documentId, ApprovalType.Replace, reason, file, options.Value, ct);
+                    await UploadSessionEndpoints.ConsumeAsync(c, tx, me.TenantId, verified, documentId, ct);
+                    return request;
+                }, ct);
+            return Created(created);
         }
 
         // Refuse before reading a single byte of the file when the caller may not touch the document (and keep
@@ -116,7 +114,7 @@ internal static class RequestEndpoints
     private static async Task<ApprovalResponse> OpenAsync(NpgsqlConnection c, NpgsqlTransaction tx, AuditTrail audit, CurrentUser me, Guid documentId, string type,
         string reason, Staged? staged, DmsOptions options, CancellationToken ct)
     {
-        var currentVersion = await LockOpenableDocumentAsync(c, tx, me, documentId, type, ct);
+        var currentVersion = await CheckOpenableDocumentAsync(c, tx, me, documentId, type, forUpdate: true, ct);
         ApprovalRow request;
         try
         {
@@ -164,15 +162,16 @@ internal static class RequestEndpoints
     }
 
     /// <summary>
-    /// Locks the document row (so requests on one document queue up) and checks a request may be opened:
-    /// it exists and is not deleted, it is not on legal hold (for deletes), nothing is open on it.
+    /// Checks a request may be opened: the document exists and is not deleted, it is not on legal hold (for deletes),
+    /// nothing is open on it. With <paramref name="forUpdate"/> the document row is locked, so requests on one document queue up.
     /// </summary>
-    private static async Task<int> LockOpenableDocumentAsync(NpgsqlConnection c, NpgsqlTransaction tx, CurrentUser me, Guid documentId, string type, CancellationToken ct)
+    private static async Task<int> CheckOpenableDocumentAsync(NpgsqlConnection c, NpgsqlTransaction tx, CurrentUser me, Guid documentId, string type, bool forUpdate,
+        CancellationToken ct)
     {
         var tenant = me.TenantId;
         await WorkspaceAccess.RequireForDocumentAsync(c, tx, me, documentId, WorkspaceAction.Contribute, ct);
         var document = await c.QuerySingleOrDefaultAsync<(string Status, bool LegalHold, int CurrentVersion)?>(new CommandDefinition(
-            "SELECT status, legal_hold, current_version FROM documents WHERE tenant_id = @tenant AND id = @documentId FOR UPDATE",
+            $"SELECT status, legal_hold, current_version FROM documents WHERE tenant_id = @tenant AND id = @documentId{(forUpdate ? " FOR UPDATE" : "")}",
             new { tenant, documentId }, tx, cancellationToken: ct));
         if (document is not { } d || d.Status is "Deleted" or "Purged")
         {

@@ -75,7 +75,9 @@ internal static class UploadSessionEndpoints
             var count = (int)((size + partSize.Value - 1) / partSize.Value);
             multipartId = await blobs.StartMultipartAsync(staging, ct);
             parts = Enumerable.Range(1, count)
-                .Select(n => new UploadPartUrl(n, blobs.PresignPart(staging, multipartId, n, partSize.Value, expires, apiBase)))
+                // Each part's URL is bound to that part's exact size (the last one is the remainder).
+                .Select(n => new UploadPartUrl(n, blobs.PresignPart(staging, multipartId, n,
+                    n < count ? partSize.Value : size - ((count - 1) * partSize.Value), expires, apiBase)))
                 .ToList();
         }
         else
@@ -124,6 +126,10 @@ internal static class UploadSessionEndpoints
     {
         var me = CurrentUser.From(http.User);
         var session = await LoadAsync(db, me, RouteIds.Parse(id), ct);
+        if (session.Status == "Verifying")
+        {
+            throw InProgress();
+        }
         var aborted = await db.InTenantAsync(me.TenantId, (c, tx) => UploadSessions.FinishAsync(c, tx, me.TenantId, session.Id, "Aborted", null, cleaned: false, ct), ct);
         if (aborted == 0)
         {
@@ -134,10 +140,8 @@ internal static class UploadSessionEndpoints
     }
 
     public static async Task<IResult> Complete(HttpContext http, string id, CompleteUploadRequest body, Db db, IBlobStore blobs,
-        IOptions<DmsOptions> options, ILoggerFactory loggers, AuditTrail audit)
+        IOptions<DmsOptions> options, ILoggerFactory loggers, AuditTrail audit, CancellationToken ct)
     {
-        // Completing runs to its end even if the client goes away: its storage steps are not cut in half.
-        var ct = CancellationToken.None;
         var me = CurrentUser.From(http.User);
         var sessionId = RouteIds.Parse(id);
         var logger = loggers.CreateLogger("Dms.Uploads");
@@ -150,86 +154,135 @@ internal static class UploadSessionEndpoints
         var workspaceId = RouteIds.ParseOptional(body.WorkspaceId, "workspaceId");
         var folderId = RouteIds.ParseOptional(body.FolderId, "folderId");
 
-        // One transaction holds the session row for the whole verification, so concurrent completes of one
-        // session cannot both proceed, and an expiry sweep waits for the outcome.
-        var outcome = await db.InTenantAsync(me.TenantId, async (c, tx) =>
-        {
-            var (ws, folder) = await Placement.ResolveWritableAsync(c, tx, me, workspaceId, folderId, ct);
-            var staged = await VerifyStagedAsync(c, tx, blobs, options.Value, me, sessionId, body.Parts, ct);
-            if (staged.Verified is not { } verified)
+        var document = await CompleteClaimedAsync(db, blobs, options.Value, me, sessionId, body.Parts, logger,
+            (c, tx) => Placement.ResolveWritableAsync(c, tx, me, workspaceId, folderId, ct),
+            async (c, tx, verified) =>
             {
-                return staged;
-            }
-            var session = verified.Session;
-            var docTitle = string.IsNullOrEmpty(title) ? DocumentFields.TitleFromFileName(session.FileName) : title;
-            await c.ExecuteAsync(new CommandDefinition("""
-                INSERT INTO documents (id, tenant_id, workspace_id, folder_id, title, description, tags, current_version, created_by, updated_by)
-                VALUES (@DocumentId, @Tenant, @ws, @folder, @docTitle, @Description, @tags, 1, @User, @User);
-                INSERT INTO document_versions (id, tenant_id, document_id, number, blob_key, size, sha256, content_type, file_name, created_by)
-                VALUES (@VersionId, @Tenant, @DocumentId, 1, @FinalKey, @Size, @Sha256, @ContentType, @FileName, @User);
-                """,
-                new
-                {
-                    session.DocumentId,
-                    session.VersionId,
-                    session.FinalKey,
-                    session.FileName,
-                    Tenant = me.TenantId,
-                    User = me.UserId,
-                    ws,
-                    folder,
-                    docTitle,
-                    body.Description,
-                    tags,
-                    verified.Size,
-                    verified.Sha256,
-                    verified.Kind.ContentType,
-                }, tx, cancellationToken: ct));
-            await ConsumeAsync(c, tx, me.TenantId, session.Id, session.DocumentId, ct);
-            await audit.RecordAsync(c, tx, "document.uploaded", "document", session.DocumentId,
-                new { title = docTitle, session.FileName, verified.Size, verified.Sha256, verified.Kind.ContentType, via = "direct", uploadId = session.Id }, ct: ct);
-            return staged with { Document = await DocumentReadModel.GetAsync(c, tx, me.TenantId, session.DocumentId, ct) };
-        }, ct);
-
-        if (outcome.ExpiredSession is { } expired)
-        {
-            await CleanUpAsync(db, blobs, me.TenantId, expired, logger, ct);
-        }
-        if (outcome.Problem is { } problem)
-        {
-            throw problem;
-        }
-        http.Response.Headers.ETag = outcome.Document!.ETag();
-        return Results.Created($"/api/v1/documents/{outcome.Document.Id}", outcome.Document);
+                // Checked again: the caller's access may have changed while the bytes were verified.
+                var (ws, folder) = await Placement.ResolveWritableAsync(c, tx, me, workspaceId, folderId, ct);
+                var session = verified.Session;
+                var docTitle = string.IsNullOrEmpty(title) ? DocumentFields.TitleFromFileName(session.FileName) : title;
+                await c.ExecuteAsync(new CommandDefinition("""
+                    INSERT INTO documents (id, tenant_id, workspace_id, folder_id, title, description, tags, current_version, created_by, updated_by)
+                    VALUES (@DocumentId, @Tenant, @ws, @folder, @docTitle, @Description, @tags, 1, @User, @User);
+                    INSERT INTO document_versions (id, tenant_id, document_id, number, blob_key, size, sha256, content_type, file_name, created_by)
+                    VALUES (@VersionId, @Tenant, @DocumentId, 1, @FinalKey, @Size, @Sha256, @ContentType, @FileName, @User);
+                    """,
+                    new
+                    {
+                        session.DocumentId,
+                        session.VersionId,
+                        session.FinalKey,
+                        session.FileName,
+                        Tenant = me.TenantId,
+                        User = me.UserId,
+                        ws,
+                        folder,
+                        docTitle,
+                        body.Description,
+                        tags,
+                        verified.Size,
+                        verified.Sha256,
+                        verified.Kind.ContentType,
+                    }, tx, cancellationToken: ct));
+                await ConsumeAsync(c, tx, me.TenantId, verified, session.DocumentId, ct);
+                await audit.RecordAsync(c, tx, "document.uploaded", "document", session.DocumentId,
+                    new { title = docTitle, session.FileName, verified.Size, verified.Sha256, verified.Kind.ContentType, via = "direct", uploadId = session.Id }, ct: ct);
+                return (await DocumentReadModel.GetAsync(c, tx, me.TenantId, session.DocumentId, ct))!;
+            }, ct);
+        http.Response.Headers.ETag = document.ETag();
+        return Results.Created($"/api/v1/documents/{document.Id}", document);
     }
 
-    /// <summary>What verifying a session's staged bytes gave: the verified file, or the problem to answer with.</summary>
-    internal sealed record StagedOutcome(VerifiedUpload? Verified, ApiProblem? Problem, UploadSessionRow? ExpiredSession)
-    {
-        public DocumentResponse? Document { get; init; }
-        public static StagedOutcome Refused(ApiProblem problem, UploadSessionRow? expired = null) => new(null, problem, expired);
-    }
-
-    internal sealed record VerifiedUpload(UploadSessionRow Session, long Size, string Sha256, FileKind Kind);
+    internal sealed record VerifiedUpload(UploadSessionRow Session, Guid ClaimId, long Size, string Sha256, FileKind Kind);
 
     /// <summary>
-    /// Locks a Pending direct-upload session of the caller and verifies its bytes: parts joined, bytes present
-    /// and of the declared size, moved to the server-only final key, type and SHA-256 checked there. A failed
-    /// check removes the bytes and marks the session Failed (committed with the caller's transaction).
+    /// Turns a Pending direct-upload session of the caller into what <paramref name="finish"/> makes of it, without holding
+    /// a row lock during storage I/O: a short transaction runs <paramref name="precheck"/> and claims the session
+    /// (Pending → Verifying), the bytes are joined, moved and verified with no transaction open, and a second short
+    /// transaction runs <paramref name="finish"/>, which must call <see cref="ConsumeAsync"/>. A verification that
+    /// fails ends the session Failed; anything else that stops it (the client went away, storage or database
+    /// trouble, a refusal in <paramref name="finish"/>) gives the claim back, so the session can be completed again.
     /// </summary>
-    internal static async Task<StagedOutcome> VerifyStagedAsync(NpgsqlConnection c, NpgsqlTransaction tx, IBlobStore blobs, DmsOptions options,
-        CurrentUser me, Guid sessionId, CompletedPart[]? partsIn, CancellationToken ct)
+    internal static async Task<T> CompleteClaimedAsync<T>(Db db, IBlobStore blobs, DmsOptions options, CurrentUser me, Guid sessionId,
+        CompletedPart[]? parts, ILogger logger, Func<NpgsqlConnection, NpgsqlTransaction, Task> precheck,
+        Func<NpgsqlConnection, NpgsqlTransaction, VerifiedUpload, Task<T>> finish, CancellationToken ct)
+    {
+        var claimId = Guid.CreateVersion7();
+        var (session, refusal, expired) = await db.InTenantAsync(me.TenantId, async (c, tx) =>
+        {
+            await precheck(c, tx);
+            return await ClaimAsync(c, tx, me, sessionId, claimId, ct);
+        }, ct);
+        if (expired)
+        {
+            await CleanUpAsync(db, blobs, me.TenantId, session, logger, CancellationToken.None);
+        }
+        if (refusal is not null)
+        {
+            throw refusal;
+        }
+        var finished = false;
+        try
+        {
+            var verified = await VerifyClaimedAsync(db, blobs, options, me, session, claimId, parts, ct);
+            var result = await db.InTenantAsync(me.TenantId, (c, tx) => finish(c, tx, verified), ct);
+            finished = true;
+            return result;
+        }
+        finally
+        {
+            if (!finished)
+            {
+                await ReleaseClaimAsync(db, me.TenantId, sessionId, claimId, logger);
+            }
+        }
+    }
+
+    private static async Task<(UploadSessionRow Session, ApiProblem? Refusal, bool Expired)> ClaimAsync(NpgsqlConnection c, NpgsqlTransaction tx, CurrentUser me,
+        Guid sessionId, Guid claimId, CancellationToken ct)
     {
         var session = await LockAsync(c, tx, me, sessionId, ct);
-        if (session.Status != "Pending")
+        switch (session.Status)
         {
-            return StagedOutcome.Refused(NotPending());
+            case "Verifying":
+                return (session, InProgress(), false);
+            case "Expired":
+                // The reconciliation job swept it before the client came back: the same answer as expiring it here.
+                return (session, Expired(), false);
+            case not "Pending":
+                return (session, NotPending(), false);
         }
         if (session.ExpiresAt <= DateTime.UtcNow)
         {
             await UploadSessions.FinishAsync(c, tx, me.TenantId, session.Id, "Expired", null, cleaned: false, ct);
-            return StagedOutcome.Refused(new ApiProblem(StatusCodes.Status410Gone, "upload.expired", "The upload session has expired; start a new one."), session);
+            return (session, Expired(), true);
         }
+        await UploadSessions.ClaimAsync(c, tx, me.TenantId, session.Id, claimId, ct);
+        return (session, null, false);
+    }
+
+    private static async Task ReleaseClaimAsync(Db db, Guid tenant, Guid sessionId, Guid claimId, ILogger logger)
+    {
+        try
+        {
+            // Not the request's token: the client that went away is the usual reason to be here.
+            await db.InTenantAsync(tenant, (c, tx) => UploadSessions.ReleaseAsync(c, tx, tenant, sessionId, claimId, CancellationToken.None), CancellationToken.None);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException)
+        {
+            logger.LogWarning(ex, "Could not give back the claim on upload session {SessionId}; it lapses and reconciliation releases it", sessionId);
+        }
+    }
+
+    /// <summary>
+    /// Verifies a claimed session's bytes: parts joined, bytes present and of the declared size, moved to the
+    /// server-only final key, type and SHA-256 checked there. A failed check removes the bytes and ends the
+    /// session Failed; a missing object or wrong parts only refuse (the claim is given back by the caller).
+    /// </summary>
+    private static async Task<VerifiedUpload> VerifyClaimedAsync(Db db, IBlobStore blobs, DmsOptions options, CurrentUser me, UploadSessionRow session,
+        Guid claimId, CompletedPart[]? partsIn, CancellationToken ct)
+    {
         // An earlier attempt may have been interrupted after it moved the bytes: then they are verified where they are.
         var alreadyMoved = await blobs.HeadAsync(session.FinalKey, ct);
         if (alreadyMoved is null && session.MultipartUploadId is { } multipartId && await blobs.HeadAsync(session.StagingKey, ct) is null)
@@ -238,7 +291,7 @@ internal static class UploadSessionEndpoints
             if (parts.Length != session.PartCount || parts.Any(p => p is null) ||
                 parts.Select(p => p.Number).Order().SequenceEqual(Enumerable.Range(1, parts.Length)) is false)
             {
-                return StagedOutcome.Refused(Unprocessable("upload.parts_invalid", $"Send all {session.PartCount} parts as [{{number, etag}}] with the ETag each part PUT returned."));
+                throw Unprocessable("upload.parts_invalid", $"Send all {session.PartCount} parts as [{{number, etag}}] with the ETag each part PUT returned.");
             }
             try
             {
@@ -247,18 +300,15 @@ internal static class UploadSessionEndpoints
             }
             catch (BlobPartsInvalidException ex)
             {
-                return StagedOutcome.Refused(Unprocessable("upload.parts_invalid", ex.Message));
+                throw Unprocessable("upload.parts_invalid", ex.Message);
             }
         }
 
-        var staged = alreadyMoved ?? await blobs.HeadAsync(session.StagingKey, ct);
-        if (staged is null)
-        {
-            return StagedOutcome.Refused(Unprocessable("upload.object_missing", "Nothing has been uploaded to this session's URL yet."));
-        }
+        var staged = alreadyMoved ?? await blobs.HeadAsync(session.StagingKey, ct)
+            ?? throw Unprocessable("upload.object_missing", "Nothing has been uploaded to this session's URL yet.");
         if (staged.Size != session.DeclaredSize)
         {
-            return await FailAsync(c, tx, blobs, me, session, "upload.size_mismatch", $"{staged.Size} bytes arrived but {session.DeclaredSize} were declared.", ct);
+            throw await FailAsync(db, blobs, me, session, claimId, "upload.size_mismatch", $"{staged.Size} bytes arrived but {session.DeclaredSize} were declared.");
         }
 
         // From here on the bytes sit where only the server writes: a leaked upload URL changes nothing.
@@ -270,38 +320,45 @@ internal static class UploadSessionEndpoints
         // Measured on the moved bytes: a PUT that raced the move cannot change what is recorded.
         if (inspection.Size != session.DeclaredSize)
         {
-            return await FailAsync(c, tx, blobs, me, session, "upload.size_mismatch", $"{inspection.Size} bytes arrived but {session.DeclaredSize} were declared.", ct);
+            throw await FailAsync(db, blobs, me, session, claimId, "upload.size_mismatch", $"{inspection.Size} bytes arrived but {session.DeclaredSize} were declared.");
         }
         var (kind, refusal) = FileKind.Classify(session.FileName, inspection.Head, options.Uploads.AllowedTypeList);
         if (kind is null)
         {
-            return await FailAsync(c, tx, blobs, me, session, $"upload.{refusal}",
-                refusal == "content_mismatch" ? "The file's content does not match its type." : "Files of this type are not accepted.", ct);
+            throw await FailAsync(db, blobs, me, session, claimId, $"upload.{refusal}",
+                refusal == "content_mismatch" ? "The file's content does not match its type." : "Files of this type are not accepted.");
         }
         if (session.DeclaredSha256 is { } declared && declared != inspection.Sha256)
         {
-            return await FailAsync(c, tx, blobs, me, session, "upload.checksum_mismatch",
-                $"The SHA-256 of what arrived is {inspection.Sha256}, not the declared {declared}.", ct);
+            throw await FailAsync(db, blobs, me, session, claimId, "upload.checksum_mismatch",
+                $"The SHA-256 of what arrived is {inspection.Sha256}, not the declared {declared}.");
         }
-        return new StagedOutcome(new VerifiedUpload(session, inspection.Size, inspection.Sha256, kind), null, null);
+        return new VerifiedUpload(session, claimId, inspection.Size, inspection.Sha256, kind);
     }
 
-    /// <summary>The session's bytes now belong to <paramref name="documentId"/>: it ends as Completed.</summary>
-    internal static async Task ConsumeAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid sessionId, Guid documentId, CancellationToken ct)
+    /// <summary>
+    /// The session's bytes now belong to <paramref name="documentId"/>: it ends as Completed, in the caller's transaction.
+    /// Throws when the claim was lost meanwhile (it lapsed and another completion took the session).
+    /// </summary>
+    internal static async Task ConsumeAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, VerifiedUpload verified, Guid documentId, CancellationToken ct)
     {
-        await UploadSessions.FinishAsync(c, tx, tenant, sessionId, "Completed", null, cleaned: false, ct);
+        var sessionId = verified.Session.Id;
+        if (await UploadSessions.FinishAsync(c, tx, tenant, sessionId, "Completed", null, cleaned: false, ct, verified.ClaimId) == 0)
+        {
+            throw InProgress();
+        }
         await c.ExecuteAsync(new CommandDefinition("UPDATE upload_sessions SET document_id = @documentId WHERE tenant_id = @tenant AND id = @sessionId",
             new { documentId, tenant, sessionId }, tx, cancellationToken: ct));
     }
 
-    /// <summary>Verification failed: the blobs are removed and the session ends as Failed (committed with the answer).</summary>
-    private static async Task<StagedOutcome> FailAsync(NpgsqlConnection c, NpgsqlTransaction tx, IBlobStore blobs, CurrentUser me, UploadSessionRow session,
-        string code, string detail, CancellationToken ct)
+    /// <summary>Verification failed: the blobs are removed and the session ends as Failed. Runs to its end even if the client went away.</summary>
+    private static async Task<ApiProblem> FailAsync(Db db, IBlobStore blobs, CurrentUser me, UploadSessionRow session, Guid claimId, string code, string detail)
     {
-        await blobs.DeleteAsync(session.StagingKey, ct);
-        await blobs.DeleteAsync(session.FinalKey, ct);
-        await UploadSessions.FinishAsync(c, tx, me.TenantId, session.Id, "Failed", code, cleaned: true, ct);
-        return StagedOutcome.Refused(Unprocessable(code, detail));
+        await blobs.DeleteAsync(session.StagingKey, CancellationToken.None);
+        await blobs.DeleteAsync(session.FinalKey, CancellationToken.None);
+        await db.InTenantAsync(me.TenantId, (c, tx) =>
+            UploadSessions.FinishAsync(c, tx, me.TenantId, session.Id, "Failed", code, cleaned: true, CancellationToken.None, claimId), CancellationToken.None);
+        return Unprocessable(code, detail);
     }
 
     private sealed record Inspection(ReadOnlyMemory<byte> Head, string Sha256, long Size);
@@ -365,9 +422,15 @@ internal static class UploadSessionEndpoints
         }
         catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.LockNotAvailable)
         {
-            throw ApiProblem.Conflict("upload.in_progress", "This upload is being completed or aborted by another request.");
+            throw InProgress();
         }
     }
+
+    private static ApiProblem InProgress() =>
+        ApiProblem.Conflict("upload.in_progress", "This upload is being completed or aborted by another request.");
+
+    private static ApiProblem Expired() =>
+        new(StatusCodes.Status410Gone, "upload.expired", "The upload session has expired; start a new one.");
 
     private static ApiProblem NotPending() =>
         ApiProblem.Conflict("upload.not_pending", "The upload session was already completed, aborted, expired or failed.");

@@ -18,6 +18,8 @@ internal static class Placement
         var (ws, folder) = await ResolveAsync(c, tx, me.TenantId, workspaceId, folderId, ct);
         if (!me.IsAdmin)
         {
+            // Access before consistency: a folder in a workspace the caller cannot read answers as unknown,
+            // never as "in another workspace", which would tell that it exists.
             var role = await WorkspaceAccess.RoleInAsync(c, tx, me, ws, ct);
             if (!Permissions.Allows(me.Role, role, WorkspaceAction.Read))
             {
@@ -30,10 +32,15 @@ internal static class Placement
                 throw ApiProblem.Forbidden("workspace.forbidden", "Your role in this workspace only lets you read.");
             }
         }
+        if (folder is not null && workspaceId is { } named && named != ws)
+        {
+            throw new ApiProblem(StatusCodes.Status422UnprocessableEntity, "folder.wrong_workspace", "The folder belongs to another workspace.");
+        }
         return (ws, folder);
     }
 
-    public static async Task<(Guid WorkspaceId, Guid? FolderId)> ResolveAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant,
+    /// <summary>The workspace (a folder's own when a folder is named, whatever <paramref name="workspaceId"/> says) and the folder.</summary>
+    private static async Task<(Guid WorkspaceId, Guid? FolderId)> ResolveAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant,
         Guid? workspaceId, Guid? folderId, CancellationToken ct)
     {
         if (folderId is { } folder)
@@ -41,10 +48,6 @@ internal static class Placement
             var folderWorkspace = await c.QuerySingleOrDefaultAsync<Guid?>(new CommandDefinition(
                 "SELECT workspace_id FROM folders WHERE tenant_id = @tenant AND id = @folder", new { tenant, folder }, tx, cancellationToken: ct))
                 ?? throw new ApiProblem(StatusCodes.Status422UnprocessableEntity, "folder.not_found", "The folder does not exist.");
-            if (workspaceId is { } ws && ws != folderWorkspace)
-            {
-                throw new ApiProblem(StatusCodes.Status422UnprocessableEntity, "folder.wrong_workspace", "The folder belongs to another workspace.");
-            }
             return (folderWorkspace, folder);
         }
         var workspace = workspaceId is { } id

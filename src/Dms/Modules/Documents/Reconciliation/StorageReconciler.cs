@@ -64,7 +64,13 @@ internal sealed class StorageReconciler(NpgsqlDataSource dataSource, Db db, IBlo
 
     private async Task<(int Expired, int Removed)> CleanSessionsAsync(Guid tenant, CancellationToken ct)
     {
-        // Expiry is a conditional update: a complete() holding the session row finishes first, and wins.
+        // A completion whose node died mid-verification left its claim to lapse: the session is Pending again
+        // (and expires just below when its time is up). Expiry is a conditional update: a verifying completion is
+        // not expired under its feet, and its finishing transaction wins.
+        await db.InTenantAsync(tenant, (c, tx) => c.ExecuteAsync(new CommandDefinition("""
+            UPDATE upload_sessions SET status = 'Pending', claim_id = NULL, claimed_until = NULL
+            WHERE tenant_id = @tenant AND status = 'Verifying' AND claimed_until < now()
+            """, new { tenant }, tx, cancellationToken: ct)), ct);
         var expired = await db.InTenantAsync(tenant, (c, tx) => c.ExecuteAsync(new CommandDefinition("""
             UPDATE upload_sessions SET status = 'Expired', finished_at = now()
             WHERE tenant_id = @tenant AND status = 'Pending' AND expires_at < now()
@@ -130,7 +136,7 @@ internal sealed class StorageReconciler(NpgsqlDataSource dataSource, Db db, IBlo
         var unreferenced = (await db.InTenantAsync(tenant, (c, tx) => c.QueryAsync<string>(new CommandDefinition("""
             SELECT k FROM unnest(@keys) AS k
             WHERE NOT EXISTS (SELECT 1 FROM document_versions v WHERE v.tenant_id = @tenant AND v.blob_key = k)
-              AND NOT EXISTS (SELECT 1 FROM upload_sessions s WHERE s.tenant_id = @tenant AND s.status = 'Pending'
+              AND NOT EXISTS (SELECT 1 FROM upload_sessions s WHERE s.tenant_id = @tenant AND s.status IN ('Pending', 'Verifying')
                                 AND (s.staging_key = k OR s.final_key = k))
               AND NOT EXISTS (SELECT 1 FROM approval_requests r WHERE r.tenant_id = @tenant AND r.staged_blob_key = k
                                 AND r.status IN ('Pending', 'Approved'))

@@ -36,16 +36,24 @@ internal static class UploadDocumentEndpoint
             upload.Committed = true;
             http.Response.Headers.ETag = document.ETag();
             return Results.Created($"/api/v1/documents/{document.Id}", document);
-        }, ct);
+        }, ct, beforeFile: upload =>
+            // Refused before a byte of the file is read or stored; checked again when the rows are written.
+            db.InTenantAsync(me.TenantId, (c, tx) => Placement.ResolveWritableAsync(c, tx, me, PlacementOf(upload).WorkspaceId, PlacementOf(upload).FolderId, ct), ct));
     }
+
+    private static readonly string[] PlacementFields = ["workspaceId", "folderId"];
+
+    private static (Guid? WorkspaceId, Guid? FolderId) PlacementOf(UploadRequest upload) =>
+        (RouteIds.ParseOptional(upload.Field("workspaceId"), "workspaceId"), RouteIds.ParseOptional(upload.Field("folderId"), "folderId"));
 
     /// <summary>
     /// Reads a streamed multipart form whose <c>file</c> part becomes a new version blob of
     /// <paramref name="documentId"/>, then runs <paramref name="save"/>, which must set
     /// <see cref="UploadRequest.Committed"/> once its rows are written; otherwise the blob is removed.
+    /// <paramref name="beforeFile"/> runs when the file part starts, with the fields sent before it, and refuses by throwing.
     /// </summary>
     internal static async Task<IResult> WithStreamedFormAsync(HttpContext http, CurrentUser me, Guid documentId, Db db, IBlobStore blobs,
-        DmsOptions options, ILogger logger, Func<UploadRequest, Task<IResult>> save, CancellationToken ct)
+        DmsOptions options, ILogger logger, Func<UploadRequest, Task<IResult>> save, CancellationToken ct, Func<UploadRequest, Task>? beforeFile = null)
     {
         var limits = options.Uploads;
         var boundary = MultipartBoundary(http.Request.ContentType);
@@ -61,7 +69,7 @@ internal static class UploadDocumentEndpoint
         var upload = new UploadRequest(me, documentId, Guid.CreateVersion7());
         try
         {
-            await ReadFormAsync(http.Request.Body, boundary, upload, db, blobs, options, ct);
+            await ReadFormAsync(http.Request.Body, boundary, upload, db, blobs, options, beforeFile, ct);
             return await save(upload);
         }
         catch (UploadTooLargeException)
@@ -104,7 +112,8 @@ internal static class UploadDocumentEndpoint
         }
     }
 
-    private static async Task ReadFormAsync(Stream body, string boundary, UploadRequest upload, Db db, IBlobStore blobs, DmsOptions options, CancellationToken ct)
+    private static async Task ReadFormAsync(Stream body, string boundary, UploadRequest upload, Db db, IBlobStore blobs, DmsOptions options,
+        Func<UploadRequest, Task>? beforeFile, CancellationToken ct)
     {
         var reader = new MultipartReader(boundary, body) { HeadersLengthLimit = 16 * 1024, BodyLengthLimit = null };
         var sections = 0;
@@ -131,10 +140,19 @@ internal static class UploadDocumentEndpoint
                     throw ApiProblem.Validation("file", "Send exactly one file per document.");
                 }
                 var fileName = FileNames.Sanitize(disposition.FileNameStar.Value ?? disposition.FileName.Value);
+                if (beforeFile is not null)
+                {
+                    await beforeFile(upload);
+                }
                 await StoreFileAsync(section.Body, fileName, upload, db, blobs, options, ct);
             }
             else
             {
+                if (beforeFile is not null && upload.BlobKey is not null && PlacementFields.Contains(name))
+                {
+                    // The place was checked when the file started; a later field would move the file past that check.
+                    throw ApiProblem.Validation(name, $"Send '{name}' before the 'file' part.");
+                }
                 upload.Fields.Add((name, await ReadFieldAsync(section.Body, name, ct)));
             }
         }
@@ -217,8 +235,7 @@ internal static class UploadDocumentEndpoint
         v.Require(DocumentFields.IsValidDescription(description), "description", $"description is at most {DocumentFields.DescriptionMax} characters.");
         var tags = Tags.NormalizeAll(upload.Fields.Where(f => f.Name == "tags").SelectMany(f => f.Value.Split(',')), v);
         v.ThrowIfInvalid();
-        var workspaceId = RouteIds.ParseOptional(upload.Field("workspaceId"), "workspaceId");
-        var folderId = RouteIds.ParseOptional(upload.Field("folderId"), "folderId");
+        var (workspaceId, folderId) = PlacementOf(upload);
         var file = upload.File!;
         var me = upload.User;
 
