@@ -44,7 +44,7 @@ internal static class GiveUpEndpoint
                 await Outbox.EnqueueAsync(c, tx, me.TenantId, OutboxTypes.DiscardStaged, new ApprovalMessage(request.Id), ct);
             }
             await audit.RecordAsync(c, tx, "approval.given_up", "approval", request.Id, new { request.Type, request.DocumentId, failure }, ct: ct);
-            await Notify.RequesterAsync(c, tx, me.TenantId, request, "approval.failed", "Your approved request could not be carried out",
+            await Notify.RequesterAsync(c, tx, me.TenantId, request, "approval.failed", $"Your approved {request.Type.ToLowerInvariant()} request for {Notify.Document} could not be carried out",
                 "It failed repeatedly and an admin gave up on it; the document is unchanged. Request it again if it is still needed.", ct);
             return (await ApprovalRequests.GetAsync(c, tx, me.TenantId, approvalId, forUpdate: false, ct))!.ToResponse();
         }, ct);
