@@ -8,7 +8,8 @@ namespace Dms.Modules.Access.Login;
 
 /// <summary>
 /// <c>POST /api/v1/auth/logout {refreshToken}</c>: ends that sign-in by revoking every refresh token of its
-/// family. Always 204, so it reveals nothing about the token; the short-lived access token expires on its own.
+/// family, whichever token of the family is presented (the latest or an already rotated one). Always 204, so it
+/// reveals nothing about the token; the short-lived access token expires on its own.
 /// </summary>
 internal static class LogoutEndpoint
 {
@@ -19,12 +20,13 @@ internal static class LogoutEndpoint
             var hash = RefreshTokens.Hash(body.RefreshToken);
             await db.InTenantAsync(tenantId, async (c, tx) =>
             {
-                var user = await c.QuerySingleOrDefaultAsync<Guid?>(new CommandDefinition("""
-                    UPDATE refresh_tokens SET revoked_at = now()
-                    WHERE tenant_id = @tenantId AND revoked_at IS NULL
-                      AND family_id = (SELECT family_id FROM refresh_tokens WHERE tenant_id = @tenantId AND token_hash = @hash)
-                    RETURNING user_id
-                    """, new { tenantId, hash }, tx, cancellationToken: ct));
+                if (await RefreshFamilies.LockAsync(c, tx, tenantId, hash, ct) is not { } family)
+                {
+                    return;
+                }
+                // Every token of the sign-in, the used ones and the one a racing refresh just issued included
+                // (after a refresh the family has several rows: reading "the" user with a single-row query was a 500).
+                var (user, _) = await RefreshFamilies.RevokeAsync(c, tx, tenantId, family, ct);
                 if (user is { } userId)
                 {
                     await audit.RecordAsync(c, tx, "auth.logout", "user", userId, null, new AuditActor("user", userId, "refresh token holder"), ct);

@@ -27,6 +27,10 @@ internal static class RefreshEndpoint
         var hash = RefreshTokens.Hash(body.RefreshToken);
         var result = await db.InTenantAsync(tenantId, async (c, tx) =>
         {
+            if (await RefreshFamilies.LockAsync(c, tx, tenantId, hash, ct) is not { } family)
+            {
+                return null;
+            }
             var rotated = await c.QuerySingleOrDefaultAsync<Rotated>(new CommandDefinition("""
                 UPDATE refresh_tokens r SET used_at = now()
                 FROM users u
@@ -38,16 +42,10 @@ internal static class RefreshEndpoint
             if (rotated is null)
             {
                 // Reuse of a rotated token: revoke the family. Committed even though the caller gets a 401.
-                // Rows are locked in id order so concurrent revocations of one family cannot deadlock.
-                var revoked = await c.ExecuteAsync(new CommandDefinition("""
-                    UPDATE refresh_tokens SET revoked_at = now()
-                    WHERE id IN (
-                      SELECT id FROM refresh_tokens
-                      WHERE tenant_id = @tenantId AND revoked_at IS NULL
-                        AND family_id = (SELECT family_id FROM refresh_tokens WHERE tenant_id = @tenantId AND token_hash = @hash AND used_at IS NOT NULL)
-                      ORDER BY id
-                      FOR UPDATE)
-                    """, new { tenantId, hash }, tx, cancellationToken: ct));
+                var reused = await c.ExecuteScalarAsync<bool>(new CommandDefinition(
+                    "SELECT used_at IS NOT NULL FROM refresh_tokens WHERE tenant_id = @tenantId AND token_hash = @hash",
+                    new { tenantId, hash }, tx, cancellationToken: ct));
+                var revoked = reused ? (await RefreshFamilies.RevokeAsync(c, tx, tenantId, family, ct)).Revoked : 0;
                 if (revoked > 0)
                 {
                     await audit.RecordAsync(c, tx, "auth.refresh_reuse_detected", "refresh_token_family", null,
