@@ -10,7 +10,7 @@ using Dms.Platform.Database;
 using Dms.Ui;
 
 // One deployable: the REST API, the web UI and the background worker, and CLI verbs.
-var cliCommand = TenantCommands.IsCommand(args) || (args.Length > 0 && args[0] == "outbox");
+var cliCommand = TenantCommands.IsCommand(args) || UserCommands.IsCommand(args) || (args.Length > 0 && args[0] == "outbox");
 var hostArgs = cliCommand ? [] : args;
 
 var builder = WebApplication.CreateBuilder(hostArgs);
@@ -61,7 +61,9 @@ if (cliCommand)
 {
     var exit = args[0] == "outbox"
         ? await Dms.Platform.Outbox.OutboxAdmin.RunCliAsync(args, app.Services)
-        : await TenantCommands.RunAsync(args, app.Services);
+        : UserCommands.IsCommand(args)
+            ? await UserCommands.RunAsync(args, app.Services)
+            : await TenantCommands.RunAsync(args, app.Services);
     await app.DisposeAsync();
     return exit;
 }

@@ -44,7 +44,7 @@ internal static class TenantCommands
         }
     }
 
-    private static Dictionary<string, string>? ParseOptions(string[] args)
+    internal static Dictionary<string, string>? ParseOptions(string[] args)
     {
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
         for (var i = 0; i < args.Length; i += 2)

@@ -176,12 +176,39 @@ internal static class PlatformServices
                     "This personal token may only read.", null, null);
                 return;
             }
+            // A reset (or generated first) password must be replaced first: the API says so with a stable code,
+            // the web UI sends the user to its change-password page. Reading who one is and signing out stay open.
+            if (context.User.HasClaim(DmsClaims.MustChangePassword, "true") && !PasswordChangeAllowed(context.Request.Path))
+            {
+                if (context.Request.Path.StartsWithSegments("/api", StringComparison.OrdinalIgnoreCase))
+                {
+                    await ProblemResponses.WriteAsync(context, StatusCodes.Status403Forbidden, "auth.password_change_required",
+                        "Your password was reset: change it (POST /api/v1/me/password) before doing anything else.", null, null);
+                }
+                else
+                {
+                    context.Response.Redirect("/account/password?required=true");
+                }
+                return;
+            }
             await next(context);
         });
         app.UseAuthorization();
         app.UseRateLimiter();
         return app;
     }
+
+    private static bool PasswordChangeAllowed(PathString path) =>
+        path.Equals("/api/v1/me", StringComparison.OrdinalIgnoreCase) ||
+        path.StartsWithSegments("/api/v1/me/password", StringComparison.OrdinalIgnoreCase) ||
+        path.StartsWithSegments("/api/v1/auth", StringComparison.OrdinalIgnoreCase) ||
+        path.StartsWithSegments("/account/password", StringComparison.OrdinalIgnoreCase) ||
+        path.StartsWithSegments("/logout", StringComparison.OrdinalIgnoreCase) ||
+        path.StartsWithSegments("/css", StringComparison.OrdinalIgnoreCase) ||
+        path.StartsWithSegments("/js", StringComparison.OrdinalIgnoreCase) ||
+        path.StartsWithSegments("/lib", StringComparison.OrdinalIgnoreCase) ||
+        path.StartsWithSegments("/favicon.svg", StringComparison.OrdinalIgnoreCase) ||
+        path.StartsWithSegments("/favicon.ico", StringComparison.OrdinalIgnoreCase);
 
     public static WebApplication MapPlatform(this WebApplication app)
     {

@@ -18,6 +18,21 @@ internal abstract class UiPage : PageModel
 
     public CurrentUser Me => CurrentUser.From(User);
 
+    /// <summary>
+    /// A user whose password was reset (or generated at first start) chooses their own before any other page; the cookie's
+    /// account check adds the claim from the stored account on each request.
+    /// </summary>
+    public override async Task OnPageHandlerExecutionAsync(Microsoft.AspNetCore.Mvc.Filters.PageHandlerExecutingContext context,
+        Microsoft.AspNetCore.Mvc.Filters.PageHandlerExecutionDelegate next)
+    {
+        if (User.HasClaim(DmsClaims.MustChangePassword, "true") && this is not Pages.Account.PasswordModel and not Pages.LogoutModel)
+        {
+            context.Result = Redirect("/account/password");
+            return;
+        }
+        await next();
+    }
+
     /// <summary>The value a handler answered with, as <typeparamref name="T"/>.</summary>
     protected T Value<T>(IResult result)
     {

@@ -28,6 +28,7 @@ internal static class AccessModule
         auth.MapPost("/logout", LogoutEndpoint.Handle).WithSummary("Sign out: revoke the refresh token's family").AllowAnonymous();
 
         app.MapGet("/api/v1/me", MeEndpoint.Handle).WithSummary("Who am I: user, role and tenant").WithTags("Auth").RequireAuthorization();
+        app.MapPost("/api/v1/me/password", Passwords.PasswordEndpoints.Change).WithSummary("Change your password (ends your other sessions; answers new tokens)").WithTags("Auth").RequireAuthorization();
         var tokens = app.MapGroup("/api/v1/me/tokens").WithTags("Auth").RequireAuthorization();
         tokens.MapPost("", Tokens.PersonalTokens.Create).WithSummary("Create a personal API token (shown once)");
         tokens.MapGet("", Tokens.PersonalTokens.List).WithSummary("List your personal API tokens");
@@ -37,6 +38,7 @@ internal static class AccessModule
         users.MapPost("", UserEndpoints.Create).WithSummary("Create a user (admins)");
         users.MapGet("", UserEndpoints.List).WithSummary("List the tenant's users (admins)");
         users.MapGet("/{id}", UserEndpoints.Get).WithSummary("Get a user (admins)");
+        users.MapPost("/{id}/password-reset", Passwords.PasswordEndpoints.Reset).WithSummary("Reset a user's password to a temporary one, shown once (admins)");
         users.MapPatch("/{id}", UserEndpoints.Update).WithSummary("Change a user's role, name or disabled state (admins)");
 
         var members = app.MapGroup("/api/v1/workspaces/{id}/members").WithTags("Workspaces").RequireAuthorization(Policies.ReadDocuments);

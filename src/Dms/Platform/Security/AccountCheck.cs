@@ -57,12 +57,13 @@ internal static class AccountCheck
         }
         var db = http.RequestServices.GetRequiredService<Db>();
         // One round trip per request: the account, and the sign-in when asked.
-        var account = await db.InTenantAsync(tenantId, (c, tx) => c.QuerySingleOrDefaultAsync<(string Role, bool Disabled, bool SignedIn)?>(new CommandDefinition("""
+        var account = await db.InTenantAsync(tenantId, (c, tx) => c.QuerySingleOrDefaultAsync<(string Role, bool Disabled, bool SignedIn, bool MustChangePassword)?>(new CommandDefinition("""
             SELECT role, disabled,
                    @hash::bytea IS NULL OR EXISTS (
                      SELECT 1 FROM refresh_tokens r
                      WHERE r.tenant_id = @tenantId AND r.user_id = @userId AND r.token_hash = @hash::bytea
-                       AND r.revoked_at IS NULL AND r.used_at IS NULL AND r.expires_at > now()) AS signed_in
+                       AND r.revoked_at IS NULL AND r.used_at IS NULL AND r.expires_at > now()) AS signed_in,
+                   must_change_password
             FROM users WHERE tenant_id = @tenantId AND id = @userId
             """, new { tenantId, userId, hash = refreshHash }, tx, cancellationToken: http.RequestAborted)), http.RequestAborted);
         if (account is not { Disabled: false } current)
@@ -80,6 +81,18 @@ internal static class AccountCheck
                 identity.RemoveClaim(stale);
             }
             identity.AddClaim(new Claim(DmsClaims.Role, current.Role));
+        }
+        if (principal.Identity is ClaimsIdentity id)
+        {
+            // Decided from the stored account on each request, so a change takes effect on the very next one.
+            foreach (var stale in id.FindAll(DmsClaims.MustChangePassword).ToList())
+            {
+                id.RemoveClaim(stale);
+            }
+            if (current.MustChangePassword)
+            {
+                id.AddClaim(new Claim(DmsClaims.MustChangePassword, "true"));
+            }
         }
         return null;
     }

@@ -28,6 +28,9 @@ internal static class DmsClaims
 
     /// <summary>Present when the caller authenticated with a personal API token: the token's id.</summary>
     public const string TokenId = "token_id";
+
+    /// <summary>Added on each request (never issued in a token) while the account must change its password.</summary>
+    public const string MustChangePassword = "must_change_password";
 }
 
 internal static class Roles

@@ -28,6 +28,41 @@ internal static class AccountRules
     public static void ValidateNewAccount(Validator v, string? email, string? password, string emailField = "email", string passwordField = "password")
     {
         v.Require(IsValidEmail(email), emailField, "A valid e-mail address is required.");
-        v.Require(IsValidPassword(password), passwordField, $"The password must be {MinPasswordLength} to {MaxPasswordLength} characters long.");
+        ValidatePassword(v, password, email, passwordField);
+    }
+
+    /// <summary>
+    /// The password policy, for every way a password is set (new account, change, reset to a chosen one): a length,
+    /// not one of the common passwords shipped with the app, and not the account's own e-mail or its name.
+    /// </summary>
+    public static void ValidatePassword(Validator v, string? password, string? email, string field = "password")
+    {
+        v.Require(IsValidPassword(password), field, $"The password must be {MinPasswordLength} to {MaxPasswordLength} characters long.");
+        if (!IsValidPassword(password))
+        {
+            return;
+        }
+        v.Require(!CommonPasswords.Contains(password!.Trim()), field, "This password is one of the most common ones; choose another.");
+        var name = email?.Split('@')[0].Trim();
+        v.Require(string.IsNullOrEmpty(name) || !(string.Equals(password, email?.Trim(), StringComparison.OrdinalIgnoreCase) ||
+            string.Equals(password, name, StringComparison.OrdinalIgnoreCase)), field, "The password must not be your e-mail address or its name.");
+    }
+
+    private static readonly HashSet<string> CommonPasswords = LoadCommonPasswords();
+
+    private static HashSet<string> LoadCommonPasswords()
+    {
+        using var stream = typeof(AccountRules).Assembly.GetManifestResourceStream("Dms.Modules.Access.Domain.common-passwords.txt")
+            ?? throw new InvalidOperationException("The common-passwords list is missing from the build.");
+        using var reader = new StreamReader(stream);
+        var set = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        while (reader.ReadLine() is { } line)
+        {
+            if (line.Length > 0 && line[0] != '#')
+            {
+                set.Add(line.Trim());
+            }
+        }
+        return set;
     }
 }

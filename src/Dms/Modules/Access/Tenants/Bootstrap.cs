@@ -26,6 +26,12 @@ internal sealed class Bootstrap(TenantProvisioning provisioning, IOptions<DmsOpt
         logger.LogInformation("Bootstrap tenant {Tenant} created with admin {AdminEmail}", tenant.Slug, settings.AdminEmail);
         if (generated)
         {
+            // A password printed on a console is not one to keep: the admin replaces it at first sign-in.
+            await ownerConnection.ExecuteAsync("""
+                SELECT set_config('app.tenant_id', @tenant, false);
+                UPDATE users SET must_change_password = true WHERE tenant_id = @id AND id = @admin;
+                SELECT set_config('app.tenant_id', '', false);
+                """, new { tenant = tenant.Id.ToString(), id = tenant.Id, admin = tenant.AdminUserId });
             // Shown once, on the console only: the password is never written to the logs.
             Console.Out.WriteLine($"""
 
@@ -33,7 +39,7 @@ internal sealed class Bootstrap(TenantProvisioning provisioning, IOptions<DmsOpt
                  DMS Enterprise first start: tenant '{tenant.Slug}' created.
                  Admin e-mail:    {settings.AdminEmail}
                  Admin password:  {password}
-                 This password is shown only once. Change it after signing in.
+                 This password is shown only once; you will choose your own at first sign-in.
                 ================================================================
 
                 """);
