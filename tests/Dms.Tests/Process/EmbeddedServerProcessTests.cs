@@ -29,6 +29,17 @@ public sealed partial class EmbeddedServerProcessTests : IDisposable
             await first.WaitUntilReadyAsync();
             password = AdminPassword().Match(first.Output) is { Success: true } m ? m.Groups[1].Value : throw new ShouldAssertException($"No generated password printed:\n{first.Output}");
             first.Output.ShouldNotContain("\"" + password, customMessage: "the generated password must not reach the JSON logs");
+            // A printed password is replaced at first sign-in: until then only the change itself is allowed.
+            var printed = await SignInAsync(first, password);
+            using (var refused = await printed.PostAsync("/api/v1/documents", Uploads.Form("too-early.pdf", content, "Too early")))
+            {
+                await refused.ShouldBeProblemAsync(HttpStatusCode.Forbidden, "auth.password_change_required");
+            }
+            using (var change = await printed.PostAsJsonAsync("/api/v1/me/password", new { currentPassword = password, newPassword = "the admin's own secret 1" }))
+            {
+                await change.ShouldHaveStatusAsync(HttpStatusCode.OK);
+            }
+            password = "the admin's own secret 1";
             var client = await SignInAsync(first, password);
             using var upload = await client.PostAsync("/api/v1/documents", Uploads.Form("survivor.pdf", content, "Survivor"));
             await upload.ShouldHaveStatusAsync(HttpStatusCode.Created);
@@ -100,6 +111,37 @@ public sealed partial class EmbeddedServerProcessTests : IDisposable
         var (usage, usageOutput) = await DmsProcess.RunCliAsync(_dataDirectory, env, "tenant", "create", "--slug");
         usage.ShouldBe(2);
         usageOutput.ShouldContain("usage:");
+
+        // A locked-out sole admin: the operator resets the password from the command line while the server runs.
+        for (var i = 0; i < 4; i++)
+        {
+            using var guess = await http.PostAsJsonAsync("/api/v1/auth/login", new { tenant = "acme", email = "boss@acme.test", password = $"wrong-guess-{i}" });
+        }
+        using (var locked = await http.PostAsJsonAsync("/api/v1/auth/login", new { tenant = "acme", email = "boss@acme.test", password = "wrong-guess-last" }))
+        {
+            await locked.ShouldBeProblemAsync(HttpStatusCode.Locked, "auth.locked");
+        }
+        var (reset, resetOutput) = await DmsProcess.RunCliAsync(_dataDirectory, env, "user", "reset-password", "--tenant", "acme", "--email", "boss@acme.test");
+        reset.ShouldBe(0, resetOutput);
+        var temporary = System.Text.RegularExpressions.Regex.Match(resetOutput, @"Temporary password for \S+ in 'acme': (\S+)").Groups[1].Value;
+        temporary.Length.ShouldBe(20, resetOutput);
+        using (var old = await http.PostAsJsonAsync("/api/v1/auth/login", new { tenant = "acme", email = "boss@acme.test", password = "acme-password-1" }))
+        {
+            // Unlocked (401, not 423), and the old password is gone.
+            await old.ShouldBeProblemAsync(HttpStatusCode.Unauthorized, "auth.invalid_credentials");
+        }
+        using (var withTemporary = await http.PostAsJsonAsync("/api/v1/auth/login", new { tenant = "acme", email = "boss@acme.test", password = temporary }))
+        {
+            await withTemporary.ShouldHaveStatusAsync(HttpStatusCode.OK);
+            var token = (await withTemporary.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("accessToken").GetString();
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/api/v1/documents");
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            using var blocked = await http.SendAsync(request);
+            await blocked.ShouldBeProblemAsync(HttpStatusCode.Forbidden, "auth.password_change_required");
+        }
+        var (unknownUser, unknownOutput) = await DmsProcess.RunCliAsync(_dataDirectory, env, "user", "reset-password", "--tenant", "acme", "--email", "nobody@acme.test");
+        unknownUser.ShouldBe(1);
+        unknownOutput.ShouldContain("no user");
 
         // Kestrel's request limits (only a real server applies them): an oversized JSON body or header block is
         // a 4xx, and the server carries on.
