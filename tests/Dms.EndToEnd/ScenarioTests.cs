@@ -437,6 +437,46 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             await ShouldFitTheWidthAsync(phone);
         });
 
+        await Step("13b-password-reset-and-change", async () =>
+        {
+            // The admin resets the viewer's password: the temporary one is shown once, on that response only.
+            await admin.GotoAsync("/admin/users");
+            await admin.GetByRole(AriaRole.Button, new() { Name = $"Reset password of {ViewerEmail}" }).ClickAsync();
+            var shown = await admin.GetByTestId("temporary-password").InnerTextAsync();
+            var temporary = Regex.Match(shown, @"Temporary password for \S+: (\S+)").Groups[1].Value;
+            temporary.Length.ShouldBe(20, shown);
+            await AxeCleanAsync(admin);
+            await admin.GotoAsync("/admin/users");
+            await Expect(admin.GetByTestId("temporary-password")).ToHaveCountAsync(0);
+
+            // Signing in with it leads to the change-password page, and every other page leads back there.
+            var returning = await NewPageAsync("viewer-reset");
+            await returning.GotoAsync("/login");
+            await returning.GetByLabel("Organisation (tenant)").FillAsync(AppFixture.Tenant);
+            await returning.GetByLabel("E-mail").FillAsync(ViewerEmail);
+            await returning.GetByLabel("Password").FillAsync(temporary);
+            await returning.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+            await Expect(returning).ToHaveURLAsync(new Regex("/account/password"));
+            await Expect(returning.GetByTestId("password-required")).ToBeVisibleAsync();
+            await returning.GotoAsync("/notifications");
+            await Expect(returning).ToHaveURLAsync(new Regex("/account/password"));
+            await AxeCleanAsync(returning);
+
+            // A common password is refused in words; then the viewer's own is taken and the documents open.
+            await returning.GetByLabel("Current password").FillAsync(temporary);
+            await returning.GetByLabel("New password", new() { Exact = true }).FillAsync("password123");
+            await returning.GetByLabel("New password again").FillAsync("password123");
+            await returning.GetByRole(AriaRole.Button, new() { Name = "Change password" }).ClickAsync();
+            await Expect(returning.GetByTestId("error")).ToContainTextAsync("most common");
+            await returning.GetByLabel("Current password").FillAsync(temporary);
+            await returning.GetByLabel("New password", new() { Exact = true }).FillAsync(ViewerPassword + "-2");
+            await returning.GetByLabel("New password again").FillAsync(ViewerPassword + "-2");
+            await returning.GetByRole(AriaRole.Button, new() { Name = "Change password" }).ClickAsync();
+            await Expect(returning).ToHaveURLAsync(new Regex("/documents$"));
+            await Expect(returning.GetByTestId("flash")).ToContainTextAsync("Your password is changed");
+            await returning.Context.CloseAsync();
+        });
+
         await Step("14-no-console-errors-no-missing-files", async () =>
         {
             // The page names its icon, and both the icon and the classic /favicon.ico answer.

@@ -9,9 +9,12 @@ using Microsoft.AspNetCore.Mvc;
 namespace Dms.Pages.Admin;
 
 /// <summary>Tenant users: create, change role, disable / enable (the API's user handlers, audited).</summary>
-internal sealed class UsersModel(Db db, IPasswordHasher<UserAccount> hasher, AuditTrail audit) : UiPage
+internal sealed class UsersModel(Db db, IPasswordHasher<UserAccount> hasher, AuditTrail audit, Modules.Access.Login.LoginThrottle throttle) : UiPage
 {
     public List<UserResponse> Users { get; private set; } = [];
+
+    /// <summary>A reset's temporary password, shown on this one response only (never put in TempData or a redirect).</summary>
+    public Modules.Access.Passwords.PasswordResetResponse? Reset { get; private set; }
 
     [BindProperty]
     public NewUser Form { get; set; } = new();
@@ -41,6 +44,13 @@ internal sealed class UsersModel(Db db, IPasswordHasher<UserAccount> hasher, Aud
         Form.Password = null;
         return OnGetAsync(ct);
     });
+
+    public Task<IActionResult> OnPostResetAsync(string id, CancellationToken ct) => Attempt(async () =>
+    {
+        Reset = await Call<Modules.Access.Passwords.PasswordResetResponse>(Modules.Access.Passwords.PasswordEndpoints.Reset(HttpContext, id, db, hasher, audit, throttle, ct));
+        Response.Headers.CacheControl = "no-store";
+        return await OnGetAsync(ct);
+    }, () => OnGetAsync(ct));
 
     public Task<IActionResult> OnPostUpdateAsync(string id, string? role, bool? disabled, CancellationToken ct) => Attempt(async () =>
     {
