@@ -56,6 +56,13 @@ catch (StartupException ex)
     await app.DisposeAsync();
     return 1;
 }
+catch (Npgsql.NpgsqlException ex)
+{
+    // A database failure past the bounded waits (a connection dropped mid-migration): one line, no stack dump.
+    await Console.Error.WriteLineAsync($"dms: database error during start-up: {DatabaseWait.OneLine(ex)}");
+    await app.DisposeAsync();
+    return 1;
+}
 
 if (cliCommand)
 {

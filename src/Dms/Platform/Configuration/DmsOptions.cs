@@ -35,6 +35,12 @@ internal sealed class DatabaseOptions
 {
     /// <summary>Folder with initdb/pg_ctl; found with pg_config or PATH when empty.</summary>
     public string? BinDirectory { get; set; }
+
+    /// <summary>
+    /// How long start-up waits for the database to accept connections (crash recovery after a power cut, a
+    /// postmaster still being torn down, an external server restarting) before it gives up with one clear line.
+    /// </summary>
+    public TimeSpan StartupTimeout { get; set; } = TimeSpan.FromSeconds(60);
 }
 
 internal sealed class BootstrapOptions

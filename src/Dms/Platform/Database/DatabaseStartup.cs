@@ -52,7 +52,7 @@ internal sealed class DatabaseStartup(
         if (string.IsNullOrWhiteSpace(app))
         {
             var root = Path.Combine(options.Value.DataDirectoryFullPath, "postgres");
-            embedded = await EmbeddedPostgres.StartAsync(root, options.Value.Database.BinDirectory, ct);
+            embedded = await EmbeddedPostgres.StartAsync(root, options.Value.Database.BinDirectory, options.Value.Database.StartupTimeout, ct);
             logger.LogInformation("Embedded PostgreSQL {Mode} on 127.0.0.1:{Port} with data in {Root}",
                 embedded.IsOwner ? "started" : "joined", embedded.Port, root);
             app = embedded.AppConnectionString;
@@ -63,6 +63,15 @@ internal sealed class DatabaseStartup(
             owner = app;
         }
         connections.Set(app, owner!, embedded);
+
+        // An external server may be restarting or replaying its WAL: wait for it within the same budget, so
+        // that the migrations below meet a server that answers, and a dead one ends in one clear line.
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var ownerBuilder = new NpgsqlConnectionStringBuilder(owner);
+        await using (await DatabaseWait.OpenAsync(owner!, started, options.Value.Database.StartupTimeout,
+            $"The database at {ownerBuilder.Host}:{ownerBuilder.Port}", ct))
+        {
+        }
 
         var applied = await MigrationRunner.MigrateAsync(owner!, MigrationRunner.EmbeddedMigrations(), afterMigrations, ct);
         logger.LogInformation("Database schema up to date ({Applied} migration(s) applied now)", applied);

@@ -14,8 +14,9 @@ namespace Dms.Platform.Database;
 /// <remarks>
 /// One process owns the cluster at a time: it holds an exclusive lock file and stops the server when it
 /// is disposed. A second process on the same folder (a CLI verb while the app runs) joins as a guest.
-/// A server left running by a killed owner is adopted; a stale postmaster.pid whose process is gone is
-/// removed, so neither blocks the next start.
+/// A server left running by a killed owner is adopted, but only once it answers a connection; a stale
+/// postmaster.pid whose process is gone is removed, and a postmaster still being torn down (killed together
+/// with the app) or replaying its WAL is waited for within a bounded start-up budget.
 /// </remarks>
 internal sealed class EmbeddedPostgres : IAsyncDisposable
 {
@@ -49,8 +50,13 @@ internal sealed class EmbeddedPostgres : IAsyncDisposable
     public bool IsOwner => _ownerLock is not null;
 
     /// <summary>Starts (or joins) the cluster kept in <paramref name="root"/>, creating it on first use.</summary>
-    public static async Task<EmbeddedPostgres> StartAsync(string root, string? configuredBinDir, CancellationToken ct = default)
+    public static async Task<EmbeddedPostgres> StartAsync(string root, string? configuredBinDir, CancellationToken ct = default) =>
+        await StartAsync(root, configuredBinDir, TimeSpan.FromSeconds(60), ct);
+
+    /// <inheritdoc cref="StartAsync(string, string?, CancellationToken)"/>
+    public static async Task<EmbeddedPostgres> StartAsync(string root, string? configuredBinDir, TimeSpan startupTimeout, CancellationToken ct)
     {
+        var started = Stopwatch.GetTimestamp();
         root = Path.GetFullPath(root);
         Directory.CreateDirectory(root);
         var binDir = FindBinaries(configuredBinDir);
@@ -65,7 +71,12 @@ internal sealed class EmbeddedPostgres : IAsyncDisposable
         {
             // Another process owns the cluster: wait for it to be up and use it as it is.
             var guestPort = await WaitForRunningServerPortAsync(dataDir, ct);
-            return new EmbeddedPostgres(root, binDir, runAsUser, null, guestPort, ReadCredentials(credentialsFile));
+            var guestCredentials = ReadCredentials(credentialsFile);
+            await using (await DatabaseWait.OpenAsync(ConnectionString(guestPort, SuperUser, guestCredentials.SuperUserPassword, "postgres"),
+                started, startupTimeout, $"The embedded PostgreSQL in {dataDir}", ct))
+            {
+            }
+            return new EmbeddedPostgres(root, binDir, runAsUser, null, guestPort, guestCredentials);
         }
 
         try
@@ -82,9 +93,9 @@ internal sealed class EmbeddedPostgres : IAsyncDisposable
                 credentials = ReadCredentials(credentialsFile);
             }
 
-            var port = RunningServerPort(dataDir) ?? await StartServerAsync(dataDir, binDir, runAsUser, ct);
+            var port = await EnsureServerAsync(dataDir, binDir, runAsUser, credentials, started, startupTimeout, ct);
             var cluster = new EmbeddedPostgres(root, binDir, runAsUser, ownerLock, port, credentials);
-            await cluster.EnsureRolesAndDatabaseAsync(credentials, ct);
+            await cluster.EnsureRolesAndDatabaseAsync(credentials, started, startupTimeout, ct);
             return cluster;
         }
         catch
@@ -179,36 +190,108 @@ internal sealed class EmbeddedPostgres : IAsyncDisposable
         }
     }
 
-    private static async Task<int> StartServerAsync(string dataDir, string binDir, string? runAsUser, CancellationToken ct)
+    /// <summary>
+    /// The port of a server on this data folder that answers connections: one left running by a killed owner,
+    /// or one started now. The pid file alone proves nothing: after a crash of the app and its database together
+    /// it can say "ready" for a postmaster that is still being torn down, and that postmaster's children keep
+    /// the shared memory that makes a new server refuse to start until they are gone. Both are waited for.
+    /// </summary>
+    private static async Task<int> EnsureServerAsync(string dataDir, string binDir, string? runAsUser, Credentials credentials,
+        long started, TimeSpan budget, CancellationToken ct)
     {
-        RemoveStalePidFile(dataDir);
+        var problem = "";
+        while (true)
+        {
+            var pidFile = ReadPidFile(dataDir);
+            if (pidFile is { } running && IsPostgresProcess(running.Pid))
+            {
+                if (running.Status == "ready" && await AnswersAsync(running.Port, credentials, ct))
+                {
+                    return running.Port;
+                }
+                problem = $"the server (pid {running.Pid}, status '{running.Status}') does not answer yet";
+            }
+            else
+            {
+                RemoveStalePidFile(dataDir);
+                var remaining = budget - Stopwatch.GetElapsedTime(started);
+                var (port, failure) = await TryStartServerAsync(dataDir, binDir, runAsUser, Math.Max(5, (int)remaining.TotalSeconds), ct);
+                if (port is not null)
+                {
+                    return port.Value;
+                }
+                problem = failure;
+            }
+            if (Stopwatch.GetElapsedTime(started) >= budget)
+            {
+                throw new StartupException(
+                    $"The embedded PostgreSQL in {dataDir} did not come up within {budget.TotalSeconds:0.#} s (Dms__Database__StartupTimeout): {problem}");
+            }
+            await Task.Delay(250, ct);
+        }
+    }
+
+    private static async Task<bool> AnswersAsync(int port, Credentials credentials, CancellationToken ct)
+    {
+        var connectionString = new NpgsqlConnectionStringBuilder(ConnectionString(port, SuperUser, credentials.SuperUserPassword, "postgres"))
+        {
+            Timeout = 5,
+            Pooling = false,
+        }.ConnectionString;
+        try
+        {
+            await using var conn = new NpgsqlConnection(connectionString);
+            await conn.OpenAsync(ct);
+            return true;
+        }
+        catch (Exception ex) when (DatabaseWait.IsTransient(ex))
+        {
+            return false;
+        }
+    }
+
+    private static async Task<(int? Port, string Failure)> TryStartServerAsync(string dataDir, string binDir, string? runAsUser, int waitSeconds, CancellationToken ct)
+    {
         var port = FreeTcpPort();
         var logFile = Path.Combine(dataDir, "server.log");
         var options = $"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=200 -c shared_buffers=128MB -c fsync=on";
-        var exit = await RunAsync(binDir, "pg_ctl", ["start", "-D", dataDir, "-l", logFile, "-w", "-t", "120", "-o", options], runAsUser, ct, throwOnError: false);
-        if (exit != 0)
+        var exit = await RunAsync(binDir, "pg_ctl",
+            ["start", "-D", dataDir, "-l", logFile, "-w", "-t", waitSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), "-o", options],
+            runAsUser, ct, throwOnError: false);
+        if (exit == 0)
         {
-            var tail = File.Exists(logFile) ? string.Join(" | ", File.ReadLines(logFile).TakeLast(5)) : "(no server log)";
-            throw new StartupException($"The embedded PostgreSQL in {dataDir} did not start (pg_ctl exit {exit}): {tail}");
+            return (port, "");
         }
-        return port;
+        var tail = File.Exists(logFile) ? string.Join(" | ", File.ReadLines(logFile).TakeLast(3)) : "(no server log)";
+        return (null, $"pg_ctl start exited with {exit}: {tail}");
     }
 
-    /// <summary>The port of a server already running on this data folder (left by a killed owner), or null.</summary>
-    private static int? RunningServerPort(string dataDir)
+    private static (int Pid, int Port, string Status)? ReadPidFile(string dataDir)
     {
         var pidFile = Path.Combine(dataDir, "postmaster.pid");
-        if (!File.Exists(pidFile))
+        string[] lines;
+        try
+        {
+            lines = File.ReadAllLines(pidFile);
+        }
+        catch (FileNotFoundException)
         {
             return null;
         }
-        var lines = File.ReadAllLines(pidFile);
+        catch (IOException)
+        {
+            return null;
+        }
         if (lines.Length < 4 || !int.TryParse(lines[0], out var pid) || !int.TryParse(lines[3], out var port))
         {
             return null;
         }
-        return IsPostgresProcess(pid) && lines.Length >= 8 && lines[7].Trim() == "ready" ? port : null;
+        return (pid, port, lines.Length >= 8 ? lines[7].Trim() : "");
     }
+
+    /// <summary>The port of a server already running on this data folder (left by a killed owner), or null.</summary>
+    private static int? RunningServerPort(string dataDir) =>
+        ReadPidFile(dataDir) is { } running && IsPostgresProcess(running.Pid) && running.Status == "ready" ? running.Port : null;
 
     private static void RemoveStalePidFile(string dataDir)
     {
@@ -224,7 +307,10 @@ internal sealed class EmbeddedPostgres : IAsyncDisposable
         try
         {
             var comm = File.ReadAllText($"/proc/{pid}/comm").Trim();
-            return comm is "postgres" or "postmaster";
+            // A killed postmaster not yet reaped is a zombie that still carries its name: it is gone all the same.
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var state = stat.LastIndexOf(')') is var close and > 0 && close + 2 < stat.Length ? stat[close + 2] : '?';
+            return comm is "postgres" or "postmaster" && state is not ('Z' or 'X');
         }
         catch (IOException)
         {
@@ -275,10 +361,10 @@ internal sealed class EmbeddedPostgres : IAsyncDisposable
         return (ConnectionString(Port, AppRole, credentials.AppPassword, name), ConnectionString(Port, OwnerRole, credentials.OwnerPassword, name));
     }
 
-    private async Task EnsureRolesAndDatabaseAsync(Credentials credentials, CancellationToken ct)
+    private async Task EnsureRolesAndDatabaseAsync(Credentials credentials, long started, TimeSpan budget, CancellationToken ct)
     {
-        await using var conn = new NpgsqlConnection(ConnectionString(Port, SuperUser, credentials.SuperUserPassword, "postgres"));
-        await conn.OpenAsync(ct);
+        await using var conn = await DatabaseWait.OpenAsync(ConnectionString(Port, SuperUser, credentials.SuperUserPassword, "postgres"),
+            started, budget, $"The embedded PostgreSQL in {_dataDir}", ct);
         async Task Exec(string sql)
         {
             await using var cmd = new NpgsqlCommand(sql, conn);
