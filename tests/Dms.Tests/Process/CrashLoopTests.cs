@@ -110,6 +110,8 @@ public sealed class CrashLoopTests : IDisposable
         var files = Directory.EnumerateFiles(blobRoot, "*", SearchOption.AllDirectories)
             .Select(f => Path.GetRelativePath(blobRoot, f).Replace('\\', '/'))
             .Where(f => !f.StartsWith(".multipart", StringComparison.Ordinal) && !Path.GetFileName(f).StartsWith('.'))
+            // Signed audit checkpoints live beside the documents' blobs under the tenant prefix (ADR 0012).
+            .Where(f => !f.Contains("/audit-checkpoints/", StringComparison.Ordinal))
             .ToHashSet();
         keys.Where(k => !files.Contains(k)).ShouldBeEmpty("every version row has its blob");
         // A streamed upload cut off by the kill leaves its blob (or its .partial file) under a Pending session,
