@@ -21,10 +21,10 @@ if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(
 }
 // The UI's wwwroot from the build output too (dotnet bin/.../Dms.dll, test fixtures); a publish copies it.
 builder.WebHost.UseStaticWebAssets();
-builder.AddPlatform();
-builder.Services.AddAccess();
 var configuredRole = builder.Configuration["Dms:Role"] ?? "all";
 var runBackgroundWork = !cliCommand && configuredRole is "all" or "worker";
+builder.AddPlatform(runBackgroundWork);
+builder.Services.AddAccess();
 builder.Services.AddDocuments(runBackgroundWork);
 builder.Services.AddApprovals(runBackgroundWork);
 builder.Services.AddAudit(runBackgroundWork);

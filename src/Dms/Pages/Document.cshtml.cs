@@ -8,6 +8,7 @@ using Dms.Modules.Documents.Browse;
 using Dms.Modules.Documents.Domain;
 using Dms.Modules.Documents.Edit;
 using Dms.Modules.Documents.Folders;
+using Dms.Modules.Documents;
 using Dms.Modules.Documents.Workspaces;
 using Dms.Platform.Configuration;
 using Dms.Platform.Database;

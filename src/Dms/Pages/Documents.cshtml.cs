@@ -2,6 +2,7 @@ using Dms.Modules.Audit;
 using Dms.Modules.Documents.Browse;
 using Dms.Modules.Documents.Domain;
 using Dms.Modules.Documents.Folders;
+using Dms.Modules.Documents;
 using Dms.Modules.Documents.Workspaces;
 using Dms.Platform.Database;
 using Dms.Platform.Http;

@@ -22,7 +22,8 @@ internal static class PlatformServices
     /// <summary>The JWT access-token scheme; "Bearer" is the policy scheme that picks it or the personal-token one.</summary>
     private const string JwtScheme = "Jwt";
 
-    public static WebApplicationBuilder AddPlatform(this WebApplicationBuilder builder)
+    /// <param name="runBackgroundWork">Worker roles run the outbox dispatcher (modules add their own background services).</param>
+    public static WebApplicationBuilder AddPlatform(this WebApplicationBuilder builder, bool runBackgroundWork)
     {
         var services = builder.Services;
         services.Configure<DmsOptions>(builder.Configuration.GetSection(DmsOptions.Section));
@@ -57,7 +58,12 @@ internal static class PlatformServices
         }.Build());
         services.AddSingleton<Db>();
         services.AddHttpContextAccessor();
-        services.AddSingleton<Modules.Audit.AuditTrail>();
+        services.AddSingleton<Testing.FaultInjection>();
+        services.AddSingleton<Outbox.OutboxDispatcher>();
+        if (runBackgroundWork)
+        {
+            services.AddHostedService(sp => sp.GetRequiredService<Outbox.OutboxDispatcher>());
+        }
         services.AddSingleton<SignedBlobUrls>();
         services.AddSingleton<IBlobStore>(sp =>
         {

@@ -84,7 +84,7 @@ internal abstract class UiPage : PageModel
 }
 
 /// <summary>Small display helpers for the views.</summary>
-internal static class Display
+internal static partial class Display
 {
     public static string Size(long bytes) => bytes switch
     {

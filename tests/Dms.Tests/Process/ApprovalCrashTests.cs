@@ -76,7 +76,7 @@ public sealed class ApprovalCrashTests : IDisposable
             (await api.StopAsync()).ShouldBe(0);
         }
 
-        var crashing = new Dictionary<string, string>(Settings) { ["Dms__Outbox__KillAfterClaims"] = "30" };
+        var crashing = new Dictionary<string, string>(Settings) { ["Dms__Testing__KillAfterOutboxClaims"] = "30", ["Dms__Testing__KillOnOutboxType"] = "approval.execute" };
         using (var worker = DmsProcess.Start(_dataDirectory, crashing, "--role", "worker"))
         {
             await worker.WaitForExitAsync(TimeSpan.FromSeconds(90));

@@ -19,10 +19,8 @@ internal static class ApprovalsModule
         services.AddSingleton<IOutboxHandler, PurgeDocumentHandler>();
         services.AddSingleton<IOutboxHandler, NotifyHandler>();
         services.AddSingleton<RetentionJobs>();
-        services.AddSingleton<OutboxDispatcher>();
         if (runBackgroundWork)
         {
-            services.AddHostedService(sp => sp.GetRequiredService<OutboxDispatcher>());
             services.AddHostedService<RetentionService>();
         }
         return services;

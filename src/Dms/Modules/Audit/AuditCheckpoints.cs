@@ -117,7 +117,7 @@ internal sealed record StoredCheckpoint(long KeySequence, AuditCheckpoint? Check
 /// checkpoint is written only after the events since the previous one were checked to continue it, so the
 /// newest checkpoint vouches for the whole chain up to it, and a tampered chain is never re-anchored.
 /// </summary>
-internal sealed class AuditCheckpoints(NpgsqlDataSource dataSource, Db db, IBlobStore blobs, AuditCheckpointKey key, TimeProvider clock,
+internal sealed class AuditCheckpoints(Db db, IBlobStore blobs, AuditCheckpointKey key, TimeProvider clock,
     ILogger<AuditCheckpoints> logger)
 {
     internal const long AdvisoryLockKey = 0x0D05_0012;
@@ -126,25 +126,10 @@ internal sealed class AuditCheckpoints(NpgsqlDataSource dataSource, Db db, IBlob
     /// <summary>One pass over every tenant, on one node at a time; returns how many checkpoints were written.</summary>
     public async Task<int> RunOnceAsync(CancellationToken ct)
     {
-        await using var lockConnection = await dataSource.OpenConnectionAsync(ct);
-        if (!await lockConnection.ExecuteScalarAsync<bool>("SELECT pg_try_advisory_lock(@key)", new { key = AdvisoryLockKey }))
-        {
-            return 0;
-        }
-        try
-        {
-            var written = 0;
-            foreach (var tenant in await lockConnection.QueryAsync<Guid>("SELECT id FROM tenants ORDER BY id"))
-            {
-                ct.ThrowIfCancellationRequested();
-                written += await CheckpointAsync(tenant, ct) is not null ? 1 : 0;
-            }
-            return written;
-        }
-        finally
-        {
-            await lockConnection.ExecuteAsync("SELECT pg_advisory_unlock(@key)", new { key = AdvisoryLockKey });
-        }
+        var written = 0;
+        await db.ForEachTenantUnderLockAsync(AdvisoryLockKey, async (tenant, token) =>
+            written += await CheckpointAsync(tenant, token) is not null ? 1 : 0, ct);
+        return written;
     }
 
     /// <summary>Signs and stores the tenant's head if it moved past the newest checkpoint and continues it; null otherwise.</summary>

@@ -160,7 +160,7 @@ internal static class AuditEndpoints
         var (where, p) = Where(me.TenantId, filter);
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
-        await conn.ExecuteAsync(new CommandDefinition("SELECT set_config('app.tenant_id', @t, true)", new { t = me.TenantId.ToString() }, tx, cancellationToken: ct));
+        await Db.EnterTenantAsync(conn, tx, me.TenantId, ct);
         await using var reader = await conn.ExecuteReaderAsync(new CommandDefinition($"SELECT {Columns} FROM audit_events WHERE {where} ORDER BY seq", p, tx,
             flags: CommandFlags.None, cancellationToken: ct));
         var parser = reader.GetRowParser<Row>();

@@ -1,4 +1,5 @@
 using Dapper;
+using Dms.Platform.Database;
 using Npgsql;
 
 namespace Dms.Modules.Audit;
@@ -26,7 +27,7 @@ internal static class AuditVerification
         var anchor = stored?.Checkpoint;
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
-        await conn.ExecuteAsync(new CommandDefinition("SELECT set_config('app.tenant_id', @t, true)", new { t = tenant.ToString() }, tx, cancellationToken: ct));
+        await Db.EnterTenantAsync(conn, tx, tenant, ct);
         // The database recomputes each link with the same function that made it; this walks them in order.
         await using var reader = await conn.ExecuteReaderAsync(new CommandDefinition("""
             SELECT e.id, e.seq, e.prev_hash, e.hash, audit_link(e.prev_hash, e) AS recomputed

@@ -5,6 +5,7 @@ using Dms.Modules.Documents.Edit;
 using Dms.Modules.Documents.Folders;
 using Dms.Modules.Documents.Reconciliation;
 using Dms.Modules.Documents.Upload;
+using Dms.Modules.Documents;
 using Dms.Modules.Documents.Workspaces;
 using Dms.Platform.Security;
 

@@ -1,6 +1,7 @@
 using Dms.Modules.Access.Users;
 using Dms.Modules.Access.Workspaces;
 using Dms.Modules.Audit;
+using Dms.Modules.Documents;
 using Dms.Modules.Documents.Workspaces;
 using Dms.Platform.Database;
 using Dms.Ui;

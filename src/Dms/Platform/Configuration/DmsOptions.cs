@@ -21,6 +21,9 @@ internal sealed class DmsOptions
     public UploadOptions Uploads { get; set; } = new();
     public StorageOptions Storage { get; set; } = new();
     public Outbox.OutboxOptions Outbox { get; set; } = new();
+
+    /// <summary>Test-only fault switches (<c>Dms__Testing__…</c>); all off by default.</summary>
+    public Testing.TestingOptions Testing { get; set; } = new();
     public ApprovalOptions Approvals { get; set; } = new();
     public RetentionOptions Retention { get; set; } = new();
     public AuditOptions Audit { get; set; } = new();

@@ -6,7 +6,7 @@ namespace Dms.Platform.Database;
 /// <summary>
 /// Opens connections as the runtime role. Every unit of tenant work runs in a transaction whose
 /// <c>app.tenant_id</c> is set (transaction-local, so a pooled connection never carries it over);
-/// row-level security hides every other tenant's rows.
+/// row-level security hides every other tenant's rows. This is the only place that sets it.
 /// </summary>
 internal sealed class Db(NpgsqlDataSource dataSource)
 {
@@ -14,8 +14,7 @@ internal sealed class Db(NpgsqlDataSource dataSource)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
-        await conn.ExecuteAsync(new CommandDefinition(
-            "SELECT set_config('app.tenant_id', @tenant, true)", new { tenant = tenantId.ToString() }, tx, cancellationToken: ct));
+        await EnterTenantAsync(conn, tx, tenantId, ct);
         var result = await work(conn, tx);
         await tx.CommitAsync(ct);
         return result;
@@ -24,10 +23,46 @@ internal sealed class Db(NpgsqlDataSource dataSource)
     public Task InTenantAsync(Guid tenantId, Func<NpgsqlConnection, NpgsqlTransaction, Task> work, CancellationToken ct) =>
         InTenantAsync(tenantId, async (c, t) => { await work(c, t); return true; }, ct);
 
+    /// <summary>
+    /// Makes <paramref name="tx"/> work as <paramref name="tenantId"/> (transaction-local). For the few callers that
+    /// hold their own connection: the owner connection at bootstrap, a long export, the outbox dispatcher.
+    /// </summary>
+    public static Task EnterTenantAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenantId, CancellationToken ct) =>
+        c.ExecuteAsync(new CommandDefinition("SELECT set_config('app.tenant_id', @tenant, true)", new { tenant = tenantId.ToString() }, tx, cancellationToken: ct));
+
     /// <summary>Work on tables without tenant rows (the tenant directory).</summary>
     public async Task<T> WithoutTenantAsync<T>(Func<NpgsqlConnection, Task<T>> work, CancellationToken ct)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         return await work(conn);
+    }
+
+    /// <summary>
+    /// A background pass over every tenant, on one node at a time: under the session advisory lock
+    /// <paramref name="lockKey"/>, runs <paramref name="perTenant"/> for each tenant in id order. Returns the
+    /// number of tenants visited, or null when another node holds the lock (the pass is skipped, not queued).
+    /// The tenant directory (<c>tenants</c>, owned by Access) is read here as a documented read model.
+    /// </summary>
+    public async Task<int?> ForEachTenantUnderLockAsync(long lockKey, Func<Guid, CancellationToken, Task> perTenant, CancellationToken ct)
+    {
+        await using var lockConnection = await dataSource.OpenConnectionAsync(ct);
+        if (!await lockConnection.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_try_advisory_lock(@key)", new { key = lockKey }, cancellationToken: ct)))
+        {
+            return null;
+        }
+        try
+        {
+            var tenants = (await lockConnection.QueryAsync<Guid>(new CommandDefinition("SELECT id FROM tenants ORDER BY id", cancellationToken: ct))).ToList();
+            foreach (var tenant in tenants)
+            {
+                ct.ThrowIfCancellationRequested();
+                await perTenant(tenant, ct);
+            }
+            return tenants.Count;
+        }
+        finally
+        {
+            await lockConnection.ExecuteAsync("SELECT pg_advisory_unlock(@key)", new { key = lockKey });
+        }
     }
 }

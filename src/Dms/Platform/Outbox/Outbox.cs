@@ -33,13 +33,6 @@ internal static class Outbox
             new { id = Guid.CreateVersion7(), tenantId, type, payload = JsonSerializer.Serialize(payload, Json) }, tx, cancellationToken: ct));
 
     /// <summary>
-    /// The dispatcher works on a claimed message as its tenant: apart from <c>outbox_claim</c> the runtime role
-    /// has no cross-tenant view of the outbox, and no setting gives it one (ADR 0012).
-    /// </summary>
-    public static Task EnterTenantAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenantId, CancellationToken ct) =>
-        c.ExecuteAsync(new CommandDefinition("SELECT set_config('app.tenant_id', @tenant, true)", new { tenant = tenantId.ToString() }, tx, cancellationToken: ct));
-
-    /// <summary>
     /// Settles the dead messages of <paramref name="type"/> whose payload has <paramref name="property"/> = <paramref name="value"/>
     /// (an admin gave up on them): they end Done. Returns the last error of the dead ones, or null when there is none
     /// dead or one is still pending or running (then nothing changes).
@@ -72,9 +65,6 @@ internal sealed class OutboxOptions
     public int BatchSize { get; set; } = 20;
     public TimeSpan BaseBackoff { get; set; } = TimeSpan.FromSeconds(2);
     public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromMinutes(10);
-
-    /// <summary>Testing only: after claiming this many <c>approval.execute</c> messages the process kills itself (0: never).</summary>
-    public int KillAfterClaims { get; set; }
 
     /// <summary>Exponential backoff with full jitter: a random delay in [½·d, d] where d doubles per attempt.</summary>
     public TimeSpan Backoff(int attempts)

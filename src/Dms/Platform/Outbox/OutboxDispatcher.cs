@@ -13,12 +13,12 @@ namespace Dms.Platform.Outbox;
 /// takes the message over. On shutdown it finishes the message in hand and releases the rest.
 /// </summary>
 internal sealed class OutboxDispatcher(
-    NpgsqlDataSource dataSource, IEnumerable<IOutboxHandler> handlers, IOptions<DmsOptions> options, ILogger<OutboxDispatcher> logger) : BackgroundService
+    NpgsqlDataSource dataSource, IEnumerable<IOutboxHandler> handlers, IOptions<DmsOptions> options, Testing.FaultInjection faults,
+    ILogger<OutboxDispatcher> logger) : BackgroundService
 {
     // Names the lease holder: which host and process hold a message, unique per dispatcher instance.
     private readonly string _node = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid():N}";
     private readonly Dictionary<string, IOutboxHandler> _handlers = handlers.ToDictionary(h => h.Type);
-    private int _executeClaims;
 
     private OutboxOptions Settings => options.Value.Outbox;
 
@@ -83,15 +83,8 @@ internal sealed class OutboxDispatcher(
 
     private async Task HandleAsync(OutboxMessage message)
     {
-        if (Settings.KillAfterClaims > 0 && message.Type == "approval.execute" && Interlocked.Increment(ref _executeClaims) >= Settings.KillAfterClaims)
-        {
-            // Fault injection for the crash test: die like a SIGKILL, with the state change committed,
-            // this message leased, and its side effect not carried out.
-            // Written synchronously: the console logger's queue would die with the process.
-            Console.Error.WriteLine($"dms: fault injection: killing the process after claiming outbox message {message.Id}");
-            Console.Error.Flush();
-            Process.GetCurrentProcess().Kill();
-        }
+        // Crash tests die here: the state change committed, this message leased, its side effect not carried out.
+        faults.OutboxMessageClaimed(message.Id, message.Type);
 
         // The batch shares one claim, so a message late in it may have waited most of its lease: renew it now,
         // and leave it alone if it already expired and another node took it over.
@@ -133,7 +126,7 @@ internal sealed class OutboxDispatcher(
     {
         await using var conn = await dataSource.OpenConnectionAsync();
         await using var tx = await conn.BeginTransactionAsync();
-        await Outbox.EnterTenantAsync(conn, tx, message.TenantId, CancellationToken.None);
+        await Database.Db.EnterTenantAsync(conn, tx, message.TenantId, CancellationToken.None);
         // Only while the lease is ours: if it expired and another node took over, that node finishes it.
         await conn.ExecuteAsync(new CommandDefinition("""
             UPDATE outbox_messages
@@ -149,7 +142,7 @@ internal sealed class OutboxDispatcher(
     {
         await using var conn = await dataSource.OpenConnectionAsync();
         await using var tx = await conn.BeginTransactionAsync();
-        await Outbox.EnterTenantAsync(conn, tx, message.TenantId, CancellationToken.None);
+        await Database.Db.EnterTenantAsync(conn, tx, message.TenantId, CancellationToken.None);
         var renewed = await conn.ExecuteAsync(new CommandDefinition("""
             UPDATE outbox_messages SET locked_until = now() + @lease
             WHERE id = @id AND locked_by = @node AND status = 'Processing'
@@ -170,7 +163,7 @@ internal sealed class OutboxDispatcher(
         foreach (var tenant in messages.GroupBy(m => m.TenantId))
         {
             await using var tx = await conn.BeginTransactionAsync();
-            await Outbox.EnterTenantAsync(conn, tx, tenant.Key, CancellationToken.None);
+            await Database.Db.EnterTenantAsync(conn, tx, tenant.Key, CancellationToken.None);
             await conn.ExecuteAsync(new CommandDefinition("""
                 UPDATE outbox_messages SET status = 'Pending', locked_by = NULL, locked_until = NULL, attempts = attempts - 1
                 WHERE id = ANY(@ids) AND locked_by = @node

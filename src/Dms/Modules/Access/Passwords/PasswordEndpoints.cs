@@ -103,7 +103,7 @@ internal static class PasswordEndpoints
         {
             return null;
         }
-        await ownerConnection.ExecuteAsync(new CommandDefinition("SELECT set_config('app.tenant_id', @t, true)", new { t = tenant.ToString() }, tx, cancellationToken: ct));
+        await Db.EnterTenantAsync(ownerConnection, tx, tenant, ct);
         var userId = await ownerConnection.QuerySingleOrDefaultAsync<Guid?>(new CommandDefinition(
             "SELECT id FROM users WHERE tenant_id = @tenant AND email_normalized = @email FOR UPDATE",
             new { tenant, email = AccountRules.NormalizeEmail(email) }, tx, cancellationToken: ct));

@@ -22,16 +22,11 @@ internal sealed class Bootstrap(TenantProvisioning provisioning, IOptions<DmsOpt
         var generated = string.IsNullOrEmpty(settings.AdminPassword);
         var password = generated ? GeneratePassword() : settings.AdminPassword!;
         var tenant = await provisioning.CreateAsync(ownerConnection,
-            new NewTenant(settings.Tenant, settings.Tenant, settings.AdminEmail, password), CancellationToken.None);
+            new NewTenant(settings.Tenant, settings.Tenant, settings.AdminEmail, password, AdminMustChangePassword: generated), CancellationToken.None);
         logger.LogInformation("Bootstrap tenant {Tenant} created with admin {AdminEmail}", tenant.Slug, settings.AdminEmail);
         if (generated)
         {
-            // A password printed on a console is not one to keep: the admin replaces it at first sign-in.
-            await ownerConnection.ExecuteAsync("""
-                SELECT set_config('app.tenant_id', @tenant, false);
-                UPDATE users SET must_change_password = true WHERE tenant_id = @id AND id = @admin;
-                SELECT set_config('app.tenant_id', '', false);
-                """, new { tenant = tenant.Id.ToString(), id = tenant.Id, admin = tenant.AdminUserId });
+            // A password printed on a console is not one to keep: the admin replaces it at first sign-in (set above).
             // Shown once, on the console only: the password is never written to the logs.
             Console.Out.WriteLine($"""
 

@@ -1,5 +1,6 @@
 using Dapper;
 using Dms.Modules.Access.Domain;
+using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Dms.Platform.Security;
 using Microsoft.AspNetCore.Identity;
@@ -7,7 +8,8 @@ using Npgsql;
 
 namespace Dms.Modules.Access.Tenants;
 
-internal sealed record NewTenant(string Slug, string Name, string AdminEmail, string AdminPassword);
+/// <param name="AdminMustChangePassword">The first admin replaces the password at first sign-in (a generated one).</param>
+internal sealed record NewTenant(string Slug, string Name, string AdminEmail, string AdminPassword, bool AdminMustChangePassword = false);
 
 internal sealed record ProvisionedTenant(Guid Id, string Slug, string Name, Guid AdminUserId, Guid DefaultWorkspaceId);
 
@@ -45,10 +47,10 @@ internal sealed class TenantProvisioning(IPasswordHasher<UserAccount> hasher)
         {
             throw ApiProblem.Conflict("tenant.slug_taken", $"A tenant with slug '{request.Slug}' already exists.");
         }
+        await Db.EnterTenantAsync(conn, tx, tenantId, ct);
         await conn.ExecuteAsync(new CommandDefinition("""
-            SELECT set_config('app.tenant_id', @tenant, true);
-            INSERT INTO users (id, tenant_id, email, email_normalized, display_name, password_hash, role)
-              VALUES (@adminId, @tenantId, @email, @normalized, @displayName, @passwordHash, 'Admin');
+            INSERT INTO users (id, tenant_id, email, email_normalized, display_name, password_hash, role, must_change_password)
+              VALUES (@adminId, @tenantId, @email, @normalized, @displayName, @passwordHash, 'Admin', @mustChange);
             INSERT INTO workspaces (id, tenant_id, name, description, is_default, created_by)
               VALUES (@workspaceId, @tenantId, 'General', 'Default workspace', true, @adminId);
             SELECT audit_append('system', NULL, 'platform', 'tenant.created', 'tenant', @tenant, @auditData::jsonb, NULL, NULL, NULL);
@@ -62,6 +64,7 @@ internal sealed class TenantProvisioning(IPasswordHasher<UserAccount> hasher)
                 normalized = AccountRules.NormalizeEmail(email),
                 displayName = email.Split('@')[0],
                 passwordHash,
+                mustChange = request.AdminMustChangePassword,
                 workspaceId,
                 auditData = System.Text.Json.JsonSerializer.Serialize(new { slug = request.Slug, name, adminEmail = email, adminUserId = adminId }),
             }, tx, cancellationToken: ct));

@@ -1,5 +1,7 @@
 using Dapper;
 using Dms.Modules.Audit;
+using Dms.Modules.Documents;
+using Dms.Modules.Documents.Workspaces;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Dms.Platform.Security;

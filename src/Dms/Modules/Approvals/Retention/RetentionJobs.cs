@@ -17,35 +17,27 @@ internal sealed record RetentionReport(int RequestsExpired, int PurgesScheduled,
 /// <c>Dms__Approvals__PendingTtl</c>, and schedules the purge of documents deleted longer than
 /// <c>Dms__Retention__DeletedDocuments</c> ago and not on legal hold (the purge itself is an outbox message).
 /// </summary>
-internal sealed class RetentionJobs(NpgsqlDataSource dataSource, Db db, AuditTrail audit, IOptions<DmsOptions> options, ILogger<RetentionJobs> logger)
+internal sealed class RetentionJobs(Db db, AuditTrail audit, IOptions<DmsOptions> options, ILogger<RetentionJobs> logger)
 {
     internal const long AdvisoryLockKey = 0x0D05_0003;
 
     public async Task<RetentionReport> RunOnceAsync(CancellationToken ct)
     {
-        await using var lockConnection = await dataSource.OpenConnectionAsync(ct);
-        if (!await lockConnection.ExecuteScalarAsync<bool>("SELECT pg_try_advisory_lock(@key)", new { key = AdvisoryLockKey }))
+        int expired = 0, purges = 0;
+        var tenants = await db.ForEachTenantUnderLockAsync(AdvisoryLockKey, async (tenant, token) =>
+        {
+            expired += await ExpireRequestsAsync(tenant, token);
+            purges += await SchedulePurgesAsync(tenant, token);
+        }, ct);
+        if (tenants is null)
         {
             return new RetentionReport(0, 0, Skipped: true);
         }
-        try
+        if (expired + purges > 0)
         {
-            int expired = 0, purges = 0;
-            foreach (var tenant in await lockConnection.QueryAsync<Guid>("SELECT id FROM tenants ORDER BY id"))
-            {
-                expired += await ExpireRequestsAsync(tenant, ct);
-                purges += await SchedulePurgesAsync(tenant, ct);
-            }
-            if (expired + purges > 0)
-            {
-                logger.LogInformation("Retention: {Expired} request(s) expired, {Purges} purge(s) scheduled", expired, purges);
-            }
-            return new RetentionReport(expired, purges, Skipped: false);
+            logger.LogInformation("Retention: {Expired} request(s) expired, {Purges} purge(s) scheduled", expired, purges);
         }
-        finally
-        {
-            await lockConnection.ExecuteAsync("SELECT pg_advisory_unlock(@key)", new { key = AdvisoryLockKey });
-        }
+        return new RetentionReport(expired, purges, Skipped: false);
     }
 
     private Task<int> ExpireRequestsAsync(Guid tenant, CancellationToken ct) =>

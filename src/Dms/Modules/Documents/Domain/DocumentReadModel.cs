@@ -1,3 +1,4 @@
+using Dms.Modules.Documents;
 using Dapper;
 using Dms.Platform.Http;
 using Npgsql;
@@ -60,8 +61,8 @@ internal static class DocumentReadModel
         }
         if (filter.Caller is { } caller)
         {
-            where.Add(Platform.Security.WorkspaceAccess.Readable("d.workspace_id"));
-            p.AddDynamicParams(Platform.Security.WorkspaceAccess.Parameters(caller));
+            where.Add(WorkspaceAccess.Readable("d.workspace_id"));
+            p.AddDynamicParams(WorkspaceAccess.Parameters(caller));
         }
         if (filter.Status is { } status)
         {

@@ -1,3 +1,4 @@
+using Dms.Modules.Documents;
 using Dapper;
 using Dms.Platform.Http;
 using Dms.Platform.Security;

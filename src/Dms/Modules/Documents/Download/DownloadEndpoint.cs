@@ -1,3 +1,4 @@
+using Dms.Modules.Documents;
 using Dapper;
 using Dms.Modules.Audit;
 using Dms.Platform.Configuration;

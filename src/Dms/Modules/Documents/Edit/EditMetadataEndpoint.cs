@@ -1,3 +1,4 @@
+using Dms.Modules.Documents;
 using System.Text.Json;
 using Dapper;
 using Dms.Modules.Audit;

@@ -18,7 +18,7 @@ internal sealed record ReconcileReport(int Tenants, int SessionsExpired, int Ses
 /// every writer registers its key (as a pending session) before the first byte is stored, so a
 /// referenced blob is never removed, however small the grace period.
 /// </summary>
-internal sealed class StorageReconciler(NpgsqlDataSource dataSource, Db db, IBlobStore blobs, IOptions<DmsOptions> options,
+internal sealed class StorageReconciler(Db db, IBlobStore blobs, IOptions<DmsOptions> options,
     TimeProvider clock, ILogger<StorageReconciler> logger)
 {
     internal const long AdvisoryLockKey = 0x0D05_0002;
@@ -30,34 +30,24 @@ internal sealed class StorageReconciler(NpgsqlDataSource dataSource, Db db, IBlo
     public async Task<ReconcileReport> RunOnceAsync(TimeSpan? gracePeriod, CancellationToken ct)
     {
         var grace = gracePeriod ?? options.Value.Storage.OrphanGracePeriod;
-        await using var lockConnection = await dataSource.OpenConnectionAsync(ct);
-        if (!await lockConnection.ExecuteScalarAsync<bool>("SELECT pg_try_advisory_lock(@key)", new { key = AdvisoryLockKey }))
+        int expired = 0, sessionBlobs = 0, orphans = 0;
+        var tenants = await db.ForEachTenantUnderLockAsync(AdvisoryLockKey, async (tenant, token) =>
+        {
+            var (e, s) = await CleanSessionsAsync(tenant, token);
+            expired += e;
+            sessionBlobs += s;
+            orphans += await RemoveOrphansAsync(tenant, grace, token);
+        }, ct);
+        if (tenants is not { } count)
         {
             return new ReconcileReport(0, 0, 0, 0, Skipped: true);
         }
-        try
-        {
-            var tenants = (await lockConnection.QueryAsync<Guid>("SELECT id FROM tenants ORDER BY id")).ToList();
-            int expired = 0, sessionBlobs = 0, orphans = 0;
-            foreach (var tenant in tenants)
-            {
-                ct.ThrowIfCancellationRequested();
-                var (e, s) = await CleanSessionsAsync(tenant, ct);
-                expired += e;
-                sessionBlobs += s;
-                orphans += await RemoveOrphansAsync(tenant, grace, ct);
-            }
-            var report = new ReconcileReport(tenants.Count, expired, sessionBlobs, orphans, Skipped: false);
-            Removed.Add(sessionBlobs, new KeyValuePair<string, object?>("reason", "session"));
-            Removed.Add(orphans, new KeyValuePair<string, object?>("reason", "orphan"));
-            logger.LogInformation("Storage reconciliation over {Tenants} tenants: {Expired} sessions expired, {SessionBlobs} session blobs and {Orphans} orphaned blobs removed",
-                report.Tenants, report.SessionsExpired, report.SessionBlobsRemoved, report.OrphansRemoved);
-            return report;
-        }
-        finally
-        {
-            await lockConnection.ExecuteAsync("SELECT pg_advisory_unlock(@key)", new { key = AdvisoryLockKey });
-        }
+        var report = new ReconcileReport(count, expired, sessionBlobs, orphans, Skipped: false);
+        Removed.Add(sessionBlobs, new KeyValuePair<string, object?>("reason", "session"));
+        Removed.Add(orphans, new KeyValuePair<string, object?>("reason", "orphan"));
+        logger.LogInformation("Storage reconciliation over {Tenants} tenants: {Expired} sessions expired, {SessionBlobs} session blobs and {Orphans} orphaned blobs removed",
+            report.Tenants, report.SessionsExpired, report.SessionBlobsRemoved, report.OrphansRemoved);
+        return report;
     }
 
     private sealed record EndedSession(Guid Id, string StagingKey, string FinalKey, string? MultipartUploadId, string Kind);

@@ -1,8 +1,9 @@
 using Dapper;
 using Dms.Platform.Http;
+using Dms.Platform.Security;
 using Npgsql;
 
-namespace Dms.Platform.Security;
+namespace Dms.Modules.Documents;
 
 /// <summary>
 /// Applies <see cref="Permissions"/> to a workspace for the caller. Without read access a workspace (and

@@ -1,0 +1,40 @@
+using System.Diagnostics;
+
+namespace Dms.Platform.Testing;
+
+/// <summary>
+/// <c>Dms__Testing__…</c>: the one switch for test-only faults. Everything here is off unless a setting turns it on,
+/// and nothing else in the code base injects faults.
+/// </summary>
+internal sealed class TestingOptions
+{
+    /// <summary>After claiming this many outbox messages (of <see cref="KillOnOutboxType"/>, when set) the process kills itself (0: never).</summary>
+    public int KillAfterOutboxClaims { get; set; }
+
+    /// <summary>Counts only claims of this message type (empty: every type).</summary>
+    public string KillOnOutboxType { get; set; } = "";
+}
+
+/// <summary>Crash tests' hook: dies like a SIGKILL at a chosen point, with what was committed committed.</summary>
+internal sealed class FaultInjection(Microsoft.Extensions.Options.IOptions<Configuration.DmsOptions> options)
+{
+    private int _claims;
+
+    private TestingOptions Settings => options.Value.Testing;
+
+    /// <summary>Called by the outbox dispatcher when it is about to handle a claimed message.</summary>
+    public void OutboxMessageClaimed(Guid messageId, string type)
+    {
+        if (Settings.KillAfterOutboxClaims <= 0 || (Settings.KillOnOutboxType.Length > 0 && Settings.KillOnOutboxType != type))
+        {
+            return;
+        }
+        if (Interlocked.Increment(ref _claims) >= Settings.KillAfterOutboxClaims)
+        {
+            // Written synchronously: the console logger's queue would die with the process.
+            Console.Error.WriteLine($"dms: fault injection: killing the process after claiming outbox message {messageId}");
+            Console.Error.Flush();
+            Process.GetCurrentProcess().Kill();
+        }
+    }
+}
