@@ -25,6 +25,8 @@ var configuredRole = builder.Configuration["Dms:Role"] ?? "all";
 var runBackgroundWork = !cliCommand && configuredRole is "all" or "worker";
 builder.AddPlatform(runBackgroundWork);
 builder.Services.AddAccess();
+builder.Services.AddAccessAuthentication();
+builder.Services.AddSingleton<Dms.Platform.Security.IAuditLog, Dms.Modules.Audit.AuditLog>();
 builder.Services.AddDocuments(runBackgroundWork);
 builder.Services.AddApprovals(runBackgroundWork);
 builder.Services.AddAudit(runBackgroundWork);
@@ -83,6 +85,7 @@ if (role is "all" or "api")
     app.MapDocuments();
     app.MapApprovals();
     Dms.Modules.Audit.AuditEndpoints.MapAudit(app);
+    Dms.Platform.Outbox.OutboxAdmin.MapOutboxAdmin(app);
     app.MapUi();
 }
 await app.RunAsync();

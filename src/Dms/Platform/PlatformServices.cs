@@ -6,7 +6,7 @@ using Dms.Platform.Http;
 using Dms.Platform.Observability;
 using Dms.Platform.Security;
 using Dms.Platform.Storage;
-using Dms.Ui;
+using Dms.Platform.UseCases;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http.Json;
@@ -59,6 +59,8 @@ internal static class PlatformServices
         services.AddSingleton<Db>();
         services.AddHttpContextAccessor();
         services.AddSingleton<Testing.FaultInjection>();
+        DbEnums.Register<Outbox.OutboxStatus>();
+        services.AddHandlersFrom("Dms.Platform");
         services.AddSingleton<Outbox.OutboxDispatcher>();
         if (runBackgroundWork)
         {
@@ -79,20 +81,35 @@ internal static class PlatformServices
         services.AddSingleton<SigningKey>();
         services.AddSingleton<TokenService>();
         services.AddAuthentication("Bearer")
-            .AddPolicyScheme("Bearer", "JWT or personal token", o => o.ForwardDefaultSelector = http =>
-                http.Request.Headers.Authorization.ToString().StartsWith($"Bearer {Modules.Access.Tokens.PersonalTokens.Prefix}", StringComparison.Ordinal)
-                    ? Modules.Access.Tokens.PersonalTokens.Scheme
-                    : JwtScheme)
-            .AddJwtBearer(JwtScheme, _ => { })
-            .AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, Modules.Access.Tokens.PersonalTokenHandler>(
-                Modules.Access.Tokens.PersonalTokens.Scheme, _ => { });
+            .AddPolicyScheme("Bearer", "JWT or a token scheme registered by prefix", o => o.ForwardDefaultSelector = http =>
+            {
+                var authorization = http.Request.Headers.Authorization.ToString();
+                foreach (var (prefix, scheme) in http.RequestServices.GetRequiredService<IOptions<BearerTokenSchemes>>().Value.ByPrefix)
+                {
+                    if (authorization.StartsWith($"Bearer {prefix}", StringComparison.Ordinal))
+                    {
+                        return scheme;
+                    }
+                }
+                return JwtScheme;
+            })
+            .AddJwtBearer(JwtScheme, _ => { });
         services.AddOptions<JwtBearerOptions>(JwtScheme).Configure<TokenService>((o, tokens) =>
         {
             o.MapInboundClaims = false;
             o.TokenValidationParameters = tokens.ValidationParameters();
             // Every request re-reads the account: a disabled user is out at once and a role change applies
             // immediately, on every node, whatever the token still says.
-            o.Events = new JwtBearerEvents { OnTokenValidated = AccountCheck.ValidateAsync };
+            o.Events = new JwtBearerEvents
+            {
+                OnTokenValidated = async context =>
+                {
+                    if (await context.HttpContext.RequestServices.GetRequiredService<IAccountCheck>().CheckAsync(context.HttpContext, context.Principal, requireSignIn: false) is { } failure)
+                    {
+                        context.Fail(failure);
+                    }
+                },
+            };
         });
         services.AddDmsRateLimits();
         services.AddConnectionHygiene();
@@ -142,7 +159,7 @@ internal static class PlatformServices
         // First: later middleware (rate limits by address, cookies' Secure flag) sees the client, not the proxy.
         app.UseConnectionHygiene();
         app.UseCorrelationId();
-        var uiStorageOrigins = Ui.UiModule.StorageOrigins(app.Services.GetRequiredService<IOptions<DmsOptions>>().Value.Storage);
+        var frontEnd = app.Services.GetService<IWebFrontEnd>();
         app.Use(async (context, next) =>
         {
             context.Response.OnStarting(() =>
@@ -151,7 +168,7 @@ internal static class PlatformServices
                 headers.XContentTypeOptions = "nosniff";
                 headers["Referrer-Policy"] = "no-referrer";
                 headers.XFrameOptions = "DENY";
-                if (Ui.UiModule.SecurityHeadersFor(context.Request.Path, uiStorageOrigins) is { } ui)
+                if (frontEnd?.SecurityHeadersFor(context.Request.Path) is { } ui)
                 {
                     // The web UI's pages load their own scripts and styles (and nothing else).
                     headers.ContentSecurityPolicy = ui.Csp;
@@ -168,14 +185,21 @@ internal static class PlatformServices
             await next(context);
         });
         // Empty error responses get a problem+json body, or on the web UI's paths its HTML error page.
-        Ui.ErrorPages.UseStatusCodePagesForApiAndUi(app, ProblemResponses.WriteStatusCodeProblemAsync);
+        if (frontEnd is not null)
+        {
+            frontEnd.UseStatusCodePages(app, ProblemResponses.WriteStatusCodeProblemAsync);
+        }
+        else
+        {
+            app.UseStatusCodePages(c => ProblemResponses.WriteStatusCodeProblemAsync(c.HttpContext));
+        }
         app.UseProblemResponses();
         app.UseCors();
         app.UseAuthentication();
         app.Use(async (context, next) =>
         {
             // A read-only personal token may only read.
-            if (context.User.HasClaim("scope", Modules.Access.Tokens.PersonalTokens.ReadScope) &&
+            if (context.User.HasClaim(DmsClaims.Scope, TokenScopes.Read) &&
                 !(HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method)))
             {
                 await ProblemResponses.WriteAsync(context, StatusCodes.Status403Forbidden, "auth.token_scope",

@@ -21,7 +21,7 @@ internal static class ErrorPages
     private const string GlobalRouteBuilderKey = "__GlobalEndpointRouteBuilder";
 
     /// <summary>The API problem an uncaught handler error on a UI path carried, shown in plain words on the error page.</summary>
-    public const string ProblemKey = "Dms.Ui.Problem";
+    public const string ProblemKey = Platform.Http.ProblemResponses.PageProblemKey;
 
     public static bool IsUiPath(PathString path) =>
         !(path.StartsWithSegments("/api", StringComparison.OrdinalIgnoreCase) || path.StartsWithSegments("/openapi", StringComparison.OrdinalIgnoreCase) ||

@@ -44,7 +44,15 @@ internal static class UiModule
             o.AccessDeniedPath = "/denied";
             o.Events = new CookieAuthenticationEvents
             {
-                OnValidatePrincipal = AccountCheck.ValidateCookieAsync,
+                OnValidatePrincipal = async context =>
+                {
+                    var check = context.HttpContext.RequestServices.GetRequiredService<IAccountCheck>();
+                    if (await check.CheckAsync(context.HttpContext, context.Principal, requireSignIn: true) is not null)
+                    {
+                        context.RejectPrincipal();
+                        await context.HttpContext.SignOutAsync(context.Scheme.Name);
+                    }
+                },
                 // Script calls get a status, not an HTML sign-in page they cannot use.
                 OnRedirectToLogin = c => Redirect(c, StatusCodes.Status401Unauthorized),
                 OnRedirectToAccessDenied = c => Redirect(c, StatusCodes.Status403Forbidden),
@@ -84,6 +92,7 @@ internal static class UiModule
             o.Conventions.AddPageApplicationModelConvention("/Login", m => m.EndpointMetadata.Add(new EnableRateLimitingAttribute(RateLimits.Login)));
         }).AddMvcOptions(o => o.Filters.Add(new ExpiredFormFilter()));
         services.AddScoped<Chrome>();
+        services.AddSingleton<IWebFrontEnd, UiFrontEnd>();
         return services;
     }
 
@@ -165,7 +174,7 @@ internal static class UiModule
         return new ClaimsPrincipal(new ClaimsIdentity(keep, Scheme, DmsClaims.Email, DmsClaims.Role));
     }
 
-    public const string RefreshClaim = "dms_refresh";
+    public const string RefreshClaim = DmsClaims.SessionRefreshToken;
 
     private static Task Redirect(RedirectContext<CookieAuthenticationOptions> context, int status)
     {

@@ -13,17 +13,18 @@ internal sealed class OutboxModel(Db db, AuditTrail audit) : UiPage
 {
     public List<DeadMessage> Messages { get; private set; } = [];
 
-    public async Task<IActionResult> OnGetAsync(CancellationToken ct)
+    public async Task<IActionResult> OnGetAsync([FromServices] ListDeadMessagesHandler list, CancellationToken ct)
     {
-        Messages = (await Call<ItemList<DeadMessage>>(OutboxAdmin.Dead(HttpContext, db, ct))).Items;
+        Messages = await list.HandleAsync(new ListDeadMessages(), Me, ct);
         return Page();
     }
 
-    public Task<IActionResult> OnPostReplayAsync(string id, CancellationToken ct) => Attempt(async () =>
+    public Task<IActionResult> OnPostReplayAsync(string id, [FromServices] ReplayDeadMessageHandler replay, [FromServices] ListDeadMessagesHandler list,
+        CancellationToken ct) => Attempt(async () =>
     {
-        await OutboxAdmin.Replay(HttpContext, id, db, audit, ct);
+        await replay.HandleAsync(new ReplayDeadMessage(Platform.Http.RouteIds.Parse(id)), Me, ct);
         return Done("Queued again: it runs within seconds.", "/admin/outbox");
-    }, () => OnGetAsync(ct));
+    }, () => OnGetAsync(list, ct));
 
     /// <summary>The approval a dead <c>approval.execute</c> message would have carried out; null for other messages.</summary>
     public static string? ApprovalOf(DeadMessage message)
@@ -36,9 +37,9 @@ internal sealed class OutboxModel(Db db, AuditTrail audit) : UiPage
         return payload.RootElement.TryGetProperty("approvalId", out var id) ? id.GetString() : null;
     }
 
-    public Task<IActionResult> OnPostGiveUpAsync(string approvalId, CancellationToken ct) => Attempt(async () =>
+    public Task<IActionResult> OnPostGiveUpAsync(string approvalId, [FromServices] ListDeadMessagesHandler list, CancellationToken ct) => Attempt(async () =>
     {
         await GiveUpEndpoint.Handle(HttpContext, approvalId, db, audit, ct);
         return Done("Given up: the request failed, the document is active again and the requester was told.", "/admin/outbox");
-    }, () => OnGetAsync(ct));
+    }, () => OnGetAsync(list, ct));
 }

@@ -11,6 +11,11 @@ namespace Dms.Platform.Http;
 /// </summary>
 internal static class ProblemResponses
 {
+    /// <summary>The problem an uncaught handler error on a UI path carried, for the UI's error page to show in plain words.</summary>
+    public const string PageProblemKey = "Dms.Ui.Problem";
+
+    private static bool WantsPage(HttpContext context) => context.RequestServices.GetService<IWebFrontEnd>()?.WantsPage(context) == true;
+
     public static IApplicationBuilder UseProblemResponses(this IApplicationBuilder app)
     {
         app.Use(async (context, next) =>
@@ -19,7 +24,7 @@ internal static class ProblemResponses
             {
                 await next(context);
             }
-            catch (ApiProblem problem) when (!context.Response.HasStarted && Ui.ErrorPages.WantsPage(context))
+            catch (ApiProblem problem) when (!context.Response.HasStarted && WantsPage(context))
             {
                 // A browser navigated here (a download link, a page): the status code page shows the error page instead.
                 context.Response.Clear();
@@ -28,7 +33,7 @@ internal static class ProblemResponses
                 {
                     context.Response.Headers[name] = value;
                 }
-                context.Items[Ui.ErrorPages.ProblemKey] = problem;
+                context.Items[PageProblemKey] = problem;
             }
             catch (ApiProblem problem) when (!context.Response.HasStarted)
             {
@@ -68,7 +73,7 @@ internal static class ProblemResponses
             {
                 context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Dms.Errors")
                     .LogError(ex, "Unhandled error on {Method} {Path}", context.Request.Method, context.Request.Path);
-                if (Ui.ErrorPages.WantsPage(context))
+                if (WantsPage(context))
                 {
                     // An empty 500: the status code page renders the UI's error page (trace id, no exception text).
                     context.Response.Clear();

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Dapper;
+using Dms.Platform.Database;
 using Npgsql;
 
 namespace Dms.Platform.Outbox;
@@ -40,20 +41,20 @@ internal static class Outbox
     public static async Task<(bool Settled, string? LastError)> SettleDeadAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenantId, string type,
         string property, string value, CancellationToken ct)
     {
-        var messages = (await c.QueryAsync<(Guid Id, string Status, string? LastError)>(new CommandDefinition("""
+        var messages = (await c.QueryAsync<(Guid Id, OutboxStatus Status, string? LastError)>(new CommandDefinition("""
             SELECT id, status, last_error FROM outbox_messages
             WHERE tenant_id = @tenantId AND type = @type AND payload->>@property = @value
             ORDER BY created_at FOR UPDATE
             """, new { tenantId, type, property, value }, tx, cancellationToken: ct))).ToList();
-        if (messages.Count == 0 || messages.Any(m => m.Status is "Pending" or "Processing") || !messages.Any(m => m.Status == "Dead"))
+        if (messages.Count == 0 || messages.Any(m => OutboxStates.Open.Contains(m.Status)) || !messages.Any(m => m.Status == OutboxStatus.Dead))
         {
             return (false, null);
         }
-        await c.ExecuteAsync(new CommandDefinition("""
-            UPDATE outbox_messages SET status = 'Done', processed_at = now(), last_error = 'Given up by an admin: ' || coalesce(last_error, '')
-            WHERE id = ANY(@ids) AND status = 'Dead'
-            """, new { ids = messages.Where(m => m.Status == "Dead").Select(m => m.Id).ToArray() }, tx, cancellationToken: ct));
-        return (true, messages.Last(m => m.Status == "Dead").LastError);
+        await c.ExecuteAsync(new CommandDefinition($"""
+            UPDATE outbox_messages SET status = {OutboxStatus.Done.Sql()}, processed_at = now(), last_error = 'Given up by an admin: ' || coalesce(last_error, '')
+            WHERE id = ANY(@ids) AND status = {OutboxStatus.Dead.Sql()}
+            """, new { ids = messages.Where(m => m.Status == OutboxStatus.Dead).Select(m => m.Id).ToArray() }, tx, cancellationToken: ct));
+        return (true, messages.Last(m => m.Status == OutboxStatus.Dead).LastError);
     }
 }
 

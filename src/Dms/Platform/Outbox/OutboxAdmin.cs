@@ -2,6 +2,7 @@ using Dapper;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Dms.Platform.Security;
+using Dms.Platform.UseCases;
 using Npgsql;
 
 namespace Dms.Platform.Outbox;
@@ -14,7 +15,7 @@ internal sealed record DeadMessage(Guid Id, Guid TenantId, string Type, string P
 /// </summary>
 internal static class OutboxAdmin
 {
-    private const string Columns = "id, tenant_id, type, payload::text AS payload, attempts, last_error, created_at";
+    internal const string Columns = "id, tenant_id, type, payload::text AS payload, attempts, last_error, created_at";
 
     public static IEndpointRouteBuilder MapOutboxAdmin(this IEndpointRouteBuilder app)
     {
@@ -24,38 +25,22 @@ internal static class OutboxAdmin
         return app;
     }
 
-    /// <summary><c>GET /api/v1/admin/outbox/dead</c> (and the UI's dead-message page): the tenant's dead messages, newest first.</summary>
-    internal static async Task<IResult> Dead(HttpContext http, Db db, CancellationToken ct)
-    {
-        var me = CurrentUser.From(http.User);
-        var items = await db.InTenantAsync(me.TenantId, (c, tx) => c.QueryAsync<DeadMessage>(new CommandDefinition(
-            $"SELECT {Columns} FROM outbox_messages WHERE tenant_id = @tenant AND status = 'Dead' ORDER BY created_at DESC LIMIT 500",
-            new { tenant = me.TenantId }, tx, cancellationToken: ct)), ct);
-        return Results.Ok(new { items });
-    }
+    /// <summary><c>GET /api/v1/admin/outbox/dead</c>: the tenant's dead messages, newest first.</summary>
+    internal static async Task<IResult> Dead(HttpContext http, ListDeadMessagesHandler handler, CancellationToken ct) =>
+        Results.Ok(new { items = await handler.HandleAsync(new ListDeadMessages(), CurrentUser.From(http.User), ct) });
 
     /// <summary><c>POST /api/v1/admin/outbox/{id}/replay</c>: a dead message of the caller's tenant is tried again, audited.</summary>
-    internal static async Task<IResult> Replay(HttpContext http, string id, Db db, Modules.Audit.AuditTrail audit, CancellationToken ct)
+    internal static async Task<IResult> Replay(HttpContext http, string id, ReplayDeadMessageHandler handler, CancellationToken ct)
     {
-        var me = CurrentUser.From(http.User);
-        var messageId = RouteIds.Parse(id);
-        var replayed = await db.InTenantAsync(me.TenantId, async (c, tx) =>
-        {
-            var done = await ReplayAsync(c, tx, messageId, me.TenantId, ct);
-            if (done)
-            {
-                await audit.RecordAsync(c, tx, "outbox.replayed", "outbox_message", messageId, ct: ct);
-            }
-            return done;
-        }, ct);
-        return replayed ? Results.Accepted() : throw ApiProblem.NotFound("outbox_message");
+        await handler.HandleAsync(new ReplayDeadMessage(RouteIds.Parse(id)), CurrentUser.From(http.User), ct);
+        return Results.Accepted();
     }
 
     /// <summary>A dead message gets a fresh set of attempts, due now. Only dead messages can be replayed.</summary>
     public static async Task<bool> ReplayAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid messageId, Guid? tenant, CancellationToken ct) =>
-        await c.ExecuteAsync(new CommandDefinition("""
-            UPDATE outbox_messages SET status = 'Pending', attempts = 0, available_at = now(), last_error = NULL
-            WHERE id = @messageId AND status = 'Dead' AND (@tenant::uuid IS NULL OR tenant_id = @tenant)
+        await c.ExecuteAsync(new CommandDefinition($"""
+            UPDATE outbox_messages SET status = {OutboxStatus.Pending.Sql()}, attempts = 0, available_at = now(), last_error = NULL
+            WHERE id = @messageId AND status = {OutboxStatus.Dead.Sql()} AND (@tenant::uuid IS NULL OR tenant_id = @tenant)
             """, new { messageId, tenant }, tx, cancellationToken: ct)) == 1;
 
     /// <summary>CLI: <c>outbox dead</c> lists every tenant's dead messages; <c>outbox replay ID</c> replays one. Needs the owner connection.</summary>
@@ -69,7 +54,7 @@ internal static class OutboxAdmin
         switch (args)
         {
             case [_, "dead"]:
-                foreach (var m in await conn.QueryAsync<DeadMessage>($"SELECT {Columns} FROM outbox_messages WHERE status = 'Dead' ORDER BY created_at", transaction: tx))
+                foreach (var m in await conn.QueryAsync<DeadMessage>($"SELECT {Columns} FROM outbox_messages WHERE status = {OutboxStatus.Dead.Sql()} ORDER BY created_at", transaction: tx))
                 {
                     await Console.Out.WriteLineAsync($"{m.Id}  tenant={m.TenantId}  {m.Type}  attempts={m.Attempts}  created={m.CreatedAt:O}  error={m.LastError}");
                 }
@@ -87,5 +72,36 @@ internal static class OutboxAdmin
                 await Console.Error.WriteLineAsync("usage: dotnet run --project src/Dms -- outbox dead | outbox replay MESSAGE_ID");
                 return 2;
         }
+    }
+}
+
+/// <summary>The tenant's dead messages, newest first (at most 500).</summary>
+internal sealed record ListDeadMessages;
+
+internal sealed class ListDeadMessagesHandler(Db db) : IHandler<ListDeadMessages, List<DeadMessage>>
+{
+    public async Task<List<DeadMessage>> HandleAsync(ListDeadMessages query, CurrentUser me, CancellationToken ct) =>
+        (await db.InTenantAsync(me.TenantId, (c, tx) => c.QueryAsync<DeadMessage>(new CommandDefinition(
+            $"SELECT {OutboxAdmin.Columns} FROM outbox_messages WHERE tenant_id = @tenant AND status = {OutboxStatus.Dead.Sql()} ORDER BY created_at DESC LIMIT 500",
+            new { tenant = me.TenantId }, tx, cancellationToken: ct)), ct)).ToList();
+}
+
+/// <summary>A dead message of the caller's tenant gets a fresh set of attempts; 404 outbox_message.not_found when there is no such dead message.</summary>
+internal sealed record ReplayDeadMessage(Guid MessageId);
+
+internal sealed class ReplayDeadMessageHandler(Db db, IAuditLog audit) : IHandler<ReplayDeadMessage, bool>
+{
+    public async Task<bool> HandleAsync(ReplayDeadMessage command, CurrentUser me, CancellationToken ct)
+    {
+        var replayed = await db.InTenantAsync(me.TenantId, async (c, tx) =>
+        {
+            var done = await OutboxAdmin.ReplayAsync(c, tx, command.MessageId, me.TenantId, ct);
+            if (done)
+            {
+                await audit.RecordAsync(c, tx, "outbox.replayed", "outbox_message", command.MessageId, ct);
+            }
+            return done;
+        }, ct);
+        return replayed ? true : throw ApiProblem.NotFound("outbox_message");
     }
 }

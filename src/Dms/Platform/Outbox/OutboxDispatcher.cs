@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Dapper;
 using Dms.Platform.Configuration;
+using Dms.Platform.Database;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -104,7 +105,7 @@ internal sealed class OutboxDispatcher(
                 throw new PermanentOutboxFailure($"No handler for message type '{message.Type}'.");
             }
             await handler.HandleAsync(message, timeout.Token);
-            await FinishAsync(message, "Done", null, null);
+            await FinishAsync(message, OutboxStatus.Done, null, null);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
@@ -118,12 +119,17 @@ internal sealed class OutboxDispatcher(
             {
                 logger.LogWarning(ex, "Outbox message {MessageId} ({Type}) failed on attempt {Attempts}; retrying in {RetryIn}", message.Id, message.Type, message.Attempts, retryIn);
             }
-            await FinishAsync(message, dead ? "Dead" : "Pending", Describe(ex), dead ? null : retryIn);
+            await FinishAsync(message, dead ? OutboxStatus.Dead : OutboxStatus.Pending, Describe(ex), dead ? null : retryIn);
         }
     }
 
-    private async Task FinishAsync(OutboxMessage message, string status, string? error, TimeSpan? retryIn)
+    private async Task FinishAsync(OutboxMessage message, OutboxStatus status, string? error, TimeSpan? retryIn)
     {
+        // The lease is the one guard (below); the state machine is checked here so a wrong move fails loudly in tests.
+        if (!OutboxStates.CanMove(OutboxStatus.Processing, status))
+        {
+            throw new InvalidOperationException($"An outbox message cannot move from Processing to {status}.");
+        }
         await using var conn = await dataSource.OpenConnectionAsync();
         await using var tx = await conn.BeginTransactionAsync();
         await Database.Db.EnterTenantAsync(conn, tx, message.TenantId, CancellationToken.None);
@@ -131,10 +137,19 @@ internal sealed class OutboxDispatcher(
         await conn.ExecuteAsync(new CommandDefinition("""
             UPDATE outbox_messages
             SET status = @status, last_error = @error, locked_by = NULL, locked_until = NULL,
-                processed_at = CASE WHEN @status = 'Done' THEN now() END,
-                available_at = CASE WHEN @status = 'Pending' THEN now() + @retryIn ELSE available_at END
+                processed_at = CASE WHEN @done THEN now() END,
+                available_at = CASE WHEN @retry THEN now() + @retryIn ELSE available_at END
             WHERE id = @id AND locked_by = @node
-            """, new { status, error, retryIn = retryIn ?? TimeSpan.Zero, id = message.Id, node = _node }, tx));
+            """, new
+        {
+            status = status.Db(),
+            done = status == OutboxStatus.Done,
+            retry = status == OutboxStatus.Pending,
+            error,
+            retryIn = retryIn ?? TimeSpan.Zero,
+            id = message.Id,
+            node = _node,
+        }, tx));
         await tx.CommitAsync();
     }
 
@@ -143,9 +158,9 @@ internal sealed class OutboxDispatcher(
         await using var conn = await dataSource.OpenConnectionAsync();
         await using var tx = await conn.BeginTransactionAsync();
         await Database.Db.EnterTenantAsync(conn, tx, message.TenantId, CancellationToken.None);
-        var renewed = await conn.ExecuteAsync(new CommandDefinition("""
+        var renewed = await conn.ExecuteAsync(new CommandDefinition($"""
             UPDATE outbox_messages SET locked_until = now() + @lease
-            WHERE id = @id AND locked_by = @node AND status = 'Processing'
+            WHERE id = @id AND locked_by = @node AND status = {OutboxStatus.Processing.Sql()}
             """, new { id = message.Id, node = _node, lease = Settings.LeaseDuration }, tx));
         await tx.CommitAsync();
         return renewed == 1;
@@ -164,8 +179,8 @@ internal sealed class OutboxDispatcher(
         {
             await using var tx = await conn.BeginTransactionAsync();
             await Database.Db.EnterTenantAsync(conn, tx, tenant.Key, CancellationToken.None);
-            await conn.ExecuteAsync(new CommandDefinition("""
-                UPDATE outbox_messages SET status = 'Pending', locked_by = NULL, locked_until = NULL, attempts = attempts - 1
+            await conn.ExecuteAsync(new CommandDefinition($"""
+                UPDATE outbox_messages SET status = {OutboxStatus.Pending.Sql()}, locked_by = NULL, locked_until = NULL, attempts = attempts - 1
                 WHERE id = ANY(@ids) AND locked_by = @node
                 """, new { ids = tenant.Select(m => m.Id).ToArray(), node = _node }, tx));
             await tx.CommitAsync();

@@ -29,6 +29,12 @@ internal static class DmsClaims
     /// <summary>Present when the caller authenticated with a personal API token: the token's id.</summary>
     public const string TokenId = "token_id";
 
+    /// <summary>A token limited to some scopes (<see cref="TokenScopes"/>) carries one claim per scope.</summary>
+    public const string Scope = "scope";
+
+    /// <summary>The UI session's refresh token, kept inside the encrypted cookie so signing out can revoke its family.</summary>
+    public const string SessionRefreshToken = "dms_refresh";
+
     /// <summary>Added on each request (never issued in a token) while the account must change its password.</summary>
     public const string MustChangePassword = "must_change_password";
 }

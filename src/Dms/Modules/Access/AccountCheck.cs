@@ -1,44 +1,21 @@
 using System.Security.Claims;
 using Dapper;
 using Dms.Platform.Database;
-using Microsoft.AspNetCore.Authentication;
-using Microsoft.AspNetCore.Authentication.Cookies;
-using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Dms.Platform.Security;
 
-namespace Dms.Platform.Security;
+namespace Dms.Modules.Access;
 
 /// <summary>
 /// Runs after a token's signature and lifetime check (and on every UI cookie request): the user must still
 /// exist and be enabled, and the role in force is the one stored now, not the one the token or cookie was
-/// issued with. One indexed lookup per request.
+/// issued with. One indexed lookup per request. The UI cookie also needs its sign-in in force: a UI session lives
+/// as long as the refresh token it was made from (unrevoked, unused, unexpired), so signing out, reuse detection
+/// and disabling a user end it, and no session outlives the refresh token's absolute lifetime.
 /// </summary>
-internal static class AccountCheck
+internal sealed class AccountCheck(Db db) : IAccountCheck
 {
-    public static async Task ValidateAsync(TokenValidatedContext context)
-    {
-        if (await CurrentAsync(context.HttpContext, context.Principal) is { } failure)
-        {
-            context.Fail(failure);
-        }
-    }
-
-    /// <summary>
-    /// The UI cookie gets the same check as a bearer token, and one more: a UI session lives as long as the sign-in
-    /// it was made from. Its refresh token (kept in the encrypted cookie) must be unrevoked, unused and unexpired;
-    /// signing out, reuse detection and disabling a user revoke it, so a copied cookie dies with them, and no
-    /// session outlives the refresh token's absolute lifetime.
-    /// </summary>
-    public static async Task ValidateCookieAsync(CookieValidatePrincipalContext context)
-    {
-        if (await CurrentAsync(context.HttpContext, context.Principal, requireSignIn: true) is not null)
-        {
-            context.RejectPrincipal();
-            await context.HttpContext.SignOutAsync(context.Scheme.Name);
-        }
-    }
-
     /// <summary>Null when the account (and with <paramref name="requireSignIn"/>, its sign-in) is in force, with its stored role applied to the principal; else why not.</summary>
-    private static async Task<string?> CurrentAsync(HttpContext http, ClaimsPrincipal? principal, bool requireSignIn = false)
+    public async Task<string?> CheckAsync(HttpContext http, ClaimsPrincipal? principal, bool requireSignIn)
     {
         if (principal is null ||
             !Guid.TryParse(principal.FindFirstValue(DmsClaims.Subject), out var userId) ||
@@ -49,13 +26,12 @@ internal static class AccountCheck
         byte[]? refreshHash = null;
         if (requireSignIn)
         {
-            if (principal.FindFirstValue(Ui.UiModule.RefreshClaim) is not { } refresh)
+            if (principal.FindFirstValue(DmsClaims.SessionRefreshToken) is not { } refresh)
             {
                 return "The session names no sign-in.";
             }
             refreshHash = RefreshTokens.Hash(refresh);
         }
-        var db = http.RequestServices.GetRequiredService<Db>();
         // One round trip per request: the account, and the sign-in when asked.
         var account = await db.InTenantAsync(tenantId, (c, tx) => c.QuerySingleOrDefaultAsync<(string Role, bool Disabled, bool SignedIn, bool MustChangePassword)?>(new CommandDefinition("""
             SELECT role, disabled,
