@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Dms.Modules.Documents;
 using Dms.Platform.Http;
 using Dms.Platform.Security;
 using Microsoft.AspNetCore.Mvc;
@@ -112,6 +113,22 @@ internal static partial class Display
         "PendingDelete" => "Delete pending",
         "PendingReplace" => "Replace pending",
         _ => status,
+    };
+
+    public static string StatusClass(DocumentStatus status) => status switch
+    {
+        DocumentStatus.Active => "badge ok",
+        DocumentStatus.PendingDelete or DocumentStatus.PendingReplace => "badge warn",
+        DocumentStatus.Deleted => "badge bad",
+        _ => "badge",
+    };
+
+    /// <summary>A document's status in words (the API's values are identifiers: PendingDelete).</summary>
+    public static string Status(DocumentStatus status) => status switch
+    {
+        DocumentStatus.PendingDelete => "Delete pending",
+        DocumentStatus.PendingReplace => "Replace pending",
+        _ => status.ToString(),
     };
 
     /// <summary>What kind of file this is, in words: people know "Word document", not application/vnd.openxmlformats-….</summary>
