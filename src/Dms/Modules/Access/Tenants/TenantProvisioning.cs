@@ -52,7 +52,7 @@ internal sealed class TenantProvisioning(IPasswordHasher<UserAccount> hasher)
         await Db.EnterTenantAsync(conn, tx, tenantId, ct);
         await conn.ExecuteAsync(new CommandDefinition("""
             INSERT INTO users (id, tenant_id, email, email_normalized, display_name, password_hash, role, must_change_password)
-            VALUES (@adminId, @tenantId, @email, @normalized, @displayName, @passwordHash, 'Admin', @mustChange)
+            VALUES (@adminId, @tenantId, @email, @normalized, @displayName, @passwordHash, @role, @mustChange)
             """,
             new
             {
@@ -62,6 +62,7 @@ internal sealed class TenantProvisioning(IPasswordHasher<UserAccount> hasher)
                 normalized = AccountRules.NormalizeEmail(email),
                 displayName = email.Split('@')[0],
                 passwordHash,
+                role = Roles.Admin,
                 mustChange = request.AdminMustChangePassword,
             }, tx, cancellationToken: ct));
         await WorkspaceDirectory.CreateDefaultAsync(conn, tx, tenantId, workspaceId, createdBy: adminId, ct);

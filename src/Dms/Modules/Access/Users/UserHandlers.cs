@@ -117,8 +117,8 @@ internal sealed class UpdateUserHandler(Db db, AuditTrail audit) : IHandler<Upda
             var before = await c.QuerySingleOrDefaultAsync<UserResponse>(new CommandDefinition(
                 $"SELECT {UserColumns.List} FROM users WHERE tenant_id = @tenant AND id = @userId", new { tenant = me.TenantId, userId }, tx, cancellationToken: ct));
             var admins = (await c.QueryAsync<Guid>(new CommandDefinition(
-                "SELECT id FROM users WHERE tenant_id = @tenant AND role = 'Admin' AND NOT disabled ORDER BY id FOR UPDATE",
-                new { tenant = me.TenantId }, tx, cancellationToken: ct))).ToList();
+                "SELECT id FROM users WHERE tenant_id = @tenant AND role = @admin AND NOT disabled ORDER BY id FOR UPDATE",
+                new { tenant = me.TenantId, admin = Roles.Admin }, tx, cancellationToken: ct))).ToList();
             var updated = await c.QuerySingleOrDefaultAsync<UserResponse>(new CommandDefinition($"""
                 UPDATE users SET role = coalesce(@role, role), disabled = coalesce(@disabled, disabled),
                                  display_name = coalesce(@displayName, display_name), updated_at = now()
