@@ -3,12 +3,9 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Encodings.Web;
 using Dapper;
-using Dms.Modules.Audit;
 using Dms.Platform.Database;
-using Dms.Platform.Http;
 using Dms.Platform.Security;
 using Microsoft.AspNetCore.Authentication;
-using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;
 
 namespace Dms.Modules.Access.Tokens;
