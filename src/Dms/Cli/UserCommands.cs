@@ -29,7 +29,7 @@ internal static class UserCommands
         // As the schema owner: no signed-in admin exists to act as, and the reset is audited as the command line.
         await using var conn = new NpgsqlConnection(services.GetRequiredService<DatabaseConnections>().Owner);
         await conn.OpenAsync();
-        var temporary = await PasswordEndpoints.ResetFromCliAsync(conn, services.GetRequiredService<IPasswordHasher<UserAccount>>(),
+        var temporary = await PasswordStore.ResetFromCliAsync(conn, services.GetRequiredService<IPasswordHasher<UserAccount>>(),
             services.GetRequiredService<LoginThrottle>(), tenant, email, CancellationToken.None);
         if (temporary is null)
         {

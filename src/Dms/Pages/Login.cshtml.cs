@@ -1,19 +1,14 @@
 using Dms.Modules.Access.Login;
-using Dms.Modules.Access.Refresh;
-using Dms.Modules.Access.Tenants;
-using Dms.Modules.Audit;
-using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Dms.Ui;
 using Microsoft.AspNetCore.Authentication;
-using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.IdentityModel.JsonWebTokens;
 
 namespace Dms.Pages;
 
 /// <summary>Sign-in with the API's own login handler (lockout, audit, rate limit), then a cookie with the token's claims.</summary>
-internal sealed class LoginModel(Db db, IPasswordHasher<UserAccount> hasher, IssueTokens issue, AuditTrail audit, LoginThrottle throttle) : UiPage
+internal sealed class LoginModel : UiPage
 {
     [BindProperty]
     public string? Tenant { get; set; }
@@ -41,12 +36,11 @@ internal sealed class LoginModel(Db db, IPasswordHasher<UserAccount> hasher, Iss
         }
     }
 
-    public async Task<IActionResult> OnPostAsync(CancellationToken ct)
+    public async Task<IActionResult> OnPostAsync([FromServices] SignInHandler signIn, CancellationToken ct)
     {
         try
         {
-            var result = await LoginEndpoint.Handle(new LoginRequest(Tenant ?? "", Email ?? "", Password ?? ""), db, hasher, issue, audit, throttle, ct);
-            var tokens = Value<TokenResponse>(result);
+            var tokens = await signIn.HandleAsync(new SignIn(Tenant ?? "", Email ?? "", Password ?? ""), ct);
             var claims = new JsonWebTokenHandler().ReadJsonWebToken(tokens.AccessToken).Claims;
             await HttpContext.SignInAsync(UiModule.Scheme, UiModule.Principal(claims, tokens.RefreshToken));
             return LocalRedirect(Url.IsLocalUrl(ReturnUrl) && ReturnUrl != "/" ? ReturnUrl : "/documents");

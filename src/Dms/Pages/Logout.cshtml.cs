@@ -1,7 +1,4 @@
 using Dms.Modules.Access.Login;
-using Dms.Modules.Access.Refresh;
-using Dms.Modules.Audit;
-using Dms.Platform.Database;
 using Dms.Ui;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Mvc;
@@ -9,13 +6,13 @@ using Microsoft.AspNetCore.Mvc;
 namespace Dms.Pages;
 
 /// <summary>Sign-out: revokes the sign-in's refresh-token family (the API's logout handler, audited) and drops the cookie.</summary>
-internal sealed class LogoutModel(Db db, AuditTrail audit) : UiPage
+internal sealed class LogoutModel : UiPage
 {
-    public async Task<IActionResult> OnPostAsync(CancellationToken ct)
+    public async Task<IActionResult> OnPostAsync([FromServices] LogoutHandler logout, CancellationToken ct)
     {
         if (User.FindFirst(UiModule.RefreshClaim)?.Value is { } refresh)
         {
-            await LogoutEndpoint.Handle(new RefreshRequest(refresh), db, audit, ct);
+            await logout.HandleAsync(new Logout(refresh), ct);
         }
         await HttpContext.SignOutAsync(UiModule.Scheme);
         return Redirect("/login?signedOut=true");

@@ -4,6 +4,7 @@ using Dms.Modules.Access.Refresh;
 using Dms.Modules.Access.Tenants;
 using Dms.Modules.Access.Users;
 using Dms.Platform.Security;
+using Dms.Platform.UseCases;
 using Microsoft.AspNetCore.Identity;
 
 namespace Dms.Modules.Access;
@@ -17,6 +18,12 @@ internal static class AccessModule
         services.AddSingleton<TenantProvisioning>();
         services.AddSingleton<IssueTokens>();
         services.AddSingleton<LoginThrottle>();
+        services.AddHandlersFrom(typeof(AccessModule).Namespace!);
+        // No signed-in caller to hand them, so they are not IHandlers: registered one by one.
+        services.AddSingleton<SignInHandler>();
+        services.AddSingleton<RotateRefreshTokenHandler>();
+        services.AddSingleton<LogoutHandler>();
+        services.AddSingleton<CreateTenantHandler>();
         return services;
     }
 
@@ -27,16 +34,16 @@ internal static class AccessModule
         auth.MapPost("/refresh", RefreshEndpoint.Handle).WithSummary("Exchange a refresh token for new tokens").AllowAnonymous();
         auth.MapPost("/logout", LogoutEndpoint.Handle).WithSummary("Sign out: revoke the refresh token's family").AllowAnonymous();
 
-        app.MapGet("/api/v1/me", MeEndpoint.Handle).WithSummary("Who am I: user, role and tenant").WithTags("Auth").RequireAuthorization();
+        app.MapGet("/api/v1/me", MeEndpoint.Get).WithSummary("Who am I: user, role and tenant").WithTags("Auth").RequireAuthorization();
         app.MapPost("/api/v1/me/password", Passwords.PasswordEndpoints.Change).WithSummary("Change your password (ends your other sessions; answers new tokens)").WithTags("Auth").RequireAuthorization();
         var tokens = app.MapGroup("/api/v1/me/tokens").WithTags("Auth").RequireAuthorization();
-        tokens.MapPost("", Tokens.PersonalTokens.Create).WithSummary("Create a personal API token (shown once)");
-        tokens.MapGet("", Tokens.PersonalTokens.List).WithSummary("List your personal API tokens");
-        tokens.MapDelete("/{id}", Tokens.PersonalTokens.Revoke).WithSummary("Revoke one of your personal API tokens");
+        tokens.MapPost("", Tokens.TokenEndpoints.Create).WithSummary("Create a personal API token (shown once)");
+        tokens.MapGet("", Tokens.TokenEndpoints.List).WithSummary("List your personal API tokens");
+        tokens.MapDelete("/{id}", Tokens.TokenEndpoints.Revoke).WithSummary("Revoke one of your personal API tokens");
 
         var users = app.MapGroup("/api/v1/users").WithTags("Users").RequireAuthorization(Policies.Admin);
         users.MapPost("", UserEndpoints.Create).WithSummary("Create a user (admins)");
-        users.MapGet("", UserEndpoints.List).WithSummary("List the tenant's users (admins)");
+        users.MapGet("", UserEndpoints.ListAll).WithSummary("List the tenant's users (admins)");
         users.MapGet("/{id}", UserEndpoints.Get).WithSummary("Get a user (admins)");
         users.MapPost("/{id}/password-reset", Passwords.PasswordEndpoints.Reset).WithSummary("Reset a user's password to a temporary one, shown once (admins)");
         users.MapPatch("/{id}", UserEndpoints.Update).WithSummary("Change a user's role, name or disabled state (admins)");

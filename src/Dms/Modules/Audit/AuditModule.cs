@@ -1,3 +1,7 @@
+using Dms.Platform.Database;
+using Dms.Platform.Security;
+using Dms.Platform.UseCases;
+
 namespace Dms.Modules.Audit;
 
 internal static class AuditModule
@@ -8,10 +12,20 @@ internal static class AuditModule
         services.AddSingleton<AuditTrail>();
         services.AddSingleton<AuditCheckpointKey>();
         services.AddSingleton<AuditCheckpoints>();
+        services.AddHandlersFrom(typeof(AuditModule).Namespace!);
         if (runBackgroundWork)
         {
             services.AddHostedService<AuditCheckpointService>();
         }
         return services;
+    }
+
+    public static IEndpointRouteBuilder MapAudit(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/api/v1/audit").WithTags("Audit").RequireAuthorization(Policies.ReadAudit);
+        group.MapGet("", AuditEndpoints.ListEvents).WithSummary("List audit events, newest first, with filters");
+        group.MapGet("/export", AuditEndpoints.Export).WithSummary("Export the filtered audit trail as CSV or NDJSON");
+        group.MapGet("/verify", AuditEndpoints.Verify).WithSummary("Verify the audit trail's hash chain");
+        return app;
     }
 }

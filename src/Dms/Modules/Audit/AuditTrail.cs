@@ -23,11 +23,23 @@ internal sealed class AuditTrail(IHttpContextAccessor accessor)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    public async Task RecordAsync(NpgsqlConnection c, NpgsqlTransaction tx, string action, string entityType, object? entityId,
+    public Task RecordAsync(NpgsqlConnection c, NpgsqlTransaction tx, string action, string entityType, object? entityId,
         object? data = null, AuditActor? actor = null, CancellationToken ct = default)
     {
         var http = accessor.HttpContext;
-        actor ??= ActorOf(http);
+        return AppendAsync(c, tx, actor ?? ActorOf(http), action, entityType, entityId, data, http, ct);
+    }
+
+    /// <summary>
+    /// An event the platform or the command line causes as <paramref name="actor"/>: no request's client address,
+    /// user agent or correlation id describes it, even when a request happens to be running.
+    /// </summary>
+    public static Task RecordDetachedAsync(NpgsqlConnection c, NpgsqlTransaction tx, AuditActor actor, string action, string entityType,
+        object? entityId, object? data, CancellationToken ct) =>
+        AppendAsync(c, tx, actor, action, entityType, entityId, data, http: null, ct);
+
+    private static async Task AppendAsync(NpgsqlConnection c, NpgsqlTransaction tx, AuditActor actor, string action, string entityType,
+        object? entityId, object? data, HttpContext? http, CancellationToken ct) =>
         await c.ExecuteAsync(new CommandDefinition(
             "SELECT audit_append(@type, @actorId, @label, @action, @entityType, @entityId, @data::jsonb, @ip, @ua, @correlation)",
             new
@@ -43,7 +55,6 @@ internal sealed class AuditTrail(IHttpContextAccessor accessor)
                 ua = http?.Request.Headers.UserAgent.ToString() is { Length: > 0 } agent ? agent : null,
                 correlation = http?.Items[CorrelationId.ItemKey] as string,
             }, tx, cancellationToken: ct));
-    }
 
     /// <summary>Recording must never fail on what a client typed (a failed login's e-mail): control characters go.</summary>
     private static string Printable(string text) => new(text.Where(ch => !char.IsControl(ch)).Take(320).ToArray());

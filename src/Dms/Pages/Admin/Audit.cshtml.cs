@@ -1,10 +1,10 @@
 using Dms.Modules.Audit;
+using Dms.Modules.Audit.Events;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Dms.Ui;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.WebUtilities;
-using Npgsql;
 
 namespace Dms.Pages.Admin;
 
@@ -24,7 +24,7 @@ internal sealed record VerifyResult(bool Valid, long Checked, Guid? FirstBrokenE
 }
 
 /// <summary>The tenant's audit trail: filters, keyset paging, export (CSV / NDJSON) and hash-chain verification.</summary>
-internal sealed class AuditModel(Db db, NpgsqlDataSource dataSource) : UiPage
+internal sealed class AuditModel(Db db) : UiPage
 {
     [BindProperty(SupportsGet = true)]
     public string? Actor { get; set; }
@@ -50,18 +50,18 @@ internal sealed class AuditModel(Db db, NpgsqlDataSource dataSource) : UiPage
     /// <summary>Titles, e-mails and names for the ids on this page.</summary>
     public Dictionary<string, string> Names { get; private set; } = [];
 
-    public Task<IActionResult> OnGetAsync(CancellationToken ct) => Attempt(async () =>
+    public Task<IActionResult> OnGetAsync([FromServices] ListAuditEventsHandler list, CancellationToken ct) => Attempt(async () =>
     {
-        Events = await Call<Page<AuditEventResponse>>(AuditEndpoints.List(HttpContext, Blank(Actor), Blank(Action), Blank(EntityId), Blank(From), Blank(To),
-            50, Cursor, db, ct));
+        Events = await list.HandleAsync(new ListAuditEvents(Blank(Actor), Blank(Action), Blank(EntityId), Blank(From), Blank(To), 50, Cursor), Me, ct);
         Names = await UiLookups.EntityNamesAsync(db, Me, Events.Items.Select(e => e.EntityId).Concat(Events.Items.Select(e => e.ActorId?.ToString())), ct);
         return Page();
     }, () => Task.FromResult<IActionResult>(Page()));
 
-    public async Task<IActionResult> OnGetVerifyAsync(CancellationToken ct)
+    public async Task<IActionResult> OnGetVerifyAsync([FromServices] VerifyAuditChainHandler verify, [FromServices] ListAuditEventsHandler list, CancellationToken ct)
     {
-        Verified = await Call<VerifyResult>(AuditEndpoints.Verify(HttpContext, dataSource, ct));
-        return await OnGetAsync(ct);
+        var chain = await verify.HandleAsync(new VerifyAuditChain(), Me, ct);
+        Verified = new VerifyResult(chain.Valid, chain.Checked, chain.FirstBrokenEventId, chain.FirstBrokenSeq, chain.Anchored, chain.Problem);
+        return await OnGetAsync(list, ct);
     }
 
     public string Link(string path, IDictionary<string, string?>? extra = null)

@@ -1,20 +1,18 @@
-using Dms.Modules.Access.Tenants;
+using Dms.Modules.Access.Passwords;
 using Dms.Modules.Access.Users;
-using Dms.Modules.Audit;
-using Dms.Platform.Database;
+using Dms.Platform.Http;
 using Dms.Ui;
-using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
 
 namespace Dms.Pages.Admin;
 
-/// <summary>Tenant users: create, change role, disable / enable (the API's user handlers, audited).</summary>
-internal sealed class UsersModel(Db db, IPasswordHasher<UserAccount> hasher, AuditTrail audit, Modules.Access.Login.LoginThrottle throttle) : UiPage
+/// <summary>Tenant users: create, change role, disable / enable, reset a password (the API's user handlers, audited).</summary>
+internal sealed class UsersModel : UiPage
 {
     public List<UserResponse> Users { get; private set; } = [];
 
     /// <summary>A reset's temporary password, shown on this one response only (never put in TempData or a redirect).</summary>
-    public Modules.Access.Passwords.PasswordResetResponse? Reset { get; private set; }
+    public PasswordResetResponse? Reset { get; private set; }
 
     [BindProperty]
     public NewUser Form { get; set; } = new();
@@ -27,34 +25,34 @@ internal sealed class UsersModel(Db db, IPasswordHasher<UserAccount> hasher, Aud
         public string? Password { get; set; }
     }
 
-    public async Task<IActionResult> OnGetAsync(CancellationToken ct)
+    public async Task<IActionResult> OnGetAsync([FromServices] ListUsersHandler list, CancellationToken ct)
     {
-        Users = (await Call<ItemList<UserResponse>>(UserEndpoints.List(HttpContext, db, ct))).Items;
+        Users = [.. await list.HandleAsync(new ListUsers(), Me, ct)];
         return Page();
     }
 
-    public Task<IActionResult> OnPostCreateAsync(CancellationToken ct) => Attempt(async () =>
+    public Task<IActionResult> OnPostCreateAsync([FromServices] CreateUserHandler create, [FromServices] ListUsersHandler list, CancellationToken ct) => Attempt(async () =>
     {
-        var created = await Call<UserResponse>(UserEndpoints.Create(HttpContext,
-            new CreateUserRequest(Form.Email ?? "", Form.Password ?? "", Form.Role ?? "", string.IsNullOrWhiteSpace(Form.DisplayName) ? null : Form.DisplayName),
-            db, hasher, audit, ct));
+        var created = await create.HandleAsync(
+            new CreateUser(Form.Email ?? "", Form.Password ?? "", Form.Role ?? "", string.IsNullOrWhiteSpace(Form.DisplayName) ? null : Form.DisplayName), Me, ct);
         return Done($"User {created.Email} created as {created.Role}.", "/admin/users");
     }, () =>
     {
         Form.Password = null;
-        return OnGetAsync(ct);
+        return OnGetAsync(list, ct);
     });
 
-    public Task<IActionResult> OnPostResetAsync(string id, CancellationToken ct) => Attempt(async () =>
+    public Task<IActionResult> OnPostResetAsync(string id, [FromServices] ResetPasswordHandler reset, [FromServices] ListUsersHandler list, CancellationToken ct) => Attempt(async () =>
     {
-        Reset = await Call<Modules.Access.Passwords.PasswordResetResponse>(Modules.Access.Passwords.PasswordEndpoints.Reset(HttpContext, id, db, hasher, audit, throttle, ct));
+        Reset = await reset.HandleAsync(new ResetPassword(RouteIds.Parse(id)), Me, ct);
         Response.Headers.CacheControl = "no-store";
-        return await OnGetAsync(ct);
-    }, () => OnGetAsync(ct));
+        return await OnGetAsync(list, ct);
+    }, () => OnGetAsync(list, ct));
 
-    public Task<IActionResult> OnPostUpdateAsync(string id, string? role, bool? disabled, CancellationToken ct) => Attempt(async () =>
+    public Task<IActionResult> OnPostUpdateAsync(string id, string? role, bool? disabled, [FromServices] UpdateUserHandler update, [FromServices] ListUsersHandler list,
+        CancellationToken ct) => Attempt(async () =>
     {
-        var updated = await Call<UserResponse>(UserEndpoints.Update(HttpContext, id, new UpdateUserRequest(role, disabled, null), db, audit, ct));
+        var updated = await update.HandleAsync(new UpdateUser(RouteIds.Parse(id), role, disabled, null), Me, ct);
         return Done($"{updated.Email}: {updated.Role}{(updated.Disabled ? ", disabled" : "")}.", "/admin/users");
-    }, () => OnGetAsync(ct));
+    }, () => OnGetAsync(list, ct));
 }

@@ -1,9 +1,9 @@
 using Dms.Modules.Access.Users;
 using Dms.Modules.Access.Workspaces;
 using Dms.Modules.Audit;
-using Dms.Modules.Documents;
 using Dms.Modules.Documents.Workspaces;
 using Dms.Platform.Database;
+using Dms.Platform.Http;
 using Dms.Ui;
 using Microsoft.AspNetCore.Mvc;
 
@@ -20,35 +20,38 @@ internal sealed class WorkspacesModel(Db db, AuditTrail audit) : UiPage
     public List<MemberResponse> Members { get; private set; } = [];
     public List<UserResponse> Users { get; private set; } = [];
 
-    public async Task<IActionResult> OnGetAsync(CancellationToken ct)
+    public async Task<IActionResult> OnGetAsync([FromServices] ListMembersHandler members, [FromServices] ListUsersHandler users, CancellationToken ct)
     {
         Workspaces = (await Call<ItemList<WorkspaceResponse>>(WorkspaceEndpoints.List(HttpContext, db, ct))).Items;
         Current = Workspaces.FirstOrDefault(w => w.Id.ToString() == Id) ?? Workspaces.FirstOrDefault();
         if (Current is not null)
         {
-            Members = (await Call<ItemList<MemberResponse>>(MemberEndpoints.List(HttpContext, Current.Id.ToString(), db, ct))).Items;
-            Users = (await Call<ItemList<UserResponse>>(UserEndpoints.List(HttpContext, db, ct))).Items
+            Members = [.. await members.HandleAsync(new ListMembers(Current.Id), Me, ct)];
+            Users = (await users.HandleAsync(new ListUsers(), Me, ct))
                 .Where(u => !u.Disabled && Members.All(m => m.UserId != u.Id)).ToList();
         }
         return Page();
     }
 
-    public Task<IActionResult> OnPostCreateAsync(string? name, string? description, CancellationToken ct) => Attempt(async () =>
+    public Task<IActionResult> OnPostCreateAsync(string? name, string? description, [FromServices] ListMembersHandler members, [FromServices] ListUsersHandler users,
+        CancellationToken ct) => Attempt(async () =>
     {
         var created = await Call<WorkspaceResponse>(WorkspaceEndpoints.Create(HttpContext,
             new CreateWorkspaceRequest(name ?? "", string.IsNullOrWhiteSpace(description) ? null : description), db, audit, ct));
         return Done($"Workspace {created.Name} created.", $"/admin/workspaces?id={created.Id}");
-    }, () => OnGetAsync(ct));
+    }, () => OnGetAsync(members, users, ct));
 
-    public Task<IActionResult> OnPostAddAsync(string? userId, string? role, CancellationToken ct) => Attempt(async () =>
+    public Task<IActionResult> OnPostAddAsync(string? userId, string? role, [FromServices] AddMemberHandler add, [FromServices] ListMembersHandler members,
+        [FromServices] ListUsersHandler users, CancellationToken ct) => Attempt(async () =>
     {
-        await MemberEndpoints.Add(HttpContext, Id ?? "", new AddMemberRequest(userId, role), db, audit, ct);
+        await add.HandleAsync(new AddMember(RouteIds.Parse(Id ?? ""), userId, role), Me, ct);
         return Done("Member saved.", $"/admin/workspaces?id={Id}");
-    }, () => OnGetAsync(ct));
+    }, () => OnGetAsync(members, users, ct));
 
-    public Task<IActionResult> OnPostRemoveAsync(string userId, CancellationToken ct) => Attempt(async () =>
+    public Task<IActionResult> OnPostRemoveAsync(string userId, [FromServices] RemoveMemberHandler remove, [FromServices] ListMembersHandler members,
+        [FromServices] ListUsersHandler users, CancellationToken ct) => Attempt(async () =>
     {
-        await MemberEndpoints.Remove(HttpContext, Id ?? "", userId, db, audit, ct);
+        await remove.HandleAsync(new RemoveMember(RouteIds.Parse(Id ?? ""), RouteIds.Parse(userId, "userId")), Me, ct);
         return Done("Member removed.", $"/admin/workspaces?id={Id}");
-    }, () => OnGetAsync(ct));
+    }, () => OnGetAsync(members, users, ct));
 }

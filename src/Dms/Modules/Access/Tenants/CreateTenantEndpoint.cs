@@ -2,8 +2,8 @@ using System.Security.Cryptography;
 using System.Text;
 using Dms.Platform.Configuration;
 using Dms.Platform.Http;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
-using Npgsql;
 
 namespace Dms.Modules.Access.Tenants;
 
@@ -13,7 +13,7 @@ internal static class CreateTenantEndpoint
     public const string KeyHeader = "X-Platform-Key";
 
     public static async Task<IResult> Handle(HttpContext http, NewTenant body, IOptions<DmsOptions> options,
-        NpgsqlDataSource dataSource, TenantProvisioning provisioning, CancellationToken ct)
+        [FromServices] CreateTenantHandler handler, CancellationToken ct)
     {
         var configured = options.Value.Platform.ApiKey;
         if (string.IsNullOrEmpty(configured))
@@ -26,9 +26,7 @@ internal static class CreateTenantEndpoint
         {
             throw new ApiProblem(StatusCodes.Status401Unauthorized, "platform.invalid_key", $"A valid {KeyHeader} header is required.");
         }
-        TenantProvisioning.Validate(body);
-        await using var conn = await dataSource.OpenConnectionAsync(ct);
-        var tenant = await provisioning.CreateAsync(conn, body, ct);
+        var tenant = await handler.HandleAsync(body, ct);
         return Results.Created($"/api/v1/platform/tenants/{tenant.Id}", tenant);
     }
 }

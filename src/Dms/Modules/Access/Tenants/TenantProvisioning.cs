@@ -1,5 +1,7 @@
 using Dapper;
 using Dms.Modules.Access.Domain;
+using Dms.Modules.Audit;
+using Dms.Modules.Documents;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Dms.Platform.Security;
@@ -50,24 +52,23 @@ internal sealed class TenantProvisioning(IPasswordHasher<UserAccount> hasher)
         await Db.EnterTenantAsync(conn, tx, tenantId, ct);
         await conn.ExecuteAsync(new CommandDefinition("""
             INSERT INTO users (id, tenant_id, email, email_normalized, display_name, password_hash, role, must_change_password)
-              VALUES (@adminId, @tenantId, @email, @normalized, @displayName, @passwordHash, 'Admin', @mustChange);
-            INSERT INTO workspaces (id, tenant_id, name, description, is_default, created_by)
-              VALUES (@workspaceId, @tenantId, 'General', 'Default workspace', true, @adminId);
-            SELECT audit_append('system', NULL, 'platform', 'tenant.created', 'tenant', @tenant, @auditData::jsonb, NULL, NULL, NULL);
+            VALUES (@adminId, @tenantId, @email, @normalized, @displayName, @passwordHash, @role, @mustChange)
             """,
             new
             {
-                tenant = tenantId.ToString(),
                 tenantId,
                 adminId,
                 email,
                 normalized = AccountRules.NormalizeEmail(email),
                 displayName = email.Split('@')[0],
                 passwordHash,
+                role = Roles.Admin,
                 mustChange = request.AdminMustChangePassword,
-                workspaceId,
-                auditData = System.Text.Json.JsonSerializer.Serialize(new { slug = request.Slug, name, adminEmail = email, adminUserId = adminId }),
             }, tx, cancellationToken: ct));
+        await WorkspaceDirectory.CreateDefaultAsync(conn, tx, tenantId, workspaceId, createdBy: adminId, ct);
+        // The platform acts here (an operator's key, the CLI or the first start), not a client of this tenant.
+        await AuditTrail.RecordDetachedAsync(conn, tx, new AuditActor("system", null, "platform"), "tenant.created", "tenant", tenantId,
+            new { slug = request.Slug, name, adminEmail = email, adminUserId = adminId }, ct);
         await tx.CommitAsync(ct);
         return new ProvisionedTenant(tenantId, request.Slug, name, adminId, workspaceId);
     }

@@ -3,17 +3,12 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Encodings.Web;
 using Dapper;
-using Dms.Modules.Audit;
 using Dms.Platform.Database;
-using Dms.Platform.Http;
 using Dms.Platform.Security;
 using Microsoft.AspNetCore.Authentication;
-using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;
 
 namespace Dms.Modules.Access.Tokens;
-
-internal sealed record CreateTokenRequest(string? Name, DateTimeOffset? ExpiresAt, string[]? Scopes);
 
 /// <summary>A token as listed (never with its value). A class: Dapper binds text[] to properties, not to constructor parameters.</summary>
 internal sealed class TokenInfo
@@ -28,73 +23,16 @@ internal sealed class TokenInfo
 }
 
 /// <summary>
-/// Personal API tokens for scripts and integrations: <c>POST/GET /me/tokens</c>, <c>DELETE /me/tokens/{id}</c>.
-/// The value <c>dms_pat_{tenant}_{random}</c> is shown once and stored as SHA-256; it acts as its owner
-/// (with the owner's current role), optionally limited to reading (<c>scopes: ["read"]</c>).
+/// Personal API tokens for scripts and integrations. The value <c>dms_pat_{tenant}_{random}</c> is shown once and
+/// stored as SHA-256; it acts as its owner (with the owner's current role), optionally limited to reading
+/// (<c>scopes: ["read"]</c>). Created, listed and revoked by the handlers in this folder.
 /// </summary>
 internal static class PersonalTokens
 {
     public const string Prefix = "dms_pat_";
     public const string Scheme = "PersonalToken";
     public const string ReadScope = "read";
-    private static readonly TimeSpan MaxLifetime = TimeSpan.FromDays(366);
-
-    public static async Task<IResult> Create(HttpContext http, CreateTokenRequest body, Db db, AuditTrail audit, TimeProvider clock, CancellationToken ct)
-    {
-        var me = CurrentUser.From(http.User);
-        var now = clock.GetUtcNow();
-        var scopes = (body.Scopes ?? []).Select(s => s?.Trim().ToLowerInvariant()).Distinct().ToArray();
-        new Validator()
-            .Require(body.Name?.Trim() is { Length: > 0 and <= 100 } && !body.Name.Any(char.IsControl), "name", "name is 1-100 characters, not only spaces.")
-            .Require(body.ExpiresAt is { } e && e > now && e <= now + MaxLifetime, "expiresAt", "expiresAt is required, in the future and at most a year ahead.")
-            .Require(scopes.All(s => s == ReadScope), "scopes", "scopes may be empty (everything the owner may do) or [\"read\"].")
-            .ThrowIfInvalid();
-        if (http.User.FindFirst(DmsClaims.TokenId) is not null)
-        {
-            throw ApiProblem.Forbidden("auth.token_cannot_create_tokens", "Create personal tokens after signing in, not with another token.");
-        }
-        var id = Guid.CreateVersion7();
-        var value = $"{Prefix}{me.TenantId:N}_{WebEncoders.Base64UrlEncode(RandomNumberGenerator.GetBytes(32))}";
-        var info = await db.InTenantAsync(me.TenantId, async (c, tx) =>
-        {
-            var created = await c.QuerySingleAsync<TokenInfo>(new CommandDefinition("""
-                INSERT INTO api_tokens (id, tenant_id, user_id, name, token_hash, scopes, expires_at)
-                VALUES (@id, @tenant, @user, @name, @hash, @scopes, @expiresAt)
-                RETURNING id, name, scopes, created_at, expires_at, last_used_at, revoked_at
-                """, new { id, tenant = me.TenantId, user = me.UserId, name = body.Name!.Trim(), hash = Hash(value), scopes = scopes.OfType<string>().ToArray(), expiresAt = body.ExpiresAt!.Value.UtcDateTime },
-                tx, cancellationToken: ct));
-            await audit.RecordAsync(c, tx, "token.created", "api_token", id, new { created.Name, created.Scopes, created.ExpiresAt }, ct: ct);
-            return created;
-        }, ct);
-        return Results.Created($"/api/v1/me/tokens/{id}", new { info.Id, info.Name, info.Scopes, info.CreatedAt, info.ExpiresAt, token = value });
-    }
-
-    public static async Task<IResult> List(HttpContext http, Db db, CancellationToken ct)
-    {
-        var me = CurrentUser.From(http.User);
-        var items = await db.InTenantAsync(me.TenantId, (c, tx) => c.QueryAsync<TokenInfo>(new CommandDefinition(
-            "SELECT id, name, scopes, created_at, expires_at, last_used_at, revoked_at FROM api_tokens WHERE tenant_id = @tenant AND user_id = @user ORDER BY created_at DESC",
-            new { tenant = me.TenantId, user = me.UserId }, tx, cancellationToken: ct)), ct);
-        return Results.Ok(new { items });
-    }
-
-    public static async Task<IResult> Revoke(HttpContext http, string id, Db db, AuditTrail audit, CancellationToken ct)
-    {
-        var me = CurrentUser.From(http.User);
-        var tokenId = RouteIds.Parse(id);
-        var revoked = await db.InTenantAsync(me.TenantId, async (c, tx) =>
-        {
-            var count = await c.ExecuteAsync(new CommandDefinition(
-                "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE tenant_id = @tenant AND user_id = @user AND id = @tokenId",
-                new { tenant = me.TenantId, user = me.UserId, tokenId }, tx, cancellationToken: ct));
-            if (count == 1)
-            {
-                await audit.RecordAsync(c, tx, "token.revoked", "api_token", tokenId, ct: ct);
-            }
-            return count;
-        }, ct);
-        return revoked == 1 ? Results.NoContent() : throw ApiProblem.NotFound("token");
-    }
+    public static readonly TimeSpan MaxLifetime = TimeSpan.FromDays(366);
 
     public static byte[] Hash(string value) => SHA256.HashData(Encoding.UTF8.GetBytes(value));
 

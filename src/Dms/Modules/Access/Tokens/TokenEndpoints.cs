@@ -1,0 +1,33 @@
+using Dms.Platform.Http;
+using Dms.Platform.Security;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Dms.Modules.Access.Tokens;
+
+internal sealed record CreateTokenRequest(string? Name, DateTimeOffset? ExpiresAt, string[]? Scopes);
+
+/// <summary>The caller's personal API tokens: <c>POST/GET /me/tokens</c>, <c>DELETE /me/tokens/{id}</c>.</summary>
+internal static class TokenEndpoints
+{
+    public static async Task<IResult> Create(HttpContext http, CreateTokenRequest body, [FromServices] CreateTokenHandler handler, CancellationToken ct)
+    {
+        var me = CurrentUser.From(http.User);
+        var viaToken = http.User.FindFirst(DmsClaims.TokenId) is not null;
+        var (info, value) = await handler.HandleAsync(new CreateToken(body.Name, body.ExpiresAt, body.Scopes, viaToken), me, ct);
+        return Results.Created($"/api/v1/me/tokens/{info.Id}", new { info.Id, info.Name, info.Scopes, info.CreatedAt, info.ExpiresAt, token = value });
+    }
+
+    public static async Task<IResult> List(HttpContext http, [FromServices] ListTokensHandler handler, CancellationToken ct)
+    {
+        var items = await handler.HandleAsync(new ListTokens(), CurrentUser.From(http.User), ct);
+        return Results.Ok(new { items });
+    }
+
+    public static async Task<IResult> Revoke(HttpContext http, string id, [FromServices] RevokeTokenHandler handler, CancellationToken ct)
+    {
+        var me = CurrentUser.From(http.User);
+        var tokenId = RouteIds.Parse(id);
+        await handler.HandleAsync(new RevokeToken(tokenId), me, ct);
+        return Results.NoContent();
+    }
+}

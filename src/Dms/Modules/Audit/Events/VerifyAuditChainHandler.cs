@@ -1,0 +1,14 @@
+using Dms.Platform.Security;
+using Dms.Platform.UseCases;
+using Npgsql;
+
+namespace Dms.Modules.Audit.Events;
+
+/// <summary>Walks the tenant's hash chain and compares it with the newest signed checkpoint in the blob store (ADR 0012).</summary>
+internal sealed record VerifyAuditChain;
+
+internal sealed class VerifyAuditChainHandler(NpgsqlDataSource dataSource, AuditCheckpoints checkpoints) : IHandler<VerifyAuditChain, AuditVerifyResponse>
+{
+    public Task<AuditVerifyResponse> HandleAsync(VerifyAuditChain query, CurrentUser me, CancellationToken ct) =>
+        AuditVerification.VerifyAsync(dataSource, checkpoints, me.TenantId, ct);
+}
