@@ -2,9 +2,7 @@ using Dms.Modules.Access.Users;
 using Dms.Modules.Approvals.Decisions;
 using Dms.Modules.Approvals.Domain;
 using Dms.Modules.Approvals.Queries;
-using Dms.Modules.Audit;
-using Dms.Modules.Documents.Browse;
-using Dms.Modules.Documents.Domain;
+using Dms.Modules.Documents;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Dms.Ui;
@@ -16,8 +14,17 @@ namespace Dms.Pages;
 /// Admins: the tenant's approval inbox (who, what, why, the document, both versions for a replace) with
 /// approve / reject. Everyone else: their own requests, with cancel. Decisions are the API's (four-eyes included).
 /// </summary>
-internal sealed class ApprovalsModel(Db db, AuditTrail audit) : UiPage
+internal sealed class ApprovalsModel(Db db) : UiPage
 {
+    /// <summary>The tab (and <c>status</c> value) that shows requests in every state.</summary>
+    public const string AllTab = "all";
+
+    private static readonly ApprovalStatus[] InboxTabs =
+        [ApprovalStatus.Pending, ApprovalStatus.Approved, ApprovalStatus.Executed, ApprovalStatus.Rejected, ApprovalStatus.Cancelled, ApprovalStatus.Expired, ApprovalStatus.Failed];
+
+    private static readonly ApprovalStatus[] RequesterTabs =
+        [ApprovalStatus.Pending, ApprovalStatus.Executed, ApprovalStatus.Rejected, ApprovalStatus.Cancelled, ApprovalStatus.Expired];
+
     [BindProperty(SupportsGet = true)]
     public string? Status { get; set; }
 
@@ -25,58 +32,54 @@ internal sealed class ApprovalsModel(Db db, AuditTrail audit) : UiPage
     public string? Cursor { get; set; }
 
     public Page<ApprovalResponse> Requests { get; private set; } = new([], null);
-    public Dictionary<Guid, DocumentResponse?> Documents { get; } = [];
+    public IReadOnlyDictionary<Guid, DocumentSummary> Documents { get; private set; } = new Dictionary<Guid, DocumentSummary>();
     public Dictionary<Guid, string> People { get; } = [];
     public bool IsInbox => Me.IsAdmin;
-    public string Shown => Status ?? (IsInbox ? ApprovalStatus.Pending : "all");
+    public string Shown => Status ?? (IsInbox ? ApprovalStatus.Pending.ToString() : AllTab);
 
-    public Task<IActionResult> OnGetAsync(CancellationToken ct) => Attempt(async () =>
+    /// <summary>The status tabs: admins start at the pending queue, requesters at all of theirs.</summary>
+    public IReadOnlyList<string> Tabs => IsInbox
+        ? [.. InboxTabs.Select(s => s.ToString()), AllTab]
+        : [AllTab, .. RequesterTabs.Select(s => s.ToString())];
+
+    public Task<IActionResult> OnGetAsync([FromServices] ApprovalInboxHandler inbox, CancellationToken ct) => Attempt(async () =>
     {
-        await LoadAsync(ct);
+        await LoadAsync(inbox, ct);
         return Page();
     }, () => Task.FromResult<IActionResult>(Page()));
 
-    public Task<IActionResult> OnPostApproveAsync(string id, string? comment, CancellationToken ct) => Attempt(async () =>
+    public Task<IActionResult> OnPostApproveAsync(string id, string? comment, [FromServices] ApproveHandler approve, [FromServices] ApprovalInboxHandler inbox,
+        CancellationToken ct) => Attempt(async () =>
     {
-        await DecisionEndpoints.Approve(HttpContext, id, new ApproveBody(string.IsNullOrWhiteSpace(comment) ? null : comment), db, audit, ct);
+        await approve.HandleAsync(new Approve(RouteIds.Parse(id), string.IsNullOrWhiteSpace(comment) ? null : comment), Me, ct);
         return Done("Approved: the change is being carried out.", "/approvals");
-    }, () => ReloadAsync(ct));
+    }, () => ReloadAsync(inbox, ct));
 
-    public Task<IActionResult> OnPostRejectAsync(string id, string? reason, CancellationToken ct) => Attempt(async () =>
+    public Task<IActionResult> OnPostRejectAsync(string id, string? reason, [FromServices] RejectHandler reject, [FromServices] ApprovalInboxHandler inbox,
+        CancellationToken ct) => Attempt(async () =>
     {
-        await DecisionEndpoints.Reject(HttpContext, id, new RejectBody(reason), db, audit, ct);
+        await reject.HandleAsync(new Reject(RouteIds.Parse(id), reason), Me, ct);
         return Done("Rejected: the requester is told why.", "/approvals");
-    }, () => ReloadAsync(ct));
+    }, () => ReloadAsync(inbox, ct));
 
-    public Task<IActionResult> OnPostCancelAsync(string id, CancellationToken ct) => Attempt(async () =>
-    {
-        await DecisionEndpoints.Cancel(HttpContext, id, db, audit, ct);
-        return Done("Request cancelled.", "/approvals");
-    }, () => ReloadAsync(ct));
+    public Task<IActionResult> OnPostCancelAsync(string id, [FromServices] CancelHandler cancel, [FromServices] ApprovalInboxHandler inbox, CancellationToken ct) =>
+        Attempt(async () =>
+        {
+            await cancel.HandleAsync(new Cancel(RouteIds.Parse(id)), Me, ct);
+            return Done("Request cancelled.", "/approvals");
+        }, () => ReloadAsync(inbox, ct));
 
-    private async Task<IActionResult> ReloadAsync(CancellationToken ct)
+    private async Task<IActionResult> ReloadAsync(ApprovalInboxHandler inbox, CancellationToken ct)
     {
-        await LoadAsync(ct);
+        await LoadAsync(inbox, ct);
         return Page();
     }
 
-    private async Task LoadAsync(CancellationToken ct)
+    private async Task LoadAsync(ApprovalInboxHandler inbox, CancellationToken ct)
     {
-        var status = Shown == "all" ? null : Shown;
-        Requests = await Call<Page<ApprovalResponse>>(ApprovalQueries.List(HttpContext, status, null, 25, Cursor, db, ct));
-        foreach (var documentId in Requests.Items.Select(r => r.DocumentId).Distinct())
-        {
-            try
-            {
-                Documents[documentId] = await Call<DocumentResponse>(BrowseEndpoints.Get(HttpContext, documentId.ToString(), db, ct));
-            }
-            catch (ApiProblem)
-            {
-                // Deleted or out of the caller's reach: the request still shows, without the document's details.
-                Documents[documentId] = null;
-            }
-        }
-        Response.Headers.Remove("ETag");
+        var view = await inbox.HandleAsync(new ApprovalInbox(Shown == AllTab ? null : Shown, 25, Cursor), Me, ct);
+        Requests = view.Requests;
+        Documents = view.Documents;
         if (Me.IsAdmin)
         {
             foreach (var user in (await Call<ItemList<UserResponse>>(UserEndpoints.List(HttpContext, db, ct))).Items)

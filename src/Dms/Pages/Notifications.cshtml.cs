@@ -1,5 +1,4 @@
-using Dms.Modules.Notifications;
-using Dms.Platform.Database;
+using Dms.Modules.Notifications.Inbox;
 using Dms.Platform.Http;
 using Dms.Ui;
 using Microsoft.AspNetCore.Mvc;
@@ -7,28 +6,30 @@ using Microsoft.AspNetCore.Mvc;
 namespace Dms.Pages;
 
 /// <summary>The signed-in user's notifications; mark one or all read (htmx swaps the item in place).</summary>
-internal sealed class NotificationsModel(Db db) : UiPage
+internal sealed class NotificationsModel : UiPage
 {
     [BindProperty(SupportsGet = true)]
     public string? Cursor { get; set; }
 
     public Page<NotificationResponse> Items { get; private set; } = new([], null);
 
-    public async Task<IActionResult> OnGetAsync(CancellationToken ct)
+    public async Task<IActionResult> OnGetAsync([FromServices] ListNotificationsHandler list, CancellationToken ct)
     {
-        Items = await Call<Page<NotificationResponse>>(NotificationsModule.List(HttpContext, null, 25, Cursor, db, ct));
+        Items = await list.HandleAsync(new ListNotifications(Unread: false, 25, Cursor), Me, ct);
         return Page();
     }
 
-    public Task<IActionResult> OnPostReadAsync(string id, CancellationToken ct) => Attempt(async () =>
+    public Task<IActionResult> OnPostReadAsync(string id, [FromServices] MarkNotificationReadHandler markRead, [FromServices] ListNotificationsHandler list,
+        CancellationToken ct) => Attempt(async () =>
     {
-        var read = await Call<NotificationResponse>(NotificationsModule.MarkRead(HttpContext, id, db, ct));
+        var read = await markRead.HandleAsync(new MarkNotificationRead(RouteIds.Parse(id)), Me, ct);
         return Request.Headers.ContainsKey("HX-Request") ? Partial("_Notification", read) : Redirect("/notifications");
-    }, () => OnGetAsync(ct));
+    }, () => OnGetAsync(list, ct));
 
-    public Task<IActionResult> OnPostReadAllAsync(CancellationToken ct) => Attempt(async () =>
+    public Task<IActionResult> OnPostReadAllAsync([FromServices] MarkAllNotificationsReadHandler markAllRead, [FromServices] ListNotificationsHandler list,
+        CancellationToken ct) => Attempt(async () =>
     {
-        await NotificationsModule.MarkAllRead(HttpContext, db, ct);
+        await markAllRead.HandleAsync(new MarkAllNotificationsRead(), Me, ct);
         return Done("All notifications marked read.", "/notifications");
-    }, () => OnGetAsync(ct));
+    }, () => OnGetAsync(list, ct));
 }

@@ -1,38 +1,36 @@
 using Dms.Modules.Approvals.Retention;
-using Dms.Modules.Audit;
-using Dms.Platform.Configuration;
-using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Dms.Ui;
 using Microsoft.AspNetCore.Mvc;
-using Microsoft.Extensions.Options;
 
 namespace Dms.Pages.Admin;
 
 /// <summary>Deleted documents until their purge: restore, and legal hold (which keeps them from being purged).</summary>
-internal sealed class TrashModel(Db db, AuditTrail audit, IOptions<DmsOptions> options) : UiPage
+internal sealed class TrashModel : UiPage
 {
     [BindProperty(SupportsGet = true)]
     public string? Cursor { get; set; }
 
     public Page<TrashItem> Items { get; private set; } = new([], null);
 
-    public async Task<IActionResult> OnGetAsync(CancellationToken ct)
+    public async Task<IActionResult> OnGetAsync([FromServices] ListTrashHandler trash, CancellationToken ct)
     {
-        Items = await Call<Page<TrashItem>>(RetentionEndpoints.Trash(HttpContext, 25, Cursor, db, options, ct));
+        Items = await trash.HandleAsync(new ListTrash(25, Cursor), Me, ct);
         return Page();
     }
 
-    public Task<IActionResult> OnPostRestoreAsync(string id, CancellationToken ct) => Attempt(async () =>
+    public Task<IActionResult> OnPostRestoreAsync(string id, [FromServices] RestoreDocumentHandler restore, [FromServices] ListTrashHandler trash,
+        CancellationToken ct) => Attempt(async () =>
     {
-        await RetentionEndpoints.Restore(HttpContext, id, db, audit, ct);
+        await restore.HandleAsync(new RestoreDocument(RouteIds.Parse(id)), Me, ct);
         TempData["Flash"] = "Restored: the document is back in its workspace.";
         return Redirect("/admin/trash");
-    }, () => OnGetAsync(ct));
+    }, () => OnGetAsync(trash, ct));
 
-    public Task<IActionResult> OnPostHoldAsync(string id, bool enabled, string? reason, CancellationToken ct) => Attempt(async () =>
+    public Task<IActionResult> OnPostHoldAsync(string id, bool enabled, string? reason, [FromServices] SetLegalHoldHandler hold, [FromServices] ListTrashHandler trash,
+        CancellationToken ct) => Attempt(async () =>
     {
-        await RetentionEndpoints.LegalHold(HttpContext, id, new LegalHoldBody(enabled, reason), db, audit, ct);
+        await hold.HandleAsync(new SetLegalHold(RouteIds.Parse(id), enabled, reason), Me, ct);
         return Done(enabled ? "Legal hold placed: the document will not be purged." : "Legal hold lifted.", "/admin/trash");
-    }, () => OnGetAsync(ct));
+    }, () => OnGetAsync(trash, ct));
 }

@@ -1,36 +1,89 @@
 using Dapper;
 using Dms.Modules.Audit;
+using Dms.Modules.Documents;
+using Dms.Modules.Notifications;
+using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Dms.Platform.Outbox;
 using Npgsql;
 
 namespace Dms.Modules.Approvals.Domain;
 
-internal static class ApprovalStatus
+/// <summary>An approval request's state, stored by name in <c>approval_requests.status</c>.</summary>
+internal enum ApprovalStatus
 {
-    public const string Pending = "Pending";
-    public const string Approved = "Approved";
-    public const string Rejected = "Rejected";
-    public const string Cancelled = "Cancelled";
-    public const string Expired = "Expired";
-    public const string Executed = "Executed";
-    public const string Failed = "Failed";
+    /// <summary>Open: waiting for an admin other than the requester; its document is pending.</summary>
+    Pending,
 
-    public static readonly string[] All = [Pending, Approved, Rejected, Cancelled, Expired, Executed, Failed];
+    /// <summary>Decided yes; the execution message is queued.</summary>
+    Approved,
+
+    Rejected,
+    Cancelled,
+
+    /// <summary>Nobody decided it within the pending time-to-live.</summary>
+    Expired,
+
+    /// <summary>Carried out: the document was deleted or has the new version.</summary>
+    Executed,
+
+    /// <summary>Approved but could not be carried out (or an admin gave up on it); the document is unchanged.</summary>
+    Failed,
 }
 
-internal static class ApprovalType
+/// <summary>What a request asks for, stored by name in <c>approval_requests.type</c>.</summary>
+internal enum ApprovalType
 {
-    public const string Delete = "Delete";
-    public const string Replace = "Replace";
+    Delete,
+    Replace,
+}
 
-    public static readonly string[] All = [Delete, Replace];
+/// <summary>The approval state machine: every allowed move in one place.</summary>
+internal static class ApprovalStates
+{
+    private static readonly Dictionary<ApprovalStatus, ApprovalStatus[]> Next = new()
+    {
+        [ApprovalStatus.Pending] = [ApprovalStatus.Approved, ApprovalStatus.Rejected, ApprovalStatus.Cancelled, ApprovalStatus.Expired],
+        // Carried out, or failed: at execution, or given up by an admin after the execution died.
+        [ApprovalStatus.Approved] = [ApprovalStatus.Executed, ApprovalStatus.Failed],
+        [ApprovalStatus.Rejected] = [],
+        [ApprovalStatus.Cancelled] = [],
+        [ApprovalStatus.Expired] = [],
+        [ApprovalStatus.Executed] = [],
+        [ApprovalStatus.Failed] = [],
+    };
+
+    /// <summary>Every state, in the order the API lists them.</summary>
+    public static readonly ApprovalStatus[] All = Enum.GetValues<ApprovalStatus>();
+
+    /// <summary>Every request type, in the order the API lists them.</summary>
+    public static readonly ApprovalType[] Types = Enum.GetValues<ApprovalType>();
+
+    /// <summary>States in which a request ended without being carried out: a replacement's staged file is no longer needed.</summary>
+    public static readonly ApprovalStatus[] Abandoned = [ApprovalStatus.Rejected, ApprovalStatus.Cancelled, ApprovalStatus.Expired, ApprovalStatus.Failed];
+
+    /// <summary>States in which a replacement's staged file may still become a version (the UI offers it for download).</summary>
+    public static readonly ApprovalStatus[] Staging = [ApprovalStatus.Pending, ApprovalStatus.Approved];
+
+    public static bool CanMove(ApprovalStatus from, ApprovalStatus to) => Next[from].Contains(to);
+
+    /// <summary>The states from which <paramref name="to"/> may be reached, for a conditional <c>UPDATE … WHERE status IN (…)</c>.</summary>
+    public static ApprovalStatus[] From(ApprovalStatus to) => [.. Next.Where(n => n.Value.Contains(to)).Select(n => n.Key)];
+
+    /// <summary>A state named by a client (any case), or null when it names none. Numbers and lists are not names.</summary>
+    public static ApprovalStatus? ParseStatus(string value) => All.Cast<ApprovalStatus?>().FirstOrDefault(s => s.ToString()!.Equals(value, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>A request type named by a client (any case), or null when it names none.</summary>
+    public static ApprovalType? ParseType(string value) => Types.Cast<ApprovalType?>().FirstOrDefault(t => t.ToString()!.Equals(value, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>The request type in running text: "delete", "replace".</summary>
+    public static string Verb(this ApprovalType type) => type.ToString().ToLowerInvariant();
 }
 
 internal sealed record ReplacementResponse(long Size, string Sha256, string ContentType, string FileName);
 
 internal sealed record ApprovalResponse(
-    Guid Id, string Type, string Status, Guid DocumentId, Guid RequestedBy, string Reason, DateTime CreatedAt, int BasedOnVersion,
+    Guid Id, ApprovalType Type, ApprovalStatus Status, Guid DocumentId, Guid RequestedBy, string Reason, DateTime CreatedAt, int BasedOnVersion,
     DateTime ExpiresAt, Guid? DecidedBy, DateTime? DecidedAt, string? Comment, DateTime? ExecutedAt, string? Failure,
     ReplacementResponse? Replacement);
 
@@ -38,8 +91,8 @@ internal sealed record ApprovalResponse(
 internal sealed class ApprovalRow
 {
     public Guid Id { get; init; }
-    public string Type { get; init; } = "";
-    public string Status { get; init; } = "";
+    public ApprovalType Type { get; init; }
+    public ApprovalStatus Status { get; init; }
     public Guid DocumentId { get; init; }
     public Guid RequestedBy { get; init; }
     public string Reason { get; init; } = "";
@@ -80,76 +133,88 @@ internal static class ApprovalRequests
     /// state, a replacement's staged content is discarded and the requester is told, all through the outbox.
     /// The conditional update makes this the only outcome of the request.
     /// </summary>
-    public static async Task<bool> CloseAsync(NpgsqlConnection c, NpgsqlTransaction tx, AuditTrail audit, Guid tenant, ApprovalRow request, string status,
+    public static async Task<bool> CloseAsync(NpgsqlConnection c, NpgsqlTransaction tx, AuditTrail audit, Guid tenant, ApprovalRow request, ApprovalStatus status,
         Guid? decidedBy, string? comment, CancellationToken ct)
     {
-        var closed = await c.ExecuteAsync(new CommandDefinition("""
-            UPDATE approval_requests SET status = @status, decided_by = @decidedBy, decided_at = now(), decision_comment = @comment
-            WHERE tenant_id = @tenant AND id = @id AND status = 'Pending'
-            """, new { status, decidedBy, comment, tenant, id = request.Id }, tx, cancellationToken: ct));
-        if (closed == 0)
+        if (!await DecideAsync(c, tx, tenant, request.Id, status, decidedBy, comment, ct))
         {
             return false;
         }
-        await ReleaseDocumentAsync(c, tx, tenant, request.DocumentId, ct);
-        await audit.RecordAsync(c, tx, $"approval.{status.ToLowerInvariant()}", "approval", request.Id,
-            new { request.Type, request.DocumentId, comment }, decidedBy is null ? AuditActor.System : null, ct);
-        if (request.Type == ApprovalType.Replace)
-        {
-            await Outbox.EnqueueAsync(c, tx, tenant, OutboxTypes.DiscardStaged, new ApprovalMessage(request.Id), ct);
-        }
+        await DocumentsFacade.ReleaseAsync(c, tx, tenant, request.DocumentId, ct);
+        await audit.RecordAsync(c, tx, $"approval.{status.ToString().ToLowerInvariant()}", "approval", request.Id,
+            new { Type = request.Type.Db(), request.DocumentId, comment }, decidedBy is null ? AuditActor.System : null, ct);
+        await DiscardStagedAsync(c, tx, tenant, request, ct);
         if (status != ApprovalStatus.Cancelled)
         {
-            await Notify.RequesterAsync(c, tx, tenant, request, status == ApprovalStatus.Rejected ? "approval.rejected" : "approval.expired",
-                status == ApprovalStatus.Rejected ? $"Your {request.Type.ToLowerInvariant()} request for {Notify.Document} was rejected" : $"Your {request.Type.ToLowerInvariant()} request for {Notify.Document} expired",
+            var rejected = status == ApprovalStatus.Rejected;
+            await Notify.RequesterAsync(c, tx, tenant, request, rejected ? "approval.rejected" : "approval.expired",
+                rejected ? $"Your {request.Type.Verb()} request for {Notify.Document} was rejected" : $"Your {request.Type.Verb()} request for {Notify.Document} expired",
                 comment ?? "Nobody decided it in time.", ct);
         }
         return true;
     }
 
+    /// <summary>
+    /// Records a decision on a request (approved, rejected, cancelled, expired) if it may still move there, that is if it
+    /// is still Pending; false when another decision came first.
+    /// </summary>
+    public static async Task<bool> DecideAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid id, ApprovalStatus status, Guid? decidedBy,
+        string? comment, CancellationToken ct) =>
+        await c.ExecuteAsync(new CommandDefinition($"""
+            UPDATE approval_requests SET status = @status, decided_by = @decidedBy, decided_at = now(), decision_comment = @comment
+            WHERE tenant_id = @tenant AND id = @id AND status IN ({ApprovalStates.From(status).Sql()})
+            """, new { status = status.Db(), decidedBy, comment, tenant, id }, tx, cancellationToken: ct)) == 1;
+
+    /// <summary>An approved request ends: Executed (now), or Failed with <paramref name="failure"/>.</summary>
+    public static Task FinishAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid id, ApprovalStatus status, string? failure, CancellationToken ct) =>
+        c.ExecuteAsync(new CommandDefinition($"""
+            UPDATE approval_requests SET status = @status, executed_at = CASE WHEN @status = {ApprovalStatus.Executed.Sql()} THEN now() END, failure = @failure
+            WHERE tenant_id = @tenant AND id = @id AND status IN ({ApprovalStates.From(status).Sql()})
+            """, new { status = status.Db(), failure, tenant, id }, tx, cancellationToken: ct));
+
+    /// <summary>A replacement that will never be applied: its staged file is removed through the outbox.</summary>
+    public static async Task DiscardStagedAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, ApprovalRow request, CancellationToken ct)
+    {
+        if (request.Type == ApprovalType.Replace)
+        {
+            await Outbox.EnqueueAsync(c, tx, tenant, OutboxTypes.DiscardStaged, new ApprovalMessage(request.Id), ct);
+        }
+    }
+
     /// <summary>The document goes back to Active from PendingDelete/PendingReplace.</summary>
     public static Task ReleaseDocumentAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid documentId, CancellationToken ct) =>
-        c.ExecuteAsync(new CommandDefinition("""
-            UPDATE documents SET status = 'Active', row_version = row_version + 1, updated_at = now()
-            WHERE tenant_id = @tenant AND id = @documentId AND status IN ('PendingDelete', 'PendingReplace')
-            """, new { tenant, documentId }, tx, cancellationToken: ct));
+        DocumentsFacade.ReleaseAsync(c, tx, tenant, documentId, ct);
 
     public static ApiProblem NotFound() => ApiProblem.NotFound("approval");
 }
 
 internal sealed record ApprovalMessage(Guid ApprovalId);
 
+/// <summary>The outbox message types Approvals handles (their handlers are in Execution/ and Retention/).</summary>
 internal static class OutboxTypes
 {
     public const string Execute = "approval.execute";
     public const string DiscardStaged = "approval.discard_staged";
-    public const string Notify = "notification.send";
     public const string Purge = "document.purge";
 }
 
 /// <summary>
-/// In-app notifications, queued through the outbox in the transaction of the event they report. A title may name
-/// the document with <see cref="Document"/>: it becomes the document's title, in quotes, as it is now (a
-/// notification is read later, when the document may be gone or renamed, so it must say which one it was). Bodies
-/// carry what people typed (reasons, comments) and are left as they are.
+/// In-app notifications about a request, sent through Notifications' outbox facade in the transaction of the event
+/// they report. A title may name the document with <see cref="Document"/>: it becomes the document's title, in quotes,
+/// as it is now (a notification is read later, when the document may be gone or renamed, so it must say which one it
+/// was). Bodies carry what people typed (reasons, comments) and are left as they are.
 /// </summary>
 internal static class Notify
 {
     public const string Document = "{document}";
 
-    public sealed record Payload(string Kind, string Audience, Guid? UserId, Guid? ExceptUserId, Guid? ApprovalId, Guid? DocumentId, string Title, string Body);
+    public static async Task AdminsAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, ApprovalRow request, string kind, string title, string body, CancellationToken ct) =>
+        await NotificationOutbox.ToAdminsAsync(c, tx, tenant, request.RequestedBy,
+            new NotificationContent(kind, await NameDocumentAsync(c, tx, tenant, request.DocumentId, title, ct), body, request.DocumentId, request.Id), ct);
 
-    public static async Task AdminsAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, ApprovalRow request, string kind, string title, string body, CancellationToken ct)
-    {
-        await Outbox.EnqueueAsync(c, tx, tenant, OutboxTypes.Notify,
-            new Payload(kind, "admins", null, request.RequestedBy, request.Id, request.DocumentId, await NameDocumentAsync(c, tx, tenant, request.DocumentId, title, ct), body), ct);
-    }
-
-    public static async Task RequesterAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, ApprovalRow request, string kind, string title, string body, CancellationToken ct)
-    {
-        await Outbox.EnqueueAsync(c, tx, tenant, OutboxTypes.Notify,
-            new Payload(kind, "user", request.RequestedBy, null, request.Id, request.DocumentId, await NameDocumentAsync(c, tx, tenant, request.DocumentId, title, ct), body), ct);
-    }
+    public static async Task RequesterAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, ApprovalRow request, string kind, string title, string body, CancellationToken ct) =>
+        await NotificationOutbox.ToUserAsync(c, tx, tenant, request.RequestedBy,
+            new NotificationContent(kind, await NameDocumentAsync(c, tx, tenant, request.DocumentId, title, ct), body, request.DocumentId, request.Id), ct);
 
     private static async Task<string> NameDocumentAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid documentId, string title, CancellationToken ct)
     {
@@ -157,8 +222,7 @@ internal static class Notify
         {
             return title;
         }
-        var name = await c.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
-            "SELECT title FROM documents WHERE tenant_id = @tenant AND id = @documentId", new { tenant, documentId }, tx, cancellationToken: ct));
+        var name = await DocumentsFacade.TitleAsync(c, tx, tenant, documentId, ct);
         return title.Replace(Document, name is null ? "a document" : $"“{name}”", StringComparison.Ordinal);
     }
 }

@@ -1,30 +1,45 @@
-using Dms.Modules.Documents;
 using Dapper;
 using Dms.Modules.Approvals.Domain;
+using Dms.Modules.Documents;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Dms.Platform.Security;
+using Dms.Platform.UseCases;
+using Npgsql;
 
 namespace Dms.Modules.Approvals.Queries;
 
 /// <summary>
-/// <c>GET /approvals</c> (admins: the tenant's queue; others: their own requests), <c>GET /approvals/{id}</c>,
-/// and <c>GET /documents/{id}/approvals</c>: a document's history, kept after it is deleted and purged.
+/// Approval requests, newest first: admins see the tenant's queue, others their own requests. Filters name a
+/// status or type in any case.
 /// </summary>
-internal static class ApprovalQueries
+internal sealed record ListApprovals(string? Status, string? Type, int? Limit, string? Cursor);
+
+internal sealed class ListApprovalsHandler(Db db) : IHandler<ListApprovals, Page<ApprovalResponse>>
 {
-    public static async Task<IResult> List(HttpContext http, string? status, string? type, int? limit, string? cursor, Db db, CancellationToken ct)
+    public Task<Page<ApprovalResponse>> HandleAsync(ListApprovals query, CurrentUser me, CancellationToken ct)
     {
-        var me = CurrentUser.From(http.User);
-        var canonicalStatus = status is null ? null : ApprovalStatus.All.FirstOrDefault(s => s.Equals(status, StringComparison.OrdinalIgnoreCase));
-        var canonicalType = type is null ? null : ApprovalType.All.FirstOrDefault(t => t.Equals(type, StringComparison.OrdinalIgnoreCase));
-        new Validator()
-            .Require(status is null || canonicalStatus is not null, "status", $"status is one of {string.Join(", ", ApprovalStatus.All)}.")
-            .Require(type is null || canonicalType is not null, "type", $"type is one of {string.Join(", ", ApprovalType.All)}.")
-            .ThrowIfInvalid();
-        var take = KeysetCursor.Limit(limit);
-        var after = KeysetCursor.Decode(cursor);
-        var rows = (await db.InTenantAsync(me.TenantId, (c, tx) => c.QueryAsync<ApprovalRow>(new CommandDefinition($"""
+        var filter = Filter.From(query);
+        return db.InTenantAsync(me.TenantId, (c, tx) => ListAsync(c, tx, me, filter, ct), ct);
+    }
+
+    internal sealed record Filter(ApprovalStatus? Status, ApprovalType? Type, int Take, KeysetCursor? After)
+    {
+        public static Filter From(ListApprovals query)
+        {
+            var status = query.Status is null ? null : ApprovalStates.ParseStatus(query.Status);
+            var type = query.Type is null ? null : ApprovalStates.ParseType(query.Type);
+            new Validator()
+                .Require(query.Status is null || status is not null, "status", $"status is one of {string.Join(", ", ApprovalStates.All)}.")
+                .Require(query.Type is null || type is not null, "type", $"type is one of {string.Join(", ", ApprovalStates.Types)}.")
+                .ThrowIfInvalid();
+            return new Filter(status, type, KeysetCursor.Limit(query.Limit), KeysetCursor.Decode(query.Cursor));
+        }
+    }
+
+    internal static async Task<Page<ApprovalResponse>> ListAsync(NpgsqlConnection c, NpgsqlTransaction tx, CurrentUser me, Filter filter, CancellationToken ct)
+    {
+        var rows = (await c.QueryAsync<ApprovalRow>(new CommandDefinition($"""
             SELECT {ApprovalRequests.Columns} FROM approval_requests
             WHERE tenant_id = @tenant
               AND (@admin OR requested_by = @user)
@@ -39,43 +54,68 @@ internal static class ApprovalQueries
                 tenant = me.TenantId,
                 admin = me.IsAdmin,
                 user = me.UserId,
-                status = canonicalStatus,
-                type = canonicalType,
-                afterAt = after?.CreatedAt,
-                afterId = after?.Id ?? Guid.Empty,
-                take = take + 1,
-            }, tx, cancellationToken: ct)), ct)).ToList();
-        var items = rows.Take(take).Select(r => r.ToResponse()).ToList();
-        var next = rows.Count > take ? new KeysetCursor(items[^1].CreatedAt, items[^1].Id).Encode() : null;
-        return Results.Ok(new Page<ApprovalResponse>(items, next));
+                status = filter.Status?.Db(),
+                type = filter.Type?.Db(),
+                afterAt = filter.After?.CreatedAt,
+                afterId = filter.After?.Id ?? Guid.Empty,
+                take = filter.Take + 1,
+            }, tx, cancellationToken: ct))).ToList();
+        var items = rows.Take(filter.Take).Select(r => r.ToResponse()).ToList();
+        var next = rows.Count > filter.Take ? new KeysetCursor(items[^1].CreatedAt, items[^1].Id).Encode() : null;
+        return new Page<ApprovalResponse>(items, next);
     }
+}
 
-    public static async Task<IResult> Get(HttpContext http, string id, Db db, CancellationToken ct)
+/// <summary>
+/// The approvals page: a page of requests as <see cref="ListApprovals"/> gives it, with the documents they are about
+/// (title and current file), read in the same transaction in one query. A document that is deleted or out of the
+/// caller's reach is absent: its requests still show, without its details.
+/// </summary>
+internal sealed record ApprovalInbox(string? Status, int? Limit, string? Cursor);
+
+internal sealed record ApprovalInboxView(Page<ApprovalResponse> Requests, IReadOnlyDictionary<Guid, DocumentSummary> Documents);
+
+internal sealed class ApprovalInboxHandler(Db db) : IHandler<ApprovalInbox, ApprovalInboxView>
+{
+    public Task<ApprovalInboxView> HandleAsync(ApprovalInbox query, CurrentUser me, CancellationToken ct)
     {
-        var me = CurrentUser.From(http.User);
-        var requestId = RouteIds.Parse(id);
-        var request = await db.InTenantAsync(me.TenantId, (c, tx) => ApprovalRequests.GetAsync(c, tx, me.TenantId, requestId, forUpdate: false, ct), ct);
+        var filter = ListApprovalsHandler.Filter.From(new ListApprovals(query.Status, null, query.Limit, query.Cursor));
+        return db.InTenantAsync(me.TenantId, async (c, tx) =>
+        {
+            var requests = await ListApprovalsHandler.ListAsync(c, tx, me, filter, ct);
+            var documents = await DocumentsFacade.ReadableSummariesAsync(c, tx, me, requests.Items.Select(r => r.DocumentId).Distinct().ToList(), ct);
+            return new ApprovalInboxView(requests, documents);
+        }, ct);
+    }
+}
+
+/// <summary>One request: its requester's, or any admin's; 404 for everyone else.</summary>
+internal sealed record GetApproval(Guid ApprovalId);
+
+internal sealed class GetApprovalHandler(Db db) : IHandler<GetApproval, ApprovalResponse>
+{
+    public async Task<ApprovalResponse> HandleAsync(GetApproval query, CurrentUser me, CancellationToken ct)
+    {
+        var request = await db.InTenantAsync(me.TenantId, (c, tx) => ApprovalRequests.GetAsync(c, tx, me.TenantId, query.ApprovalId, forUpdate: false, ct), ct);
         return request is null || (!me.IsAdmin && request.RequestedBy != me.UserId)
             ? throw ApprovalRequests.NotFound()
-            : Results.Ok(request.ToResponse());
+            : request.ToResponse();
     }
+}
 
-    public static async Task<IResult> History(HttpContext http, string id, Db db, CancellationToken ct)
-    {
-        var me = CurrentUser.From(http.User);
-        var documentId = RouteIds.Parse(id);
-        var items = await db.InTenantAsync(me.TenantId, async (c, tx) =>
+/// <summary>A document's requests, newest first, for whoever may read the document; kept after it is deleted and purged.</summary>
+internal sealed record ApprovalHistory(Guid DocumentId);
+
+internal sealed class ApprovalHistoryHandler(Db db) : IHandler<ApprovalHistory, IReadOnlyList<ApprovalResponse>>
+{
+    public async Task<IReadOnlyList<ApprovalResponse>> HandleAsync(ApprovalHistory query, CurrentUser me, CancellationToken ct) =>
+        await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
-            await WorkspaceAccess.RequireForDocumentAsync(c, tx, me, documentId, WorkspaceAction.Read, ct);
-            var exists = await c.ExecuteScalarAsync<bool>(new CommandDefinition(
-                "SELECT EXISTS (SELECT 1 FROM documents WHERE tenant_id = @tenant AND id = @documentId)",
-                new { tenant = me.TenantId, documentId }, tx, cancellationToken: ct));
-            return exists
+            await WorkspaceAccess.RequireForDocumentAsync(c, tx, me, query.DocumentId, WorkspaceAction.Read, ct);
+            return await DocumentsFacade.ExistsAsync(c, tx, me.TenantId, query.DocumentId, ct)
                 ? (await c.QueryAsync<ApprovalRow>(new CommandDefinition(
                     $"SELECT {ApprovalRequests.Columns} FROM approval_requests WHERE tenant_id = @tenant AND document_id = @documentId ORDER BY created_at DESC, id DESC",
-                    new { tenant = me.TenantId, documentId }, tx, cancellationToken: ct))).Select(r => r.ToResponse()).ToList()
+                    new { tenant = me.TenantId, documentId = query.DocumentId }, tx, cancellationToken: ct))).Select(r => r.ToResponse()).ToList()
                 : null;
         }, ct) ?? throw ApiProblem.NotFound("document");
-        return Results.Ok(new { items });
-    }
 }

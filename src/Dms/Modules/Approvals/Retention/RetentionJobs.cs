@@ -1,6 +1,7 @@
 using Dapper;
 using Dms.Modules.Approvals.Domain;
 using Dms.Modules.Audit;
+using Dms.Modules.Documents;
 using Dms.Platform.Configuration;
 using Dms.Platform.Database;
 using Dms.Platform.Outbox;
@@ -45,7 +46,7 @@ internal sealed class RetentionJobs(Db db, AuditTrail audit, IOptions<DmsOptions
         {
             var due = (await c.QueryAsync<ApprovalRow>(new CommandDefinition($"""
                 SELECT {ApprovalRequests.Columns} FROM approval_requests
-                WHERE tenant_id = @tenant AND status = 'Pending' AND expires_at < now()
+                WHERE tenant_id = @tenant AND status = {ApprovalStatus.Pending.Sql()} AND expires_at < now()
                 ORDER BY id LIMIT 500 FOR UPDATE SKIP LOCKED
                 """, new { tenant }, tx, cancellationToken: ct))).ToList();
             var count = 0;
@@ -60,12 +61,7 @@ internal sealed class RetentionJobs(Db db, AuditTrail audit, IOptions<DmsOptions
         db.InTenantAsync(tenant, async (c, tx) =>
         {
             // purge_requested_at makes scheduling once-only; the handler re-checks everything when it runs.
-            var due = (await c.QueryAsync<Guid>(new CommandDefinition("""
-                UPDATE documents SET purge_requested_at = now()
-                WHERE tenant_id = @tenant AND status = 'Deleted' AND NOT legal_hold AND purge_requested_at IS NULL
-                  AND deleted_at < now() - @retention
-                RETURNING id
-                """, new { tenant, retention = options.Value.Retention.DeletedDocuments }, tx, cancellationToken: ct))).ToList();
+            var due = await DocumentsFacade.MarkDueForPurgeAsync(c, tx, tenant, options.Value.Retention.DeletedDocuments, ct);
             foreach (var documentId in due)
             {
                 await Outbox.EnqueueAsync(c, tx, tenant, OutboxTypes.Purge, new PurgeMessage(documentId), ct);
@@ -95,32 +91,12 @@ internal sealed class PurgeDocumentHandler(Db db, IBlobStore blobs, AuditTrail a
         var keys = await db.InTenantAsync(tenant, async (c, tx) =>
         {
             // "Due" is judged by the database clock, like the scheduling query, so node clock skew cannot disagree.
-            var document = await c.QuerySingleOrDefaultAsync<(string Status, bool LegalHold, bool Due)?>(new CommandDefinition(
-                """
-                SELECT status, legal_hold, coalesce(deleted_at < now() - @retention, false) AS due
-                FROM documents WHERE tenant_id = @tenant AND id = @documentId FOR UPDATE
-                """,
-                new { tenant, documentId, retention = options.Value.Retention.DeletedDocuments }, tx, cancellationToken: ct));
-            var due = document is { Status: "Deleted", LegalHold: false, Due: true };
-            if (!due && document is not { Status: "Purged" })
+            var outcome = await DocumentsFacade.PurgeAsync(c, tx, tenant, documentId, options.Value.Retention.DeletedDocuments, ct);
+            if (outcome is { PurgedNow: true })
             {
-                // Not purged now (held, restored, or not yet due): clear the mark so the scheduler considers the
-                // document again once the hold is lifted, instead of it staying in the trash forever.
-                await c.ExecuteAsync(new CommandDefinition(
-                    "UPDATE documents SET purge_requested_at = NULL WHERE tenant_id = @tenant AND id = @documentId AND status = 'Deleted'",
-                    new { tenant, documentId }, tx, cancellationToken: ct));
-                return null;
-            }
-            if (due)
-            {
-                await c.ExecuteAsync(new CommandDefinition(
-                    "UPDATE documents SET status = 'Purged', purged_at = now(), row_version = row_version + 1 WHERE tenant_id = @tenant AND id = @documentId",
-                    new { tenant, documentId }, tx, cancellationToken: ct));
                 await audit.RecordAsync(c, tx, "document.purged", "document", documentId, null, AuditActor.System, ct);
             }
-            return (await c.QueryAsync<string>(new CommandDefinition(
-                "SELECT blob_key FROM document_versions WHERE tenant_id = @tenant AND document_id = @documentId",
-                new { tenant, documentId }, tx, cancellationToken: ct))).ToList();
+            return outcome?.BlobKeys;
         }, ct);
         if (keys is null)
         {

@@ -1,31 +1,29 @@
-using Dms.Modules.Documents;
-using Dapper;
 using Dms.Modules.Approvals.Domain;
 using Dms.Modules.Audit;
-using Dms.Platform.Configuration;
+using Dms.Modules.Documents;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Dms.Platform.Security;
 using Dms.Platform.Storage;
-using Microsoft.Extensions.Options;
+using Dms.Platform.UseCases;
 
 namespace Dms.Modules.Approvals.Queries;
 
 /// <summary>
-/// <c>GET /api/v1/approvals/{id}/content[?redirect=false]</c>: the staged file of a replace request, so that the
-/// decider (and the requester) can see what would become the next version before it does. Served like a
-/// document download (authorised and audited first, then a 302 to a short-lived attachment URL, or streamed).
+/// The staged file of a replace request, so that the decider (and the requester) can see what would become the next
+/// version before it does: authorised and audited here; the adapter serves the bytes.
 /// </summary>
-internal static class ApprovalContentEndpoint
+internal sealed record ApprovalContent(Guid ApprovalId, bool Streamed);
+
+internal sealed record StagedFile(string BlobKey, long Size, BlobDownloadInfo Info, DateTime CreatedAt);
+
+internal sealed class ApprovalContentHandler(Db db, IBlobStore blobs, AuditTrail audit) : IHandler<ApprovalContent, StagedFile>
 {
-    public static async Task<IResult> Handle(HttpContext http, string id, bool? redirect, Db db, IBlobStore blobs,
-        IOptions<DmsOptions> options, TimeProvider clock, AuditTrail audit, CancellationToken ct)
+    public async Task<StagedFile> HandleAsync(ApprovalContent query, CurrentUser me, CancellationToken ct)
     {
-        var me = CurrentUser.From(http.User);
-        var requestId = RouteIds.Parse(id);
         var request = await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
-            var found = await ApprovalRequests.GetAsync(c, tx, me.TenantId, requestId, forUpdate: false, ct);
+            var found = await ApprovalRequests.GetAsync(c, tx, me.TenantId, query.ApprovalId, forUpdate: false, ct);
             if (found is null || (!me.IsAdmin && (found.RequestedBy != me.UserId || !await WorkspaceAccess.AllowsOnLiveDocumentAsync(c, tx, me, found.DocumentId, WorkspaceAction.Read, ct))))
             {
                 // Someone else's request, or one whose workspace the requester can no longer read: as if it did not exist.
@@ -43,9 +41,9 @@ internal static class ApprovalContentEndpoint
         }
 
         await db.InTenantAsync(me.TenantId, (c, tx) => audit.RecordAsync(c, tx, "approval.content_downloaded", "approval", request.Id,
-            new { request.DocumentId, mode = redirect == false ? "stream" : "redirect" }, ct: ct), ct);
+            new { request.DocumentId, mode = query.Streamed ? "stream" : "redirect" }, ct: ct), ct);
 
-        return await BlobResponses.DownloadAsync(http, blobs, options.Value, clock, request.StagedBlobKey!, request.StagedSize!.Value,
-            new BlobDownloadInfo(request.StagedFileName!, request.StagedContentType!, request.StagedSha256!), request.CreatedAt, redirect, ct);
+        return new StagedFile(request.StagedBlobKey!, request.StagedSize!.Value,
+            new BlobDownloadInfo(request.StagedFileName!, request.StagedContentType!, request.StagedSha256!), request.CreatedAt);
     }
 }

@@ -1,0 +1,26 @@
+using Dapper;
+using Dms.Platform.Security;
+using Npgsql;
+
+namespace Dms.Modules.Access;
+
+/// <summary>
+/// Who is who in a tenant, for other modules (Notifications resolves an audience when it delivers). Runs in the
+/// caller's transaction; disabled users are nobody here.
+/// </summary>
+internal static class UserDirectory
+{
+    /// <summary>The tenant's enabled admins, without <paramref name="except"/> (a requester is not told about their own request).</summary>
+    public static async Task<IReadOnlyList<Guid>> ActiveAdminIdsAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid? except, CancellationToken ct) =>
+        (await c.QueryAsync<Guid>(new CommandDefinition("""
+            SELECT id FROM users
+            WHERE tenant_id = @tenant AND NOT disabled AND role = @admin AND id IS DISTINCT FROM @except
+            ORDER BY id
+            """, new { tenant, admin = Roles.Admin, except }, tx, cancellationToken: ct))).ToList();
+
+    /// <summary>Whether <paramref name="userId"/> is an enabled user of the tenant.</summary>
+    public static Task<bool> IsActiveAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid userId, CancellationToken ct) =>
+        c.ExecuteScalarAsync<bool>(new CommandDefinition(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE tenant_id = @tenant AND id = @userId AND NOT disabled)",
+            new { tenant, userId }, tx, cancellationToken: ct));
+}

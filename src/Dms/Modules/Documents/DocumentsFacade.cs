@@ -1,0 +1,210 @@
+using Dapper;
+using Dms.Modules.Documents.Domain;
+using Dms.Platform.Database;
+using Dms.Platform.Http;
+using Dms.Platform.Security;
+using Npgsql;
+
+namespace Dms.Modules.Documents;
+
+/// <summary>The version and hold of a document, read under its row lock.</summary>
+internal sealed record DocumentLock(int CurrentVersion, bool LegalHold);
+
+/// <summary>A new current version that was staged elsewhere (an approved replacement).</summary>
+internal sealed record NewVersion(Guid VersionId, string BlobKey, long Size, string Sha256, string ContentType, string FileName);
+
+/// <summary>
+/// A document as Documents' API answers with it, passed through untouched by a caller that does not look inside,
+/// with the ETag Documents computes for it.
+/// </summary>
+internal sealed record DocumentRepresentation(object Body, string ETag);
+
+internal sealed record LegalHoldState(bool LegalHold, string? Reason);
+
+internal sealed record TrashedDocument(Guid Id, string Title, Guid WorkspaceId, DateTime DeletedAt, Guid? DeletedBy, DateTime PurgeAfter, bool LegalHold);
+
+/// <summary>What a purge decided: <see cref="PurgedNow"/> when this call moved the document to Purged; the blobs of all its versions.</summary>
+internal sealed record PurgeOutcome(bool PurgedNow, IReadOnlyList<string> BlobKeys);
+
+/// <summary>What a list of another module's items shows of a live document the caller may read.</summary>
+internal sealed record DocumentSummary(Guid Id, string Title, string FileName, long Size);
+
+/// <summary>
+/// What other modules may do to documents (Approvals: carrying out and ending requests, trash, legal hold, retention;
+/// notifications naming a document). Every method runs in the caller's transaction, so the caller's own state change,
+/// its outbox message and its audit entry commit together with the document's.
+/// </summary>
+internal static class DocumentsFacade
+{
+    /// <summary>Locks the document row (decisions and executions on one document queue up) and reads what they check.</summary>
+    public static Task<DocumentLock> LockAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid documentId, CancellationToken ct) =>
+        c.QuerySingleAsync<DocumentLock>(new CommandDefinition(
+            "SELECT current_version, legal_hold FROM documents WHERE tenant_id = @tenant AND id = @documentId FOR UPDATE",
+            new { tenant, documentId }, tx, cancellationToken: ct));
+
+    /// <summary>The document goes back to Active from a pending state (its request ended without being carried out).</summary>
+    public static Task ReleaseAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid documentId, CancellationToken ct) =>
+        c.ExecuteAsync(new CommandDefinition($"""
+            UPDATE documents SET status = {DocumentStatus.Active.Sql()}, row_version = row_version + 1, updated_at = now()
+            WHERE tenant_id = @tenant AND id = @documentId AND status IN ({DocumentStates.Pending.Sql()})
+            """, new { tenant, documentId }, tx, cancellationToken: ct));
+
+    /// <summary>An approved delete: the document moves to the trash.</summary>
+    public static Task DeleteAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid documentId, Guid deletedBy, CancellationToken ct) =>
+        c.ExecuteAsync(new CommandDefinition($"""
+            UPDATE documents SET status = {DocumentStatus.Deleted.Sql()}, deleted_at = now(), deleted_by = @deletedBy, row_version = row_version + 1, updated_at = now()
+            WHERE tenant_id = @tenant AND id = @documentId
+            """, new { tenant, documentId, deletedBy }, tx, cancellationToken: ct));
+
+    /// <summary>An approved replacement: <paramref name="version"/> becomes version <paramref name="number"/>, current, and the document Active again.</summary>
+    public static Task AddVersionAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid documentId, int number, NewVersion version, Guid by,
+        CancellationToken ct) =>
+        c.ExecuteAsync(new CommandDefinition($"""
+            INSERT INTO document_versions (id, tenant_id, document_id, number, blob_key, size, sha256, content_type, file_name, created_by)
+            VALUES (@versionId, @tenant, @documentId, @number, @key, @size, @sha256, @contentType, @fileName, @by);
+            UPDATE documents SET current_version = @number, status = {DocumentStatus.Active.Sql()}, row_version = row_version + 1, updated_at = now(), updated_by = @by
+            WHERE tenant_id = @tenant AND id = @documentId;
+            """,
+            new
+            {
+                versionId = version.VersionId,
+                tenant,
+                documentId,
+                number,
+                key = version.BlobKey,
+                size = version.Size,
+                sha256 = version.Sha256,
+                contentType = version.ContentType,
+                fileName = version.FileName,
+                by,
+            }, tx, cancellationToken: ct));
+
+    /// <summary>
+    /// Brings a document back from the trash: 404 when it does not exist, 410 once purged, 409 when it is not in the
+    /// trash. Answers with the document as Documents shows it.
+    /// </summary>
+    public static async Task<DocumentRepresentation> RestoreAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid documentId, Guid by,
+        CancellationToken ct)
+    {
+        var stored = await c.QuerySingleOrDefaultAsync<string?>(new CommandDefinition(
+            "SELECT status FROM documents WHERE tenant_id = @tenant AND id = @documentId FOR UPDATE",
+            new { tenant, documentId }, tx, cancellationToken: ct)) ?? throw ApiProblem.NotFound("document");
+        var status = Enum.Parse<DocumentStatus>(stored);
+        if (status == DocumentStatus.Purged)
+        {
+            throw new ApiProblem(StatusCodes.Status410Gone, "document.purged", "The document was purged after its retention period; it cannot be restored.");
+        }
+        if (status != DocumentStatus.Deleted)
+        {
+            throw ApiProblem.Conflict("document.not_deleted", "The document is not in the trash.");
+        }
+        await c.ExecuteAsync(new CommandDefinition($"""
+            UPDATE documents SET status = {DocumentStatus.Active.Sql()}, deleted_at = NULL, deleted_by = NULL, purge_requested_at = NULL,
+                                 row_version = row_version + 1, updated_at = now(), updated_by = @by
+            WHERE tenant_id = @tenant AND id = @documentId
+            """, new { tenant, documentId, by }, tx, cancellationToken: ct));
+        var document = (await DocumentReadModel.GetAsync(c, tx, tenant, documentId, ct))!;
+        return new DocumentRepresentation(document, document.ETag());
+    }
+
+    /// <summary>Places or lifts a legal hold; null when the document does not exist or was purged.</summary>
+    public static Task<LegalHoldState?> SetLegalHoldAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid documentId, bool enabled, string? reason,
+        Guid by, CancellationToken ct) =>
+        c.QuerySingleOrDefaultAsync<LegalHoldState?>(new CommandDefinition($"""
+            UPDATE documents SET legal_hold = @enabled, legal_hold_reason = CASE WHEN @enabled THEN @reason END,
+                                 row_version = row_version + 1, updated_at = now(), updated_by = @by
+            WHERE tenant_id = @tenant AND id = @documentId AND status <> {DocumentStatus.Purged.Sql()}
+            RETURNING legal_hold, legal_hold_reason AS reason
+            """, new { enabled, reason, by, tenant, documentId }, tx, cancellationToken: ct));
+
+    /// <summary>Whether the document exists, in any state (its history outlives it).</summary>
+    public static Task<bool> ExistsAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid documentId, CancellationToken ct) =>
+        c.ExecuteScalarAsync<bool>(new CommandDefinition(
+            "SELECT EXISTS (SELECT 1 FROM documents WHERE tenant_id = @tenant AND id = @documentId)",
+            new { tenant, documentId }, tx, cancellationToken: ct));
+
+    /// <summary>The document's title as it is now, in any state; null when there is no such document.</summary>
+    public static Task<string?> TitleAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid documentId, CancellationToken ct) =>
+        c.QuerySingleOrDefaultAsync<string?>(new CommandDefinition(
+            "SELECT title FROM documents WHERE tenant_id = @tenant AND id = @documentId", new { tenant, documentId }, tx, cancellationToken: ct));
+
+    /// <summary>
+    /// Of <paramref name="documentIds"/>, the live documents <paramref name="me"/> may read, with their current file, in one
+    /// query (the rest, deleted or out of reach, are simply absent).
+    /// </summary>
+    public static async Task<IReadOnlyDictionary<Guid, DocumentSummary>> ReadableSummariesAsync(NpgsqlConnection c, NpgsqlTransaction tx, CurrentUser me,
+        IReadOnlyCollection<Guid> documentIds, CancellationToken ct)
+    {
+        if (documentIds.Count == 0)
+        {
+            return new Dictionary<Guid, DocumentSummary>();
+        }
+        var rows = await c.QueryAsync<(Guid Id, string Title, string FileName, long Size, string? Role)>(new CommandDefinition($"""
+            SELECT d.id, d.title, v.file_name, v.size, m.role
+            FROM documents d
+            JOIN document_versions v ON v.tenant_id = d.tenant_id AND v.document_id = d.id AND v.number = d.current_version
+            LEFT JOIN workspace_members m ON m.tenant_id = d.tenant_id AND m.workspace_id = d.workspace_id AND m.user_id = @user
+            WHERE d.tenant_id = @tenant AND d.id = ANY(@documentIds) AND d.status IN ({DocumentStates.Live.Sql()})
+            """, new { tenant = me.TenantId, user = me.UserId, documentIds = documentIds.ToArray() }, tx, cancellationToken: ct));
+        return rows.Where(r => Permissions.Allows(me.Role, r.Role, WorkspaceAction.Read))
+            .ToDictionary(r => r.Id, r => new DocumentSummary(r.Id, r.Title, r.FileName, r.Size));
+    }
+
+    /// <summary>One page of the trash, newest deletion first; <paramref name="take"/> rows at most.</summary>
+    public static async Task<IReadOnlyList<TrashedDocument>> TrashAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, TimeSpan retention,
+        KeysetCursor? after, int take, CancellationToken ct) =>
+        (await c.QueryAsync<TrashedDocument>(new CommandDefinition($"""
+            SELECT id, title, workspace_id, deleted_at, deleted_by, deleted_at + @retention AS purge_after, legal_hold
+            FROM documents
+            WHERE tenant_id = @tenant AND status = {DocumentStatus.Deleted.Sql()}
+              AND (@afterAt::timestamptz IS NULL OR (deleted_at, id) < (@afterAt, @afterId))
+            ORDER BY deleted_at DESC, id DESC
+            LIMIT @take
+            """, new { tenant, retention, afterAt = after?.CreatedAt, afterId = after?.Id ?? Guid.Empty, take }, tx, cancellationToken: ct))).ToList();
+
+    /// <summary>
+    /// Marks the documents deleted longer than <paramref name="retention"/> ago and not on hold as due for purge, once
+    /// (a marked document is not returned again), and returns them.
+    /// </summary>
+    public static async Task<IReadOnlyList<Guid>> MarkDueForPurgeAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, TimeSpan retention,
+        CancellationToken ct) =>
+        (await c.QueryAsync<Guid>(new CommandDefinition($"""
+            UPDATE documents SET purge_requested_at = now()
+            WHERE tenant_id = @tenant AND status = {DocumentStatus.Deleted.Sql()} AND NOT legal_hold AND purge_requested_at IS NULL
+              AND deleted_at < now() - @retention
+            RETURNING id
+            """, new { tenant, retention }, tx, cancellationToken: ct))).ToList();
+
+    /// <summary>
+    /// Moves a document whose retention ran out to Purged and returns the blobs of its versions, for the caller to delete
+    /// once this commits. A document already Purged returns its blobs again (a retry). Anything else (restored, on
+    /// hold, not yet due, by the database's clock) is not purged: its purge mark is cleared, so the scheduler considers
+    /// it again later, and the answer is null.
+    /// </summary>
+    public static async Task<PurgeOutcome?> PurgeAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid documentId, TimeSpan retention,
+        CancellationToken ct)
+    {
+        var document = await c.QuerySingleOrDefaultAsync<(DocumentStatus Status, bool LegalHold, bool Due)?>(new CommandDefinition("""
+            SELECT status, legal_hold, coalesce(deleted_at < now() - @retention, false) AS due
+            FROM documents WHERE tenant_id = @tenant AND id = @documentId FOR UPDATE
+            """, new { tenant, documentId, retention }, tx, cancellationToken: ct));
+        var due = document is { Status: DocumentStatus.Deleted, LegalHold: false, Due: true };
+        if (!due && document is not { Status: DocumentStatus.Purged })
+        {
+            await c.ExecuteAsync(new CommandDefinition(
+                $"UPDATE documents SET purge_requested_at = NULL WHERE tenant_id = @tenant AND id = @documentId AND status = {DocumentStatus.Deleted.Sql()}",
+                new { tenant, documentId }, tx, cancellationToken: ct));
+            return null;
+        }
+        if (due)
+        {
+            await c.ExecuteAsync(new CommandDefinition(
+                $"UPDATE documents SET status = {DocumentStatus.Purged.Sql()}, purged_at = now(), row_version = row_version + 1 WHERE tenant_id = @tenant AND id = @documentId",
+                new { tenant, documentId }, tx, cancellationToken: ct));
+        }
+        var keys = (await c.QueryAsync<string>(new CommandDefinition(
+            "SELECT blob_key FROM document_versions WHERE tenant_id = @tenant AND document_id = @documentId",
+            new { tenant, documentId }, tx, cancellationToken: ct))).ToList();
+        return new PurgeOutcome(due, keys);
+    }
+}
