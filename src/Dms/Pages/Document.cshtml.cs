@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Dms.Modules.Approvals.Decisions;
 using Dms.Modules.Approvals.Domain;
 using Dms.Modules.Approvals.Queries;
@@ -8,20 +7,17 @@ using Dms.Modules.Documents.Browse;
 using Dms.Modules.Documents.Domain;
 using Dms.Modules.Documents.Edit;
 using Dms.Modules.Documents.Folders;
-using Dms.Modules.Documents;
 using Dms.Modules.Documents.Workspaces;
-using Dms.Platform.Configuration;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Dms.Platform.Security;
 using Dms.Ui;
 using Microsoft.AspNetCore.Mvc;
-using Microsoft.Extensions.Options;
 
 namespace Dms.Pages;
 
 /// <summary>One document: metadata (inline edit with the ETag), versions, preview, approval history, audit, requests.</summary>
-internal sealed class DocumentModel(Db db, AuditTrail audit, IOptions<DmsOptions> options) : UiPage
+internal sealed class DocumentModel(Db db, AuditTrail audit) : UiPage
 {
     [BindProperty(SupportsGet = true)]
     public string Id { get; set; } = "";
@@ -59,9 +55,13 @@ internal sealed class DocumentModel(Db db, AuditTrail audit, IOptions<DmsOptions
         public string? ETag { get; set; }
     }
 
-    public Task<IActionResult> OnGetAsync(CancellationToken ct) => Attempt(async () =>
+    /// <summary>The queries the page shows, handed to its handler methods by the container.</summary>
+    private sealed record Readers(GetDocumentHandler Document, GetWorkspaceHandler Workspace, GetFolderHandler Folder, ListVersionsHandler Versions);
+
+    public Task<IActionResult> OnGetAsync([FromServices] GetDocumentHandler document, [FromServices] GetWorkspaceHandler workspace,
+        [FromServices] GetFolderHandler folder, [FromServices] ListVersionsHandler versions, CancellationToken ct) => Attempt(async () =>
     {
-        await LoadAsync(ct);
+        await LoadAsync(new Readers(document, workspace, folder, versions), ct);
         Edit = new EditForm
         {
             Title = Document!.Title,
@@ -72,49 +72,56 @@ internal sealed class DocumentModel(Db db, AuditTrail audit, IOptions<DmsOptions
         return Page();
     }, NotFoundPage);
 
-    public Task<IActionResult> OnPostEditAsync(CancellationToken ct) => Attempt(async () =>
+    public Task<IActionResult> OnPostEditAsync([FromServices] EditMetadataHandler edit, [FromServices] GetDocumentHandler document,
+        [FromServices] GetWorkspaceHandler workspace, [FromServices] GetFolderHandler folder, [FromServices] ListVersionsHandler versions,
+        CancellationToken ct)
     {
-        var body = JsonSerializer.SerializeToElement(new
+        var read = new Readers(document, workspace, folder, versions);
+        return Attempt(async () =>
         {
-            title = Edit.Title ?? "",
-            description = string.IsNullOrWhiteSpace(Edit.Description) ? null : Edit.Description,
-            tags = (Edit.Tags ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
+            var documentId = RouteIds.Parse(Id);
+            // The version the editor saw, from the form's copy of the ETag, read as the API reads If-Match.
+            var expected = IfMatch.ExpectedVersion(string.IsNullOrEmpty(Edit.ETag) ? "\"0\"" : Edit.ETag);
+            await edit.HandleAsync(new EditMetadata(documentId, expected,
+                Title: Edit.Title ?? "",
+                Description: string.IsNullOrWhiteSpace(Edit.Description) ? null : Edit.Description,
+                DescriptionGiven: true,
+                Tags: (Edit.Tags ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)), Me, ct);
+            return Done("Saved.", $"/documents/{Id}");
+        }, async () =>
+        {
+            if (Response.StatusCode == StatusCodes.Status412PreconditionFailed)
+            {
+                Error = "Someone else changed this document while you were editing. Your changes were not saved: the form now shows the current values; apply your edit again.";
+                ModelState.Clear();
+                await LoadAsync(read, ct);
+                Edit = new EditForm { Title = Document!.Title, Description = Document.Description, Tags = string.Join(", ", Document.Tags), ETag = Document.ETag() };
+                return Page();
+            }
+            return await ReloadAsync(read, ct);
         });
-        // The handler reads the version the editor saw from If-Match, as an API client sends it.
-        Request.Headers.IfMatch = string.IsNullOrEmpty(Edit.ETag) ? "\"0\"" : Edit.ETag;
-        await EditMetadataEndpoint.Handle(HttpContext, Id, body, db, audit, ct);
-        Response.Headers.Remove("ETag");
-        return Done("Saved.", $"/documents/{Id}");
-    }, async () =>
-    {
-        if (Response.StatusCode == StatusCodes.Status412PreconditionFailed)
-        {
-            Error = "Someone else changed this document while you were editing. Your changes were not saved: the form now shows the current values; apply your edit again.";
-            ModelState.Clear();
-            await LoadAsync(ct);
-            Edit = new EditForm { Title = Document!.Title, Description = Document.Description, Tags = string.Join(", ", Document.Tags), ETag = Document.ETag() };
-            return Page();
-        }
-        return await ReloadAsync(ct);
-    });
+    }
 
-    public Task<IActionResult> OnPostDeleteAsync(CancellationToken ct) => Attempt(async () =>
+    public Task<IActionResult> OnPostDeleteAsync([FromServices] RequestDeleteHandler requestDelete, [FromServices] GetDocumentHandler document,
+        [FromServices] GetWorkspaceHandler workspace, [FromServices] GetFolderHandler folder, [FromServices] ListVersionsHandler versions,
+        CancellationToken ct) => Attempt(async () =>
     {
-        await RequestEndpoints.RequestDelete(HttpContext, Id, new DeleteRequestBody(Reason), db, options, audit, ct);
+        await requestDelete.HandleAsync(new RequestDelete(RouteIds.Parse(Id), Reason), Me, ct);
         return Done("Delete requested: an admin will decide.", $"/documents/{Id}");
-    }, () => ReloadAsync(ct));
+    }, () => ReloadAsync(new Readers(document, workspace, folder, versions), ct));
 
-    public Task<IActionResult> OnPostCancelAsync(string approvalId, CancellationToken ct) => Attempt(async () =>
+    public Task<IActionResult> OnPostCancelAsync(string approvalId, [FromServices] GetDocumentHandler document, [FromServices] GetWorkspaceHandler workspace,
+        [FromServices] GetFolderHandler folder, [FromServices] ListVersionsHandler versions, CancellationToken ct) => Attempt(async () =>
     {
         await DecisionEndpoints.Cancel(HttpContext, approvalId, db, audit, ct);
         return Done("Request cancelled.", $"/documents/{Id}");
-    }, () => ReloadAsync(ct));
+    }, () => ReloadAsync(new Readers(document, workspace, folder, versions), ct));
 
-    private async Task<IActionResult> ReloadAsync(CancellationToken ct)
+    private async Task<IActionResult> ReloadAsync(Readers read, CancellationToken ct)
     {
         try
         {
-            await LoadAsync(ct);
+            await LoadAsync(read, ct);
         }
         catch (ApiProblem)
         {
@@ -136,17 +143,17 @@ internal sealed class DocumentModel(Db db, AuditTrail audit, IOptions<DmsOptions
         return Page();
     }
 
-    private async Task LoadAsync(CancellationToken ct)
+    private async Task LoadAsync(Readers read, CancellationToken ct)
     {
-        Document = await Call<DocumentResponse>(BrowseEndpoints.Get(HttpContext, Id, db, ct));
-        Response.Headers.Remove("ETag");
+        var documentId = RouteIds.Parse(Id);
+        Document = await read.Document.HandleAsync(new GetDocument(documentId), Me, ct);
         CanWrite = (await UiLookups.ContributableWorkspacesAsync(db, Me, ct)).Contains(Document.WorkspaceId);
-        Workspace = await Call<WorkspaceResponse>(WorkspaceEndpoints.Get(HttpContext, Document.WorkspaceId.ToString(), db, ct));
+        Workspace = await read.Workspace.HandleAsync(new GetWorkspace(Document.WorkspaceId), Me, ct);
         if (Document.FolderId is { } folder)
         {
-            Folder = await Call<FolderContentsResponse>(FolderEndpoints.Get(HttpContext, folder.ToString(), db, ct));
+            Folder = await read.Folder.HandleAsync(new GetFolder(folder), Me, ct);
         }
-        Versions = (await Call<ItemList<VersionResponse>>(BrowseEndpoints.Versions(HttpContext, Id, db, ct))).Items;
+        Versions = [.. await read.Versions.HandleAsync(new ListVersions(documentId), Me, ct)];
         History = (await Call<ItemList<ApprovalResponse>>(ApprovalQueries.History(HttpContext, Id, db, ct))).Items;
         if (CanAudit)
         {

@@ -1,8 +1,6 @@
-using Dms.Modules.Audit;
 using Dms.Modules.Documents.Browse;
 using Dms.Modules.Documents.Domain;
 using Dms.Modules.Documents.Folders;
-using Dms.Modules.Documents;
 using Dms.Modules.Documents.Workspaces;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
@@ -15,7 +13,7 @@ namespace Dms.Pages;
 internal sealed record ItemList<T>(List<T> Items);
 
 /// <summary>The document list: workspaces, search, tag/status/type filters, sorting, keyset paging, and the upload area.</summary>
-internal sealed class DocumentsModel(Db db, AuditTrail audit) : UiPage
+internal sealed class DocumentsModel(Db db) : UiPage
 {
     [BindProperty(SupportsGet = true)]
     public string? Q { get; set; }
@@ -68,48 +66,53 @@ internal sealed class DocumentsModel(Db db, AuditTrail audit) : UiPage
         : Workspaces.Where(w => Contributable.Contains(w.Id)).OrderByDescending(w => w.IsDefault).FirstOrDefault();
     public bool Filtered => !string.IsNullOrWhiteSpace(Q) || !string.IsNullOrWhiteSpace(Tag) || !string.IsNullOrEmpty(Status) || !string.IsNullOrEmpty(Type);
 
-    public async Task<IActionResult> OnGetAsync(CancellationToken ct)
+    /// <summary>The queries the page shows, handed to its handler methods by the container.</summary>
+    private sealed record Readers(ListWorkspacesHandler Workspaces, GetFolderHandler Folder, ListTopLevelFoldersHandler TopLevel, ListDocumentsHandler Documents);
+
+    public async Task<IActionResult> OnGetAsync([FromServices] ListWorkspacesHandler workspaces, [FromServices] GetFolderHandler folder,
+        [FromServices] ListTopLevelFoldersHandler topLevel, [FromServices] ListDocumentsHandler documents, CancellationToken ct)
     {
         if (Me.Role == Roles.Auditor)
         {
             return Redirect("/admin/audit");
         }
-        await LoadAsync(ct);
+        await LoadAsync(new Readers(workspaces, folder, topLevel, documents), ct);
         return Page();
     }
 
     /// <summary>Creates a folder in the current place (a workspace's top level or the current folder) and opens it.</summary>
-    public Task<IActionResult> OnPostFolderAsync(CancellationToken ct) => Attempt(async () =>
+    public Task<IActionResult> OnPostFolderAsync([FromServices] CreateFolderHandler create, [FromServices] ListWorkspacesHandler workspaces,
+        [FromServices] GetFolderHandler folder, [FromServices] ListTopLevelFoldersHandler topLevel, [FromServices] ListDocumentsHandler documents,
+        CancellationToken ct) => Attempt(async () =>
     {
-        var created = await Call<FolderResponse>(FolderEndpoints.Create(HttpContext,
-            new CreateFolderRequest(Workspace ?? "", string.IsNullOrEmpty(Folder) ? null : Folder, NewFolderName ?? ""), db, audit, ct));
+        var created = await create.HandleAsync(new CreateFolder(Workspace ?? "", string.IsNullOrEmpty(Folder) ? null : Folder, NewFolderName ?? ""), Me, ct);
         return Done($"Folder {created.Name} created.", Link(workspace: created.WorkspaceId.ToString(), folder: created.Id.ToString(), keepFilters: false));
     }, async () =>
     {
-        await LoadAsync(ct);
+        await LoadAsync(new Readers(workspaces, folder, topLevel, documents), ct);
         return Page();
     });
 
-    private async Task LoadAsync(CancellationToken ct)
+    private async Task LoadAsync(Readers read, CancellationToken ct)
     {
-        Workspaces = (await Call<ItemList<WorkspaceResponse>>(WorkspaceEndpoints.List(HttpContext, db, ct))).Items;
+        Workspaces = [.. await read.Workspaces.HandleAsync(new ListWorkspaces(), Me, ct)];
         Contributable = await UiLookups.ContributableWorkspacesAsync(db, Me, ct);
         try
         {
             if (!string.IsNullOrEmpty(Folder))
             {
                 // The folder decides the workspace: a shared link names the folder only if it must.
-                CurrentFolder = await Call<FolderContentsResponse>(FolderEndpoints.Get(HttpContext, Folder, db, ct));
+                CurrentFolder = await read.Folder.HandleAsync(new GetFolder(RouteIds.Parse(Folder)), Me, ct);
                 Workspace = CurrentFolder.WorkspaceId.ToString();
                 Subfolders = [.. CurrentFolder.Children];
             }
             Current = Workspaces.FirstOrDefault(w => w.Id.ToString() == Workspace);
             if (Current is not null && CurrentFolder is null)
             {
-                Subfolders = (await Call<ItemList<FolderResponse>>(FolderEndpoints.TopLevel(HttpContext, Current.Id.ToString(), db, ct))).Items;
+                Subfolders = [.. await read.TopLevel.HandleAsync(new ListTopLevelFolders(Current.Id), Me, ct)];
             }
-            Results = await Call<Page<DocumentResponse>>(BrowseEndpoints.List(HttpContext, db, Q, CurrentFolder is null ? Current?.Id.ToString() : null,
-                CurrentFolder?.Id.ToString(), string.IsNullOrWhiteSpace(Tag) ? null : Tag, Blank(Status), Blank(Type), Blank(Sort), Blank(Order), 25, Cursor, ct));
+            Results = await read.Documents.HandleAsync(new ListDocuments(Q, CurrentFolder is null ? Current?.Id.ToString() : null,
+                CurrentFolder?.Id.ToString(), string.IsNullOrWhiteSpace(Tag) ? null : Tag, Blank(Status), Blank(Type), Blank(Sort), Blank(Order), 25, Cursor), Me, ct);
         }
         catch (ApiProblem problem)
         {

@@ -1,21 +1,23 @@
-using Dms.Modules.Audit;
+using Dms.Modules.Documents;
 using Dms.Modules.Documents.Download;
 using Dms.Platform.Configuration;
-using Dms.Platform.Database;
+using Dms.Platform.Http;
+using Dms.Platform.Security;
 using Dms.Platform.Storage;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 
 namespace Dms.Ui;
 
 /// <summary>
-/// <c>GET /ui/documents/{id}/preview[?version=N]</c>: the download handler's streamed answer (authorised and
-/// authorised the same way, but recorded as <c>document.viewed</c>, once per view), shown inline when the browser renders the type safely by itself: PDF, PNG and JPEG
+/// <c>GET /ui/documents/{id}/preview[?version=N]</c>: the download handler's streamed answer (authorised the same
+/// way, but recorded as <c>document.viewed</c>, once per view), shown inline when the browser renders the type safely by itself: PDF, PNG and JPEG
 /// only. Anything else (HTML, SVG, XML, office files) stays an attachment.
 /// </summary>
 internal static class Preview
 {
-    public static Task<IResult> Handle(HttpContext http, string id, int? version, Db db, IBlobStore blobs, IOptions<DmsOptions> options,
-        TimeProvider clock, AuditTrail audit, CancellationToken ct)
+    public static async Task<IResult> Handle(HttpContext http, string id, int? version, [FromServices] DownloadDocumentHandler handler, IBlobStore blobs,
+        IOptions<DmsOptions> options, TimeProvider clock, CancellationToken ct)
     {
         http.Response.OnStarting(() =>
         {
@@ -26,8 +28,9 @@ internal static class Preview
             }
             return Task.CompletedTask;
         });
-        return DownloadEndpoint.HandleAsync(http, id, version, false, ContinuesAView(http.Request) ? null : "document.viewed",
-            db, blobs, options, clock, audit, ct);
+        var found = await handler.HandleAsync(
+            new DownloadDocument(RouteIds.Parse(id), version, Streamed: true, ContinuesAView(http.Request) ? null : "document.viewed"), CurrentUser.From(http.User), ct);
+        return await BlobResponses.DownloadAsync(http, blobs, options.Value, clock, found.BlobKey, found.Size, found.Info, found.CreatedAt, redirect: false, ct);
     }
 
     /// <summary>
@@ -37,4 +40,12 @@ internal static class Preview
     /// </summary>
     internal static bool ContinuesAView(HttpRequest request) =>
         request.GetTypedHeaders().Range is { Ranges.Count: > 0 } range && range.Ranges.All(r => r.From is > 0 || (r.From is null && r.To is > 0));
+}
+
+/// <summary>A document's status for the views (the API's values are identifiers: PendingDelete).</summary>
+internal static partial class Display
+{
+    public static string StatusClass(DocumentStatus status) => StatusClass(status.ToString());
+
+    public static string Status(DocumentStatus status) => Status(status.ToString());
 }

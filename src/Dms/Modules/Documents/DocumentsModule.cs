@@ -1,13 +1,15 @@
 using Dms.Modules.Documents.Browse;
 using Dms.Modules.Documents.DirectUpload;
+using Dms.Modules.Documents.Domain;
 using Dms.Modules.Documents.Download;
 using Dms.Modules.Documents.Edit;
 using Dms.Modules.Documents.Folders;
 using Dms.Modules.Documents.Reconciliation;
 using Dms.Modules.Documents.Upload;
-using Dms.Modules.Documents;
 using Dms.Modules.Documents.Workspaces;
+using Dms.Platform.Database;
 using Dms.Platform.Security;
+using Dms.Platform.UseCases;
 
 namespace Dms.Modules.Documents;
 
@@ -16,6 +18,16 @@ internal static class DocumentsModule
 {
     public static IServiceCollection AddDocuments(this IServiceCollection services, bool runBackgroundWork)
     {
+        DbEnums.Register<DocumentStatus>();
+        DbEnums.Register<UploadSessionStatus>();
+        DbEnums.Register<UploadSessionKind>();
+        services.AddHandlersFrom(typeof(DocumentsModule).Namespace!);
+        // Approvals' request handlers are built on this module's upload machinery; registered here until AddApprovals
+        // registers its own module's handlers (then this line goes).
+        services.AddHandlersFrom("Dms.Modules.Approvals.Requests");
+        services.AddSingleton<StreamedForms>();
+        services.AddSingleton<DirectUploads>();
+        services.AddSingleton<DocumentUploads>();
         services.AddSingleton<StorageReconciler>();
         if (runBackgroundWork)
         {

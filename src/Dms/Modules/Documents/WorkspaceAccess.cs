@@ -1,4 +1,5 @@
 using Dapper;
+using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Dms.Platform.Security;
 using Npgsql;
@@ -50,7 +51,7 @@ internal static class WorkspaceAccess
         c.QuerySingleOrDefaultAsync<Scope?>(new CommandDefinition($"""
             SELECT d.workspace_id AS WorkspaceId, m.role AS Role FROM documents d
             LEFT JOIN workspace_members m ON m.tenant_id = d.tenant_id AND m.workspace_id = d.workspace_id AND m.user_id = @user
-            WHERE d.tenant_id = @tenant AND d.id = @documentId{(liveOnly ? " AND d.status NOT IN ('Deleted', 'Purged')" : "")}
+            WHERE d.tenant_id = @tenant AND d.id = @documentId{(liveOnly ? $" AND d.status NOT IN ({DocumentStates.Gone.Sql()})" : "")}
             """, new { tenant = me.TenantId, documentId, user = me.UserId }, tx, cancellationToken: ct));
 
     private static void Check(CurrentUser me, Scope? scope, WorkspaceAction action, string entity)

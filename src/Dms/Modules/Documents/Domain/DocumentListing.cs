@@ -189,7 +189,9 @@ internal static class FileFamilies
 /// <summary>The document statuses a list may be filtered by (deleted ones live in the trash).</summary>
 internal static class ListableStatuses
 {
-    public static readonly string[] All = ["Active", "PendingDelete", "PendingReplace"];
+    public static IReadOnlyList<DocumentStatus> All => DocumentStates.Live;
 
-    public static string? Canonical(string value) => All.FirstOrDefault(s => string.Equals(s, value, StringComparison.OrdinalIgnoreCase));
+    /// <summary>The status a filter value names, in any letter case; null when it names none a list shows.</summary>
+    public static DocumentStatus? Canonical(string value) =>
+        All.Where(s => string.Equals(s.ToString(), value, StringComparison.OrdinalIgnoreCase)).Select(s => (DocumentStatus?)s).FirstOrDefault();
 }

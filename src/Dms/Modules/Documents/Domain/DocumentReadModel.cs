@@ -1,5 +1,5 @@
-using Dms.Modules.Documents;
 using Dapper;
+using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Npgsql;
 
@@ -8,7 +8,7 @@ namespace Dms.Modules.Documents.Domain;
 internal sealed record VersionResponse(int Number, long Size, string Sha256, string ContentType, string FileName, DateTime CreatedAt, Guid CreatedBy);
 
 internal sealed record DocumentResponse(
-    Guid Id, string Title, string? Description, string Status, Guid WorkspaceId, Guid? FolderId, string[] Tags,
+    Guid Id, string Title, string? Description, DocumentStatus Status, Guid WorkspaceId, Guid? FolderId, string[] Tags,
     DateTime CreatedAt, Guid CreatedBy, DateTime UpdatedAt, Guid UpdatedBy, VersionResponse CurrentVersion)
 {
     internal int RowVersion { get; init; }
@@ -31,13 +31,13 @@ internal static class DocumentReadModel
     public static async Task<DocumentResponse?> GetAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid id, CancellationToken ct)
     {
         var row = await c.QuerySingleOrDefaultAsync<Row>(new CommandDefinition(
-            $"{Select} WHERE d.tenant_id = @tenant AND d.id = @id AND d.status NOT IN ('Deleted', 'Purged')", new { tenant, id }, tx, cancellationToken: ct));
+            $"{Select} WHERE d.tenant_id = @tenant AND d.id = @id AND d.status NOT IN ({DocumentStates.Gone.Sql()})", new { tenant, id }, tx, cancellationToken: ct));
         return row?.ToResponse();
     }
 
     public static async Task<Page<DocumentResponse>> ListAsync(NpgsqlConnection c, NpgsqlTransaction tx, DocumentFilter filter, CancellationToken ct)
     {
-        var where = new List<string> { "d.tenant_id = @Tenant", "d.status NOT IN ('Deleted', 'Purged')" };
+        var where = new List<string> { "d.tenant_id = @Tenant", $"d.status NOT IN ({DocumentStates.Gone.Sql()})" };
         var p = new DynamicParameters(new { filter.Tenant, Limit = filter.Limit + 1 });
         if (!string.IsNullOrWhiteSpace(filter.Query))
         {
@@ -67,7 +67,7 @@ internal static class DocumentReadModel
         if (filter.Status is { } status)
         {
             where.Add("d.status = @Status");
-            p.Add("Status", status);
+            p.Add("Status", status.Db());
         }
         if (filter.Family is { } family)
         {
@@ -98,7 +98,7 @@ internal static class DocumentReadModel
         public Guid Id { get; init; }
         public string Title { get; init; } = "";
         public string? Description { get; init; }
-        public string Status { get; init; } = "";
+        public DocumentStatus Status { get; init; }
         public Guid WorkspaceId { get; init; }
         public Guid? FolderId { get; init; }
         public string[] Tags { get; init; } = [];
@@ -124,7 +124,7 @@ internal static class DocumentReadModel
 
 /// <summary>A document list query; with a <see cref="Caller"/> it shows only workspaces the caller may read.</summary>
 internal sealed record DocumentFilter(Guid Tenant, string? Query, Guid? WorkspaceId, Guid? FolderId, string? Tag, DocumentCursor? After, int Limit,
-    Platform.Security.CurrentUser? Caller = null, string? Status = null, string? Family = null, DocumentSort? Sort = null);
+    Platform.Security.CurrentUser? Caller = null, DocumentStatus? Status = null, string? Family = null, DocumentSort? Sort = null);
 
 /// <summary>Tags are case-insensitive labels: trimmed, lower-cased, distinct.</summary>
 internal static class Tags

@@ -1,5 +1,5 @@
-using Dms.Modules.Documents;
 using Dapper;
+using Dms.Modules.Documents;
 using Dms.Platform.Http;
 using Dms.Platform.Security;
 using Npgsql;

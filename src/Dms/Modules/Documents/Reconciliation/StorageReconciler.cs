@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using Dapper;
+using Dms.Modules.Approvals;
 using Dms.Modules.Documents.Domain;
 using Dms.Platform.Configuration;
 using Dms.Platform.Database;
@@ -50,24 +51,18 @@ internal sealed class StorageReconciler(Db db, IBlobStore blobs, IOptions<DmsOpt
         return report;
     }
 
-    private sealed record EndedSession(Guid Id, string StagingKey, string FinalKey, string? MultipartUploadId, string Kind);
+    private sealed record EndedSession(Guid Id, string StagingKey, string FinalKey, string? MultipartUploadId, UploadSessionKind Kind);
 
     private async Task<(int Expired, int Removed)> CleanSessionsAsync(Guid tenant, CancellationToken ct)
     {
         // A completion whose node died mid-verification left its claim to lapse: the session is Pending again
         // (and expires just below when its time is up). Expiry is a conditional update: a verifying completion is
         // not expired under its feet, and its finishing transaction wins.
-        await db.InTenantAsync(tenant, (c, tx) => c.ExecuteAsync(new CommandDefinition("""
-            UPDATE upload_sessions SET status = 'Pending', claim_id = NULL, claimed_until = NULL
-            WHERE tenant_id = @tenant AND status = 'Verifying' AND claimed_until < now()
-            """, new { tenant }, tx, cancellationToken: ct)), ct);
-        var expired = await db.InTenantAsync(tenant, (c, tx) => c.ExecuteAsync(new CommandDefinition("""
-            UPDATE upload_sessions SET status = 'Expired', finished_at = now()
-            WHERE tenant_id = @tenant AND status = 'Pending' AND expires_at < now()
-            """, new { tenant }, tx, cancellationToken: ct)), ct);
-        var ended = (await db.InTenantAsync(tenant, (c, tx) => c.QueryAsync<EndedSession>(new CommandDefinition("""
+        await db.InTenantAsync(tenant, (c, tx) => UploadSessions.ReleaseLapsedClaimsAsync(c, tx, tenant, ct), ct);
+        var expired = await db.InTenantAsync(tenant, (c, tx) => UploadSessions.ExpireAsync(c, tx, tenant, ct), ct);
+        var ended = (await db.InTenantAsync(tenant, (c, tx) => c.QueryAsync<EndedSession>(new CommandDefinition($"""
             SELECT id, staging_key, final_key, multipart_upload_id, kind FROM upload_sessions
-            WHERE tenant_id = @tenant AND status IN ('Aborted', 'Expired', 'Failed') AND cleaned_at IS NULL
+            WHERE tenant_id = @tenant AND status IN ({UploadSessionStates.Discarded.Sql()}) AND cleaned_at IS NULL
             ORDER BY id LIMIT 1000
             """, new { tenant }, tx, cancellationToken: ct)), ct)).ToList();
         var removed = 0;
@@ -85,9 +80,7 @@ internal sealed class StorageReconciler(Db db, IBlobStore blobs, IOptions<DmsOpt
                     removed++;
                 }
             }
-            await db.InTenantAsync(tenant, (c, tx) => c.ExecuteAsync(new CommandDefinition(
-                "UPDATE upload_sessions SET cleaned_at = now() WHERE tenant_id = @tenant AND id = @id",
-                new { tenant, id = session.Id }, tx, cancellationToken: ct)), ct);
+            await db.InTenantAsync(tenant, (c, tx) => UploadSessions.MarkCleanedAsync(c, tx, tenant, session.Id, ct), ct);
         }
         return (expired, removed);
     }
@@ -123,14 +116,16 @@ internal sealed class StorageReconciler(Db db, IBlobStore blobs, IOptions<DmsOpt
     {
         // Listed before this query: any writer of these keys registered them before writing, so a key
         // that is unreferenced now was unreferenced when it was written and will never be referenced.
-        var unreferenced = (await db.InTenantAsync(tenant, (c, tx) => c.QueryAsync<string>(new CommandDefinition("""
-            SELECT k FROM unnest(@keys) AS k
-            WHERE NOT EXISTS (SELECT 1 FROM document_versions v WHERE v.tenant_id = @tenant AND v.blob_key = k)
-              AND NOT EXISTS (SELECT 1 FROM upload_sessions s WHERE s.tenant_id = @tenant AND s.status IN ('Pending', 'Verifying')
-                                AND (s.staging_key = k OR s.final_key = k))
-              AND NOT EXISTS (SELECT 1 FROM approval_requests r WHERE r.tenant_id = @tenant AND r.staged_blob_key = k
-                                AND r.status IN ('Pending', 'Approved'))
-            """, new { tenant, keys = keys.ToArray() }, tx, cancellationToken: ct)), ct)).ToList();
+        var unreferenced = await db.InTenantAsync(tenant, async (c, tx) =>
+        {
+            IReadOnlyList<string> left = [.. await c.QueryAsync<string>(new CommandDefinition($"""
+                SELECT k FROM unnest(@keys) AS k
+                WHERE NOT EXISTS (SELECT 1 FROM upload_sessions s WHERE s.tenant_id = @tenant AND s.status IN ({UploadSessionStates.Open.Sql()})
+                                    AND (s.staging_key = k OR s.final_key = k))
+                """, new { tenant, keys = keys.ToArray() }, tx, cancellationToken: ct))];
+            left = await NotHeldByRequestsAsync(c, tx, tenant, left, ct);
+            return await NotVersionsAsync(c, tx, tenant, left, ct);
+        }, ct);
         foreach (var key in unreferenced)
         {
             await blobs.DeleteAsync(key, ct);
@@ -139,13 +134,28 @@ internal sealed class StorageReconciler(Db db, IBlobStore blobs, IOptions<DmsOpt
         return unreferenced.Count;
     }
 
+    // A blob passes from an upload session to a replace request to a version, each hand-over in one transaction. The
+    // owners are asked in that order, one statement each, and each statement sees at least what the one before it saw:
+    // a key handed on between two statements is found by the first or by the second, never missed by both.
+
+    private static async Task<IReadOnlyList<string>> NotHeldByRequestsAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, IReadOnlyList<string> keys,
+        CancellationToken ct)
+    {
+        var held = await StagedReplacements.HeldAsync(c, tx, tenant, keys, ct);
+        return [.. keys.Where(k => !held.Contains(k))];
+    }
+
+    private static async Task<IReadOnlyList<string>> NotVersionsAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, IReadOnlyList<string> keys,
+        CancellationToken ct) =>
+        keys.Count == 0
+            ? []
+            : [.. await c.QueryAsync<string>(new CommandDefinition("""
+                SELECT k FROM unnest(@keys) AS k
+                WHERE NOT EXISTS (SELECT 1 FROM document_versions v WHERE v.tenant_id = @tenant AND v.blob_key = k)
+                """, new { tenant, keys = keys.ToArray() }, tx, cancellationToken: ct))];
+
     private Task<bool> IsReferencedByVersionAsync(Guid tenant, string key, CancellationToken ct) =>
-        db.InTenantAsync(tenant, (c, tx) => c.ExecuteScalarAsync<bool>(new CommandDefinition(
-            """
-            SELECT EXISTS (SELECT 1 FROM document_versions WHERE tenant_id = @tenant AND blob_key = @key)
-                OR EXISTS (SELECT 1 FROM approval_requests WHERE tenant_id = @tenant AND staged_blob_key = @key AND status IN ('Pending', 'Approved'))
-            """,
-            new { tenant, key }, tx, cancellationToken: ct)), ct);
+        db.InTenantAsync(tenant, async (c, tx) => (await NotVersionsAsync(c, tx, tenant, await NotHeldByRequestsAsync(c, tx, tenant, [key], ct), ct)).Count == 0, ct);
 }
 
 /// <summary>Runs <see cref="StorageReconciler"/> every <c>Dms__Storage__ReconcileInterval</c> on worker nodes.</summary>

@@ -1,0 +1,63 @@
+using Dapper;
+using Dms.Modules.Documents.Domain;
+using Dms.Platform.Database;
+using Dms.Platform.Http;
+using Dms.Platform.Security;
+using Dms.Platform.UseCases;
+
+namespace Dms.Modules.Documents.Browse;
+
+/// <summary>The filters of <c>GET /documents</c>, as given (validated by the handler).</summary>
+internal sealed record ListDocuments(string? Q = null, string? WorkspaceId = null, string? FolderId = null, string? Tag = null, string? Status = null,
+    string? Type = null, string? Sort = null, string? Order = null, int? Limit = null, string? Cursor = null);
+
+internal sealed class ListDocumentsHandler(Db db) : IHandler<ListDocuments, Page<DocumentResponse>>
+{
+    public async Task<Page<DocumentResponse>> HandleAsync(ListDocuments query, CurrentUser me, CancellationToken ct)
+    {
+        var v = new Validator();
+        v.Require(query.Q is null || (query.Q.Length <= 200 && !query.Q.Contains('\0', StringComparison.Ordinal)), "q", "q is at most 200 characters.");
+        v.Require(query.Tag is null || (query.Tag.Length <= Tags.MaxLength && !query.Tag.Any(char.IsControl)), "tag", $"tag is at most {Tags.MaxLength} characters.");
+        var status = string.IsNullOrEmpty(query.Status) ? null : ListableStatuses.Canonical(query.Status);
+        v.Require(string.IsNullOrEmpty(query.Status) || status is not null, "status", $"status must be {string.Join(", ", ListableStatuses.All.SkipLast(1))} or {ListableStatuses.All[^1]}.");
+        v.Require(string.IsNullOrEmpty(query.Type) || FileFamilies.Patterns.ContainsKey(query.Type), "type", "type must be pdf, image, office or text.");
+        var sortOrder = DocumentSort.Parse(query.Sort, query.Order, v);
+        v.ThrowIfInvalid();
+        var filter = new DocumentFilter(me.TenantId, query.Q, RouteIds.ParseOptional(query.WorkspaceId, "workspaceId"), RouteIds.ParseOptional(query.FolderId, "folderId"),
+            query.Tag, DocumentCursor.Decode(query.Cursor, sortOrder), KeysetCursor.Limit(query.Limit), me, status,
+            string.IsNullOrEmpty(query.Type) ? null : query.Type.ToLowerInvariant(), sortOrder);
+        return await db.InTenantAsync(me.TenantId, (c, tx) => DocumentReadModel.ListAsync(c, tx, filter, ct), ct);
+    }
+}
+
+internal sealed record GetDocument(Guid DocumentId);
+
+internal sealed class GetDocumentHandler(Db db) : IHandler<GetDocument, DocumentResponse>
+{
+    public async Task<DocumentResponse> HandleAsync(GetDocument query, CurrentUser me, CancellationToken ct) =>
+        await db.InTenantAsync(me.TenantId, async (c, tx) =>
+        {
+            await WorkspaceAccess.RequireForDocumentAsync(c, tx, me, query.DocumentId, WorkspaceAction.Read, ct);
+            return await DocumentReadModel.GetAsync(c, tx, me.TenantId, query.DocumentId, ct);
+        }, ct) ?? throw ApiProblem.NotFound("document");
+}
+
+internal sealed record ListVersions(Guid DocumentId);
+
+internal sealed class ListVersionsHandler(Db db) : IHandler<ListVersions, IReadOnlyList<VersionResponse>>
+{
+    public async Task<IReadOnlyList<VersionResponse>> HandleAsync(ListVersions query, CurrentUser me, CancellationToken ct) =>
+        await db.InTenantAsync(me.TenantId, async (c, tx) =>
+        {
+            await WorkspaceAccess.RequireForDocumentAsync(c, tx, me, query.DocumentId, WorkspaceAction.Read, ct);
+            var exists = await c.ExecuteScalarAsync<bool>(new CommandDefinition(
+                $"SELECT EXISTS (SELECT 1 FROM documents WHERE tenant_id = @tenant AND id = @documentId AND status NOT IN ({DocumentStates.Gone.Sql()}))",
+                new { tenant = me.TenantId, query.DocumentId }, tx, cancellationToken: ct));
+            return exists
+                ? (await c.QueryAsync<VersionResponse>(new CommandDefinition("""
+                    SELECT number, size, sha256, content_type, file_name, created_at, created_by FROM document_versions
+                    WHERE tenant_id = @tenant AND document_id = @documentId ORDER BY number DESC
+                    """, new { tenant = me.TenantId, query.DocumentId }, tx, cancellationToken: ct))).ToList()
+                : null;
+        }, ct) ?? throw ApiProblem.NotFound("document");
+}

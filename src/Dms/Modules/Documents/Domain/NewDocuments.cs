@@ -1,0 +1,37 @@
+using Dapper;
+using Dms.Platform.Security;
+using Npgsql;
+
+namespace Dms.Modules.Documents.Domain;
+
+/// <summary>A document to create with its first version, whose content is already stored.</summary>
+internal sealed record NewDocument(Guid Id, Guid WorkspaceId, Guid? FolderId, string Title, string? Description, string[] Tags, StagedContent Content);
+
+/// <summary>Writes a new document and its version 1, in the caller's transaction (both upload paths end here).</summary>
+internal static class NewDocuments
+{
+    public static Task InsertAsync(NpgsqlConnection c, NpgsqlTransaction tx, CurrentUser me, NewDocument document, CancellationToken ct) =>
+        c.ExecuteAsync(new CommandDefinition("""
+            INSERT INTO documents (id, tenant_id, workspace_id, folder_id, title, description, tags, current_version, created_by, updated_by)
+            VALUES (@DocumentId, @Tenant, @WorkspaceId, @FolderId, @Title, @Description, @Tags, 1, @UserId, @UserId);
+            INSERT INTO document_versions (id, tenant_id, document_id, number, blob_key, size, sha256, content_type, file_name, created_by)
+            VALUES (@VersionId, @Tenant, @DocumentId, 1, @BlobKey, @Size, @Sha256, @ContentType, @FileName, @UserId);
+            """,
+            new
+            {
+                DocumentId = document.Id,
+                document.Content.VersionId,
+                Tenant = me.TenantId,
+                document.WorkspaceId,
+                document.FolderId,
+                document.Title,
+                document.Description,
+                document.Tags,
+                me.UserId,
+                document.Content.BlobKey,
+                document.Content.Size,
+                document.Content.Sha256,
+                document.Content.ContentType,
+                document.Content.FileName,
+            }, tx, cancellationToken: ct));
+}
