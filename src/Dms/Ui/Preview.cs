@@ -41,11 +41,3 @@ internal static class Preview
     internal static bool ContinuesAView(HttpRequest request) =>
         request.GetTypedHeaders().Range is { Ranges.Count: > 0 } range && range.Ranges.All(r => r.From is > 0 || (r.From is null && r.To is > 0));
 }
-
-/// <summary>A document's status for the views (the API's values are identifiers: PendingDelete).</summary>
-internal static partial class Display
-{
-    public static string StatusClass(DocumentStatus status) => StatusClass(status.ToString());
-
-    public static string Status(DocumentStatus status) => Status(status.ToString());
-}

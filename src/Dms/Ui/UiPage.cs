@@ -99,22 +99,6 @@ internal static partial class Display
 
     public static string When(DateTime? utc) => utc is { } t ? When(t) : "";
 
-    public static string StatusClass(string status) => status switch
-    {
-        "Active" or "Approved" or "Executed" => "badge ok",
-        "Pending" or "PendingDelete" or "PendingReplace" => "badge warn",
-        "Rejected" or "Failed" or "Deleted" => "badge bad",
-        _ => "badge",
-    };
-
-    /// <summary>A document's status in words (the API's values are identifiers: PendingDelete).</summary>
-    public static string Status(string status) => status switch
-    {
-        "PendingDelete" => "Delete pending",
-        "PendingReplace" => "Replace pending",
-        _ => status,
-    };
-
     public static string StatusClass(DocumentStatus status) => status switch
     {
         DocumentStatus.Active => "badge ok",
