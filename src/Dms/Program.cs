@@ -4,9 +4,11 @@ using Dms.Modules.Access.Tenants;
 using Dms.Modules.Approvals;
 using Dms.Modules.Audit;
 using Dms.Modules.Documents;
+using Dms.Modules.Notifications;
 using Dms.Platform;
 using Dms.Platform.Configuration;
 using Dms.Platform.Database;
+using Dms.Platform.Outbox;
 using Dms.Ui;
 
 // One deployable: the REST API, the web UI and the background worker, and CLI verbs.
@@ -25,10 +27,9 @@ var configuredRole = builder.Configuration["Dms:Role"] ?? "all";
 var runBackgroundWork = !cliCommand && configuredRole is "all" or "worker";
 builder.AddPlatform(runBackgroundWork);
 builder.Services.AddAccess();
-builder.Services.AddAccessAuthentication();
-builder.Services.AddSingleton<Dms.Platform.Security.IAuditLog, Dms.Modules.Audit.AuditLog>();
 builder.Services.AddDocuments(runBackgroundWork);
 builder.Services.AddApprovals(runBackgroundWork);
+builder.Services.AddNotifications();
 builder.Services.AddAudit(runBackgroundWork);
 builder.Services.AddUi();
 
@@ -84,8 +85,9 @@ if (role is "all" or "api")
     app.MapAccess();
     app.MapDocuments();
     app.MapApprovals();
-    Dms.Modules.Audit.AuditEndpoints.MapAudit(app);
-    Dms.Platform.Outbox.OutboxAdmin.MapOutboxAdmin(app);
+    app.MapNotifications();
+    app.MapAudit();
+    app.MapOutboxAdmin();
     app.MapUi();
 }
 await app.RunAsync();

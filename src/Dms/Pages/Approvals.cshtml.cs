@@ -14,7 +14,7 @@ namespace Dms.Pages;
 /// Admins: the tenant's approval inbox (who, what, why, the document, both versions for a replace) with
 /// approve / reject. Everyone else: their own requests, with cancel. Decisions are the API's (four-eyes included).
 /// </summary>
-internal sealed class ApprovalsModel(Db db) : UiPage
+internal sealed class ApprovalsModel(ListUsersHandler users) : UiPage
 {
     /// <summary>The tab (and <c>status</c> value) that shows requests in every state.</summary>
     public const string AllTab = "all";
@@ -82,7 +82,7 @@ internal sealed class ApprovalsModel(Db db) : UiPage
         Documents = view.Documents;
         if (Me.IsAdmin)
         {
-            foreach (var user in (await Call<ItemList<UserResponse>>(UserEndpoints.List(HttpContext, db, ct))).Items)
+            foreach (var user in await users.HandleAsync(new ListUsers(), Me, ct))
             {
                 People[user.Id] = $"{user.DisplayName} <{user.Email}>";
             }

@@ -3,6 +3,8 @@ using Dms.Modules.Approvals.Domain;
 using Dms.Modules.Approvals.Queries;
 using Dms.Modules.Approvals.Requests;
 using Dms.Modules.Audit;
+using Dms.Modules.Audit.Events;
+using Dms.Modules.Documents;
 using Dms.Modules.Documents.Browse;
 using Dms.Modules.Documents.Domain;
 using Dms.Modules.Documents.Edit;
@@ -17,7 +19,7 @@ using Microsoft.AspNetCore.Mvc;
 namespace Dms.Pages;
 
 /// <summary>One document: metadata (inline edit with the ETag), versions, preview, approval history, audit, requests.</summary>
-internal sealed class DocumentModel(Db db, AuditTrail audit) : UiPage
+internal sealed class DocumentModel(Db db, ApprovalHistoryHandler history, ListAuditEventsHandler auditEvents, CancelHandler cancel) : UiPage
 {
     [BindProperty(SupportsGet = true)]
     public string Id { get; set; } = "";
@@ -113,7 +115,7 @@ internal sealed class DocumentModel(Db db, AuditTrail audit) : UiPage
     public Task<IActionResult> OnPostCancelAsync(string approvalId, [FromServices] GetDocumentHandler document, [FromServices] GetWorkspaceHandler workspace,
         [FromServices] GetFolderHandler folder, [FromServices] ListVersionsHandler versions, CancellationToken ct) => Attempt(async () =>
     {
-        await DecisionEndpoints.Cancel(HttpContext, approvalId, db, audit, ct);
+        await cancel.HandleAsync(new Cancel(RouteIds.Parse(approvalId)), Me, ct);
         return Done("Request cancelled.", $"/documents/{Id}");
     }, () => ReloadAsync(new Readers(document, workspace, folder, versions), ct));
 
@@ -154,7 +156,7 @@ internal sealed class DocumentModel(Db db, AuditTrail audit) : UiPage
             Folder = await read.Folder.HandleAsync(new GetFolder(folder), Me, ct);
         }
         Versions = [.. await read.Versions.HandleAsync(new ListVersions(documentId), Me, ct)];
-        History = (await Call<ItemList<ApprovalResponse>>(ApprovalQueries.History(HttpContext, Id, db, ct))).Items;
+        History = [.. await history.HandleAsync(new ApprovalHistory(documentId), Me, ct)];
         if (CanAudit)
         {
             // The document's own events, and those of its delete and replace requests (their approval, execution:
@@ -162,7 +164,7 @@ internal sealed class DocumentModel(Db db, AuditTrail audit) : UiPage
             Events = [];
             foreach (var entity in History.Select(h => h.Id.ToString()).Prepend(Id))
             {
-                Events.AddRange((await Call<Page<AuditEventResponse>>(AuditEndpoints.List(HttpContext, null, null, entity, null, null, 50, null, db, ct))).Items);
+                Events.AddRange((await auditEvents.HandleAsync(new ListAuditEvents(null, null, entity, null, null, 50, null), Me, ct)).Items);
             }
             Events = [.. Events.OrderByDescending(e => e.Seq).Take(50)];
             Names = await UiLookups.EntityNamesAsync(db, Me, Events.Select(e => e.ActorId?.ToString()), ct);

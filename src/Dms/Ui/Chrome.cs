@@ -1,17 +1,14 @@
 using Dms.Modules.Access.Me;
 using Dms.Modules.Approvals.Domain;
 using Dms.Modules.Approvals.Queries;
-using Dms.Modules.Notifications;
-using Dms.Platform.Database;
+using Dms.Modules.Notifications.Inbox;
 using Dms.Platform.Http;
 using Dms.Platform.Security;
 
 namespace Dms.Ui;
 
-internal sealed record CountResponse(long Count);
-
 /// <summary>What the frame around every page shows: who is signed in, unread notifications, pending approvals (admins).</summary>
-internal sealed class Chrome(IHttpContextAccessor accessor, Db db)
+internal sealed class Chrome(IHttpContextAccessor accessor, GetMeHandler getMe, CountUnreadHandler countUnread, ListApprovalsHandler listApprovals)
 {
     public MeResponse? Me { get; private set; }
     public long Unread { get; private set; }
@@ -26,15 +23,14 @@ internal sealed class Chrome(IHttpContextAccessor accessor, Db db)
             return;
         }
         var ct = http.RequestAborted;
-        Me = (await MeEndpoint.Handle(http, db, ct) as IValueHttpResult)?.Value as MeResponse;
-        Unread = (await NotificationsModule.UnreadCount(http, db, ct) as IValueHttpResult)?.Value is { } count
-            ? System.Text.Json.JsonSerializer.SerializeToElement(count).GetProperty("count").GetInt64()
-            : 0;
-        if (CurrentUser.From(http.User).IsAdmin)
+        var me = CurrentUser.From(http.User);
+        Me = await getMe.HandleAsync(new GetMe(), me, ct);
+        Unread = (await countUnread.HandleAsync(new CountUnread(), me, ct)).Count;
+        if (me.IsAdmin)
         {
-            var page = (await ApprovalQueries.List(http, ApprovalStatus.Pending, null, 100, null, db, ct) as IValueHttpResult)?.Value as Page<ApprovalResponse>;
-            PendingApprovals = page?.Items.Count ?? 0;
-            MorePending = page?.NextCursor is not null;
+            var page = await listApprovals.HandleAsync(new ListApprovals(ApprovalStatus.Pending.ToString(), null, 100, null), me, ct);
+            PendingApprovals = page.Items.Count;
+            MorePending = page.NextCursor is not null;
         }
     }
 }

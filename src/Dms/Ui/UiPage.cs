@@ -1,16 +1,15 @@
-using System.Text.Json;
+using Dms.Modules.Approvals.Domain;
 using Dms.Modules.Documents;
 using Dms.Platform.Http;
 using Dms.Platform.Security;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
-using Microsoft.Extensions.Options;
 
 namespace Dms.Ui;
 
 /// <summary>
-/// Base of every page: calls the API's handler methods with the page's own HttpContext (the cookie principal
-/// carries the token's claims) and turns their results and problems into view data and plain-words messages.
+/// Base of every page: page handlers call the modules' typed handlers (ADR 0015) as the signed-in user (the cookie
+/// principal carries the token's claims) and turn their problems into plain-words messages.
 /// </summary>
 internal abstract class UiPage : PageModel
 {
@@ -33,22 +32,6 @@ internal abstract class UiPage : PageModel
         }
         await next();
     }
-
-    /// <summary>The value a handler answered with, as <typeparamref name="T"/>.</summary>
-    protected T Value<T>(IResult result)
-    {
-        var value = result is IValueHttpResult v ? v.Value : null;
-        if (value is T typed)
-        {
-            return typed;
-        }
-        // Handlers that answer with anonymous shapes ({ items }) are read through their JSON form, as a client would.
-        var json = HttpContext.RequestServices.GetRequiredService<IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions>>().Value.SerializerOptions;
-        return JsonSerializer.Deserialize<T>(JsonSerializer.SerializeToUtf8Bytes(value, json), json)
-            ?? throw new InvalidOperationException($"The handler answered with no {typeof(T).Name}.");
-    }
-
-    protected async Task<T> Call<T>(Task<IResult> call) => Value<T>(await call);
 
     /// <summary>The API's problem in plain words: its title, and its detail when it adds something.</summary>
     public static string Plain(ApiProblem problem) =>
@@ -151,15 +134,16 @@ internal static partial class Display
     public static string Action(string action, System.Text.Json.JsonElement? data = null)
     {
         // Requests are filed under the request; what they did to the document is in their data.
-        var type = data is { ValueKind: System.Text.Json.JsonValueKind.Object } d && d.TryGetProperty("type", out var t) && t.ValueKind == System.Text.Json.JsonValueKind.String
-            ? t.GetString()
+        ApprovalType? type = data is { ValueKind: System.Text.Json.JsonValueKind.Object } d && d.TryGetProperty("type", out var t) &&
+            t.ValueKind == System.Text.Json.JsonValueKind.String && Enum.TryParse<ApprovalType>(t.GetString(), out var parsed)
+            ? parsed
             : null;
         return (action, type) switch
         {
-            ("approval.requested", "Delete") => "Requested deletion",
-            ("approval.requested", "Replace") => "Requested a replacement",
-            ("approval.executed", "Delete") => "Deleted the document (approved request)",
-            ("approval.executed", "Replace") => "Replaced the file (approved request)",
+            ("approval.requested", ApprovalType.Delete) => "Requested deletion",
+            ("approval.requested", ApprovalType.Replace) => "Requested a replacement",
+            ("approval.executed", ApprovalType.Delete) => "Deleted the document (approved request)",
+            ("approval.executed", ApprovalType.Replace) => "Replaced the file (approved request)",
             _ => ActionName(action),
         };
     }

@@ -24,6 +24,7 @@ internal static class AccessModule
         services.AddSingleton<RotateRefreshTokenHandler>();
         services.AddSingleton<LogoutHandler>();
         services.AddSingleton<CreateTenantHandler>();
+        services.AddAccessAuthentication();
         return services;
     }
 

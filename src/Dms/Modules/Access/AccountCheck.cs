@@ -1,5 +1,4 @@
 using System.Security.Claims;
-using Dapper;
 using Dms.Platform.Database;
 using Dms.Platform.Security;
 
@@ -33,15 +32,7 @@ internal sealed class AccountCheck(Db db) : IAccountCheck
             refreshHash = RefreshTokens.Hash(refresh);
         }
         // One round trip per request: the account, and the sign-in when asked.
-        var account = await db.InTenantAsync(tenantId, (c, tx) => c.QuerySingleOrDefaultAsync<(string Role, bool Disabled, bool SignedIn, bool MustChangePassword)?>(new CommandDefinition("""
-            SELECT role, disabled,
-                   @hash::bytea IS NULL OR EXISTS (
-                     SELECT 1 FROM refresh_tokens r
-                     WHERE r.tenant_id = @tenantId AND r.user_id = @userId AND r.token_hash = @hash::bytea
-                       AND r.revoked_at IS NULL AND r.used_at IS NULL AND r.expires_at > now()) AS signed_in,
-                   must_change_password
-            FROM users WHERE tenant_id = @tenantId AND id = @userId
-            """, new { tenantId, userId, hash = refreshHash }, tx, cancellationToken: http.RequestAborted)), http.RequestAborted);
+        var account = await db.InTenantAsync(tenantId, (c, tx) => AccountStatus.ReadAsync(c, tx, tenantId, userId, refreshHash, http.RequestAborted), http.RequestAborted);
         if (account is not { Disabled: false } current)
         {
             return "The account is disabled or gone.";

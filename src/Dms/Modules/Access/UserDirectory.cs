@@ -5,8 +5,8 @@ using Npgsql;
 namespace Dms.Modules.Access;
 
 /// <summary>
-/// Who is who in a tenant, for other modules (Notifications resolves an audience when it delivers). Runs in the
-/// caller's transaction; disabled users are nobody here.
+/// Who is who in a tenant, for other modules (Notifications resolves an audience when it delivers; the UI names the
+/// actors of audit events). Runs in the caller's transaction; disabled users are nobody to deliver to.
 /// </summary>
 internal static class UserDirectory
 {
@@ -17,6 +17,14 @@ internal static class UserDirectory
             WHERE tenant_id = @tenant AND NOT disabled AND role = @admin AND id IS DISTINCT FROM @except
             ORDER BY id
             """, new { tenant, admin = Roles.Admin, except }, tx, cancellationToken: ct))).ToList();
+
+    /// <summary>Names of users (e-mail), personal API tokens and the tenant itself among <paramref name="ids"/>; others are absent.</summary>
+    public static async Task<IReadOnlyList<(Guid Id, string Name)>> NamesAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid[] ids, CancellationToken ct) =>
+        (await c.QueryAsync<(Guid Id, string Name)>(new CommandDefinition("""
+            SELECT id, email FROM users WHERE tenant_id = @tenant AND id = ANY(@ids)
+            UNION ALL SELECT id, name FROM api_tokens WHERE tenant_id = @tenant AND id = ANY(@ids)
+            UNION ALL SELECT id, name FROM tenants WHERE id = @tenant AND id = ANY(@ids)
+            """, new { tenant, ids }, tx, cancellationToken: ct))).ToList();
 
     /// <summary>Whether <paramref name="userId"/> is an enabled user of the tenant.</summary>
     public static Task<bool> IsActiveAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid userId, CancellationToken ct) =>

@@ -23,8 +23,6 @@ internal static class ApprovalsModule
         services.AddSingleton<IOutboxHandler, ExecuteApprovalHandler>();
         services.AddSingleton<IOutboxHandler, DiscardStagedHandler>();
         services.AddSingleton<IOutboxHandler, PurgeDocumentHandler>();
-        // Approvals notifies people; until Program.cs registers Notifications itself (idempotent either way).
-        services.AddNotifications();
         services.AddSingleton<RetentionJobs>();
         if (runBackgroundWork)
         {
@@ -41,27 +39,23 @@ internal static class ApprovalsModule
             .DisableAntiforgery()
             // Both bodies are accepted (and routing enforces this list): the file itself, or a direct upload's id.
             .Accepts<ReplaceForm>("multipart/form-data", "application/json");
-        // The casts pick the adapter over the transitional page overloads (*.Transitional.cs); they go with those.
-        documents.MapGet("/{id}/approvals", (Func<HttpContext, string, ApprovalHistoryHandler, CancellationToken, Task<IResult>>)ApprovalQueries.History)
+        documents.MapGet("/{id}/approvals", ApprovalQueries.History)
             .WithSummary("List a document's approval requests").RequireAuthorization(Policies.ReadDocuments);
         documents.MapPost("/{id}/restore", RetentionEndpoints.Restore).WithSummary("Restore a deleted document from the trash (admins)").RequireAuthorization(Policies.Admin).WithTags("Retention");
         documents.MapPut("/{id}/legal-hold", RetentionEndpoints.LegalHold).WithSummary("Place or lift a legal hold (admins)").RequireAuthorization(Policies.Admin).WithTags("Retention");
 
         var approvals = app.MapGroup("/api/v1/approvals").WithTags("Approvals").RequireAuthorization(Policies.ReadDocuments);
-        approvals.MapGet("", (Func<HttpContext, string?, string?, int?, string?, ListApprovalsHandler, CancellationToken, Task<IResult>>)ApprovalQueries.List)
+        approvals.MapGet("", ApprovalQueries.List)
             .WithSummary("List approval requests (the queue for admins, your own otherwise)");
         approvals.MapGet("/{id}", ApprovalQueries.Get).WithSummary("Get an approval request");
         approvals.MapGet("/{id}/content", ApprovalContentEndpoint.Handle).WithSummary("Download a replace request's proposed file");
         approvals.MapPost("/{id}/approve", DecisionEndpoints.Approve).WithSummary("Approve a request (admins, not your own)");
         approvals.MapPost("/{id}/reject", DecisionEndpoints.Reject).WithSummary("Reject a request with a reason (admins, not your own)");
-        approvals.MapPost("/{id}/cancel", (Func<HttpContext, string, CancelHandler, CancellationToken, Task<IResult>>)DecisionEndpoints.Cancel)
+        approvals.MapPost("/{id}/cancel", DecisionEndpoints.Cancel)
             .WithSummary("Cancel your own pending request");
         approvals.MapPost("/{id}/give-up", DecisionEndpoints.GiveUp).WithSummary("Give up an approved request whose execution died: the document is active again (admins)").RequireAuthorization(Policies.Admin);
 
         app.MapGet("/api/v1/trash", RetentionEndpoints.Trash).WithSummary("List deleted documents with their purge dates (admins)").RequireAuthorization(Policies.Admin).WithTags("Retention");
-        // Until Program.cs maps these modules itself (then these two lines go).
-        app.MapNotifications();
-        app.MapOutboxAdmin();
         return app;
     }
 }

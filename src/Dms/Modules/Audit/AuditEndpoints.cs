@@ -19,20 +19,9 @@ internal sealed record AuditEventResponse(
 /// </summary>
 internal static class AuditEndpoints
 {
-    /// <summary>Transitional: Program.cs (lead's file) still maps through here; it becomes <c>app.MapAudit()</c>.</summary>
-    public static IEndpointRouteBuilder MapAudit(IEndpointRouteBuilder app) => AuditModule.MapAudit(app);
-
     internal static async Task<IResult> ListEvents(HttpContext http, string? actor, string? action, string? entityId, string? from, string? to,
         int? limit, string? cursor, [FromServices] ListAuditEventsHandler handler, CancellationToken ct) =>
         Results.Ok(await handler.HandleAsync(new ListAuditEvents(actor, action, entityId, from, to, limit, cursor), CurrentUser.From(http.User), ct));
-
-    /// <summary>
-    /// Transitional: the Document page (another helper's file) still calls the list with its old arguments; remove
-    /// once it calls <see cref="ListAuditEventsHandler"/>.
-    /// </summary>
-    internal static async Task<IResult> List(HttpContext http, string? actor, string? action, string? entityId, string? from, string? to,
-        int? limit, string? cursor, Db db, CancellationToken ct) =>
-        await ListEvents(http, actor, action, entityId, from, to, limit, cursor, new ListAuditEventsHandler(db), ct);
 
     /// <summary>Streams rows from the database cursor straight to the response: memory stays flat however long the trail.</summary>
     internal static async Task Export(HttpContext http, string? format, string? actor, string? action, string? entityId, string? from, string? to,

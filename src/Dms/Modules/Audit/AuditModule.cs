@@ -10,6 +10,7 @@ internal static class AuditModule
     public static IServiceCollection AddAudit(this IServiceCollection services, bool runBackgroundWork)
     {
         services.AddSingleton<AuditTrail>();
+        services.AddSingleton<Platform.Security.IAuditLog, AuditLog>();
         services.AddSingleton<AuditCheckpointKey>();
         services.AddSingleton<AuditCheckpoints>();
         services.AddHandlersFrom(typeof(AuditModule).Namespace!);

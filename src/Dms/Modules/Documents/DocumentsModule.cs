@@ -22,9 +22,6 @@ internal static class DocumentsModule
         DbEnums.Register<UploadSessionStatus>();
         DbEnums.Register<UploadSessionKind>();
         services.AddHandlersFrom(typeof(DocumentsModule).Namespace!);
-        // Approvals' request handlers are built on this module's upload machinery; registered here until AddApprovals
-        // registers its own module's handlers (then this line goes).
-        services.AddHandlersFrom("Dms.Modules.Approvals.Requests");
         services.AddSingleton<StreamedForms>();
         services.AddSingleton<DirectUploads>();
         services.AddSingleton<DocumentUploads>();

@@ -28,15 +28,4 @@ internal static class NotificationsModule
         group.MapPost("/read-all", NotificationEndpoints.MarkAllRead).WithSummary("Mark all your notifications read");
         return app;
     }
-
-    /// <summary>
-    /// Transitional, for <c>Ui/Chrome.cs</c> until the lead moves it to <see cref="CountUnreadHandler"/>: the old
-    /// endpoint-shaped call. Delete with that change.
-    /// </summary>
-    internal static async Task<IResult> UnreadCount(HttpContext http, Db db, CancellationToken ct)
-    {
-        var unread = await http.RequestServices.GetRequiredService<CountUnreadHandler>().HandleAsync(new CountUnread(), CurrentUser.From(http.User), ct);
-        // Chrome reads "count" from this value's JSON with default options: the shape it had.
-        return Results.Ok(new { count = unread.Count });
-    }
 }

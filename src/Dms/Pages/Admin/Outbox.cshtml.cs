@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Dms.Modules.Approvals.Decisions;
+using Dms.Modules.Approvals.Domain;
 using Dms.Modules.Audit;
 using Dms.Platform.Database;
 using Dms.Platform.Outbox;
@@ -9,7 +10,7 @@ using Microsoft.AspNetCore.Mvc;
 namespace Dms.Pages.Admin;
 
 /// <summary>Background messages that ran out of attempts (execution, purge, notification): look, and replay.</summary>
-internal sealed class OutboxModel(Db db, AuditTrail audit) : UiPage
+internal sealed class OutboxModel(GiveUpHandler giveUp) : UiPage
 {
     public List<DeadMessage> Messages { get; private set; } = [];
 
@@ -29,7 +30,7 @@ internal sealed class OutboxModel(Db db, AuditTrail audit) : UiPage
     /// <summary>The approval a dead <c>approval.execute</c> message would have carried out; null for other messages.</summary>
     public static string? ApprovalOf(DeadMessage message)
     {
-        if (message.Type != "approval.execute")
+        if (message.Type != OutboxTypes.Execute)
         {
             return null;
         }
@@ -39,7 +40,7 @@ internal sealed class OutboxModel(Db db, AuditTrail audit) : UiPage
 
     public Task<IActionResult> OnPostGiveUpAsync(string approvalId, [FromServices] ListDeadMessagesHandler list, CancellationToken ct) => Attempt(async () =>
     {
-        await GiveUpEndpoint.Handle(HttpContext, approvalId, db, audit, ct);
+        await giveUp.HandleAsync(new GiveUp(Platform.Http.RouteIds.Parse(approvalId)), Me, ct);
         return Done("Given up: the request failed, the document is active again and the requester was told.", "/admin/outbox");
     }, () => OnGetAsync(list, ct));
 }

@@ -10,7 +10,7 @@ using Microsoft.AspNetCore.Mvc;
 namespace Dms.Pages.Admin;
 
 /// <summary>Workspaces (create) and their members (add with a workspace role, change, remove).</summary>
-internal sealed class WorkspacesModel(Db db, AuditTrail audit) : UiPage
+internal sealed class WorkspacesModel(ListWorkspacesHandler workspaces, CreateWorkspaceHandler createWorkspace) : UiPage
 {
     [BindProperty(SupportsGet = true)]
     public string? Id { get; set; }
@@ -22,7 +22,7 @@ internal sealed class WorkspacesModel(Db db, AuditTrail audit) : UiPage
 
     public async Task<IActionResult> OnGetAsync([FromServices] ListMembersHandler members, [FromServices] ListUsersHandler users, CancellationToken ct)
     {
-        Workspaces = (await Call<ItemList<WorkspaceResponse>>(WorkspaceEndpoints.List(HttpContext, db, ct))).Items;
+        Workspaces = [.. await workspaces.HandleAsync(new ListWorkspaces(), Me, ct)];
         Current = Workspaces.FirstOrDefault(w => w.Id.ToString() == Id) ?? Workspaces.FirstOrDefault();
         if (Current is not null)
         {
@@ -36,8 +36,7 @@ internal sealed class WorkspacesModel(Db db, AuditTrail audit) : UiPage
     public Task<IActionResult> OnPostCreateAsync(string? name, string? description, [FromServices] ListMembersHandler members, [FromServices] ListUsersHandler users,
         CancellationToken ct) => Attempt(async () =>
     {
-        var created = await Call<WorkspaceResponse>(WorkspaceEndpoints.Create(HttpContext,
-            new CreateWorkspaceRequest(name ?? "", string.IsNullOrWhiteSpace(description) ? null : description), db, audit, ct));
+        var created = await createWorkspace.HandleAsync(new CreateWorkspace(name ?? "", string.IsNullOrWhiteSpace(description) ? null : description), Me, ct);
         return Done($"Workspace {created.Name} created.", $"/admin/workspaces?id={created.Id}");
     }, () => OnGetAsync(members, users, ct));
 

@@ -12,7 +12,7 @@ namespace Dms.Platform.Http;
 internal static class ProblemResponses
 {
     /// <summary>The problem an uncaught handler error on a UI path carried, for the UI's error page to show in plain words.</summary>
-    public const string PageProblemKey = "Dms.Ui.Problem";
+    public const string PageProblemKey = "Dms.PageProblem";
 
     private static bool WantsPage(HttpContext context) => context.RequestServices.GetService<IWebFrontEnd>()?.WantsPage(context) == true;
 

@@ -9,7 +9,4 @@ internal static class MeEndpoint
 {
     public static async Task<IResult> Get(HttpContext http, [FromServices] GetMeHandler handler, CancellationToken ct) =>
         Results.Ok(await handler.HandleAsync(new GetMe(), CurrentUser.From(http.User), ct));
-
-    /// <summary>Transitional: the UI chrome (lead's file) still calls this; remove once it calls <see cref="GetMeHandler"/>.</summary>
-    public static Task<IResult> Handle(HttpContext http, Db db, CancellationToken ct) => Get(http, new GetMeHandler(db), ct);
 }

@@ -31,7 +31,7 @@ internal static class PersonalTokens
 {
     public const string Prefix = "dms_pat_";
     public const string Scheme = "PersonalToken";
-    public const string ReadScope = "read";
+    public const string ReadScope = TokenScopes.Read;
     public static readonly TimeSpan MaxLifetime = TimeSpan.FromDays(366);
 
     public static byte[] Hash(string value) => SHA256.HashData(Encoding.UTF8.GetBytes(value));
@@ -96,7 +96,7 @@ internal sealed class PersonalTokenHandler(IOptionsMonitor<AuthenticationSchemeO
             new(DmsClaims.Email, owner.Email),
             new(DmsClaims.TokenId, owner.TokenId.ToString()),
         };
-        claims.AddRange(owner.Scopes.Select(s => new Claim("scope", s)));
+        claims.AddRange(owner.Scopes.Select(s => new Claim(DmsClaims.Scope, s)));
         var identity = new ClaimsIdentity(claims, PersonalTokens.Scheme, DmsClaims.Email, DmsClaims.Role);
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), PersonalTokens.Scheme));
     }

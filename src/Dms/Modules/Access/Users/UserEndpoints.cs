@@ -24,12 +24,6 @@ internal static class UserEndpoints
         return Results.Ok(new { items = users });
     }
 
-    /// <summary>
-    /// Transitional: the Approvals page (another helper's file) still calls the list with its old arguments; remove
-    /// once it calls <see cref="ListUsersHandler"/>.
-    /// </summary>
-    public static Task<IResult> List(HttpContext http, Db db, CancellationToken ct) => ListAll(http, new ListUsersHandler(db), ct);
-
     public static async Task<IResult> Get(HttpContext http, string id, [FromServices] GetUserHandler handler, CancellationToken ct)
     {
         var me = CurrentUser.From(http.User);

@@ -12,10 +12,9 @@ internal static class BrowseEndpoints
         string? tag, string? status, string? type, string? sort, string? order, int? limit, string? cursor, CancellationToken ct) =>
         Results.Ok(await handler.HandleAsync(new ListDocuments(q, workspaceId, folderId, tag, status, type, sort, order, limit, cursor), CurrentUser.From(http.User), ct));
 
-    public static async Task<IResult> Get(HttpContext http, string id, Db db, CancellationToken ct)
+    public static async Task<IResult> Get(HttpContext http, string id, [FromServices] GetDocumentHandler handler, CancellationToken ct)
     {
-        // Until the approvals page calls GetDocumentHandler itself, it calls this with its Db; the handler needs nothing else.
-        var document = await new GetDocumentHandler(db).HandleAsync(new GetDocument(RouteIds.Parse(id)), CurrentUser.From(http.User), ct);
+        var document = await handler.HandleAsync(new GetDocument(RouteIds.Parse(id)), CurrentUser.From(http.User), ct);
         http.Response.Headers.ETag = document.ETag();
         return Results.Ok(document);
     }

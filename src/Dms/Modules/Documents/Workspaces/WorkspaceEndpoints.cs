@@ -13,20 +13,18 @@ internal sealed record WorkspaceResponse(Guid Id, string Name, string? Descripti
 /// <summary><c>/api/v1/workspaces</c>: department or project scopes. Every tenant has a default one.</summary>
 internal static class WorkspaceEndpoints
 {
-    // List and Create build their handler from Db (and AuditTrail) until the admin workspaces page calls the handlers
-    // itself; then they take them [FromServices] like Get.
-    public static async Task<IResult> List(HttpContext http, Db db, CancellationToken ct)
+    public static async Task<IResult> List(HttpContext http, [FromServices] ListWorkspacesHandler handler, CancellationToken ct)
     {
-        var items = await new ListWorkspacesHandler(db).HandleAsync(new ListWorkspaces(), CurrentUser.From(http.User), ct);
+        var items = await handler.HandleAsync(new ListWorkspaces(), CurrentUser.From(http.User), ct);
         return Results.Ok(new { items });
     }
 
     public static async Task<IResult> Get(HttpContext http, string id, [FromServices] GetWorkspaceHandler handler, CancellationToken ct) =>
         Results.Ok(await handler.HandleAsync(new GetWorkspace(RouteIds.Parse(id)), CurrentUser.From(http.User), ct));
 
-    public static async Task<IResult> Create(HttpContext http, CreateWorkspaceRequest body, Db db, AuditTrail audit, CancellationToken ct)
+    public static async Task<IResult> Create(HttpContext http, CreateWorkspaceRequest body, [FromServices] CreateWorkspaceHandler handler, CancellationToken ct)
     {
-        var workspace = await new CreateWorkspaceHandler(db, audit).HandleAsync(new CreateWorkspace(body.Name, body.Description), CurrentUser.From(http.User), ct);
+        var workspace = await handler.HandleAsync(new CreateWorkspace(body.Name, body.Description), CurrentUser.From(http.User), ct);
         return Results.Created($"/api/v1/workspaces/{workspace.Id}", workspace);
     }
 }
