@@ -1,3 +1,4 @@
+using Dms.Modules.Documents;
 using Dms.Modules.Documents.Browse;
 using Dms.Modules.Documents.Domain;
 using Dms.Modules.Documents.Folders;

@@ -37,6 +37,49 @@ public sealed class PlatformTests
     }
 
     [Fact]
+    public async Task Every_operation_documents_its_success_and_problem_responses_under_a_module_tag()
+    {
+        var client = (await DmsApp.GetAsync()).CreateClient();
+        var doc = await (await client.GetAsync("/openapi/v1.json")).JsonAsync();
+        doc.GetProperty("info").GetProperty("title").GetString().ShouldStartWith("DMS Enterprise");
+        var tags = doc.GetProperty("tags").EnumerateArray().Select(t => t.GetProperty("name").GetString()!).ToList();
+        tags[^1].ShouldBe("Storage", "the internal signed-storage endpoints come last");
+        doc.GetProperty("components").GetProperty("schemas").TryGetProperty("Problem", out _).ShouldBeTrue();
+        var missing = new List<string>();
+        foreach (var path in doc.GetProperty("paths").EnumerateObject())
+        {
+            foreach (var op in path.Value.EnumerateObject().Where(o => o.Name != "parameters"))
+            {
+                var name = $"{op.Name.ToUpperInvariant()} {path.Name}";
+                if (!op.Value.TryGetProperty("tags", out var opTags) || opTags.GetArrayLength() == 0 || !tags.Contains(opTags[0].GetString()!))
+                {
+                    missing.Add($"{name}: no module tag");
+                }
+                var responses = op.Value.GetProperty("responses").EnumerateObject().ToList();
+                if (!responses.Any(r => r.Name == "default" && r.Value.GetProperty("content").TryGetProperty("application/problem+json", out _)))
+                {
+                    missing.Add($"{name}: no problem response");
+                }
+                var success = responses.Where(r => r.Name.StartsWith('2') || r.Name.StartsWith('3')).ToList();
+                if (success.Count == 0)
+                {
+                    missing.Add($"{name}: no success response");
+                }
+                // A 200 or 201 answers with a body, which must have a schema (202, 204 and redirects have none; a signed
+                // upload's 200 has an empty body).
+                foreach (var ok in success.Where(r => r.Name is "200" or "201" && name != "PUT /api/v1/storage/objects"))
+                {
+                    if (!ok.Value.TryGetProperty("content", out var content) || !content.EnumerateObject().Any(c => c.Value.TryGetProperty("schema", out _)))
+                    {
+                        missing.Add($"{name}: {ok.Name} without a schema");
+                    }
+                }
+            }
+        }
+        missing.ShouldBeEmpty();
+    }
+
+    [Fact]
     public async Task Health_endpoints_report_database_and_storage()
     {
         var client = (await DmsApp.GetAsync()).CreateClient();

@@ -3,6 +3,7 @@ using Dms.Modules.Access.Me;
 using Dms.Modules.Access.Refresh;
 using Dms.Modules.Access.Tenants;
 using Dms.Modules.Access.Users;
+using Dms.Platform.Http;
 using Dms.Platform.Security;
 using Dms.Platform.UseCases;
 using Microsoft.AspNetCore.Identity;
@@ -31,30 +32,30 @@ internal static class AccessModule
     public static IEndpointRouteBuilder MapAccess(this IEndpointRouteBuilder app)
     {
         var auth = app.MapGroup("/api/v1/auth").WithTags("Auth");
-        auth.MapPost("/login", LoginEndpoint.Handle).WithSummary("Sign in: access and refresh tokens").AllowAnonymous().RequireRateLimiting(Platform.Security.RateLimits.Login);
-        auth.MapPost("/refresh", RefreshEndpoint.Handle).WithSummary("Exchange a refresh token for new tokens").AllowAnonymous();
-        auth.MapPost("/logout", LogoutEndpoint.Handle).WithSummary("Sign out: revoke the refresh token's family").AllowAnonymous();
+        auth.MapPost("/login", LoginEndpoint.Handle).Produces<TokenResponse>(200).WithSummary("Sign in: access and refresh tokens").AllowAnonymous().RequireRateLimiting(Platform.Security.RateLimits.Login);
+        auth.MapPost("/refresh", RefreshEndpoint.Handle).Produces<TokenResponse>(200).WithSummary("Exchange a refresh token for new tokens").AllowAnonymous();
+        auth.MapPost("/logout", LogoutEndpoint.Handle).Produces(StatusCodes.Status204NoContent).WithSummary("Sign out: revoke the refresh token's family").AllowAnonymous();
 
-        app.MapGet("/api/v1/me", MeEndpoint.Get).WithSummary("Who am I: user, role and tenant").WithTags("Auth").RequireAuthorization();
-        app.MapPost("/api/v1/me/password", Passwords.PasswordEndpoints.Change).WithSummary("Change your password (ends your other sessions; answers new tokens)").WithTags("Auth").RequireAuthorization();
+        app.MapGet("/api/v1/me", MeEndpoint.Get).Produces<MeResponse>(200).WithSummary("Who am I: user, role and tenant").WithTags("Auth").RequireAuthorization();
+        app.MapPost("/api/v1/me/password", Passwords.PasswordEndpoints.Change).Produces<TokenResponse>(200).WithSummary("Change your password (ends your other sessions; answers new tokens)").WithTags("Auth").RequireAuthorization();
         var tokens = app.MapGroup("/api/v1/me/tokens").WithTags("Auth").RequireAuthorization();
-        tokens.MapPost("", Tokens.TokenEndpoints.Create).WithSummary("Create a personal API token (shown once)");
-        tokens.MapGet("", Tokens.TokenEndpoints.List).WithSummary("List your personal API tokens");
-        tokens.MapDelete("/{id}", Tokens.TokenEndpoints.Revoke).WithSummary("Revoke one of your personal API tokens");
+        tokens.MapPost("", Tokens.TokenEndpoints.Create).Produces<Tokens.CreatedTokenResponse>(201).WithSummary("Create a personal API token (shown once)");
+        tokens.MapGet("", Tokens.TokenEndpoints.List).Produces<ItemsResponse<Tokens.TokenInfo>>(200).WithSummary("List your personal API tokens");
+        tokens.MapDelete("/{id}", Tokens.TokenEndpoints.Revoke).Produces(StatusCodes.Status204NoContent).WithSummary("Revoke one of your personal API tokens");
 
         var users = app.MapGroup("/api/v1/users").WithTags("Users").RequireAuthorization(Policies.Admin);
-        users.MapPost("", UserEndpoints.Create).WithSummary("Create a user (admins)");
-        users.MapGet("", UserEndpoints.ListAll).WithSummary("List the tenant's users (admins)");
-        users.MapGet("/{id}", UserEndpoints.Get).WithSummary("Get a user (admins)");
-        users.MapPost("/{id}/password-reset", Passwords.PasswordEndpoints.Reset).WithSummary("Reset a user's password to a temporary one, shown once (admins)");
-        users.MapPatch("/{id}", UserEndpoints.Update).WithSummary("Change a user's role, name or disabled state (admins)");
+        users.MapPost("", UserEndpoints.Create).Produces<UserResponse>(201).WithSummary("Create a user (admins)");
+        users.MapGet("", UserEndpoints.ListAll).Produces<ItemsResponse<UserResponse>>(200).WithSummary("List the tenant's users (admins)");
+        users.MapGet("/{id}", UserEndpoints.Get).Produces<UserResponse>(200).WithSummary("Get a user (admins)");
+        users.MapPost("/{id}/password-reset", Passwords.PasswordEndpoints.Reset).Produces<Passwords.PasswordResetResponse>(200).WithSummary("Reset a user's password to a temporary one, shown once (admins)");
+        users.MapPatch("/{id}", UserEndpoints.Update).Produces<UserResponse>(200).WithSummary("Change a user's role, name or disabled state (admins)");
 
         var members = app.MapGroup("/api/v1/workspaces/{id}/members").WithTags("Workspaces").RequireAuthorization(Policies.ReadDocuments);
-        members.MapGet("", Workspaces.MemberEndpoints.List).WithSummary("List a workspace's members");
-        members.MapPost("", Workspaces.MemberEndpoints.Add).WithSummary("Add a member to a workspace or change their role (managers)");
-        members.MapDelete("/{userId}", Workspaces.MemberEndpoints.Remove).WithSummary("Remove a member from a workspace (managers)");
+        members.MapGet("", Workspaces.MemberEndpoints.List).Produces<ItemsResponse<Workspaces.MemberResponse>>(200).WithSummary("List a workspace's members");
+        members.MapPost("", Workspaces.MemberEndpoints.Add).Produces<Workspaces.MemberResponse>(200).WithSummary("Add a member to a workspace or change their role (managers)");
+        members.MapDelete("/{userId}", Workspaces.MemberEndpoints.Remove).Produces(StatusCodes.Status204NoContent).WithSummary("Remove a member from a workspace (managers)");
 
-        app.MapPost("/api/v1/platform/tenants", CreateTenantEndpoint.Handle).WithSummary("Create a tenant with its first admin (platform key)").WithTags("Platform").AllowAnonymous();
+        app.MapPost("/api/v1/platform/tenants", CreateTenantEndpoint.Handle).Produces<ProvisionedTenant>(201).WithSummary("Create a tenant with its first admin (platform key)").WithTags("Platform").AllowAnonymous();
         return app;
     }
 }

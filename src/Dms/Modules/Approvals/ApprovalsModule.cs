@@ -6,6 +6,7 @@ using Dms.Modules.Approvals.Requests;
 using Dms.Modules.Approvals.Retention;
 using Dms.Modules.Notifications;
 using Dms.Platform.Database;
+using Dms.Platform.Http;
 using Dms.Platform.Outbox;
 using Dms.Platform.Security;
 using Dms.Platform.UseCases;
@@ -34,28 +35,28 @@ internal static class ApprovalsModule
     public static IEndpointRouteBuilder MapApprovals(this IEndpointRouteBuilder app)
     {
         var documents = app.MapGroup("/api/v1/documents").WithTags("Approvals");
-        documents.MapPost("/{id}/delete-requests", RequestEndpoints.RequestDelete).WithSummary("Request a document's deletion (needs an admin's approval)").RequireAuthorization(Policies.WriteDocuments);
-        documents.MapPost("/{id}/replace-requests", RequestEndpoints.RequestReplace).WithSummary("Request a document's replacement with a new file").RequireAuthorization(Policies.WriteDocuments).RequireRateLimiting(RateLimits.Uploads)
+        documents.MapPost("/{id}/delete-requests", RequestEndpoints.RequestDelete).Produces<ApprovalResponse>(201).WithSummary("Request a document's deletion (needs an admin's approval)").RequireAuthorization(Policies.WriteDocuments);
+        documents.MapPost("/{id}/replace-requests", RequestEndpoints.RequestReplace).Produces<ApprovalResponse>(201).WithSummary("Request a document's replacement with a new file").RequireAuthorization(Policies.WriteDocuments).RequireRateLimiting(RateLimits.Uploads)
             .DisableAntiforgery()
             // Both bodies are accepted (and routing enforces this list): the file itself, or a direct upload's id.
             .Accepts<ReplaceForm>("multipart/form-data", "application/json");
-        documents.MapGet("/{id}/approvals", ApprovalQueries.History)
+        documents.MapGet("/{id}/approvals", ApprovalQueries.History).Produces<ItemsResponse<ApprovalResponse>>(200)
             .WithSummary("List a document's approval requests").RequireAuthorization(Policies.ReadDocuments);
-        documents.MapPost("/{id}/restore", RetentionEndpoints.Restore).WithSummary("Restore a deleted document from the trash (admins)").RequireAuthorization(Policies.Admin).WithTags("Retention");
-        documents.MapPut("/{id}/legal-hold", RetentionEndpoints.LegalHold).WithSummary("Place or lift a legal hold (admins)").RequireAuthorization(Policies.Admin).WithTags("Retention");
+        documents.MapPost("/{id}/restore", RetentionEndpoints.Restore).Produces<Documents.DocumentResponse>(200).WithSummary("Restore a deleted document from the trash (admins)").RequireAuthorization(Policies.Admin).WithTags("Retention");
+        documents.MapPut("/{id}/legal-hold", RetentionEndpoints.LegalHold).Produces<LegalHoldResponse>(200).WithSummary("Place or lift a legal hold (admins)").RequireAuthorization(Policies.Admin).WithTags("Retention");
 
         var approvals = app.MapGroup("/api/v1/approvals").WithTags("Approvals").RequireAuthorization(Policies.ReadDocuments);
-        approvals.MapGet("", ApprovalQueries.List)
+        approvals.MapGet("", ApprovalQueries.List).Produces<Page<ApprovalResponse>>(200)
             .WithSummary("List approval requests (the queue for admins, your own otherwise)");
-        approvals.MapGet("/{id}", ApprovalQueries.Get).WithSummary("Get an approval request");
-        approvals.MapGet("/{id}/content", ApprovalContentEndpoint.Handle).WithSummary("Download a replace request's proposed file");
-        approvals.MapPost("/{id}/approve", DecisionEndpoints.Approve).WithSummary("Approve a request (admins, not your own)");
-        approvals.MapPost("/{id}/reject", DecisionEndpoints.Reject).WithSummary("Reject a request with a reason (admins, not your own)");
-        approvals.MapPost("/{id}/cancel", DecisionEndpoints.Cancel)
+        approvals.MapGet("/{id}", ApprovalQueries.Get).Produces<ApprovalResponse>(200).WithSummary("Get an approval request");
+        approvals.MapGet("/{id}/content", ApprovalContentEndpoint.Handle).Produces(StatusCodes.Status302Found).Produces<byte[]>(StatusCodes.Status200OK, "application/octet-stream").WithSummary("Download a replace request's proposed file");
+        approvals.MapPost("/{id}/approve", DecisionEndpoints.Approve).Produces<ApprovalResponse>(200).WithSummary("Approve a request (admins, not your own)");
+        approvals.MapPost("/{id}/reject", DecisionEndpoints.Reject).Produces<ApprovalResponse>(200).WithSummary("Reject a request with a reason (admins, not your own)");
+        approvals.MapPost("/{id}/cancel", DecisionEndpoints.Cancel).Produces<ApprovalResponse>(200)
             .WithSummary("Cancel your own pending request");
-        approvals.MapPost("/{id}/give-up", DecisionEndpoints.GiveUp).WithSummary("Give up an approved request whose execution died: the document is active again (admins)").RequireAuthorization(Policies.Admin);
+        approvals.MapPost("/{id}/give-up", DecisionEndpoints.GiveUp).Produces<ApprovalResponse>(200).WithSummary("Give up an approved request whose execution died: the document is active again (admins)").RequireAuthorization(Policies.Admin);
 
-        app.MapGet("/api/v1/trash", RetentionEndpoints.Trash).WithSummary("List deleted documents with their purge dates (admins)").RequireAuthorization(Policies.Admin).WithTags("Retention");
+        app.MapGet("/api/v1/trash", RetentionEndpoints.Trash).Produces<Page<TrashItem>>(200).WithSummary("List deleted documents with their purge dates (admins)").RequireAuthorization(Policies.Admin).WithTags("Retention");
         return app;
     }
 }

@@ -1,4 +1,5 @@
 using Dms.Platform.Database;
+using Dms.Platform.Http;
 using Dms.Platform.Security;
 using Dms.Platform.UseCases;
 
@@ -24,9 +25,9 @@ internal static class AuditModule
     public static IEndpointRouteBuilder MapAudit(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/v1/audit").WithTags("Audit").RequireAuthorization(Policies.ReadAudit);
-        group.MapGet("", AuditEndpoints.ListEvents).WithSummary("List audit events, newest first, with filters");
-        group.MapGet("/export", AuditEndpoints.Export).WithSummary("Export the filtered audit trail as CSV or NDJSON");
-        group.MapGet("/verify", AuditEndpoints.Verify).WithSummary("Verify the audit trail's hash chain");
+        group.MapGet("", AuditEndpoints.ListEvents).Produces<Page<AuditEventResponse>>(200).WithSummary("List audit events, newest first, with filters");
+        group.MapGet("/export", AuditEndpoints.Export).Produces<string>(StatusCodes.Status200OK, "text/csv", "application/x-ndjson").WithSummary("Export the filtered audit trail as CSV or NDJSON");
+        group.MapGet("/verify", AuditEndpoints.Verify).Produces<AuditVerifyResponse>(200).WithSummary("Verify the audit trail's hash chain");
         return app;
     }
 }

@@ -13,11 +13,6 @@ internal sealed record DocumentLock(int CurrentVersion, bool LegalHold);
 /// <summary>A new current version that was staged elsewhere (an approved replacement).</summary>
 internal sealed record NewVersion(Guid VersionId, string BlobKey, long Size, string Sha256, string ContentType, string FileName);
 
-/// <summary>
-/// A document as Documents' API answers with it, passed through untouched by a caller that does not look inside,
-/// with the ETag Documents computes for it.
-/// </summary>
-internal sealed record DocumentRepresentation(object Body, string ETag);
 
 internal sealed record LegalHoldState(bool LegalHold, string? Reason);
 
@@ -83,9 +78,10 @@ internal static class DocumentsFacade
     /// Brings a document back from the trash: 404 when it does not exist, 410 once purged, 409 when it is not in the
     /// trash. Answers with the document as Documents shows it.
     /// </summary>
-    public static async Task<DocumentRepresentation> RestoreAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid documentId, Guid by,
+    public static async Task<DocumentResponse> RestoreAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid documentId, Guid by,
         CancellationToken ct)
     {
+        // A single scalar is not mapped through the enum's type handler (Dapper converts scalars itself): read the name.
         var stored = await c.QuerySingleOrDefaultAsync<string?>(new CommandDefinition(
             "SELECT status FROM documents WHERE tenant_id = @tenant AND id = @documentId FOR UPDATE",
             new { tenant, documentId }, tx, cancellationToken: ct)) ?? throw ApiProblem.NotFound("document");
@@ -103,8 +99,7 @@ internal static class DocumentsFacade
                                  row_version = row_version + 1, updated_at = now(), updated_by = @by
             WHERE tenant_id = @tenant AND id = @documentId
             """, new { tenant, documentId, by }, tx, cancellationToken: ct));
-        var document = (await DocumentReadModel.GetAsync(c, tx, tenant, documentId, ct))!;
-        return new DocumentRepresentation(document, document.ETag());
+        return (await DocumentReadModel.GetAsync(c, tx, tenant, documentId, ct))!;
     }
 
     /// <summary>Places or lifts a legal hold; null when the document does not exist or was purged.</summary>

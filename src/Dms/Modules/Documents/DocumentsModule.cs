@@ -8,6 +8,7 @@ using Dms.Modules.Documents.Reconciliation;
 using Dms.Modules.Documents.Upload;
 using Dms.Modules.Documents.Workspaces;
 using Dms.Platform.Database;
+using Dms.Platform.Http;
 using Dms.Platform.Security;
 using Dms.Platform.UseCases;
 
@@ -36,31 +37,31 @@ internal static class DocumentsModule
     public static IEndpointRouteBuilder MapDocuments(this IEndpointRouteBuilder app)
     {
         var workspaces = app.MapGroup("/api/v1/workspaces").WithTags("Workspaces");
-        workspaces.MapGet("", WorkspaceEndpoints.List).WithSummary("List the workspaces you can read").RequireAuthorization(Policies.ReadDocuments);
-        workspaces.MapGet("/{id}", WorkspaceEndpoints.Get).WithSummary("Get a workspace").RequireAuthorization(Policies.ReadDocuments);
-        workspaces.MapGet("/{id}/folders", FolderEndpoints.TopLevel).WithSummary("List a workspace's top-level folders").RequireAuthorization(Policies.ReadDocuments).WithTags("Folders");
-        workspaces.MapPost("", WorkspaceEndpoints.Create).WithSummary("Create a workspace (admins)").RequireAuthorization(Policies.Admin);
+        workspaces.MapGet("", WorkspaceEndpoints.List).Produces<ItemsResponse<WorkspaceResponse>>(200).WithSummary("List the workspaces you can read").RequireAuthorization(Policies.ReadDocuments);
+        workspaces.MapGet("/{id}", WorkspaceEndpoints.Get).Produces<WorkspaceResponse>(200).WithSummary("Get a workspace").RequireAuthorization(Policies.ReadDocuments);
+        workspaces.MapGet("/{id}/folders", FolderEndpoints.TopLevel).Produces<ItemsResponse<FolderResponse>>(200).WithSummary("List a workspace's top-level folders").RequireAuthorization(Policies.ReadDocuments).WithTags("Folders");
+        workspaces.MapPost("", WorkspaceEndpoints.Create).Produces<WorkspaceResponse>(201).WithSummary("Create a workspace (admins)").RequireAuthorization(Policies.Admin);
 
         var folders = app.MapGroup("/api/v1/folders").WithTags("Folders");
-        folders.MapPost("", FolderEndpoints.Create).WithSummary("Create a folder in a workspace or folder").RequireAuthorization(Policies.WriteDocuments);
-        folders.MapGet("/{id}", FolderEndpoints.Get).WithSummary("Get a folder with its path and subfolders").RequireAuthorization(Policies.ReadDocuments);
+        folders.MapPost("", FolderEndpoints.Create).Produces<FolderResponse>(201).WithSummary("Create a folder in a workspace or folder").RequireAuthorization(Policies.WriteDocuments);
+        folders.MapGet("/{id}", FolderEndpoints.Get).Produces<FolderContentsResponse>(200).WithSummary("Get a folder with its path and subfolders").RequireAuthorization(Policies.ReadDocuments);
 
         var documents = app.MapGroup("/api/v1/documents").WithTags("Documents");
         documents.MapPost("", UploadDocumentEndpoint.Handle).WithSummary("Upload a document (multipart, streamed)").RequireAuthorization(Policies.WriteDocuments).RequireRateLimiting(RateLimits.Uploads)
             .DisableAntiforgery()
             .Accepts<UploadForm>("multipart/form-data")
-            .Produces<Domain.DocumentResponse>(StatusCodes.Status201Created);
-        documents.MapGet("", BrowseEndpoints.List).WithSummary("List, search and filter documents").RequireAuthorization(Policies.ReadDocuments);
-        documents.MapGet("/{id}", BrowseEndpoints.Get).WithSummary("Get a document's metadata").RequireAuthorization(Policies.ReadDocuments);
-        documents.MapGet("/{id}/versions", BrowseEndpoints.Versions).WithSummary("List a document's versions").RequireAuthorization(Policies.ReadDocuments);
-        documents.MapGet("/{id}/content", DownloadEndpoint.Handle).WithSummary("Download a document or one of its versions").RequireAuthorization(Policies.ReadDocuments);
-        documents.MapPatch("/{id}", EditMetadataEndpoint.Handle).WithSummary("Edit a document's title, description and tags (If-Match)").RequireAuthorization(Policies.WriteDocuments);
+            .Produces<DocumentResponse>(StatusCodes.Status201Created);
+        documents.MapGet("", BrowseEndpoints.List).Produces<Page<DocumentResponse>>(200).WithSummary("List, search and filter documents").RequireAuthorization(Policies.ReadDocuments);
+        documents.MapGet("/{id}", BrowseEndpoints.Get).Produces<DocumentResponse>(200).WithSummary("Get a document's metadata").RequireAuthorization(Policies.ReadDocuments);
+        documents.MapGet("/{id}/versions", BrowseEndpoints.Versions).Produces<ItemsResponse<VersionResponse>>(200).WithSummary("List a document's versions").RequireAuthorization(Policies.ReadDocuments);
+        documents.MapGet("/{id}/content", DownloadEndpoint.Handle).Produces(StatusCodes.Status302Found).Produces<byte[]>(StatusCodes.Status200OK, "application/octet-stream").WithSummary("Download a document or one of its versions").RequireAuthorization(Policies.ReadDocuments);
+        documents.MapPatch("/{id}", EditMetadataEndpoint.Handle).Produces<DocumentResponse>(200).WithSummary("Edit a document's title, description and tags (If-Match)").RequireAuthorization(Policies.WriteDocuments);
 
         var uploads = app.MapGroup("/api/v1/uploads").WithTags("Uploads").RequireAuthorization(Policies.WriteDocuments);
-        uploads.MapPost("", UploadSessionEndpoints.Create).WithSummary("Start a direct upload session (signed URL)").RequireRateLimiting(RateLimits.Uploads);
-        uploads.MapGet("/{id}", UploadSessionEndpoints.Get).WithSummary("Get an upload session");
-        uploads.MapPost("/{id}/complete", UploadSessionEndpoints.Complete).WithSummary("Complete an upload session into a document");
-        uploads.MapDelete("/{id}", UploadSessionEndpoints.Abort).WithSummary("Abort an upload session");
+        uploads.MapPost("", UploadSessionEndpoints.Create).Produces<UploadSessionResponse>(201).WithSummary("Start a direct upload session (signed URL)").RequireRateLimiting(RateLimits.Uploads);
+        uploads.MapGet("/{id}", UploadSessionEndpoints.Get).Produces<UploadSessionResponse>(200).WithSummary("Get an upload session");
+        uploads.MapPost("/{id}/complete", UploadSessionEndpoints.Complete).Produces<DocumentResponse>(201).WithSummary("Complete an upload session into a document");
+        uploads.MapDelete("/{id}", UploadSessionEndpoints.Abort).Produces(StatusCodes.Status204NoContent).WithSummary("Abort an upload session");
         return app;
     }
 }

@@ -1,6 +1,7 @@
 using Dms.Modules.Notifications.Delivery;
 using Dms.Modules.Notifications.Inbox;
 using Dms.Platform.Database;
+using Dms.Platform.Http;
 using Dms.Platform.Outbox;
 using Dms.Platform.Security;
 using Dms.Platform.UseCases;
@@ -22,10 +23,10 @@ internal static class NotificationsModule
     public static IEndpointRouteBuilder MapNotifications(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/v1/notifications").WithTags("Notifications").RequireAuthorization();
-        group.MapGet("", NotificationEndpoints.List).WithSummary("List your notifications");
-        group.MapGet("/unread-count", NotificationEndpoints.UnreadCount).WithSummary("Count your unread notifications");
-        group.MapPost("/{id}/read", NotificationEndpoints.MarkRead).WithSummary("Mark a notification read");
-        group.MapPost("/read-all", NotificationEndpoints.MarkAllRead).WithSummary("Mark all your notifications read");
+        group.MapGet("", NotificationEndpoints.List).Produces<Page<NotificationResponse>>(200).WithSummary("List your notifications");
+        group.MapGet("/unread-count", NotificationEndpoints.UnreadCount).Produces<UnreadCount>(200).WithSummary("Count your unread notifications");
+        group.MapPost("/{id}/read", NotificationEndpoints.MarkRead).Produces<NotificationResponse>(200).WithSummary("Mark a notification read");
+        group.MapPost("/read-all", NotificationEndpoints.MarkAllRead).Produces<MarkedRead>(200).WithSummary("Mark all your notifications read");
         return app;
     }
 }

@@ -60,3 +60,6 @@ internal readonly record struct KeysetCursor(DateTime CreatedAt, Guid Id)
 }
 
 internal sealed record Page<T>(IReadOnlyList<T> Items, string? NextCursor);
+
+/// <summary>The <c>{ "items": [...] }</c> shape of unpaginated lists, as the OpenAPI document describes it.</summary>
+internal sealed record ItemsResponse<T>(IReadOnlyList<T> Items);

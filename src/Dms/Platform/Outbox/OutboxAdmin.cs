@@ -20,8 +20,8 @@ internal static class OutboxAdmin
     public static IEndpointRouteBuilder MapOutboxAdmin(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/v1/admin/outbox").WithTags("Operations").RequireAuthorization(Policies.Admin);
-        group.MapGet("/dead", Dead).WithSummary("List dead background messages (admins)");
-        group.MapPost("/{id}/replay", Replay).WithSummary("Replay a dead background message (admins)");
+        group.MapGet("/dead", Dead).Produces<ItemsResponse<DeadMessage>>(200).WithSummary("List dead background messages (admins)");
+        group.MapPost("/{id}/replay", Replay).Produces(StatusCodes.Status202Accepted).WithSummary("Replay a dead background message (admins)");
         return app;
     }
 

@@ -11,8 +11,8 @@ internal static class SignedObjectEndpoints
 {
     public static IEndpointRouteBuilder MapSignedObjects(this IEndpointRouteBuilder app)
     {
-        app.MapPut(SignedBlobUrls.ObjectsPath, PutAsync).WithSummary("Internal: upload bytes to a signed URL (filesystem storage)").AllowAnonymous().WithTags("Storage").DisableAntiforgery();
-        app.MapGet(SignedBlobUrls.ObjectsPath, GetAsync).WithSummary("Internal: download bytes from a signed URL (filesystem storage)").AllowAnonymous().WithTags("Storage");
+        app.MapPut(SignedBlobUrls.ObjectsPath, PutAsync).Produces(StatusCodes.Status200OK).WithSummary("Internal: upload bytes to a signed URL (filesystem storage)").AllowAnonymous().WithTags("Storage").DisableAntiforgery();
+        app.MapGet(SignedBlobUrls.ObjectsPath, GetAsync).Produces<byte[]>(StatusCodes.Status200OK, "application/octet-stream").WithSummary("Internal: download bytes from a signed URL (filesystem storage)").AllowAnonymous().WithTags("Storage");
         return app;
     }
 

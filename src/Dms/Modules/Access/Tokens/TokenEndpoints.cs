@@ -7,6 +7,9 @@ namespace Dms.Modules.Access.Tokens;
 internal sealed record CreateTokenRequest(string? Name, DateTimeOffset? ExpiresAt, string[]? Scopes);
 
 /// <summary>The caller's personal API tokens: <c>POST/GET /me/tokens</c>, <c>DELETE /me/tokens/{id}</c>.</summary>
+/// <summary>A new personal token: the only answer that ever carries its value.</summary>
+internal sealed record CreatedTokenResponse(Guid Id, string Name, string[] Scopes, DateTime CreatedAt, DateTime ExpiresAt, string Token);
+
 internal static class TokenEndpoints
 {
     public static async Task<IResult> Create(HttpContext http, CreateTokenRequest body, [FromServices] CreateTokenHandler handler, CancellationToken ct)
@@ -14,7 +17,7 @@ internal static class TokenEndpoints
         var me = CurrentUser.From(http.User);
         var viaToken = http.User.FindFirst(DmsClaims.TokenId) is not null;
         var (info, value) = await handler.HandleAsync(new CreateToken(body.Name, body.ExpiresAt, body.Scopes, viaToken), me, ct);
-        return Results.Created($"/api/v1/me/tokens/{info.Id}", new { info.Id, info.Name, info.Scopes, info.CreatedAt, info.ExpiresAt, token = value });
+        return Results.Created($"/api/v1/me/tokens/{info.Id}", new CreatedTokenResponse(info.Id, info.Name, info.Scopes, info.CreatedAt, info.ExpiresAt, value));
     }
 
     public static async Task<IResult> List(HttpContext http, [FromServices] ListTokensHandler handler, CancellationToken ct)

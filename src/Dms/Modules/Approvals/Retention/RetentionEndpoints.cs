@@ -19,8 +19,8 @@ internal static class RetentionEndpoints
     {
         var me = CurrentUser.From(http.User);
         var document = await handler.HandleAsync(new RestoreDocument(RouteIds.Parse(id)), me, ct);
-        http.Response.Headers.ETag = document.ETag;
-        return Results.Ok(document.Body);
+        http.Response.Headers.ETag = document.ETag();
+        return Results.Ok(document);
     }
 
     public static async Task<IResult> LegalHold(HttpContext http, string id, LegalHoldBody body, [FromServices] SetLegalHoldHandler handler, CancellationToken ct)

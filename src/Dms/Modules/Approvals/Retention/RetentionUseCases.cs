@@ -31,9 +31,9 @@ internal sealed class ListTrashHandler(Db db, IOptions<DmsOptions> options) : IH
 /// <summary>Brings a deleted document back from the trash (not once it is purged), audited.</summary>
 internal sealed record RestoreDocument(Guid DocumentId);
 
-internal sealed class RestoreDocumentHandler(Db db, AuditTrail audit) : IHandler<RestoreDocument, DocumentRepresentation>
+internal sealed class RestoreDocumentHandler(Db db, AuditTrail audit) : IHandler<RestoreDocument, DocumentResponse>
 {
-    public Task<DocumentRepresentation> HandleAsync(RestoreDocument command, CurrentUser me, CancellationToken ct) =>
+    public Task<DocumentResponse> HandleAsync(RestoreDocument command, CurrentUser me, CancellationToken ct) =>
         db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
             var document = await DocumentsFacade.RestoreAsync(c, tx, me.TenantId, command.DocumentId, me.UserId, ct);

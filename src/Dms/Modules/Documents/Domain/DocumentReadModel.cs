@@ -5,18 +5,6 @@ using Npgsql;
 
 namespace Dms.Modules.Documents.Domain;
 
-internal sealed record VersionResponse(int Number, long Size, string Sha256, string ContentType, string FileName, DateTime CreatedAt, Guid CreatedBy);
-
-internal sealed record DocumentResponse(
-    Guid Id, string Title, string? Description, DocumentStatus Status, Guid WorkspaceId, Guid? FolderId, string[] Tags,
-    DateTime CreatedAt, Guid CreatedBy, DateTime UpdatedAt, Guid UpdatedBy, VersionResponse CurrentVersion)
-{
-    internal int RowVersion { get; init; }
-
-    /// <summary>Strong validator for If-Match; changes with every metadata edit and every new version.</summary>
-    public string ETag() => $"\"{RowVersion}\"";
-}
-
 /// <summary>The one query shape every document endpoint answers with (document plus its current version).</summary>
 internal static class DocumentReadModel
 {
