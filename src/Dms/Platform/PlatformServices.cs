@@ -74,7 +74,7 @@ internal static class PlatformServices
             {
                 "FILESYSTEM" => new FileSystemBlobStore(options.Storage.FileSystem.Root ?? Path.Combine(options.DataDirectoryFullPath, "blobs"),
                     sp.GetRequiredService<SignedBlobUrls>()),
-                "S3" => new S3BlobStore(options.Storage.S3),
+                "S3" => new S3BlobStore(options.Storage.S3, sp.GetRequiredService<TimeProvider>()),
                 _ => throw new StartupException($"Dms__Storage__Provider '{options.Storage.Provider}' is not supported; use FileSystem or S3."),
             };
         });

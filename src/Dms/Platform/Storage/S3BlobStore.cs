@@ -18,9 +18,12 @@ internal sealed class S3BlobStore : IBlobStore, IDisposable
     private readonly AmazonS3Client _client;
     private readonly string _bucket;
     private readonly Protocol _protocol;
+    private readonly TimeProvider _clock;
 
-    public S3BlobStore(S3StorageOptions options)
+    /// <param name="clock">An object without a modification time counts as written now (the reconciler then leaves it for a grace period).</param>
+    public S3BlobStore(S3StorageOptions options, TimeProvider? clock = null)
     {
+        _clock = clock ?? TimeProvider.System;
         if (string.IsNullOrWhiteSpace(options.Bucket))
         {
             throw new Database.StartupException("Dms__Storage__S3__Bucket is required when Dms__Storage__Provider is S3.");
@@ -139,7 +142,7 @@ internal sealed class S3BlobStore : IBlobStore, IDisposable
         try
         {
             var metadata = await _client.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = _bucket, Key = key }, ct);
-            return new BlobProperties(key, metadata.ContentLength, new DateTimeOffset(metadata.LastModified ?? DateTime.UtcNow));
+            return new BlobProperties(key, metadata.ContentLength, metadata.LastModified is { } modified ? new DateTimeOffset(modified) : _clock.GetUtcNow());
         }
         catch (AmazonS3Exception ex) when (ex.StatusCode == HttpStatusCode.NotFound)
         {
@@ -179,7 +182,7 @@ internal sealed class S3BlobStore : IBlobStore, IDisposable
             }, ct));
             foreach (var item in page.S3Objects ?? [])
             {
-                yield return new BlobProperties(item.Key, item.Size ?? 0, new DateTimeOffset(item.LastModified ?? DateTime.UtcNow));
+                yield return new BlobProperties(item.Key, item.Size ?? 0, item.LastModified is { } modified ? new DateTimeOffset(modified) : _clock.GetUtcNow());
             }
             continuation = page.IsTruncated == true ? page.NextContinuationToken : null;
         }
