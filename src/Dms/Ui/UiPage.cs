@@ -199,6 +199,16 @@ internal static partial class Display
         _ => type.Replace('_', ' '),
     };
 
+    /// <summary>A background message's type in words (the dead-messages page); an unknown one keeps its code, made readable.</summary>
+    public static string MessageType(string type) => type switch
+    {
+        OutboxTypes.Execute => "Carry out an approved request",
+        OutboxTypes.DiscardStaged => "Discard a replacement's proposed file",
+        OutboxTypes.Purge => "Remove a deleted document for good",
+        Modules.Notifications.NotificationOutbox.MessageType => "Send a notification",
+        _ => type.Replace('.', ' ').Replace('_', ' '),
+    };
+
     /// <summary>Who did it: the e-mail, or "System" for the background worker.</summary>
     public static string Actor(string type, string label) => type == "system" ? "System" : label;
 
