@@ -11,8 +11,6 @@ using Microsoft.AspNetCore.Mvc;
 
 namespace Dms.Pages;
 
-internal sealed record ItemList<T>(List<T> Items);
-
 /// <summary>The document list: workspaces, search, tag/status/type filters, sorting, keyset paging, and the upload area.</summary>
 internal sealed class DocumentsModel(Db db) : UiPage
 {

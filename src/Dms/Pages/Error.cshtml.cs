@@ -34,7 +34,7 @@ internal sealed class ErrorModel : PageModel
             Response.StatusCode = Status;
         }
         Expired = HttpContext.Items.ContainsKey(ErrorPages.ExpiredFormKey);
-        Message = HttpContext.Items[ErrorPages.ProblemKey] is ApiProblem problem ? UiPage.Plain(problem) : null;
+        Message = HttpContext.Items[Platform.Http.ProblemResponses.PageProblemKey] is ApiProblem problem ? UiPage.Plain(problem) : null;
         Reference = HttpContext.Items[CorrelationId.ItemKey] as string ?? HttpContext.TraceIdentifier;
         TraceId = Activity.Current?.TraceId.ToString();
         if (original is { OriginalPath: { Length: > 1 } path } && path.StartsWith('/') && !path.StartsWith("//", StringComparison.Ordinal))

@@ -1,4 +1,5 @@
 using Dms.Modules.Access.Login;
+using Dms.Platform.Security;
 using Dms.Ui;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Mvc;
@@ -10,7 +11,7 @@ internal sealed class LogoutModel : UiPage
 {
     public async Task<IActionResult> OnPostAsync([FromServices] LogoutHandler logout, CancellationToken ct)
     {
-        if (User.FindFirst(UiModule.RefreshClaim)?.Value is { } refresh)
+        if (User.FindFirst(DmsClaims.SessionRefreshToken)?.Value is { } refresh)
         {
             await logout.HandleAsync(new Logout(refresh), ct);
         }

@@ -20,8 +20,6 @@ internal static class ErrorPages
     // WebApplication keeps its endpoint route builder here; a branch needs it to route again (as the framework's re-execute does).
     private const string GlobalRouteBuilderKey = "__GlobalEndpointRouteBuilder";
 
-    /// <summary>The API problem an uncaught handler error on a UI path carried, shown in plain words on the error page.</summary>
-    public const string ProblemKey = Platform.Http.ProblemResponses.PageProblemKey;
 
     public static bool IsUiPath(PathString path) =>
         !(path.StartsWithSegments("/api", StringComparison.OrdinalIgnoreCase) || path.StartsWithSegments("/openapi", StringComparison.OrdinalIgnoreCase) ||

@@ -170,11 +170,10 @@ internal static class UiModule
         var keep = tokenClaims.Where(c => c.Type is DmsClaims.Subject or DmsClaims.Tenant or DmsClaims.Role or DmsClaims.Email)
             .Select(c => new Claim(c.Type, c.Value)).ToList();
         // Kept (inside the encrypted cookie) so that signing out revokes this sign-in's refresh-token family.
-        keep.Add(new Claim(RefreshClaim, refreshToken));
+        keep.Add(new Claim(DmsClaims.SessionRefreshToken, refreshToken));
         return new ClaimsPrincipal(new ClaimsIdentity(keep, Scheme, DmsClaims.Email, DmsClaims.Role));
     }
 
-    public const string RefreshClaim = DmsClaims.SessionRefreshToken;
 
     private static Task Redirect(RedirectContext<CookieAuthenticationOptions> context, int status)
     {

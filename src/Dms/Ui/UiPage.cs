@@ -68,7 +68,7 @@ internal abstract class UiPage : PageModel
 }
 
 /// <summary>Small display helpers for the views.</summary>
-internal static partial class Display
+internal static class Display
 {
     public static string Size(long bytes) => bytes switch
     {
@@ -89,6 +89,17 @@ internal static partial class Display
         DocumentStatus.Deleted => "badge bad",
         _ => "badge",
     };
+
+    public static string StatusClass(ApprovalStatus status) => status switch
+    {
+        ApprovalStatus.Approved or ApprovalStatus.Executed => "badge ok",
+        ApprovalStatus.Pending => "badge warn",
+        ApprovalStatus.Rejected or ApprovalStatus.Failed => "badge bad",
+        _ => "badge",
+    };
+
+    /// <summary>An approval state in words: its name.</summary>
+    public static string Status(ApprovalStatus status) => status.ToString();
 
     /// <summary>A document's status in words (the API's values are identifiers: PendingDelete).</summary>
     public static string Status(DocumentStatus status) => status switch

@@ -1,5 +1,6 @@
 using Dapper;
 using Dms.Modules.Approvals.Domain;
+using Dms.Platform.Database;
 using Npgsql;
 
 namespace Dms.Modules.Approvals;
@@ -10,9 +11,6 @@ namespace Dms.Modules.Approvals;
 /// </summary>
 internal static class StagedReplacements
 {
-    // A request holds its staged blob from the moment it is opened until it is executed or closed.
-    private static readonly string Open = $"'{ApprovalStatus.Pending}', '{ApprovalStatus.Approved}'";
-
     /// <summary>Which of <paramref name="keys"/> are the staged content of a Pending or Approved request.</summary>
     public static async Task<IReadOnlySet<string>> HeldAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, IReadOnlyCollection<string> keys,
         CancellationToken ct) =>
@@ -20,6 +18,6 @@ internal static class StagedReplacements
             ? new HashSet<string>(StringComparer.Ordinal)
             : (await c.QueryAsync<string>(new CommandDefinition($"""
                 SELECT DISTINCT r.staged_blob_key FROM approval_requests r
-                WHERE r.tenant_id = @tenant AND r.staged_blob_key = ANY(@keys) AND r.status IN ({Open})
+                WHERE r.tenant_id = @tenant AND r.staged_blob_key = ANY(@keys) AND r.status IN ({ApprovalStates.Staging.Sql()})
                 """, new { tenant, keys = keys.ToArray() }, tx, cancellationToken: ct))).ToHashSet(StringComparer.Ordinal);
 }

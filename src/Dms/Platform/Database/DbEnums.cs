@@ -15,9 +15,6 @@ internal static class DbEnums
     /// <summary>The stored form of a state, for a query parameter.</summary>
     public static string Db<T>(this T value) where T : struct, Enum => value.ToString();
 
-    /// <summary>The stored forms of several states, for <c>= ANY(@param)</c>.</summary>
-    public static string[] Db<T>(this IEnumerable<T> values) where T : struct, Enum => values.Select(v => v.ToString()).ToArray();
-
     /// <summary>A state as an SQL literal, for SQL text: <c>'Active'</c>. Enum names are identifiers, so this is safe to inline.</summary>
     public static string Sql<T>(this T value) where T : struct, Enum => $"'{value}'";
 

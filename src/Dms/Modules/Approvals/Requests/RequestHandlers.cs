@@ -87,8 +87,7 @@ internal static class ChangeRequests
         DocumentStatus pending, string reason, StagedContent? staged, DmsOptions options, CancellationToken ct)
     {
         var currentVersion = await CheckOpenableAsync(c, tx, me, documentId, pending, lockRow: true, ct);
-        // The stored name of the request's type ("Delete", "Replace").
-        var type = $"{(pending == DocumentStatus.PendingDelete ? ApprovalType.Delete : ApprovalType.Replace)}";
+        var type = pending == DocumentStatus.PendingDelete ? ApprovalType.Delete : ApprovalType.Replace;
         ApprovalRow request;
         try
         {
@@ -96,7 +95,7 @@ internal static class ChangeRequests
             request = await c.QuerySingleAsync<ApprovalRow>(new CommandDefinition($"""
                 INSERT INTO approval_requests (id, tenant_id, document_id, type, status, requested_by, reason, based_on_version, expires_at,
                                                staged_blob_key, staged_version_id, staged_size, staged_sha256, staged_content_type, staged_file_name)
-                VALUES (@id, @tenant, @documentId, @type, '{ApprovalStatus.Pending}', @user, @reason, @currentVersion, now() + @ttl,
+                VALUES (@id, @tenant, @documentId, @type, {ApprovalStatus.Pending.Sql()}, @user, @reason, @currentVersion, now() + @ttl,
                         @key, @versionId, @size, @sha256, @contentType, @fileName)
                 RETURNING {ApprovalRequests.Columns}
                 """,
@@ -105,7 +104,7 @@ internal static class ChangeRequests
                     id = Guid.CreateVersion7(),
                     tenant = me.TenantId,
                     documentId,
-                    type,
+                    type = type.Db(),
                     user = me.UserId,
                     reason,
                     currentVersion,
@@ -126,9 +125,9 @@ internal static class ChangeRequests
         }
         await DocumentUploads.MarkPendingAsync(c, tx, me.TenantId, documentId, pending, ct);
         await audit.RecordAsync(c, tx, "approval.requested", "approval", request.Id,
-            new { type, documentId, reason, replacement = staged is null ? null : new { staged.FileName, staged.Size, staged.Sha256 } }, ct: ct);
+            new { type = type.Db(), documentId, reason, replacement = staged is null ? null : new { staged.FileName, staged.Size, staged.Sha256 } }, ct: ct);
         await Notify.AdminsAsync(c, tx, me.TenantId, request, "approval.requested", $"{type} requested for {Notify.Document}",
-            $"{me.Email} asks to {type.ToLowerInvariant()} it: {reason}", ct);
+            $"{me.Email} asks to {type.Verb()} it: {reason}", ct);
         return request.ToResponse();
     }
 
