@@ -61,10 +61,12 @@ internal static class PlatformServices
         services.AddSingleton<Testing.FaultInjection>();
         DbEnums.Register<Outbox.OutboxStatus>();
         services.AddHandlersFrom("Dms.Platform");
-        services.AddSingleton<Outbox.OutboxDispatcher>();
         if (runBackgroundWork)
         {
-            services.AddHostedService(sp => sp.GetRequiredService<Outbox.OutboxDispatcher>());
+            foreach (var lane in Enum.GetValues<Outbox.OutboxLane>())
+            {
+                services.AddSingleton<IHostedService>(sp => ActivatorUtilities.CreateInstance<Outbox.OutboxDispatcher>(sp, lane));
+            }
         }
         services.AddSingleton<SignedBlobUrls>();
         services.AddSingleton<IBlobStore>(sp =>

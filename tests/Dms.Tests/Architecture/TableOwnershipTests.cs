@@ -25,6 +25,7 @@ public sealed class TableOwnershipTests
         ["documents"] = "Documents",
         ["document_versions"] = "Documents",
         ["upload_sessions"] = "Documents",
+        ["version_texts"] = "Documents",
         ["approval_requests"] = "Approvals",
         ["notifications"] = "Notifications",
         ["audit_events"] = "Audit",

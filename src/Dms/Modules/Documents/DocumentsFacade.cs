@@ -52,9 +52,10 @@ internal static class DocumentsFacade
             """, new { tenant, documentId, deletedBy }, tx, cancellationToken: ct));
 
     /// <summary>An approved replacement: <paramref name="version"/> becomes version <paramref name="number"/>, current, and the document Active again.</summary>
-    public static Task AddVersionAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid documentId, int number, NewVersion version, Guid by,
-        CancellationToken ct) =>
-        c.ExecuteAsync(new CommandDefinition($"""
+    public static async Task AddVersionAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid documentId, int number, NewVersion version, Guid by,
+        CancellationToken ct)
+    {
+        await c.ExecuteAsync(new CommandDefinition($"""
             INSERT INTO document_versions (id, tenant_id, document_id, number, blob_key, size, sha256, content_type, file_name, created_by)
             VALUES (@versionId, @tenant, @documentId, @number, @key, @size, @sha256, @contentType, @fileName, @by);
             UPDATE documents SET current_version = @number, status = {DocumentStatus.Active.Sql()}, row_version = row_version + 1, updated_at = now(), updated_by = @by
@@ -73,6 +74,8 @@ internal static class DocumentsFacade
                 fileName = version.FileName,
                 by,
             }, tx, cancellationToken: ct));
+        await VersionProcessing.QueueAsync(c, tx, tenant, documentId, number, ct);
+    }
 
     /// <summary>
     /// Brings a document back from the trash: 404 when it does not exist, 410 once purged, 409 when it is not in the

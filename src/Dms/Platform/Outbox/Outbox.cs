@@ -17,7 +17,20 @@ internal interface IOutboxHandler
 {
     string Type { get; }
 
+    /// <summary>Which dispatcher runs it: slow work (extraction, rendering) never queues in front of approvals.</summary>
+    OutboxLane Lane => OutboxLane.Default;
+
     Task HandleAsync(OutboxMessage message, CancellationToken ct);
+}
+
+/// <summary>
+/// A dispatcher of its own per lane: <see cref="Default"/> for short state changes (approvals, notifications, purges),
+/// <see cref="Background"/> for work that takes seconds per message (text extraction, previews), with a longer lease.
+/// </summary>
+internal enum OutboxLane
+{
+    Default,
+    Background,
 }
 
 /// <summary>A failure that no retry can fix: the message goes straight to the dead letters.</summary>
@@ -67,6 +80,13 @@ internal sealed class OutboxOptions
     public TimeSpan BaseBackoff { get; set; } = TimeSpan.FromSeconds(2);
     public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>The background lane (extraction, previews): its lease bounds one message's run time.</summary>
+    public BackgroundLaneOptions Background { get; set; } = new();
+
+    public TimeSpan Lease(OutboxLane lane) => lane == OutboxLane.Background ? Background.LeaseDuration : LeaseDuration;
+
+    public int Batch(OutboxLane lane) => lane == OutboxLane.Background ? Background.BatchSize : BatchSize;
+
     /// <summary>Exponential backoff with full jitter: a random delay in [½·d, d] where d doubles per attempt.</summary>
     public TimeSpan Backoff(int attempts)
     {
@@ -74,4 +94,10 @@ internal sealed class OutboxOptions
         var capped = Math.Min(exponential, MaxBackoff.TotalMilliseconds);
         return TimeSpan.FromMilliseconds(capped * (0.5 + Random.Shared.NextDouble() / 2));
     }
+}
+
+internal sealed class BackgroundLaneOptions
+{
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromMinutes(5);
+    public int BatchSize { get; set; } = 4;
 }

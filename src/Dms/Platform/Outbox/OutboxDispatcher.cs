@@ -15,11 +15,16 @@ namespace Dms.Platform.Outbox;
 /// </summary>
 internal sealed class OutboxDispatcher(
     NpgsqlDataSource dataSource, IEnumerable<IOutboxHandler> handlers, IOptions<DmsOptions> options, Testing.FaultInjection faults,
-    ILogger<OutboxDispatcher> logger) : BackgroundService
+    ILogger<OutboxDispatcher> logger, OutboxLane lane) : BackgroundService
 {
     // Names the lease holder: which host and process hold a message, unique per dispatcher instance.
-    private readonly string _node = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid():N}";
+    private readonly string _node = $"{Environment.MachineName}:{Environment.ProcessId}:{lane}:{Guid.NewGuid():N}";
     private readonly Dictionary<string, IOutboxHandler> _handlers = handlers.ToDictionary(h => h.Type);
+
+    // The background lane claims only its own types; the default lane every other type (and unknown ones, which it dead-letters).
+    private readonly string[] _backgroundTypes = handlers.Where(h => h.Lane == OutboxLane.Background).Select(h => h.Type).ToArray();
+
+    public OutboxLane Lane => lane;
 
     private OutboxOptions Settings => options.Value.Outbox;
 
@@ -78,8 +83,16 @@ internal sealed class OutboxDispatcher(
         // It also dead-letters a message whose lease ran out after its last allowed attempt: that one most
         // likely took its node down with it (a crash, an OOM kill), so it is not handed to the next node forever.
         return (await conn.QueryAsync<OutboxMessage>(new CommandDefinition(
-            "SELECT id, tenant_id, type, payload, attempts FROM outbox_claim(@node, @batch, @lease, @max)",
-            new { node = _node, batch = Settings.BatchSize, lease = Settings.LeaseDuration, max = Settings.MaxAttempts }, cancellationToken: ct))).ToList();
+            "SELECT id, tenant_id, type, payload, attempts FROM outbox_claim(@node, @batch, @lease, @max, @types, @only)",
+            new
+            {
+                node = _node,
+                batch = Settings.Batch(lane),
+                lease = Settings.Lease(lane),
+                max = Settings.MaxAttempts,
+                types = _backgroundTypes,
+                only = lane == OutboxLane.Background,
+            }, cancellationToken: ct))).ToList();
     }
 
     private async Task HandleAsync(OutboxMessage message)
@@ -96,7 +109,7 @@ internal sealed class OutboxDispatcher(
         }
 
         // The message in hand is finished even during shutdown (handlers are short); a lease covers a hang.
-        using var timeout = new CancellationTokenSource(Settings.LeaseDuration);
+        using var timeout = new CancellationTokenSource(Settings.Lease(lane));
         using var scope = logger.BeginScope(new Dictionary<string, object> { ["OutboxMessageId"] = message.Id, ["TenantId"] = message.TenantId });
         try
         {
@@ -161,7 +174,7 @@ internal sealed class OutboxDispatcher(
         var renewed = await conn.ExecuteAsync(new CommandDefinition($"""
             UPDATE outbox_messages SET locked_until = now() + @lease
             WHERE id = @id AND locked_by = @node AND status = {OutboxStatus.Processing.Sql()}
-            """, new { id = message.Id, node = _node, lease = Settings.LeaseDuration }, tx));
+            """, new { id = message.Id, node = _node, lease = Settings.Lease(lane) }, tx));
         await tx.CommitAsync();
         return renewed == 1;
     }

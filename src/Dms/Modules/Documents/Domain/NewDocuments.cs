@@ -10,8 +10,9 @@ internal sealed record NewDocument(Guid Id, Guid WorkspaceId, Guid? FolderId, st
 /// <summary>Writes a new document and its version 1, in the caller's transaction (both upload paths end here).</summary>
 internal static class NewDocuments
 {
-    public static Task InsertAsync(NpgsqlConnection c, NpgsqlTransaction tx, CurrentUser me, NewDocument document, CancellationToken ct) =>
-        c.ExecuteAsync(new CommandDefinition("""
+    public static async Task InsertAsync(NpgsqlConnection c, NpgsqlTransaction tx, CurrentUser me, NewDocument document, CancellationToken ct)
+    {
+        await c.ExecuteAsync(new CommandDefinition("""
             INSERT INTO documents (id, tenant_id, workspace_id, folder_id, title, description, tags, current_version, created_by, updated_by)
             VALUES (@DocumentId, @Tenant, @WorkspaceId, @FolderId, @Title, @Description, @Tags, 1, @UserId, @UserId);
             INSERT INTO document_versions (id, tenant_id, document_id, number, blob_key, size, sha256, content_type, file_name, created_by)
@@ -34,4 +35,6 @@ internal static class NewDocuments
                 document.Content.ContentType,
                 document.Content.FileName,
             }, tx, cancellationToken: ct));
+        await VersionProcessing.QueueAsync(c, tx, me.TenantId, document.Id, 1, ct);
+    }
 }
