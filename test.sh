@@ -61,6 +61,23 @@ if ! command -v chromium >/dev/null 2>&1 && [ -z "${DMS_CHROMIUM:-}" ]; then
 fi
 mkdir -p TestResults/e2e
 
+# Text extraction, OCR and previews run these tools as child processes (the product disables a kind of extraction
+# or preview when its tool is missing; the tests need them all). prlimit (util-linux) sets their memory cap.
+missing_tools=()
+for tool in pdftotext:poppler-utils pdftoppm:poppler-utils tesseract:tesseract-ocr vips:libvips-tools \
+            soffice:libreoffice-writer-nogui prlimit:util-linux; do
+  command -v "${tool%%:*}" >/dev/null 2>&1 || missing_tools+=("${tool#*:}")
+done
+[ -f /usr/share/tesseract-ocr/5/tessdata/eng.traineddata ] || compgen -G '/usr/share/tesseract-ocr/*/tessdata/eng.traineddata' >/dev/null || missing_tools+=(tesseract-ocr-eng)
+if [ "${#missing_tools[@]}" -gt 0 ]; then
+  if can_apt; then
+    say "installing extraction and preview tools (apt-get install ${missing_tools[*]} and the LibreOffice calc/impress filters)"
+    apt_install "${missing_tools[@]}" tesseract-ocr-eng libreoffice-calc-nogui libreoffice-impress-nogui
+  else
+    die "missing tools for text extraction and previews: ${missing_tools[*]} (Debian/Ubuntu: sudo apt-get install poppler-utils tesseract-ocr tesseract-ocr-eng libvips-tools libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui) and re-run."
+  fi
+fi
+
 say "checking formatting (dotnet format --verify-no-changes)"
 dotnet format Dms.slnx --verify-no-changes
 

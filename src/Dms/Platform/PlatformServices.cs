@@ -59,6 +59,7 @@ internal static class PlatformServices
         services.AddSingleton<Db>();
         services.AddHttpContextAccessor();
         services.AddSingleton<Testing.FaultInjection>();
+        services.AddSingleton<Processes.ExternalTools>();
         DbEnums.Register<Outbox.OutboxStatus>();
         services.AddHandlersFrom("Dms.Platform");
         if (runBackgroundWork)

@@ -1,4 +1,12 @@
+using System.Text.Json.Serialization;
+
 namespace Dms.Modules.Documents;
+
+/// <summary>
+/// Why a document matched a search: <see cref="Snippet"/> is HTML-safe text (everything escaped) with the matched words in
+/// <c>&lt;mark&gt;</c>; <see cref="InTitle"/> when the title itself matched (those rank first).
+/// </summary>
+internal sealed record SearchMatch(string? Snippet, bool InTitle, double Rank);
 
 /// <summary>A document version as the API shows it.</summary>
 internal sealed record VersionResponse(int Number, long Size, string Sha256, string ContentType, string FileName, DateTime CreatedAt, Guid CreatedBy);
@@ -9,6 +17,10 @@ internal sealed record DocumentResponse(
     DateTime CreatedAt, Guid CreatedBy, DateTime UpdatedAt, Guid UpdatedBy, VersionResponse CurrentVersion)
 {
     internal int RowVersion { get; init; }
+
+    /// <summary>Only in search results (<c>q=</c>).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public SearchMatch? Match { get; init; }
 
     /// <summary>Strong validator for If-Match; changes with every metadata edit and every new version.</summary>
     public string ETag() => $"\"{RowVersion}\"";

@@ -59,7 +59,15 @@ internal readonly record struct KeysetCursor(DateTime CreatedAt, Guid Id)
         new(StatusCodes.Status400BadRequest, "request.invalid_cursor", "The cursor is not one this API issued.");
 }
 
-internal sealed record Page<T>(IReadOnlyList<T> Items, string? NextCursor);
+internal sealed record Page<T>(IReadOnlyList<T> Items, string? NextCursor)
+{
+    /// <summary>How many items match in all (search results only): exact when small, else an estimate ("about 12,000").</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public ResultCount? Total { get; init; }
+}
+
+/// <summary>A result count; <see cref="Exact"/> is false when it is the planner's estimate of a large result.</summary>
+internal sealed record ResultCount(long Value, bool Exact);
 
 /// <summary>The <c>{ "items": [...] }</c> shape of unpaginated lists, as the OpenAPI document describes it.</summary>
 internal sealed record ItemsResponse<T>(IReadOnlyList<T> Items);
