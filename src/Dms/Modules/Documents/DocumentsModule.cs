@@ -4,7 +4,9 @@ using Dms.Modules.Documents.Domain;
 using Dms.Modules.Documents.Download;
 using Dms.Modules.Documents.Edit;
 using Dms.Modules.Documents.Folders;
+using Dms.Modules.Documents.Previews;
 using Dms.Modules.Documents.Reconciliation;
+using Dms.Modules.Documents.Text;
 using Dms.Modules.Documents.Upload;
 using Dms.Modules.Documents.Workspaces;
 using Dms.Platform.Database;
@@ -27,6 +29,8 @@ internal static class DocumentsModule
         services.AddSingleton<DirectUploads>();
         services.AddSingleton<DocumentUploads>();
         services.AddSingleton<StorageReconciler>();
+        services.AddDocumentText();
+        services.AddDocumentPreviews();
         if (runBackgroundWork)
         {
             services.AddHostedService<ReconciliationService>();
@@ -56,6 +60,8 @@ internal static class DocumentsModule
         documents.MapGet("/{id}/versions", BrowseEndpoints.Versions).Produces<ItemsResponse<VersionResponse>>(200).WithSummary("List a document's versions").RequireAuthorization(Policies.ReadDocuments);
         documents.MapGet("/{id}/content", DownloadEndpoint.Handle).Produces(StatusCodes.Status302Found).Produces<byte[]>(StatusCodes.Status200OK, "application/octet-stream").WithSummary("Download a document or one of its versions").RequireAuthorization(Policies.ReadDocuments);
         documents.MapPatch("/{id}", EditMetadataEndpoint.Handle).Produces<DocumentResponse>(200).WithSummary("Edit a document's title, description and tags (If-Match)").RequireAuthorization(Policies.WriteDocuments);
+        documents.MapDocumentText();
+        documents.MapDocumentPreviews();
 
         var uploads = app.MapGroup("/api/v1/uploads").WithTags("Uploads").RequireAuthorization(Policies.WriteDocuments);
         uploads.MapPost("", UploadSessionEndpoints.Create).Produces<UploadSessionResponse>(201).WithSummary("Start a direct upload session (signed URL)").RequireRateLimiting(RateLimits.Uploads);
