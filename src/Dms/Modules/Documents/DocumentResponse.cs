@@ -4,9 +4,10 @@ namespace Dms.Modules.Documents;
 
 /// <summary>
 /// Why a document matched a search: <see cref="Snippet"/> is HTML-safe text (everything escaped) with the matched words in
-/// <c>&lt;mark&gt;</c>; <see cref="InTitle"/> when the title itself matched (those rank first).
+/// <c>&lt;mark&gt;</c>; <see cref="InTitle"/> when the title itself matched (those rank first); <see cref="Similar"/> when no word
+/// matched and only the title is like what was typed (typo tolerance; these come last).
 /// </summary>
-internal sealed record SearchMatch(string? Snippet, bool InTitle, double Rank);
+internal sealed record SearchMatch(string? Snippet, bool InTitle, double Rank, bool Similar = false);
 
 /// <summary>A document version as the API shows it.</summary>
 internal sealed record VersionResponse(int Number, long Size, string Sha256, string ContentType, string FileName, DateTime CreatedAt, Guid CreatedBy);

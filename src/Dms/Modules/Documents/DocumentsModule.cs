@@ -29,6 +29,8 @@ internal static class DocumentsModule
         services.AddSingleton<DirectUploads>();
         services.AddSingleton<DocumentUploads>();
         services.AddSingleton<StorageReconciler>();
+        services.AddSingleton<Search.IDocumentSearchIndex, Search.PostgresSearchIndex>();
+        services.AddSingleton<Search.DocumentSearch>();
         services.AddDocumentText();
         services.AddDocumentPreviews();
         if (runBackgroundWork)

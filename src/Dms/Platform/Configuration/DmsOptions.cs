@@ -25,6 +25,7 @@ internal sealed class DmsOptions
     /// <summary>Test-only fault switches (<c>Dms__Testing__…</c>); all off by default.</summary>
     public Testing.TestingOptions Testing { get; set; } = new();
     public ApprovalOptions Approvals { get; set; } = new();
+    public SearchOptions Search { get; set; } = new();
     public RetentionOptions Retention { get; set; } = new();
     public AuditOptions Audit { get; set; } = new();
     public SecurityOptions Security { get; set; } = new();
@@ -126,6 +127,21 @@ internal sealed class FileSystemStorageOptions
 {
     /// <summary>Defaults to <c>{DataDirectory}/blobs</c>.</summary>
     public string? Root { get; set; }
+}
+
+internal sealed class SearchOptions
+{
+    /// <summary>
+    /// How many of the newest matches (and of the newest title matches) a search ranks. Rare words rank all their matches;
+    /// a word in half the tenant ranks its newest ones, so a search costs the same at 10k and at 1M documents.
+    /// </summary>
+    public int Candidates { get; set; } = 1000;
+
+    /// <summary>Totals are counted exactly up to this many matches, estimated above ("about 12,000").</summary>
+    public int ExactCountUpTo { get; set; } = 1000;
+
+    /// <summary>Snippets are cut from the first this-many characters of a version's text.</summary>
+    public int SnippetSourceChars { get; set; } = 50_000;
 }
 
 internal sealed class ApprovalOptions

@@ -11,22 +11,29 @@ namespace Dms.Modules.Documents.Browse;
 internal sealed record ListDocuments(string? Q = null, string? WorkspaceId = null, string? FolderId = null, string? Tag = null, string? Status = null,
     string? Type = null, string? Sort = null, string? Order = null, int? Limit = null, string? Cursor = null);
 
-internal sealed class ListDocumentsHandler(Db db) : IHandler<ListDocuments, Page<DocumentResponse>>
+internal sealed class ListDocumentsHandler(Db db, Search.DocumentSearch search) : IHandler<ListDocuments, Page<DocumentResponse>>
 {
     public async Task<Page<DocumentResponse>> HandleAsync(ListDocuments query, CurrentUser me, CancellationToken ct)
     {
         var v = new Validator();
-        v.Require(query.Q is null || (query.Q.Length <= 200 && !query.Q.Contains('\0', StringComparison.Ordinal)), "q", "q is at most 200 characters.");
+        v.Require(query.Q is null || (query.Q.Length <= Search.SearchText.MaxLength && !query.Q.Contains('\0', StringComparison.Ordinal)), "q",
+            $"q is at most {Search.SearchText.MaxLength} characters.");
+        var searching = !string.IsNullOrWhiteSpace(query.Q);
         v.Require(query.Tag is null || (query.Tag.Length <= Tags.MaxLength && !query.Tag.Any(char.IsControl)), "tag", $"tag is at most {Tags.MaxLength} characters.");
         var status = string.IsNullOrEmpty(query.Status) ? null : ListableStatuses.Canonical(query.Status);
         v.Require(string.IsNullOrEmpty(query.Status) || status is not null, "status", $"status must be {string.Join(", ", ListableStatuses.All.SkipLast(1))} or {ListableStatuses.All[^1]}.");
         v.Require(string.IsNullOrEmpty(query.Type) || FileFamilies.Patterns.ContainsKey(query.Type), "type", "type must be pdf, image, office or text.");
-        var sortOrder = DocumentSort.Parse(query.Sort, query.Order, v);
+        // A search is ordered by relevance unless a sort is asked for; relevance means nothing without a query.
+        var byRelevance = string.Equals(query.Sort, "relevance", StringComparison.OrdinalIgnoreCase) || (searching && string.IsNullOrEmpty(query.Sort));
+        v.Require(!byRelevance || searching, "sort", "sort=relevance needs a search (q).");
+        DocumentSort? sortOrder = byRelevance ? null : DocumentSort.Parse(query.Sort, query.Order, v);
         v.ThrowIfInvalid();
         var filter = new DocumentFilter(me.TenantId, query.Q, RouteIds.ParseOptional(query.WorkspaceId, "workspaceId"), RouteIds.ParseOptional(query.FolderId, "folderId"),
-            query.Tag, DocumentCursor.Decode(query.Cursor, sortOrder), KeysetCursor.Limit(query.Limit), me, status,
+            query.Tag, searching ? null : DocumentCursor.Decode(query.Cursor, sortOrder!.Value), KeysetCursor.Limit(query.Limit), me, status,
             string.IsNullOrEmpty(query.Type) ? null : query.Type.ToLowerInvariant(), sortOrder);
-        return await db.InTenantAsync(me.TenantId, (c, tx) => DocumentReadModel.ListAsync(c, tx, filter, ct), ct);
+        return await db.InTenantAsync(me.TenantId, (c, tx) => searching
+            ? search.SearchAsync(c, tx, filter, query.Cursor, ct)
+            : DocumentReadModel.ListAsync(c, tx, filter, ct), ct);
     }
 }
 

@@ -42,7 +42,7 @@ internal readonly record struct DocumentSort(DocumentSortKey Key, bool Descendin
             "asc" => false,
             _ => (bool?)null,
         };
-        v.Require(key is not null, "sort", "sort must be createdAt, updatedAt or title.");
+        v.Require(key is not null, "sort", "sort must be createdAt, updatedAt, title or (with q) relevance.");
         v.Require(string.IsNullOrEmpty(order) || descending is not null, "order", "order must be asc or desc.");
         var k = key ?? DocumentSortKey.CreatedAt;
         return new DocumentSort(k, descending ?? k != DocumentSortKey.Title);

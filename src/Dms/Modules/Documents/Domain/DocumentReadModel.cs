@@ -78,6 +78,11 @@ internal static class DocumentReadModel
         return new Page<DocumentResponse>(items, next);
     }
 
+    /// <summary>Rows of <see cref="Select"/> followed by the caller's joins, conditions and order (search answers in the same shape).</summary>
+    internal static async Task<List<DocumentResponse>> QueryAsync(NpgsqlConnection c, NpgsqlTransaction tx, string afterFrom, object parameters,
+        CancellationToken ct) =>
+        (await c.QueryAsync<Row>(new CommandDefinition($"{Select} {afterFrom}", parameters, tx, cancellationToken: ct))).Select(r => r.ToResponse()).ToList();
+
     private static string EscapeLike(string value) =>
         value.Replace(@"\", @"\\", StringComparison.Ordinal).Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal);
 
