@@ -239,3 +239,33 @@ SELECT d.tenant_id, d.id, d.workspace_id, d.folder_id, d.status, d.tags, d.title
 FROM documents d WHERE d.status <> 'Purged';
 ALTER TABLE documents FORCE ROW LEVEL SECURITY;
 ALTER TABLE version_texts FORCE ROW LEVEL SECURITY;
+
+-- After the tenant's language changed: re-parses up to p_limit of its rows still in another configuration; returns how
+-- many (the reindex handler calls it until 0). Only the caller's tenant, from the transaction's setting.
+CREATE FUNCTION document_search_reindex(p_limit integer) RETURNS integer
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp
+  AS $$
+  DECLARE
+    v_tenant uuid := app_tenant_id();
+    v_config regconfig;
+    v_count integer;
+  BEGIN
+    IF v_tenant IS NULL OR p_limit NOT BETWEEN 1 AND 10000 THEN
+      RETURN 0;
+    END IF;
+    v_config := search_config_of(v_tenant);
+    WITH batch AS (
+      SELECT s.document_id FROM document_search s WHERE s.tenant_id = v_tenant AND s.config <> v_config LIMIT p_limit FOR UPDATE)
+    UPDATE document_search s
+    SET config = v_config,
+        title_tsv = setweight(to_tsvector(v_config, d.title), 'A'),
+        meta_tsv = setweight(to_tsvector(v_config, array_to_string(d.tags, ' ')), 'B') || setweight(to_tsvector(v_config, coalesce(d.description, '')), 'C'),
+        content_tsv = search_content_of(v_config, v_tenant, d.id, d.current_version)
+    FROM batch, documents d
+    WHERE s.tenant_id = v_tenant AND s.document_id = batch.document_id AND d.tenant_id = v_tenant AND d.id = batch.document_id;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count;
+  END
+  $$;
+REVOKE ALL ON FUNCTION document_search_reindex(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION document_search_reindex(integer) TO dms_app;

@@ -160,6 +160,43 @@ public sealed class SearchTests(TenantFixture fixture) : IClassFixture<TenantFix
         await forged.ShouldBeProblemAsync(HttpStatusCode.BadRequest, "request.cursor_sort_mismatch");
     }
 
+    [Fact]
+    public async Task A_tenant_language_adds_stemming_after_the_worker_reindexes_and_only_admins_change_it()
+    {
+        var tenant = await Tenant.App.CreateTenantAsync();
+        var admin = tenant.Admin.Client;
+        var id = await UploadAsync(admin, "Quarterly reports", description: "Invoices were approved");
+        (await IdsAsync(admin, "report invoice")).ShouldBeEmpty("no stemming by default: words match as written");
+        (await SearchAsync(admin, "q=x")).GetProperty("items").GetArrayLength().ShouldBe(0);
+
+        using (var settings = await admin.GetAsync("/api/v1/admin/search-settings"))
+        {
+            (await settings.JsonAsync()).GetProperty("language").GetString().ShouldBe("any");
+        }
+        var member = await tenant.CreateUserAsync("Member");
+        using (var denied = await member.Client.PutAsJsonAsync("/api/v1/admin/search-settings", new { language = "english" }))
+        {
+            await denied.ShouldHaveStatusAsync(HttpStatusCode.Forbidden);
+        }
+        using (var bad = await admin.PutAsJsonAsync("/api/v1/admin/search-settings", new { language = "klingon" }))
+        {
+            await bad.ShouldBeProblemAsync(HttpStatusCode.BadRequest, "validation.failed");
+        }
+        using (var set = await admin.PutAsJsonAsync("/api/v1/admin/search-settings", new { language = "English" }))
+        {
+            await set.ShouldHaveStatusAsync(HttpStatusCode.OK);
+            (await set.JsonAsync()).GetProperty("language").GetString().ShouldBe("english");
+        }
+
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!(await IdsAsync(admin, "report invoice")).Contains(id) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(200);
+        }
+        (await IdsAsync(admin, "report invoice")).ShouldBe([id], "the worker re-parsed the document in English");
+        (await IdsAsync(Admin, "report invoice")).ShouldNotContain(id);
+    }
+
     [Theory]
     [InlineData("\"unbalanced")]
     [InlineData("a & b | !c :* (d)")]

@@ -6,13 +6,16 @@ using Dms.Modules.Documents.Edit;
 using Dms.Modules.Documents.Folders;
 using Dms.Modules.Documents.Previews;
 using Dms.Modules.Documents.Reconciliation;
+using Dms.Modules.Documents.Search;
 using Dms.Modules.Documents.Text;
 using Dms.Modules.Documents.Upload;
 using Dms.Modules.Documents.Workspaces;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
+using Dms.Platform.Outbox;
 using Dms.Platform.Security;
 using Dms.Platform.UseCases;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Dms.Modules.Documents;
 
@@ -31,6 +34,7 @@ internal static class DocumentsModule
         services.AddSingleton<StorageReconciler>();
         services.AddSingleton<Search.IDocumentSearchIndex, Search.PostgresSearchIndex>();
         services.AddSingleton<Search.DocumentSearch>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IOutboxHandler, Search.SearchReindexHandler>());
         services.AddDocumentText();
         services.AddDocumentPreviews();
         if (runBackgroundWork)
@@ -62,6 +66,7 @@ internal static class DocumentsModule
         documents.MapGet("/{id}/versions", BrowseEndpoints.Versions).Produces<ItemsResponse<VersionResponse>>(200).WithSummary("List a document's versions").RequireAuthorization(Policies.ReadDocuments);
         documents.MapGet("/{id}/content", DownloadEndpoint.Handle).Produces(StatusCodes.Status302Found).Produces<byte[]>(StatusCodes.Status200OK, "application/octet-stream").WithSummary("Download a document or one of its versions").RequireAuthorization(Policies.ReadDocuments);
         documents.MapPatch("/{id}", EditMetadataEndpoint.Handle).Produces<DocumentResponse>(200).WithSummary("Edit a document's title, description and tags (If-Match)").RequireAuthorization(Policies.WriteDocuments);
+        app.MapGroup("/api/v1/admin").WithTags("Documents").RequireAuthorization(Policies.Admin).MapSearchSettings();
         documents.MapDocumentText();
         documents.MapDocumentPreviews();
 
