@@ -15,7 +15,7 @@
 --   status PendingDelete g % 1000 = 500, PendingReplace g % 2000 = 999, Deleted g % 200 = 77, else Active
 --   document g = n (the oldest) is the only one in the member's workspace :member_ws
 \set ON_ERROR_STOP on
-\timing off
+\timing on
 SET client_min_messages = warning;
 SET maintenance_work_mem = '512MB';
 SET work_mem = '64MB';
@@ -64,6 +64,7 @@ CREATE TEMP TABLE vocab ON COMMIT DROP AS SELECT ARRAY[
 -- (The "+ 0 * k" ties each aggregate to its own subquery: an aggregate over outer columns only would be the outer
 -- query's.)
 -- 65,536 phrases of 1–3 Zipf-distributed words (log-uniform over the word's rank): a title is two of them.
+\echo seed: pools (phrases, sentences, paragraphs, tag sets)
 CREATE TEMP TABLE phrases ON COMMIT DROP AS
 SELECT i, (SELECT string_agg(v.w[floor(exp(random() * ln(array_length(v.w, 1) + 1)))::int + 0 * k], ' ')
            FROM generate_series(1, 1 + i % 3) k WHERE i IS NOT NULL) AS text
@@ -108,6 +109,7 @@ CREATE TEMP TABLE ws ON COMMIT DROP AS
 SELECT array_agg(id ORDER BY is_default DESC, name) AS ids FROM workspaces WHERE tenant_id = :'tenant' AND id <> :'member_ws';
 
 -- One row per document with every random choice made once (the h* columns pick pool rows).
+\echo seed: per-document choices
 CREATE TEMP TABLE seed ON COMMIT DROP AS
 SELECT g, gen_random_uuid() AS id,
        CASE WHEN g = :n THEN :'member_ws'::uuid
@@ -120,6 +122,7 @@ SELECT g, gen_random_uuid() AS id,
        floor(random() * 65536)::int AS h_tags, floor(random() * 4096)::int AS h_desc1, floor(random() * 4096)::int AS h_desc2
 FROM generate_series(1, :n) g, ws;
 
+\echo seed: documents
 INSERT INTO documents (id, tenant_id, workspace_id, title, description, status, tags, current_version, created_at, created_by,
                        updated_at, updated_by, deleted_at, deleted_by)
 SELECT s.id, :'tenant', s.workspace_id,
@@ -162,6 +165,7 @@ SELECT s.g, s.id AS document_id, nr, s.versions, s.kind, s.created_at + (nr - 1)
        floor(random() * 4096)::int AS h_text1, floor(random() * 4096)::int AS h_text2
 FROM seed s, generate_series(1, s.versions) nr;
 
+\echo seed: document_versions
 INSERT INTO document_versions (id, tenant_id, document_id, number, blob_key, size, sha256, content_type, file_name, created_at, created_by)
 SELECT gen_random_uuid(), :'tenant', v.document_id, v.nr, :'tenant' || '/' || v.document_id || '/' || v.nr,
        -- 1 KB to ~3 MB, log-uniform; text files smaller
@@ -171,6 +175,7 @@ SELECT gen_random_uuid(), :'tenant', v.document_id, v.nr, :'tenant' || '/' || v.
 FROM vseed v JOIN kinds k USING (kind);
 
 -- ~1.2 KB of text per version, as the extraction handler leaves it.
+\echo seed: version_texts
 INSERT INTO version_texts (tenant_id, document_id, version_number, status, method, content, truncated, created_at, extracted_at)
 SELECT :'tenant', v.document_id, v.nr, 'Extracted', k.method,
        p1.text || ' ' || p2.text || CASE WHEN v.g % 5000 = 3777 AND v.nr = v.versions THEN ' The zephyrine clause applies.' ELSE '' END,
@@ -183,6 +188,7 @@ DELETE FROM workspace_members WHERE tenant_id = :'tenant' AND user_id = :'member
 INSERT INTO workspace_members (tenant_id, workspace_id, user_id, role, created_by)
 VALUES (:'tenant', :'member_ws', :'member', 'Viewer', :'admin');
 
+\echo seed: rebuilding the dropped indexes
 DO $$ DECLARE r record; BEGIN
   FOR r IN SELECT def FROM dropped_indexes LOOP EXECUTE r.def; END LOOP;
 END $$;
