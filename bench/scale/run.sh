@@ -187,6 +187,15 @@ requests=(
   "GET /documents/{id}|admin|/api/v1/documents/{id}"
 )
 
+# A client that stops (end of a wrk run) may leave its slow queries running; wait until the app's queries are done so
+# that no run measures the previous one's leftovers.
+wait_idle() {
+  for _ in $(seq 1 600); do
+    [ "$(su_psql -d postgres -tAc "SELECT count(*) FROM pg_stat_activity WHERE usename = 'dms_app' AND state = 'active'")" = 0 ] && return
+    sleep 0.2
+  done
+}
+
 csv="$results/$docs.csv"
 echo "request,requests,rps,p50_ms,p95_ms,p99_ms,mean_ms,max_ms,non2xx,socket_errors,http_status,first_page_items,total" >"$csv.tmp"
 log "load: $clients connections, ${warmup} s warm-up + ${duration} s per request type"
@@ -202,8 +211,10 @@ for entry in "${requests[@]}"; do
   total="$(jq -r 'if .total then (.total.value|tostring) + (if .total.exact then "" else "~" end) else "" end' <<<"$body" 2>/dev/null || echo "")"
   export BENCH_TOKEN="$token" BENCH_PATH="$path" BENCH_IDS="$dir/ids" BENCH_NAME="\"$name\""
   BENCH_OUT="" wrk -t2 -c"$clients" -d"${warmup}s" --timeout 60s -s "$here/load.lua" "$base" >/dev/null
+  wait_idle
   row_file="$dir/row"; : >"$row_file"
   BENCH_OUT="$row_file" wrk -t2 -c"$clients" -d"${duration}s" --timeout 60s -s "$here/load.lua" "$base" >/dev/null
+  wait_idle
   row="$(cat "$row_file")"
   echo "$row,$status,$items,$total" >>"$csv.tmp"
   log "$(tail -1 "$csv.tmp")"
