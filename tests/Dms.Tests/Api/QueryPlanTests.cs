@@ -1,116 +1,223 @@
-using System.Text.RegularExpressions;
+using Dms.Modules.Approvals.Queries;
+using Dms.Modules.Audit.Events;
 using Dms.Modules.Documents;
+using Dms.Modules.Documents.Browse;
 using Dms.Modules.Documents.Domain;
+using Dms.Modules.Notifications.Inbox;
 using Dms.Platform.Database;
-using Dms.Tests.Infrastructure;
-using Npgsql;
+using Dms.Platform.Security;
 using Shouldly;
 using Xunit;
 
 namespace Dms.Tests.Api;
 
 /// <summary>
-/// Plans as the runtime role, under row-level security, on a tenant big enough for the planner to choose: an index that
-/// RLS lets PostgreSQL use must serve the list filter, not a walk of the whole tenant (issue 12 starts here).
+/// Every query behind a list or a page, planned as the runtime role under row-level security on a 200,000-document
+/// tenant (issue 12, item 7): no sequential scan of a big table, no node that reads and throws away more than
+/// <see cref="PlanCheck.MaxRowsRemoved"/> rows. The SQL is the handlers' own, with realistic parameters; a failure
+/// names the query and prints the offending node. Adding a query is one short test.
 /// </summary>
-public sealed partial class QueryPlanTests : IAsyncLifetime
+[Collection(LargeTenantGroup.Name)]
+public sealed class QueryPlanTests(LargeTenantFixture tenant)
 {
-    private const int Documents = 20_000;
-    private const int PendingDeletes = 20;
-    private DmsApp _app = null!;
-    private TestTenant _tenant = null!;
+    private const int Page = 25;
 
-    public async Task InitializeAsync()
+    private Task<PlanCheck> ListAsync(string name, CurrentUser caller, DocumentSort? sort = null, DocumentStatus? status = null, string? family = null,
+        string? tag = null, Guid? folder = null, Guid? workspace = null, DocumentCursor? after = null, string? withoutIndex = null)
     {
-        // An app of its own: the seed is large, and the proof below drops an index inside a transaction.
-        _app = await DmsApp.CreateIsolatedAsync($"plans_{Guid.NewGuid():N}"[..20], new Dictionary<string, string>());
-        _tenant = await _app.CreateTenantAsync();
-        await using var owner = new NpgsqlConnection(_app.OwnerConnectionString);
-        await owner.OpenAsync();
-        await using (var tx = await owner.BeginTransactionAsync())
-        {
-            await Db.EnterTenantAsync(owner, tx, _tenant.Id, CancellationToken.None);
-            await using var seed = new NpgsqlCommand("""
-                WITH admin AS (SELECT id FROM users WHERE tenant_id = @tenant LIMIT 1),
-                docs AS (
-                  INSERT INTO documents (id, tenant_id, workspace_id, title, status, current_version, created_at, created_by, updated_by)
-                  SELECT gen_random_uuid(), @tenant, @workspace, 'Seeded ' || g, CASE WHEN g % (@count / @pending) = 0 THEN @pendingStatus ELSE @active END,
-                         1, now() - g * interval '1 minute', admin.id, admin.id
-                  FROM generate_series(1, @count) g, admin
-                  RETURNING id, created_by)
-                INSERT INTO document_versions (id, tenant_id, document_id, number, blob_key, size, sha256, content_type, file_name, created_by)
-                SELECT gen_random_uuid(), @tenant, docs.id, 1, @tenant || '/' || docs.id || '/1', 3, repeat('a', 64), 'text/plain', 'seeded.txt', docs.created_by
-                FROM docs
-                """, owner, tx);
-            seed.Parameters.AddWithValue("tenant", _tenant.Id);
-            seed.Parameters.AddWithValue("workspace", _tenant.DefaultWorkspaceId);
-            seed.Parameters.AddWithValue("count", Documents);
-            seed.Parameters.AddWithValue("pending", PendingDeletes);
-            seed.Parameters.AddWithValue("pendingStatus", DocumentStatus.PendingDelete.Db());
-            seed.Parameters.AddWithValue("active", DocumentStatus.Active.Db());
-            await seed.ExecuteNonQueryAsync();
-            await tx.CommitAsync();
-        }
-        await using var analyze = new NpgsqlCommand("ANALYZE documents; ANALYZE document_versions;", owner);
-        await analyze.ExecuteNonQueryAsync();
+        var (sql, parameters) = DocumentReadModel.ListQuery(new DocumentFilter(tenant.Tenant, null, workspace, folder, tag, after, Page, caller, status, family, sort));
+        return tenant.ExplainAsync(name, sql, parameters, withoutIndex is null ? null : $"DROP INDEX {withoutIndex}");
     }
 
-    public async Task DisposeAsync() => await _app.DisposeAsync();
-
-    /// <summary>The status filter of GET /documents as DocumentReadModel.ListAsync writes it for an admin.</summary>
-    private static readonly string StatusList =
-        $"{DocumentReadModel.Select} WHERE d.tenant_id = @tenant AND d.status NOT IN ({DocumentStates.Gone.Sql()}) AND d.status = @status " +
-        "ORDER BY d.created_at DESC, d.id DESC LIMIT 26";
-
-    [GeneratedRegex(@"Rows Removed by Filter: (\d+)")]
-    private static partial Regex RowsRemoved();
-
-    private async Task<string> ExplainAsync(NpgsqlConnection conn, NpgsqlTransaction tx)
-    {
-        await Db.EnterTenantAsync(conn, tx, _tenant.Id, CancellationToken.None);
-        await using var explain = new NpgsqlCommand($"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {StatusList}", conn, tx);
-        explain.Parameters.AddWithValue("tenant", _tenant.Id);
-        explain.Parameters.AddWithValue("status", DocumentStatus.PendingDelete.Db());
-        var lines = new List<string>();
-        await using (var reader = await explain.ExecuteReaderAsync())
-        {
-            while (await reader.ReadAsync())
-            {
-                lines.Add(reader.GetString(0));
-            }
-        }
-        return string.Join('\n', lines);
-    }
-
-    private static int MostRowsRemoved(string plan) =>
-        RowsRemoved().Matches(plan).Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).DefaultIfEmpty(0).Max();
+    private static readonly DocumentSort ByTitle = new(DocumentSortKey.Title, false);
+    private static readonly DocumentSort ByUpdated = new(DocumentSortKey.UpdatedAt, true);
 
     [Fact]
-    public async Task The_status_filter_is_served_by_its_index_for_the_runtime_role()
+    public async Task List_admin_first_page() => (await ListAsync("list admin, first page", tenant.AdminUser)).ShouldStayIndexed();
+
+    [Fact]
+    public async Task List_admin_deep_cursor_page() =>
+        (await ListAsync("list admin, cursor half way", tenant.AdminUser,
+            after: new DocumentCursor(DocumentSort.Default, tenant.Middle.CreatedAt, null, tenant.Middle.Id))).ShouldStayIndexed();
+
+    [Fact]
+    public async Task List_sorted_by_title() => (await ListAsync("list sort=title", tenant.AdminUser, ByTitle)).ShouldStayIndexed();
+
+    [Fact]
+    public async Task List_sorted_by_title_descending() =>
+        (await ListAsync("list sort=title order=desc", tenant.AdminUser, new DocumentSort(DocumentSortKey.Title, true))).ShouldStayIndexed();
+
+    [Fact]
+    public async Task List_sorted_by_update() => (await ListAsync("list sort=updatedAt", tenant.AdminUser, ByUpdated)).ShouldStayIndexed();
+
+    [Fact]
+    public async Task List_status_filter() =>
+        (await ListAsync("list status=PendingDelete", tenant.AdminUser, status: DocumentStatus.PendingDelete)).ShouldStayIndexed();
+
+    [Theory]
+    [InlineData("image")]
+    [InlineData("pdf")]
+    [InlineData("office")]
+    [InlineData("text")]
+    public async Task List_type_filter(string family) =>
+        (await ListAsync($"list type={family}", tenant.AdminUser, family: family)).ShouldStayIndexed();
+
+    [Theory]
+    [InlineData("only")]
+    [InlineData("rare42")]
+    [InlineData("tag3")]
+    [InlineData("no-such-tag")]
+    public async Task List_tag_filter(string tag) => (await ListAsync($"list tag={tag}", tenant.AdminUser, tag: tag)).ShouldStayIndexed();
+
+    [Fact]
+    public async Task List_folder() => (await ListAsync("list folderId", tenant.AdminUser, folder: tenant.Folder)).ShouldStayIndexed();
+
+    [Fact]
+    public async Task List_workspace() => (await ListAsync("list workspaceId", tenant.AdminUser, workspace: tenant.BigWorkspaces[1])).ShouldStayIndexed();
+
+    [Fact]
+    public async Task List_member_of_one_small_workspace() => (await ListAsync("list member, 1 readable document", tenant.MemberUser)).ShouldStayIndexed();
+
+    [Fact]
+    public async Task List_member_sorted_by_title() => (await ListAsync("list member sort=title", tenant.MemberUser, ByTitle)).ShouldStayIndexed();
+
+    [Fact]
+    public async Task List_member_sorted_by_update() => (await ListAsync("list member sort=updatedAt", tenant.MemberUser, ByUpdated)).ShouldStayIndexed();
+
+    [Fact]
+    public async Task List_member_asking_for_a_workspace_they_cannot_read() =>
+        (await ListAsync("list member workspaceId (not theirs)", tenant.MemberUser, workspace: tenant.BigWorkspaces[1])).ShouldStayIndexed();
+
+    [Fact]
+    public async Task Get_by_id() =>
+        (await tenant.ExplainAsync("GET /documents/{id}", DocumentReadModel.GetForCallerSql,
+            new { tenant = tenant.Tenant, id = tenant.SomeDocument, accessUser = tenant.Admin })).ShouldStayIndexed();
+
+    [Fact]
+    public async Task Versions_scope_and_list()
     {
-        await using var conn = new NpgsqlConnection(_app.AppConnectionString);
-        await conn.OpenAsync();
-        await using var tx = await conn.BeginTransactionAsync();
-        var plan = await ExplainAsync(conn, tx);
-        plan.ShouldContain("documents_by_status", customMessage: plan);
-        MostRowsRemoved(plan).ShouldBeLessThan(1_000, plan);
-        plan.ShouldNotContain("Seq Scan on documents", customMessage: plan);
+        var p = new { tenant = tenant.Tenant, documentId = tenant.SomeDocument, accessUser = tenant.Admin };
+        (await tenant.ExplainAsync("GET /documents/{id}/versions: scope", ListVersionsHandler.ScopeSql, p)).ShouldStayIndexed();
+        (await tenant.ExplainAsync("GET /documents/{id}/versions: versions", ListVersionsHandler.VersionsSql, p)).ShouldStayIndexed();
+    }
+
+    private static object ApprovalParameters(LargeTenantFixture t, bool admin, Guid user, string? status) => new
+    {
+        tenant = t.Tenant,
+        admin,
+        user,
+        status,
+        type = (string?)null,
+        afterAt = (DateTime?)null,
+        afterId = Guid.Empty,
+        take = Page + 1,
+    };
+
+    [Fact]
+    public async Task Approval_queue_admin() =>
+        (await tenant.ExplainAsync("approvals, admin queue", ListApprovalsHandler.ListSql, ApprovalParameters(tenant, true, tenant.Admin, null))).ShouldStayIndexed();
+
+    [Fact]
+    public async Task Approval_queue_admin_pending() =>
+        (await tenant.ExplainAsync("approvals, admin queue status=Pending", ListApprovalsHandler.ListSql,
+            ApprovalParameters(tenant, true, tenant.Admin, "Pending"))).ShouldStayIndexed();
+
+    [Fact]
+    public async Task Approval_queue_own_requests() =>
+        (await tenant.ExplainAsync("approvals, a member's own", ListApprovalsHandler.ListSql,
+            ApprovalParameters(tenant, false, tenant.Member, null))).ShouldStayIndexed();
+
+    [Fact]
+    public async Task Approval_history_of_a_document() =>
+        (await tenant.ExplainAsync("approvals of a document", ApprovalHistoryHandler.HistorySql,
+            new { tenant = tenant.Tenant, documentId = tenant.SomeApprovalDocument })).ShouldStayIndexed();
+
+    private Task<PlanCheck> AuditAsync(string name, string? actor = null, string? action = null, string? entityId = null, long? before = null)
+    {
+        var (where, p) = AuditEventQuery.Where(tenant.Tenant, AuditEventQuery.Parse(actor, action, entityId, null, null));
+        p.Add("before", before);
+        p.Add("take", 101);
+        return tenant.ExplainAsync(name, ListAuditEventsHandler.ListSql(where), p);
     }
 
     [Fact]
-    public async Task Without_the_index_the_same_check_fails()
+    public async Task Audit_trail_newest_first() => (await AuditAsync("audit, newest first")).ShouldStayIndexed();
+
+    [Fact]
+    public async Task Audit_trail_deep_cursor() => (await AuditAsync("audit, cursor half way", before: LargeTenantFixture.AuditEvents / 2)).ShouldStayIndexed();
+
+    [Fact]
+    public async Task Audit_trail_by_actor() => (await AuditAsync("audit actor=<id>", actor: tenant.Admin.ToString())).ShouldStayIndexed();
+
+    [Fact]
+    public async Task Audit_trail_by_entity() => (await AuditAsync("audit entityId", entityId: "seeded-42")).ShouldStayIndexed();
+
+    // Found by this check: the action filter is `action ILIKE '%…%'`, not LEAKPROOF, so under FORCE RLS it scans the
+    // tenant's whole trail (350,004 rows removed at 200k events). Needs an equality or prefix form in AuditEventQuery.
+    [Fact(Skip = "Known slow: audit action filter is ILIKE (not LEAKPROOF); see docs/performance.md, for the lead")]
+    public async Task Audit_trail_by_common_action() => (await AuditAsync("audit action=document.downloaded", action: "document.downloaded")).ShouldStayIndexed();
+
+    private object InboxParameters(Guid user, bool unread) =>
+        new { tenant = tenant.Tenant, user, unread, afterAt = (DateTime?)null, afterId = Guid.Empty, take = Page + 1 };
+
+    [Fact]
+    public async Task Notifications_inbox() =>
+        (await tenant.ExplainAsync("notifications inbox", ListNotificationsHandler.Sql, InboxParameters(tenant.Admin, false))).ShouldStayIndexed();
+
+    [Fact]
+    public async Task Notifications_inbox_unread_only() =>
+        (await tenant.ExplainAsync("notifications inbox unread=true", ListNotificationsHandler.Sql, InboxParameters(tenant.Admin, true))).ShouldStayIndexed();
+
+    [Fact]
+    public async Task Notifications_unread_count() =>
+        (await tenant.ExplainAsync("notifications unread count", CountUnreadHandler.Sql, new { tenant = tenant.Tenant, user = tenant.Admin })).ShouldStayIndexed();
+
+    // The check depends on the indexes: without one, the same query on the same data fails it (one per big table).
+    [Theory]
+    [InlineData("documents_by_family")]
+    [InlineData("documents_by_status")]
+    [InlineData("documents_workspace, documents_workspace_updated, documents_workspace_title")]
+    public async Task Without_a_list_index_the_check_fails(string index)
     {
-        // The owner is held to row-level security too (FORCE), so its plan is the runtime role's; the drop is rolled back.
-        await using var owner = new NpgsqlConnection(_app.OwnerConnectionString);
-        await owner.OpenAsync();
-        await using var tx = await owner.BeginTransactionAsync();
-        await using (var drop = new NpgsqlCommand("DROP INDEX documents_by_status", owner, tx))
+        var plan = index switch
         {
-            await drop.ExecuteNonQueryAsync();
-        }
-        var plan = await ExplainAsync(owner, tx);
-        plan.ShouldNotContain("documents_by_status");
-        MostRowsRemoved(plan).ShouldBeGreaterThan(1_000, plan);
-        await tx.RollbackAsync();
+            "documents_by_family" => await ListAsync("list type=image", tenant.AdminUser, family: "image", withoutIndex: index),
+            "documents_by_status" => await ListAsync("list status=PendingDelete", tenant.AdminUser, status: DocumentStatus.PendingDelete, withoutIndex: index),
+            _ => await ListAsync("list member", tenant.MemberUser, withoutIndex: index),
+        };
+        plan.Offences().ShouldNotBeEmpty(plan.ToString());
     }
+
+    [Fact]
+    public async Task Without_the_tag_index_the_check_fails() =>
+        (await ListAsync("list tag=only", tenant.AdminUser, tag: "only", withoutIndex: "document_tags_by_tag")).Offences().ShouldNotBeEmpty();
+
+    [Fact]
+    public async Task Without_the_version_key_the_check_fails() =>
+        (await tenant.ExplainAsync("versions", ListVersionsHandler.VersionsSql,
+            new { tenant = tenant.Tenant, documentId = tenant.SomeDocument }, breakWith: "ALTER TABLE document_versions DROP CONSTRAINT document_versions_tenant_id_document_id_number_key CASCADE"))
+        .Offences().ShouldNotBeEmpty();
+
+    [Fact]
+    public async Task Without_the_requester_index_the_check_fails() =>
+        (await tenant.ExplainAsync("approvals, a member's own", ListApprovalsHandler.ListSql,
+            ApprovalParameters(tenant, false, tenant.Member, null), breakWith: "DROP INDEX approval_requests_requester")).Offences().ShouldNotBeEmpty();
+
+    [Fact]
+    public async Task Without_the_actor_index_the_check_fails()
+    {
+        var (where, p) = AuditEventQuery.Where(tenant.Tenant, AuditEventQuery.Parse(tenant.Admin.ToString(), null, null, null, null));
+        p.Add("before", null);
+        p.Add("take", 101);
+        (await tenant.ExplainAsync("audit actor=<id>", ListAuditEventsHandler.ListSql(where), p, breakWith: "DROP INDEX audit_events_actor")).Offences().ShouldNotBeEmpty();
+    }
+
+    [Fact]
+    public async Task Without_the_inbox_index_the_check_fails() =>
+        (await tenant.ExplainAsync("notifications inbox", ListNotificationsHandler.Sql, InboxParameters(tenant.Admin, false), breakWith: "DROP INDEX notifications_inbox"))
+        .Offences().ShouldNotBeEmpty();
+
+    [Fact]
+    public async Task Without_the_membership_index_the_check_fails() =>
+        (await ListAsync("list member", tenant.MemberUser, withoutIndex: "workspace_members_user")).Offences().ShouldNotBeEmpty();
 }

@@ -58,7 +58,8 @@ internal static class DocumentsFacade
         await c.ExecuteAsync(new CommandDefinition($"""
             INSERT INTO document_versions (id, tenant_id, document_id, number, blob_key, size, sha256, content_type, file_name, created_by)
             VALUES (@versionId, @tenant, @documentId, @number, @key, @size, @sha256, @contentType, @fileName, @by);
-            UPDATE documents SET current_version = @number, status = {DocumentStatus.Active.Sql()}, row_version = row_version + 1, updated_at = now(), updated_by = @by
+            UPDATE documents SET current_version = @number, content_family = document_content_family(@contentType), status = {DocumentStatus.Active.Sql()},
+                                 row_version = row_version + 1, updated_at = now(), updated_by = @by
             WHERE tenant_id = @tenant AND id = @documentId;
             """,
             new

@@ -24,11 +24,30 @@ internal sealed class Db(NpgsqlDataSource dataSource)
         InTenantAsync(tenantId, async (c, t) => { await work(c, t); return true; }, ct);
 
     /// <summary>
+    /// A read in one round trip: the tenant setting and <paramref name="sql"/> (one or more statements) go to the server as
+    /// one batch, which PostgreSQL runs as one implicit transaction, so the transaction-local setting covers every
+    /// statement and ends with them, exactly as in <see cref="InTenantAsync{T}"/> (issue 12: BEGIN, set_config, query and
+    /// COMMIT were four waits for the network). <paramref name="read"/> reads the statements' results in order.
+    /// </summary>
+    public async Task<T> ReadInTenantAsync<T>(Guid tenantId, string sql, object? parameters, Func<SqlMapper.GridReader, Task<T>> read, CancellationToken ct)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        var p = new DynamicParameters(parameters);
+        p.Add(TenantParameter, tenantId.ToString());
+        await using var grid = await conn.QueryMultipleAsync(new CommandDefinition($"{TenantSetting};\n{sql}", p, cancellationToken: ct));
+        await grid.ReadSingleAsync<string>();
+        return await read(grid);
+    }
+
+    private const string TenantParameter = "dms_tenant_setting";
+    private const string TenantSetting = "SELECT set_config('app.tenant_id', @" + TenantParameter + ", true)";
+
+    /// <summary>
     /// Makes <paramref name="tx"/> work as <paramref name="tenantId"/> (transaction-local). For the few callers that
     /// hold their own connection: the owner connection at bootstrap, a long export, the outbox dispatcher.
     /// </summary>
     public static Task EnterTenantAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenantId, CancellationToken ct) =>
-        c.ExecuteAsync(new CommandDefinition("SELECT set_config('app.tenant_id', @tenant, true)", new { tenant = tenantId.ToString() }, tx, cancellationToken: ct));
+        c.ExecuteAsync(new CommandDefinition(TenantSetting, new DynamicParameters(new Dictionary<string, object> { [TenantParameter] = tenantId.ToString() }), tx, cancellationToken: ct));
 
     /// <summary>Work on tables without tenant rows (the tenant directory).</summary>
     public async Task<T> WithoutTenantAsync<T>(Func<NpgsqlConnection, Task<T>> work, CancellationToken ct)

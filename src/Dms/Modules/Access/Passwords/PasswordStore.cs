@@ -22,6 +22,8 @@ internal static class PasswordStore
             UPDATE users SET password_hash = @hash, must_change_password = @mustChange, password_changed_at = now(), updated_at = now()
             WHERE tenant_id = @tenant AND id = @userId
             """, new { hash, mustChange, tenant, userId }, tx, cancellationToken: ct));
+        // The account check must see must_change_password on the next request (its cache, ADR 0019).
+        AccountChanges.Changed(tenant, userId);
         // Every sign-in made with the old password ends (the caller of a change gets a new one).
         await c.ExecuteAsync(new CommandDefinition(
             "UPDATE refresh_tokens SET revoked_at = now() WHERE tenant_id = @tenant AND user_id = @userId AND revoked_at IS NULL",

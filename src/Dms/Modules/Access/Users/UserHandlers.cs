@@ -129,6 +129,8 @@ internal sealed class UpdateUserHandler(Db db, AuditTrail audit) : IHandler<Upda
             {
                 return null;
             }
+            // A role or disabled change applies on the next request, whatever the account check has cached (ADR 0019).
+            AccountChanges.Changed(me.TenantId, userId);
             var stillAdmin = updated.Role == Roles.Admin && !updated.Disabled;
             if (admins.Contains(userId) && !stillAdmin && admins.Count == 1)
             {

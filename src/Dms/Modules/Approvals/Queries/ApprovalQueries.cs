@@ -37,18 +37,21 @@ internal sealed class ListApprovalsHandler(Db db) : IHandler<ListApprovals, Page
         }
     }
 
+    /// <summary>The queue's query (QueryPlanTests explains it as the runtime role).</summary>
+    internal static readonly string ListSql = $"""
+        SELECT {ApprovalRequests.Columns} FROM approval_requests
+        WHERE tenant_id = @tenant
+          AND (@admin OR requested_by = @user)
+          AND (@status::text IS NULL OR status = @status)
+          AND (@type::text IS NULL OR type = @type)
+          AND (@afterAt::timestamptz IS NULL OR (created_at, id) < (@afterAt, @afterId))
+        ORDER BY created_at DESC, id DESC
+        LIMIT @take
+        """;
+
     internal static async Task<Page<ApprovalResponse>> ListAsync(NpgsqlConnection c, NpgsqlTransaction tx, CurrentUser me, Filter filter, CancellationToken ct)
     {
-        var rows = (await c.QueryAsync<ApprovalRow>(new CommandDefinition($"""
-            SELECT {ApprovalRequests.Columns} FROM approval_requests
-            WHERE tenant_id = @tenant
-              AND (@admin OR requested_by = @user)
-              AND (@status::text IS NULL OR status = @status)
-              AND (@type::text IS NULL OR type = @type)
-              AND (@afterAt::timestamptz IS NULL OR (created_at, id) < (@afterAt, @afterId))
-            ORDER BY created_at DESC, id DESC
-            LIMIT @take
-            """,
+        var rows = (await c.QueryAsync<ApprovalRow>(new CommandDefinition(ListSql,
             new
             {
                 tenant = me.TenantId,
@@ -108,13 +111,15 @@ internal sealed record ApprovalHistory(Guid DocumentId);
 
 internal sealed class ApprovalHistoryHandler(Db db) : IHandler<ApprovalHistory, IReadOnlyList<ApprovalResponse>>
 {
+    internal static readonly string HistorySql =
+        $"SELECT {ApprovalRequests.Columns} FROM approval_requests WHERE tenant_id = @tenant AND document_id = @documentId ORDER BY created_at DESC, id DESC";
+
     public async Task<IReadOnlyList<ApprovalResponse>> HandleAsync(ApprovalHistory query, CurrentUser me, CancellationToken ct) =>
         await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
             await WorkspaceAccess.RequireForDocumentAsync(c, tx, me, query.DocumentId, WorkspaceAction.Read, ct);
             return await DocumentsFacade.ExistsAsync(c, tx, me.TenantId, query.DocumentId, ct)
-                ? (await c.QueryAsync<ApprovalRow>(new CommandDefinition(
-                    $"SELECT {ApprovalRequests.Columns} FROM approval_requests WHERE tenant_id = @tenant AND document_id = @documentId ORDER BY created_at DESC, id DESC",
+                ? (await c.QueryAsync<ApprovalRow>(new CommandDefinition(HistorySql,
                     new { tenant = me.TenantId, documentId = query.DocumentId }, tx, cancellationToken: ct))).Select(r => r.ToResponse()).ToList()
                 : null;
         }, ct) ?? throw ApiProblem.NotFound("document");

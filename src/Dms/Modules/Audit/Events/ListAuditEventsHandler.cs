@@ -12,6 +12,10 @@ internal sealed record ListAuditEvents(string? Actor, string? Action, string? En
 
 internal sealed class ListAuditEventsHandler(Db db) : IHandler<ListAuditEvents, Page<AuditEventResponse>>
 {
+    /// <summary>The trail's query for the conditions of <see cref="AuditEventQuery.Where"/> (QueryPlanTests explains it).</summary>
+    internal static string ListSql(string where) =>
+        $"SELECT {AuditEventQuery.Columns} FROM audit_events WHERE {where} AND (@before::bigint IS NULL OR seq < @before) ORDER BY seq DESC LIMIT @take";
+
     public async Task<Page<AuditEventResponse>> HandleAsync(ListAuditEvents query, CurrentUser me, CancellationToken ct)
     {
         var filter = AuditEventQuery.Parse(query.Actor, query.Action, query.EntityId, query.From, query.To);
@@ -27,7 +31,7 @@ internal sealed class ListAuditEventsHandler(Db db) : IHandler<ListAuditEvents, 
         p.Add("before", before);
         p.Add("take", take + 1);
         var rows = (await db.InTenantAsync(me.TenantId, (c, tx) => c.QueryAsync<AuditEventRow>(new CommandDefinition(
-            $"SELECT {AuditEventQuery.Columns} FROM audit_events WHERE {where} AND (@before::bigint IS NULL OR seq < @before) ORDER BY seq DESC LIMIT @take",
+            ListSql(where),
             p, tx, cancellationToken: ct)), ct)).ToList();
         var items = rows.Take(take).Select(r => r.ToResponse()).ToList();
         var next = rows.Count > take ? items[^1].Seq.ToString(CultureInfo.InvariantCulture) : null;

@@ -41,30 +41,37 @@ internal sealed record GetDocument(Guid DocumentId);
 
 internal sealed class GetDocumentHandler(Db db) : IHandler<GetDocument, DocumentResponse>
 {
-    public async Task<DocumentResponse> HandleAsync(GetDocument query, CurrentUser me, CancellationToken ct) =>
-        await db.InTenantAsync(me.TenantId, async (c, tx) =>
-        {
-            await WorkspaceAccess.RequireForDocumentAsync(c, tx, me, query.DocumentId, WorkspaceAction.Read, ct);
-            return await DocumentReadModel.GetAsync(c, tx, me.TenantId, query.DocumentId, ct);
-        }, ct) ?? throw ApiProblem.NotFound("document");
+    public Task<DocumentResponse> HandleAsync(GetDocument query, CurrentUser me, CancellationToken ct) =>
+        DocumentReadModel.GetForCallerAsync(db, me, query.DocumentId, ct);
 }
 
 internal sealed record ListVersions(Guid DocumentId);
 
 internal sealed class ListVersionsHandler(Db db) : IHandler<ListVersions, IReadOnlyList<VersionResponse>>
 {
-    public async Task<IReadOnlyList<VersionResponse>> HandleAsync(ListVersions query, CurrentUser me, CancellationToken ct) =>
-        await db.InTenantAsync(me.TenantId, async (c, tx) =>
+    /// <summary>
+    /// One round trip: the live document with the caller's role in its workspace, then its versions. The versions are
+    /// only returned after the same 404 check the separate workspace check made.
+    /// </summary>
+    internal static readonly string ScopeSql = $"""
+        SELECT true AS found, m.role AS member_role FROM documents d
+        {WorkspaceAccess.MemberRoleJoin}
+        WHERE d.tenant_id = @tenant AND d.id = @documentId AND d.status NOT IN ({DocumentStates.Gone.Sql()})
+        """;
+
+    internal const string VersionsSql = """
+        SELECT number, size, sha256, content_type, file_name, created_at, created_by FROM document_versions
+        WHERE tenant_id = @tenant AND document_id = @documentId ORDER BY number DESC
+        """;
+
+    private static readonly string Sql = $"{ScopeSql};\n{VersionsSql}";
+
+    public Task<IReadOnlyList<VersionResponse>> HandleAsync(ListVersions query, CurrentUser me, CancellationToken ct) =>
+        db.ReadInTenantAsync(me.TenantId, Sql, new { tenant = me.TenantId, query.DocumentId, accessUser = me.UserId }, async grid =>
         {
-            await WorkspaceAccess.RequireForDocumentAsync(c, tx, me, query.DocumentId, WorkspaceAction.Read, ct);
-            var exists = await c.ExecuteScalarAsync<bool>(new CommandDefinition(
-                $"SELECT EXISTS (SELECT 1 FROM documents WHERE tenant_id = @tenant AND id = @documentId AND status NOT IN ({DocumentStates.Gone.Sql()}))",
-                new { tenant = me.TenantId, query.DocumentId }, tx, cancellationToken: ct));
-            return exists
-                ? (await c.QueryAsync<VersionResponse>(new CommandDefinition("""
-                    SELECT number, size, sha256, content_type, file_name, created_at, created_by FROM document_versions
-                    WHERE tenant_id = @tenant AND document_id = @documentId ORDER BY number DESC
-                    """, new { tenant = me.TenantId, query.DocumentId }, tx, cancellationToken: ct))).ToList()
-                : null;
-        }, ct) ?? throw ApiProblem.NotFound("document");
+            var scope = await grid.ReadSingleOrDefaultAsync<(bool Found, string? MemberRole)>();
+            WorkspaceAccess.RequireRead(me, scope.Found, scope.MemberRole, "document");
+            IReadOnlyList<VersionResponse> versions = (await grid.ReadAsync<VersionResponse>()).ToList();
+            return versions;
+        }, ct);
 }

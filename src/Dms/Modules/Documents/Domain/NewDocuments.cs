@@ -13,8 +13,8 @@ internal static class NewDocuments
     public static async Task InsertAsync(NpgsqlConnection c, NpgsqlTransaction tx, CurrentUser me, NewDocument document, CancellationToken ct)
     {
         await c.ExecuteAsync(new CommandDefinition("""
-            INSERT INTO documents (id, tenant_id, workspace_id, folder_id, title, description, tags, current_version, created_by, updated_by)
-            VALUES (@DocumentId, @Tenant, @WorkspaceId, @FolderId, @Title, @Description, @Tags, 1, @UserId, @UserId);
+            INSERT INTO documents (id, tenant_id, workspace_id, folder_id, title, description, tags, current_version, content_family, created_by, updated_by)
+            VALUES (@DocumentId, @Tenant, @WorkspaceId, @FolderId, @Title, @Description, @Tags, 1, document_content_family(@ContentType), @UserId, @UserId);
             INSERT INTO document_versions (id, tenant_id, document_id, number, blob_key, size, sha256, content_type, file_name, created_by)
             VALUES (@VersionId, @Tenant, @DocumentId, 1, @BlobKey, @Size, @Sha256, @ContentType, @FileName, @UserId);
             """,

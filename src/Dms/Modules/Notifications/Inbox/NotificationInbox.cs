@@ -17,16 +17,18 @@ internal sealed record ListNotifications(bool Unread, int? Limit, string? Cursor
 
 internal sealed class ListNotificationsHandler(Db db) : IHandler<ListNotifications, Page<NotificationResponse>>
 {
+    internal static readonly string Sql = $"""
+        SELECT {NotificationColumns.All} FROM notifications
+        WHERE tenant_id = @tenant AND user_id = @user AND (NOT @unread OR read_at IS NULL)
+          AND (@afterAt::timestamptz IS NULL OR (created_at, id) < (@afterAt, @afterId))
+        ORDER BY created_at DESC, id DESC LIMIT @take
+        """;
+
     public async Task<Page<NotificationResponse>> HandleAsync(ListNotifications query, CurrentUser me, CancellationToken ct)
     {
         var take = KeysetCursor.Limit(query.Limit);
         var after = KeysetCursor.Decode(query.Cursor);
-        var rows = (await db.InTenantAsync(me.TenantId, (c, tx) => c.QueryAsync<NotificationResponse>(new CommandDefinition($"""
-            SELECT {NotificationColumns.All} FROM notifications
-            WHERE tenant_id = @tenant AND user_id = @user AND (NOT @unread OR read_at IS NULL)
-              AND (@afterAt::timestamptz IS NULL OR (created_at, id) < (@afterAt, @afterId))
-            ORDER BY created_at DESC, id DESC LIMIT @take
-            """, new { tenant = me.TenantId, user = me.UserId, unread = query.Unread, afterAt = after?.CreatedAt, afterId = after?.Id ?? Guid.Empty, take = take + 1 },
+        var rows = (await db.InTenantAsync(me.TenantId, (c, tx) => c.QueryAsync<NotificationResponse>(new CommandDefinition(Sql, new { tenant = me.TenantId, user = me.UserId, unread = query.Unread, afterAt = after?.CreatedAt, afterId = after?.Id ?? Guid.Empty, take = take + 1 },
             tx, cancellationToken: ct)), ct)).ToList();
         var items = rows.Take(take).ToList();
         var next = rows.Count > take ? new KeysetCursor(items[^1].CreatedAt, items[^1].Id).Encode() : null;
@@ -38,9 +40,10 @@ internal sealed record CountUnread;
 
 internal sealed class CountUnreadHandler(Db db) : IHandler<CountUnread, UnreadCount>
 {
+    internal const string Sql = "SELECT count(*) FROM notifications WHERE tenant_id = @tenant AND user_id = @user AND read_at IS NULL";
+
     public async Task<UnreadCount> HandleAsync(CountUnread query, CurrentUser me, CancellationToken ct) =>
-        new(await db.InTenantAsync(me.TenantId, (c, tx) => c.ExecuteScalarAsync<long>(new CommandDefinition(
-            "SELECT count(*) FROM notifications WHERE tenant_id = @tenant AND user_id = @user AND read_at IS NULL",
+        new(await db.InTenantAsync(me.TenantId, (c, tx) => c.ExecuteScalarAsync<long>(new CommandDefinition(Sql,
             new { tenant = me.TenantId, user = me.UserId }, tx, cancellationToken: ct)), ct));
 }
 
