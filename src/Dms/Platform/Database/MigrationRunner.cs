@@ -68,7 +68,7 @@ internal static class MigrationRunner
             foreach (var migration in migrations.Where(m => !applied.ContainsKey(m.Version)))
             {
                 await using var tx = await conn.BeginTransactionAsync(ct);
-                await conn.ExecuteAsync(new CommandDefinition(migration.Sql, transaction: tx, cancellationToken: ct));
+                await conn.ExecuteAsync(new CommandDefinition(migration.Sql, transaction: tx, commandTimeout: 0, cancellationToken: ct));
                 await conn.ExecuteAsync("INSERT INTO schema_migrations (version, name, checksum) VALUES (@Version, @Name, @Checksum)",
                     new { migration.Version, migration.Name, migration.Checksum }, tx);
                 await tx.CommitAsync(ct);

@@ -49,16 +49,14 @@ internal static class DocumentReadModel
         return new Page<DocumentResponse>(items, next);
     }
 
-    /// <summary>The list's SQL and parameters for <paramref name="filter"/> (QueryPlanTests explains exactly this).</summary>
-    internal static (string Sql, DynamicParameters Parameters) ListQuery(DocumentFilter filter)
+    /// <summary>
+    /// The conditions of every filter of <paramref name="filter"/> but the keyset and the search words, on <c>d</c> (documents),
+    /// with their parameters (search joins its candidates back under the same conditions).
+    /// </summary>
+    internal static (List<string> Where, DynamicParameters Parameters) Conditions(DocumentFilter filter)
     {
         var where = new List<string> { "d.tenant_id = @Tenant", $"d.status NOT IN ({DocumentStates.Gone.Sql()})" };
         var p = new DynamicParameters(new { filter.Tenant, Limit = filter.Limit + 1 });
-        if (!string.IsNullOrWhiteSpace(filter.Query))
-        {
-            where.Add(@"d.title ILIKE @Query ESCAPE '\'");
-            p.Add("Query", $"%{EscapeLike(filter.Query.Trim())}%");
-        }
         if (filter.WorkspaceId is { } ws)
         {
             where.Add("d.workspace_id = @WorkspaceId");
@@ -75,7 +73,6 @@ internal static class DocumentReadModel
             where.Add("d.id IN (SELECT t.document_id FROM document_tags t WHERE t.tenant_id = @Tenant AND t.tag = @Tag)");
             p.Add("Tag", Tags.Normalize(filter.Tag));
         }
-        var member = filter.Caller is { IsAdmin: false };
         if (filter.Caller is { } caller)
         {
             p.AddDynamicParams(WorkspaceAccess.Parameters(caller));
@@ -91,6 +88,14 @@ internal static class DocumentReadModel
             where.Add("d.content_family = @Family");
             p.Add("Family", family);
         }
+        return (where, p);
+    }
+
+    /// <summary>The list's SQL and parameters for <paramref name="filter"/> (QueryPlanTests explains exactly this).</summary>
+    internal static (string Sql, DynamicParameters Parameters) ListQuery(DocumentFilter filter)
+    {
+        var (where, p) = Conditions(filter);
+        var member = filter.Caller is { IsAdmin: false };
         var sort = filter.Sort ?? DocumentSort.Default;
         var direction = sort.Descending ? "DESC" : "ASC";
         if (filter.After is { } after)
@@ -116,9 +121,6 @@ internal static class DocumentReadModel
     internal static async Task<List<DocumentResponse>> QueryAsync(NpgsqlConnection c, NpgsqlTransaction tx, string afterFrom, object parameters,
         CancellationToken ct) =>
         (await c.QueryAsync<Row>(new CommandDefinition($"{Select} {afterFrom}", parameters, tx, cancellationToken: ct))).Select(r => r.ToResponse()).ToList();
-
-    private static string EscapeLike(string value) =>
-        value.Replace(@"\", @"\\", StringComparison.Ordinal).Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal);
 
     private sealed class Row
     {

@@ -40,43 +40,16 @@ internal sealed class DocumentSearch(IDocumentSearchIndex index, IOptions<DmsOpt
             return new Page<DocumentResponse>([], null) { Total = found.Total };
         }
 
-        var where = new List<string> { "d.tenant_id = @Tenant", $"d.status NOT IN ({DocumentStates.Gone.Sql()})", WorkspaceAccess.Readable("d.workspace_id") };
-        var p = new DynamicParameters(new
+        var (where, p) = DocumentReadModel.Conditions(filter);
+        where.Add(WorkspaceAccess.Readable("d.workspace_id"));
+        p.AddDynamicParams(new
         {
-            filter.Tenant,
             Ids = found.Items.Select(i => i.DocumentId).ToArray(),
             InTitle = found.Items.Select(i => i.InTitle).ToArray(),
             Rank = found.Items.Select(i => i.Rank).ToArray(),
             Similar = found.Items.Select(i => i.Similar).ToArray(),
-            Limit = filter.Limit + 1,
             Offset = offset,
         });
-        p.AddDynamicParams(WorkspaceAccess.Parameters(caller));
-        if (filter.WorkspaceId is { } ws)
-        {
-            where.Add("d.workspace_id = @WorkspaceId");
-            p.Add("WorkspaceId", ws);
-        }
-        if (filter.FolderId is { } folder)
-        {
-            where.Add("d.folder_id = @FolderId");
-            p.Add("FolderId", folder);
-        }
-        if (!string.IsNullOrWhiteSpace(filter.Tag))
-        {
-            where.Add("@Tag = ANY(d.tags)");
-            p.Add("Tag", Tags.Normalize(filter.Tag));
-        }
-        if (filter.Status is { } status)
-        {
-            where.Add("d.status = @Status");
-            p.Add("Status", status.Db());
-        }
-        if (filter.Family is { } family)
-        {
-            where.Add("v.content_type LIKE ANY(@TypePatterns)");
-            p.Add("TypePatterns", FileFamilies.Patterns[family]);
-        }
         string order;
         if (relevance)
         {
