@@ -243,7 +243,7 @@ public sealed partial class TextExtractionTests(TextAppFixture fixture) : IClass
         {
             login.StatusCode.ShouldBe(HttpStatusCode.Redirect);
         }
-        var html = await client.GetStringAsync($"/documents/{id}");
+        var html = WebUtility.HtmlDecode(await client.GetStringAsync($"/documents/{id}"));
         html.ShouldContain("Text read from the PDF’s text layer (");
         html.ShouldContain($"href=\"/ui/documents/{id}/text\"");
         html.ShouldNotContain("TextLayer");

@@ -13,7 +13,9 @@ namespace Dms.Ui.Components;
 /// </summary>
 public sealed class DocumentTextViewComponent(IServiceProvider services) : ViewComponent
 {
-    public async Task<IViewComponentResult> InvokeAsync(object document) => await InvokeAsync((DocumentResponse)document);
+    // With one object parameter MVC hands over the page's whole argument object (new { document = d }).
+    public async Task<IViewComponentResult> InvokeAsync(object document) => await InvokeAsync(document as DocumentResponse
+        ?? (DocumentResponse)document.GetType().GetProperty(nameof(document))!.GetValue(document)!);
 
     private async Task<IViewComponentResult> InvokeAsync(DocumentResponse document)
     {
