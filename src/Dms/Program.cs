@@ -12,6 +12,7 @@ using Dms.Platform.Outbox;
 using Dms.Ui;
 
 // One deployable: the REST API, the web UI and the background worker, and CLI verbs.
+if (args is [Dms.Modules.Documents.Text.OfficeText.Verb, ..]) { return await Dms.Modules.Documents.Text.OfficeText.RunChildAsync(args); } // a child process of text extraction: no host, no database
 var cliCommand = TenantCommands.IsCommand(args) || UserCommands.IsCommand(args) || (args.Length > 0 && args[0] == "outbox");
 var hostArgs = cliCommand ? [] : args;
 
