@@ -48,10 +48,14 @@ CREATE TABLE document_search (
   PRIMARY KEY (tenant_id, document_id)
 );
 -- btree_gin puts the tenant into the same GIN index, so a word common in other tenants costs nothing here.
-CREATE INDEX document_search_all ON document_search USING gin (tenant_id, (title_tsv || meta_tsv || content_tsv));
-CREATE INDEX document_search_titles ON document_search USING gin (tenant_id, title_tsv);
+-- The workspace and the tags are in it too, so a common word inside one small workspace or with a rare tag is an
+-- intersection inside the index, not a recheck of every match.
+CREATE INDEX document_search_all ON document_search USING gin (tenant_id, workspace_id, tags, (title_tsv || meta_tsv || content_tsv));
+CREATE INDEX document_search_titles ON document_search USING gin (tenant_id, workspace_id, title_tsv);
 CREATE INDEX document_search_title_trgm ON document_search USING gin (tenant_id, title gin_trgm_ops);
 CREATE INDEX document_search_recent ON document_search (tenant_id, created_at DESC, document_id DESC);
+-- A member's search walks each readable workspace by recency (document_search_find_sql).
+CREATE INDEX document_search_workspace_recent ON document_search (tenant_id, workspace_id, created_at DESC, document_id DESC);
 REVOKE ALL ON document_search FROM PUBLIC;
 
 -- The tenant's configuration (runs as the owner inside the definer functions below).
@@ -134,36 +138,65 @@ CREATE TRIGGER version_texts_search AFTER INSERT OR UPDATE ON version_texts FOR 
 -- filters given; ranked title matches first, then ts_rank_cd, then recency. Only the caller's tenant, from the
 -- transaction's setting; no setting, no rows. Dynamic SQL so each call is planned with its real values (a common
 -- word walks the recency index, a rare one the GIN index).
+CREATE FUNCTION document_search_find_sql(p_workspaces uuid[], p_folder uuid, p_status text, p_tag text) RETURNS text
+  LANGUAGE plpgsql IMMUTABLE SET search_path = public, pg_temp
+  AS $fn$
+  DECLARE
+    v_filter text := ' AND s.status NOT IN (''Deleted'', ''Purged'')'
+      || CASE WHEN p_folder IS NOT NULL THEN ' AND s.folder_id = $4' ELSE '' END
+      || CASE WHEN p_status IS NOT NULL THEN ' AND s.status = $5' ELSE '' END
+      || CASE WHEN p_tag IS NOT NULL THEN ' AND s.tags @> ARRAY[$6]' ELSE '' END;
+    v_rank text := 'ts_rank_cd(s.title_tsv || s.meta_tsv || s.content_tsv, $2) AS rank, s.created_at FROM document_search s WHERE s.tenant_id = $1'
+      || ' AND (s.title_tsv || s.meta_tsv || s.content_tsv) @@ $2';
+    v_order text := ' ORDER BY s.created_at DESC, s.document_id DESC LIMIT $7';
+    v_any text := 'SELECT s.document_id, s.title_tsv @@ $2 AS in_title, ' || v_rank || v_filter;
+    v_titles text := 'SELECT s.document_id, true AS in_title, ' || v_rank || ' AND s.title_tsv @@ $2' || v_filter;
+  BEGIN
+    IF p_workspaces IS NULL THEN
+      RETURN '(' || v_any || v_order || ') UNION (' || v_titles || v_order || ')';
+    END IF;
+    -- A member: one walk per readable workspace, by equality (the GIN index's workspace column serves it together
+    -- with the words; `= ANY` could not), merged by recency.
+    RETURN '(SELECT x.* FROM unnest($3) w(id) CROSS JOIN LATERAL (' || v_any || ' AND s.workspace_id = w.id' || v_order || ') x'
+      || ' ORDER BY x.created_at DESC, x.document_id DESC LIMIT $7)'
+      || ' UNION (SELECT x.* FROM unnest($3) w(id) CROSS JOIN LATERAL (' || v_titles || ' AND s.workspace_id = w.id' || v_order || ') x'
+      || ' ORDER BY x.created_at DESC, x.document_id DESC LIMIT $7)';
+  END
+  $fn$;
+REVOKE ALL ON FUNCTION document_search_find_sql(uuid[], uuid, text, text) FROM PUBLIC;
+
 CREATE FUNCTION document_search_find(p_query tsquery, p_workspaces uuid[], p_folder uuid, p_status text, p_tag text, p_candidates integer)
   RETURNS TABLE (document_id uuid, in_title boolean, rank real, created_at timestamptz)
   LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp
   AS $$
   DECLARE
     v_tenant uuid := app_tenant_id();
-    v_filter text := ' AND s.status NOT IN (''Deleted'', ''Purged'')'
-      || CASE WHEN p_workspaces IS NOT NULL THEN ' AND s.workspace_id = ANY($3)' ELSE '' END
-      || CASE WHEN p_folder IS NOT NULL THEN ' AND s.folder_id = $4' ELSE '' END
-      || CASE WHEN p_status IS NOT NULL THEN ' AND s.status = $5' ELSE '' END
-      || CASE WHEN p_tag IS NOT NULL THEN ' AND s.tags @> ARRAY[$6]' ELSE '' END;
   BEGIN
     IF v_tenant IS NULL OR p_query IS NULL OR p_candidates NOT BETWEEN 1 AND 10000 THEN
       RETURN;
     END IF;
-    RETURN QUERY EXECUTE
-      'WITH hits AS ('
-      || '  (SELECT s.document_id FROM document_search s WHERE s.tenant_id = $1 AND (s.title_tsv || s.meta_tsv || s.content_tsv) @@ $2' || v_filter
-      || '   ORDER BY s.created_at DESC, s.document_id DESC LIMIT $7)'
-      || '  UNION'
-      || '  (SELECT s.document_id FROM document_search s WHERE s.tenant_id = $1 AND s.title_tsv @@ $2'
-      || '     AND (s.title_tsv || s.meta_tsv || s.content_tsv) @@ $2' || v_filter
-      || '   ORDER BY s.created_at DESC, s.document_id DESC LIMIT $7))'
-      || ' SELECT s.document_id, s.title_tsv @@ $2, ts_rank_cd(s.title_tsv || s.meta_tsv || s.content_tsv, $2), s.created_at'
-      || ' FROM hits JOIN document_search s ON s.tenant_id = $1 AND s.document_id = hits.document_id'
+    RETURN QUERY EXECUTE document_search_find_sql(p_workspaces, p_folder, p_status, p_tag)
       USING v_tenant, p_query, p_workspaces, p_folder, p_status, p_tag, p_candidates;
   END
   $$;
 REVOKE ALL ON FUNCTION document_search_find(tsquery, uuid[], uuid, text, text, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION document_search_find(tsquery, uuid[], uuid, text, text, integer) TO dms_app;
+
+-- The plan of document_search_find's query with these values (the query-plan check in CI; operators). Not granted
+-- to the runtime role: a plan shows row counts.
+CREATE FUNCTION document_search_explain(p_query tsquery, p_workspaces uuid[], p_folder uuid, p_status text, p_tag text, p_candidates integer)
+  RETURNS json
+  LANGUAGE plpgsql SET search_path = public, pg_temp
+  AS $$
+  DECLARE
+    v_plan json;
+  BEGIN
+    EXECUTE 'EXPLAIN (ANALYZE, FORMAT JSON) ' || document_search_find_sql(p_workspaces, p_folder, p_status, p_tag)
+      INTO v_plan USING app_tenant_id(), p_query, p_workspaces, p_folder, p_status, p_tag, p_candidates;
+    RETURN v_plan;
+  END
+  $$;
+REVOKE ALL ON FUNCTION document_search_explain(tsquery, uuid[], uuid, text, text, integer) FROM PUBLIC;
 
 -- Titles like p_text (typo tolerance): trigram word similarity, best first.
 CREATE FUNCTION document_search_similar(p_text text, p_workspaces uuid[], p_folder uuid, p_status text, p_tag text, p_limit integer)
@@ -209,11 +242,18 @@ CREATE FUNCTION document_search_count(p_query tsquery, p_workspaces uuid[], p_fo
     v_where := ' WHERE s.tenant_id = ' || quote_literal(v_tenant) || '::uuid'
       || ' AND (s.title_tsv || s.meta_tsv || s.content_tsv) @@ ' || quote_literal(p_query::text) || '::tsquery'
       || ' AND s.status NOT IN (''Deleted'', ''Purged'')'
-      || CASE WHEN p_workspaces IS NOT NULL THEN ' AND s.workspace_id = ANY(' || quote_literal(p_workspaces::text) || '::uuid[])' ELSE '' END
       || CASE WHEN p_folder IS NOT NULL THEN ' AND s.folder_id = ' || quote_literal(p_folder) || '::uuid' ELSE '' END
       || CASE WHEN p_status IS NOT NULL THEN ' AND s.status = ' || quote_literal(p_status) ELSE '' END
       || CASE WHEN p_tag IS NOT NULL THEN ' AND s.tags @> ARRAY[' || quote_literal(p_tag) || ']' ELSE '' END;
-    EXECUTE 'SELECT count(*) FROM (SELECT 1 FROM document_search s' || v_where || ' LIMIT ' || (p_exact_up_to + 1) || ') c' INTO v_count;
+    IF p_workspaces IS NULL THEN
+      EXECUTE 'SELECT count(*) FROM (SELECT 1 FROM document_search s' || v_where || ' LIMIT ' || (p_exact_up_to + 1) || ') c' INTO v_count;
+    ELSE
+      -- Per workspace, by equality, as in document_search_find_sql.
+      EXECUTE 'SELECT count(*) FROM (SELECT 1 FROM unnest(' || quote_literal(p_workspaces::text) || '::uuid[]) w(id) CROSS JOIN LATERAL'
+        || ' (SELECT 1 FROM document_search s' || v_where || ' AND s.workspace_id = w.id LIMIT ' || (p_exact_up_to + 1) || ') x'
+        || ' LIMIT ' || (p_exact_up_to + 1) || ') c' INTO v_count;
+      v_where := v_where || ' AND s.workspace_id = ANY(' || quote_literal(p_workspaces::text) || '::uuid[])';
+    END IF;
     IF v_count <= p_exact_up_to THEN
       RETURN QUERY SELECT v_count, true;
       RETURN;

@@ -109,6 +109,7 @@ internal static class UiModule
         // Downloads are GETs a link can make: authorised and audited by the API's download handler.
         ui.MapGet("/documents/{id}/content", DownloadEndpoint.Handle).RequireAuthorization(UiPolicies.Read);
         ui.MapGet("/documents/{id}/preview", Preview.Handle).RequireAuthorization(UiPolicies.Read);
+        ui.MapGet("/documents/{id}/text", Modules.Documents.Text.TextEndpoints.Content).RequireAuthorization(UiPolicies.Read);
         // A replace request's proposed file, for the decider and the requester (same handler, checks and audit as the API).
         ui.MapGet("/approvals/{id}/content", Modules.Approvals.Queries.ApprovalContentEndpoint.Handle).RequireAuthorization(UiPolicies.Read);
         ui.MapGet("/audit/export", Modules.Audit.AuditEndpoints.Export).RequireAuthorization(UiPolicies.Audit);

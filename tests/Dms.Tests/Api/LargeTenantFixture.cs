@@ -28,7 +28,7 @@ public sealed class LargeTenantFixture : IAsyncLifetime
     /// <summary>The tables the check never lets the planner scan whole.</summary>
     public static readonly IReadOnlySet<string> BigTables = new HashSet<string>(StringComparer.Ordinal)
     {
-        "documents", "document_versions", "document_tags", "approval_requests", "audit_events", "notifications", "workspace_members",
+        "documents", "document_versions", "document_tags", "document_search", "approval_requests", "audit_events", "notifications", "workspace_members",
     };
 
     // Seconds, for a loaded CI machine; the whole seed takes well under a minute on an idle one.
@@ -70,7 +70,7 @@ public sealed class LargeTenantFixture : IAsyncLifetime
         BigWorkspaces = [tenant.DefaultWorkspaceId, Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid()];
         Admin = await SeedTenantAsync(owner, Tenant, [.. BigWorkspaces], DocumentCount, withSmallWorkspace: true);
         await SeedTenantAsync(owner, OtherTenant, [other.DefaultWorkspaceId], DocumentCount / 10, withSmallWorkspace: false);
-        foreach (var table in new[] { "documents", "document_versions", "document_tags", "workspace_members", "users", "approval_requests", "audit_events", "notifications", "folders" })
+        foreach (var table in new[] { "documents", "document_versions", "document_tags", "document_search", "workspace_members", "users", "approval_requests", "audit_events", "notifications", "folders" })
         {
             await owner.ExecuteAsync(new CommandDefinition($"ANALYZE {table}", commandTimeout: Timeout));
         }
@@ -104,6 +104,7 @@ public sealed class LargeTenantFixture : IAsyncLifetime
         // The tag trigger is off for the bulk insert (one statement fills document_tags after); the API tests drive it.
         await owner.ExecuteAsync(new CommandDefinition("""
             ALTER TABLE documents DISABLE TRIGGER documents_tags_sync;
+            ALTER TABLE documents DISABLE TRIGGER documents_search;
             WITH fo AS (SELECT array_agg(id ORDER BY id) AS ids FROM folders WHERE tenant_id = @tenant),
             docs AS (
               INSERT INTO documents (id, tenant_id, workspace_id, folder_id, title, status, tags, current_version, content_family,
@@ -127,6 +128,11 @@ public sealed class LargeTenantFixture : IAsyncLifetime
                    'seeded.bin', docs.created_at, @admin
             FROM docs;
             ALTER TABLE documents ENABLE TRIGGER documents_tags_sync;
+            ALTER TABLE documents ENABLE TRIGGER documents_search;
+            INSERT INTO document_search (tenant_id, document_id, workspace_id, folder_id, status, tags, title, created_at, config, title_tsv, meta_tsv)
+            SELECT d.tenant_id, d.id, d.workspace_id, d.folder_id, d.status, d.tags, d.title, d.created_at, 'dms_simple',
+                   setweight(to_tsvector('dms_simple', d.title), 'A'), setweight(to_tsvector('dms_simple', array_to_string(d.tags, ' ')), 'B')
+            FROM documents d WHERE d.tenant_id = @tenant;
             INSERT INTO document_tags (tenant_id, document_id, tag)
             SELECT d.tenant_id, d.id, t.tag FROM documents d, unnest(d.tags) t(tag) WHERE d.tenant_id = @tenant;
             """, p, tx, Timeout));
@@ -196,6 +202,25 @@ public sealed class LargeTenantFixture : IAsyncLifetime
     /// <paramref name="breakWith"/> (DDL such as <c>DROP INDEX …</c>), as the owner (held to the same policies by FORCE)
     /// inside a transaction that is rolled back: the proof that the check depends on the index.
     /// </summary>
+    /// <summary>
+    /// The plan a query that returns its own plan as JSON gives (the search functions' <c>document_search_explain</c>, run
+    /// as the owner, whose plan is the definer function's), in the tenant; <paramref name="breakWith"/> as above.
+    /// </summary>
+    public async Task<PlanCheck> PlanOfAsync(string name, string sql, object parameters, string? breakWith = null, int maxRowsRemoved = PlanCheck.MaxRowsRemoved)
+    {
+        await using var conn = new NpgsqlConnection(_app.OwnerConnectionString);
+        await conn.OpenAsync();
+        await using var tx = await conn.BeginTransactionAsync();
+        if (breakWith is not null)
+        {
+            await conn.ExecuteAsync(breakWith, transaction: tx);
+        }
+        await Db.EnterTenantAsync(conn, tx, Tenant, CancellationToken.None);
+        var json = await conn.QuerySingleAsync<string>(new CommandDefinition(sql, parameters, tx));
+        await tx.RollbackAsync();
+        return new PlanCheck(name, JsonDocument.Parse(json).RootElement[0].GetProperty("Plan").Clone(), maxRowsRemoved);
+    }
+
     public async Task<PlanCheck> ExplainAsync(string name, string sql, object parameters, string? breakWith = null)
     {
         await using var conn = new NpgsqlConnection(breakWith is null ? _app.AppConnectionString : _app.OwnerConnectionString);
@@ -219,7 +244,7 @@ public sealed class LargeTenantGroup : ICollectionFixture<LargeTenantFixture>
 }
 
 /// <summary>One query's plan, and the rule every query behind a page must keep at scale.</summary>
-public sealed class PlanCheck(string name, JsonElement plan)
+public sealed class PlanCheck(string name, JsonElement plan, int maxRowsRemoved = PlanCheck.MaxRowsRemoved)
 {
     public const int MaxRowsRemoved = 1_000;
 
@@ -229,7 +254,7 @@ public sealed class PlanCheck(string name, JsonElement plan)
     public IReadOnlyList<string> Offences()
     {
         var found = new List<string>();
-        Walk(Plan, found);
+        Walk(Plan, found, maxRowsRemoved);
         return found;
     }
 
@@ -265,7 +290,7 @@ public sealed class PlanCheck(string name, JsonElement plan)
         }
     }
 
-    private static void Walk(JsonElement root, List<string> found)
+    private static void Walk(JsonElement root, List<string> found, int maxRowsRemoved)
     {
         foreach (var node in Nodes(root))
         {
@@ -279,9 +304,9 @@ public sealed class PlanCheck(string name, JsonElement plan)
             var loops = node.TryGetProperty("Actual Loops", out var l) ? l.GetDouble() : 1;
             foreach (var key in new[] { "Rows Removed by Filter", "Rows Removed by Join Filter" })
             {
-                if (node.TryGetProperty(key, out var removed) && removed.GetDouble() * Math.Max(loops, 1) > MaxRowsRemoved)
+                if (node.TryGetProperty(key, out var removed) && removed.GetDouble() * Math.Max(loops, 1) > maxRowsRemoved)
                 {
-                    found.Add($"- {key}: {(removed.GetDouble() * Math.Max(loops, 1)).ToString("N0", CultureInfo.InvariantCulture)} (> {MaxRowsRemoved:N0}) at {type}" +
+                    found.Add($"- {key}: {(removed.GetDouble() * Math.Max(loops, 1)).ToString("N0", CultureInfo.InvariantCulture)} (> {maxRowsRemoved:N0}) at {type}" +
                               $"{(relation is null ? "" : $" on {relation}")}: {Describe(node)}");
                 }
             }

@@ -38,18 +38,18 @@ internal sealed class PostgresSearchIndex : IDocumentSearchIndex
 
     // The workspaces to search: null for an admin without a workspace filter, else what the caller may read (and asked for).
     private const string Workspaces = """
-        ws AS (SELECT CASE
+        CASE
             WHEN @IsAdmin AND @WorkspaceId::uuid IS NULL THEN NULL::uuid[]
             WHEN @IsAdmin THEN ARRAY[@WorkspaceId::uuid]
             ELSE ARRAY(SELECT m.workspace_id FROM workspace_members m
-                       WHERE m.tenant_id = @Tenant AND m.user_id = @User AND (@WorkspaceId::uuid IS NULL OR m.workspace_id = @WorkspaceId::uuid)) END AS ids)
+                       WHERE m.tenant_id = @Tenant AND m.user_id = @User AND (@WorkspaceId::uuid IS NULL OR m.workspace_id = @WorkspaceId::uuid)) END
         """;
 
-    private const string Filters = "ws.ids, @FolderId::uuid, @Status::text, @Tag::text";
+    private const string Filters = $"{Workspaces}, @FolderId::uuid, @Status::text, @Tag::text";
 
     public async Task<SearchCandidates> FindAsync(NpgsqlConnection c, NpgsqlTransaction tx, SearchRequest request, CancellationToken ct)
     {
-        var query = $"q AS (SELECT {request.Text.TsQuery(Config)} AS query)";
+        var query = request.Text.TsQuery(Config);
         var p = new
         {
             request.Tenant,
@@ -65,15 +65,13 @@ internal sealed class PostgresSearchIndex : IDocumentSearchIndex
             SearchPrefix = request.Text.Prefix,
         };
         var sql = $"""
-            WITH {Workspaces}, {query}
             SELECT f.document_id, f.in_title, f.rank::float8 AS rank, false AS "similar"
-            FROM q, ws, document_search_find(q.query, {Filters}, @Candidates) f;
+            FROM document_search_find({query}, {Filters}, @Candidates) f;
             """;
         if (request.WantTotal)
         {
             sql += $"""
-                WITH {Workspaces}, {query}
-                SELECT n.total, n.exact FROM q, ws, document_search_count(q.query, {Filters}, @ExactCountUpTo) n;
+                SELECT n.total, n.exact FROM document_search_count({query}, {Filters}, @ExactCountUpTo) n;
                 """;
         }
         List<SearchCandidate> items;
@@ -92,8 +90,7 @@ internal sealed class PostgresSearchIndex : IDocumentSearchIndex
         if (request.SimilarTitles > 0 && request.Text.Plain is { } plain && items.Count == 0)
         {
             var similar = await c.QueryAsync<(Guid Id, double Similarity)>(new CommandDefinition($"""
-                WITH {Workspaces}
-                SELECT s.document_id, s.similarity::float8 FROM ws, document_search_similar(@Plain, {Filters}, @SimilarTitles) s
+                SELECT s.document_id, s.similarity::float8 FROM document_search_similar(@Plain, {Filters}, @SimilarTitles) s
                 """, new { p.Tenant, p.IsAdmin, p.User, p.WorkspaceId, p.FolderId, p.Status, p.Tag, Plain = plain, request.SimilarTitles }, tx, cancellationToken: ct));
             var known = items.Select(i => i.DocumentId).ToHashSet();
             var extra = similar.Where(s => known.Add(s.Id)).Select(s => new SearchCandidate(s.Id, false, s.Similarity, true)).ToList();
