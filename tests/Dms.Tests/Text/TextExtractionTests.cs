@@ -271,5 +271,21 @@ public sealed class TextBurstTests(TextAppFixture fixture) : IClassFixture<TextA
         }
         var sample = ids.First();
         (await TextApp.ContentAsync(admin, sample)).ShouldStartWith("burst document number");
+
+        // And every one is searchable by what only its text says.
+        using (var all = await admin.GetAsync("/api/v1/documents?q=burst%20mentions&limit=1"))
+        {
+            var total = (await all.JsonAsync()).GetProperty("total");
+            total.GetProperty("value").GetInt64().ShouldBe(500);
+            total.GetProperty("exact").GetBoolean().ShouldBeTrue();
+        }
+        foreach (var i in new[] { 0, 1, 99, 250, 498, 499 })
+        {
+            // Quoted: a bare last word is also a prefix while typing (zebu1 would find zebu10…zebu199 too).
+            using var one = await admin.GetAsync($"/api/v1/documents?q=%22zebu{i}%22");
+            var items = (await one.JsonAsync()).GetProperty("items").EnumerateArray().ToList();
+            items.Count.ShouldBe(1, $"zebu{i}");
+            items[0].GetProperty("match").GetProperty("snippet").GetString()!.ShouldContain($"<mark>zebu{i}</mark>");
+        }
     }
 }
