@@ -185,7 +185,7 @@ SELECT :'tenant', v.document_id, v.nr, 'Extracted', k.method,
 FROM vseed v JOIN kinds k USING (kind) JOIN paragraphs p1 ON p1.i = v.h_text1 JOIN paragraphs p2 ON p2.i = v.h_text2;
 ALTER TABLE version_texts ENABLE TRIGGER version_texts_search;
 \echo seed: search index of the texts
-UPDATE document_search s SET content_tsv = setweight(to_tsvector(s.config, left(t.content, 1000000)), 'D')
+UPDATE document_search s SET all_tsv = s.all_tsv || setweight(to_tsvector(s.config, left(t.content, 1000000)), 'D')
 FROM documents d JOIN version_texts t ON t.tenant_id = d.tenant_id AND t.document_id = d.id AND t.version_number = d.current_version
 WHERE s.tenant_id = :'tenant' AND d.tenant_id = :'tenant' AND d.id = s.document_id AND t.content IS NOT NULL;
 

@@ -129,9 +129,10 @@ public sealed class LargeTenantFixture : IAsyncLifetime
             FROM docs;
             ALTER TABLE documents ENABLE TRIGGER documents_tags_sync;
             ALTER TABLE documents ENABLE TRIGGER documents_search;
-            INSERT INTO document_search (tenant_id, document_id, workspace_id, folder_id, status, tags, title, created_at, config, title_tsv, meta_tsv)
+            INSERT INTO document_search (tenant_id, document_id, workspace_id, folder_id, status, tags, title, created_at, config, title_tsv, all_tsv)
             SELECT d.tenant_id, d.id, d.workspace_id, d.folder_id, d.status, d.tags, d.title, d.created_at, 'dms_simple',
-                   setweight(to_tsvector('dms_simple', d.title), 'A'), setweight(to_tsvector('dms_simple', array_to_string(d.tags, ' ')), 'B')
+                   to_tsvector('dms_simple', d.title),
+                   setweight(to_tsvector('dms_simple', d.title), 'A') || setweight(to_tsvector('dms_simple', array_to_string(d.tags, ' ')), 'B')
             FROM documents d WHERE d.tenant_id = @tenant;
             INSERT INTO document_tags (tenant_id, document_id, tag)
             SELECT d.tenant_id, d.id, t.tag FROM documents d, unnest(d.tags) t(tag) WHERE d.tenant_id = @tenant;
@@ -219,6 +220,18 @@ public sealed class LargeTenantFixture : IAsyncLifetime
         var json = await conn.QuerySingleAsync<string>(new CommandDefinition(sql, parameters, tx));
         await tx.RollbackAsync();
         return new PlanCheck(name, JsonDocument.Parse(json).RootElement[0].GetProperty("Plan").Clone(), maxRowsRemoved);
+    }
+
+    /// <summary>One row of <paramref name="sql"/> as the runtime role, in the tenant.</summary>
+    public async Task<T> QueryAsRuntimeRoleAsync<T>(string sql, object parameters)
+    {
+        await using var conn = new NpgsqlConnection(_app.AppConnectionString);
+        await conn.OpenAsync();
+        await using var tx = await conn.BeginTransactionAsync();
+        await Db.EnterTenantAsync(conn, tx, Tenant, CancellationToken.None);
+        var result = await conn.QuerySingleAsync<T>(new CommandDefinition(sql, parameters, tx));
+        await tx.RollbackAsync();
+        return result;
     }
 
     public async Task<PlanCheck> ExplainAsync(string name, string sql, object parameters, string? breakWith = null)

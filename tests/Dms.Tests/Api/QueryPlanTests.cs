@@ -203,6 +203,19 @@ public sealed class QueryPlanTests(LargeTenantFixture tenant)
     public async Task Search_with_a_tag() => (await SearchAsync("search common word with a rare tag", "invoice", tag: "rare42")).ShouldStayIndexed();
 
     [Fact]
+    public async Task Search_total_of_a_common_word_is_the_planners_estimate_not_a_count()
+    {
+        // 1 in 8 of 200,000 titles say "invoice": above the exact limit the total is an estimate, close to the truth.
+        var (total, exact) = await tenant.QueryAsRuntimeRoleAsync<(long, bool)>(
+            "SELECT total, exact FROM document_search_count(websearch_to_tsquery('dms_simple', 'invoice'), NULL, NULL, NULL, NULL, 1000)", new { });
+        exact.ShouldBeFalse();
+        total.ShouldBeInRange(15_000, 40_000);
+        var (few, fewExact) = await tenant.QueryAsRuntimeRoleAsync<(long, bool)>(
+            "SELECT total, exact FROM document_search_count(websearch_to_tsquery('dms_simple', '123457'), NULL, NULL, NULL, NULL, 1000)", new { });
+        (few, fewExact).ShouldBe((1L, true));
+    }
+
+    [Fact]
     public async Task Search_fails_the_check_without_its_index() =>
         (await SearchAsync("search rare word without document_search_all", "123457", breakWith: "DROP INDEX document_search_all; DROP INDEX document_search_titles"))
             .Offences().ShouldNotBeEmpty();

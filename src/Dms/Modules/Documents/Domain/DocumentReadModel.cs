@@ -84,7 +84,7 @@ internal static class DocumentReadModel
         }
         if (filter.Family is { } family)
         {
-            // The current version's family, stored on the document (migration 0015): an equality its index serves.
+            // The current version's family, stored on the document (migration 0013): an equality its index serves.
             where.Add("d.content_family = @Family");
             p.Add("Family", family);
         }
