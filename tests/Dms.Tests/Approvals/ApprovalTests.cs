@@ -272,6 +272,12 @@ public sealed class ApprovalTests(ApprovalFixture f) : IClassFixture<ApprovalFix
         await RunRetentionAsync();
         (await CountBlobsAsync(store, prefix)).ShouldBe(1, "still within the retention period");
 
+        for (var i = 0; i < 600 && await f.OwnerScalarAsync<string>("SELECT status FROM version_texts WHERE document_id = @id", ("id", documentId)) == "Pending"; i++)
+        {
+            await Task.Delay(50);
+        }
+        (await f.OwnerScalarAsync<long>("SELECT count(*) FROM version_texts WHERE document_id = @id AND content IS NOT NULL", ("id", documentId))).ShouldBe(1);
+
         await f.OwnerSqlAsync("UPDATE documents SET deleted_at = now() - interval '31 days' WHERE id = @id", ("id", documentId));
         await RunRetentionAsync();
         for (var i = 0; i < 200 && await CountBlobsAsync(store, prefix) > 0; i++)
@@ -279,6 +285,9 @@ public sealed class ApprovalTests(ApprovalFixture f) : IClassFixture<ApprovalFix
             await Task.Delay(50);
         }
         (await CountBlobsAsync(store, prefix)).ShouldBe(0);
+        (await f.OwnerScalarAsync<long>("SELECT count(*) FROM version_texts WHERE document_id = @id AND content IS NOT NULL", ("id", documentId)))
+            .ShouldBe(0, "the text read from a purged file goes with it");
+        (await f.OwnerScalarAsync<long>("SELECT count(*) FROM document_search WHERE document_id = @id", ("id", documentId))).ShouldBe(0);
         using var restore = await f.Admin.Client.PostAsync($"/api/v1/documents/{documentId}/restore", null);
         await restore.ShouldBeProblemAsync(HttpStatusCode.Gone, "document.purged");
         var history = await (await f.Admin.Client.GetAsync($"/api/v1/documents/{documentId}/approvals")).JsonAsync();

@@ -200,6 +200,10 @@ internal static class DocumentsFacade
             await c.ExecuteAsync(new CommandDefinition(
                 $"UPDATE documents SET status = {DocumentStatus.Purged.Sql()}, purged_at = now(), row_version = row_version + 1 WHERE tenant_id = @tenant AND id = @documentId",
                 new { tenant, documentId }, tx, cancellationToken: ct));
+            // The text read from the files goes with them (the search row went with the status, by trigger).
+            await c.ExecuteAsync(new CommandDefinition(
+                "UPDATE version_texts SET content = NULL WHERE tenant_id = @tenant AND document_id = @documentId AND content IS NOT NULL",
+                new { tenant, documentId }, tx, cancellationToken: ct));
         }
         var keys = (await c.QueryAsync<string>(new CommandDefinition(
             "SELECT blob_key FROM document_versions WHERE tenant_id = @tenant AND document_id = @documentId",
