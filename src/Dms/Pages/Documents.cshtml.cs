@@ -2,6 +2,7 @@ using Dms.Modules.Documents;
 using Dms.Modules.Documents.Browse;
 using Dms.Modules.Documents.Domain;
 using Dms.Modules.Documents.Folders;
+using Dms.Modules.Documents.Previews;
 using Dms.Modules.Documents.Workspaces;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
@@ -11,7 +12,7 @@ using Microsoft.AspNetCore.Mvc;
 
 namespace Dms.Pages;
 
-/// <summary>The document list: workspaces, search, tag/status/type filters, sorting, keyset paging, and the upload area.</summary>
+/// <summary>The document list: workspaces, search, tag/status/type filters, sorting, keyset paging, a table or thumbnail grid, and the upload area.</summary>
 internal sealed class DocumentsModel(Db db) : UiPage
 {
     [BindProperty(SupportsGet = true)]
@@ -43,6 +44,15 @@ internal sealed class DocumentsModel(Db db) : UiPage
 
     [BindProperty(SupportsGet = true)]
     public string? Order { get; set; }
+
+    /// <summary><c>view=grid</c> shows thumbnails in cards; anything else the table.</summary>
+    [BindProperty(SupportsGet = true)]
+    public string? View { get; set; }
+
+    public bool Grid => string.Equals(View, "grid", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The grid's thumbnail state per listed version; absent: not rendered yet.</summary>
+    public Dictionary<(Guid DocumentId, int Number), RenditionStatus> Thumbnails { get; private set; } = [];
 
     public List<WorkspaceResponse> Workspaces { get; private set; } = [];
     public Page<DocumentResponse> Results { get; private set; } = new([], null);
@@ -112,6 +122,12 @@ internal sealed class DocumentsModel(Db db) : UiPage
             }
             Results = await read.Documents.HandleAsync(new ListDocuments(Q, CurrentFolder is null ? Current?.Id.ToString() : null,
                 CurrentFolder?.Id.ToString(), string.IsNullOrWhiteSpace(Tag) ? null : Tag, Blank(Status), Blank(Type), Blank(Sort), Blank(Order), 25, Cursor), Me, ct);
+            if (Grid)
+            {
+                // One query for the page: only listed (so readable) versions, and only their states, not their bytes.
+                var listed = Results.Items.Select(d => (d.Id, d.CurrentVersion.Number)).ToList();
+                Thumbnails = await db.InTenantAsync(Me.TenantId, (c, tx) => Renditions.ThumbnailsAsync(c, tx, Me.TenantId, listed, ct), ct);
+            }
         }
         catch (ApiProblem problem)
         {
@@ -128,7 +144,8 @@ internal sealed class DocumentsModel(Db db) : UiPage
     public string WorkspaceName(Guid id) => Workspaces.FirstOrDefault(w => w.Id == id)?.Name ?? "";
 
     /// <summary>This list's URL with some parts changed: shareable, since every filter lives in the query string.</summary>
-    public string Link(string? cursor = null, string? tag = null, string? workspace = null, bool clearTag = false, string? folder = null, bool keepFilters = true)
+    public string Link(string? cursor = null, string? tag = null, string? workspace = null, bool clearTag = false, string? folder = null, bool keepFilters = true,
+        string? view = null)
     {
         var query = new Dictionary<string, string?>
         {
@@ -141,6 +158,7 @@ internal sealed class DocumentsModel(Db db) : UiPage
             ["type"] = keepFilters ? Blank(Type) : null,
             ["sort"] = Blank(Sort),
             ["order"] = Blank(Order),
+            ["view"] = view ?? (Grid ? "grid" : null),
             ["cursor"] = cursor,
         };
         return Microsoft.AspNetCore.WebUtilities.QueryHelpers.AddQueryString("/documents", query.Where(p => !string.IsNullOrEmpty(p.Value)));

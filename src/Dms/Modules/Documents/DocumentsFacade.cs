@@ -205,9 +205,12 @@ internal static class DocumentsFacade
                 "UPDATE version_texts SET content = NULL WHERE tenant_id = @tenant AND document_id = @documentId AND content IS NOT NULL",
                 new { tenant, documentId }, tx, cancellationToken: ct));
         }
-        var keys = (await c.QueryAsync<string>(new CommandDefinition(
-            "SELECT blob_key FROM document_versions WHERE tenant_id = @tenant AND document_id = @documentId",
-            new { tenant, documentId }, tx, cancellationToken: ct))).ToList();
+        // The versions' files and their renditions (thumbnails, previews): nothing of a purged document stays in storage.
+        var keys = (await c.QueryAsync<string>(new CommandDefinition("""
+            SELECT blob_key FROM document_versions WHERE tenant_id = @tenant AND document_id = @documentId
+            UNION ALL
+            SELECT blob_key FROM version_renditions WHERE tenant_id = @tenant AND document_id = @documentId AND blob_key IS NOT NULL
+            """, new { tenant, documentId }, tx, cancellationToken: ct))).ToList();
         return new PurgeOutcome(due, keys);
     }
 }
