@@ -20,7 +20,7 @@ public sealed class PlatformTests
             "/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/me", "/api/v1/users", "/api/v1/users/{id}",
             "/api/v1/platform/tenants", "/api/v1/workspaces", "/api/v1/workspaces/{id}", "/api/v1/folders", "/api/v1/folders/{id}",
             "/api/v1/documents", "/api/v1/documents/{id}", "/api/v1/documents/{id}/versions", "/api/v1/documents/{id}/content",
-            "/api/v1/documents/{id}/text", "/api/v1/documents/{id}/text/content", "/api/v1/admin/search-settings",
+            "/api/v1/documents/{id}/text", "/api/v1/documents/{id}/text/content", "/api/v1/documents/{id}/thumbnail", "/api/v1/documents/{id}/preview", "/api/v1/admin/search-settings",
             "/api/v1/uploads", "/api/v1/uploads/{id}", "/api/v1/uploads/{id}/complete", "/api/v1/storage/objects",
             "/api/v1/documents/{id}/delete-requests", "/api/v1/documents/{id}/replace-requests", "/api/v1/documents/{id}/approvals",
             "/api/v1/documents/{id}/restore", "/api/v1/documents/{id}/legal-hold", "/api/v1/approvals", "/api/v1/approvals/{id}",

@@ -29,6 +29,7 @@ public sealed class TableOwnershipTests
         ["document_search"] = "Documents",
         ["search_settings"] = "Documents",
         ["document_tags"] = "Documents",
+        ["version_renditions"] = "Documents",
         ["approval_requests"] = "Approvals",
         ["notifications"] = "Notifications",
         ["audit_events"] = "Audit",

@@ -25,6 +25,8 @@ internal sealed class DmsApp : WebApplicationFactory<Program>
             // Small parts so multipart direct uploads are exercised with small files.
             ["Dms:Uploads:MultipartThreshold"] = "131072",
             ["Dms:Uploads:PartSize"] = "65536",
+            // LibreOffice takes seconds per text file: the previews have an app of their own (tests/Dms.Tests/Previews).
+            ["Dms:Previews:Enabled"] = "false",
         });
         _ = app.Server; // start now, so the first test does not pay for migrations inside its own timing
         return app;
@@ -43,6 +45,7 @@ internal sealed class DmsApp : WebApplicationFactory<Program>
             ["Dms:Storage:S3:AccessKey"] = "test",
             ["Dms:Storage:S3:SecretKey"] = "test",
             ["Dms:Storage:S3:ForcePathStyle"] = "true",
+            ["Dms:Previews:Enabled"] = "false",
             ["Dms:Uploads:MaxBytes"] = (64 * 1024 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture),
             // S3 parts are at least 5 MiB (except the last).
             ["Dms:Uploads:MultipartThreshold"] = (6 * 1024 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture),

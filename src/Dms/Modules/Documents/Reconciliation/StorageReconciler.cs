@@ -142,7 +142,9 @@ internal sealed class StorageReconciler(Db db, IBlobStore blobs, IOptions<DmsOpt
         CancellationToken ct)
     {
         var held = await StagedReplacements.HeldAsync(c, tx, tenant, keys, ct);
-        return [.. keys.Where(k => !held.Contains(k))];
+        // Thumbnails and previews are referenced by their rendition rows, never by a version.
+        var renditions = await Previews.Renditions.HeldAsync(c, tx, tenant, keys, ct);
+        return [.. keys.Where(k => !held.Contains(k) && !renditions.Contains(k))];
     }
 
     private static async Task<IReadOnlyList<string>> NotVersionsAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, IReadOnlyList<string> keys,
