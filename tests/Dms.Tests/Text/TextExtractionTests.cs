@@ -19,6 +19,8 @@ internal static class TextApp
     {
         ["Dms:Uploads:MaxBytes"] = (4 * 1024 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["Dms:Extraction:MaxOcrPages"] = "2",
+        // The previews have an app of their own (tests/Dms.Tests/Previews).
+        ["Dms:Previews:Enabled"] = "false",
     }));
 
     public static Task<DmsApp> GetAsync() => App.Value;

@@ -31,6 +31,9 @@ internal enum OutboxLane
 {
     Default,
     Background,
+
+    /// <summary>Rendering previews (LibreOffice takes seconds a file): of its own, so text extraction never waits behind it.</summary>
+    Previews,
 }
 
 /// <summary>A failure that no retry can fix: the message goes straight to the dead letters.</summary>
@@ -83,9 +86,9 @@ internal sealed class OutboxOptions
     /// <summary>The background lane (extraction, previews): its lease bounds one message's run time.</summary>
     public BackgroundLaneOptions Background { get; set; } = new();
 
-    public TimeSpan Lease(OutboxLane lane) => lane == OutboxLane.Background ? Background.LeaseDuration : LeaseDuration;
+    public TimeSpan Lease(OutboxLane lane) => lane == OutboxLane.Default ? LeaseDuration : Background.LeaseDuration;
 
-    public int Batch(OutboxLane lane) => lane == OutboxLane.Background ? Background.BatchSize : BatchSize;
+    public int Batch(OutboxLane lane) => lane == OutboxLane.Default ? BatchSize : Background.BatchSize;
 
     /// <summary>Exponential backoff with full jitter: a random delay in [½·d, d] where d doubles per attempt.</summary>
     public TimeSpan Backoff(int attempts)

@@ -21,8 +21,9 @@ internal sealed class OutboxDispatcher(
     private readonly string _node = $"{Environment.MachineName}:{Environment.ProcessId}:{lane}:{Guid.NewGuid():N}";
     private readonly Dictionary<string, IOutboxHandler> _handlers = handlers.ToDictionary(h => h.Type);
 
-    // The background lane claims only its own types; the default lane every other type (and unknown ones, which it dead-letters).
-    private readonly string[] _backgroundTypes = handlers.Where(h => h.Lane == OutboxLane.Background).Select(h => h.Type).ToArray();
+    // A slow lane claims only its own types; the default lane every other type (and unknown ones, which it dead-letters).
+    private readonly string[] _laneTypes = handlers.Where(h => lane == OutboxLane.Default ? h.Lane != OutboxLane.Default : h.Lane == lane)
+        .Select(h => h.Type).ToArray();
 
     public OutboxLane Lane => lane;
 
@@ -90,8 +91,8 @@ internal sealed class OutboxDispatcher(
                 batch = Settings.Batch(lane),
                 lease = Settings.Lease(lane),
                 max = Settings.MaxAttempts,
-                types = _backgroundTypes,
-                only = lane == OutboxLane.Background,
+                types = _laneTypes,
+                only = lane != OutboxLane.Default,
             }, cancellationToken: ct))).ToList();
     }
 

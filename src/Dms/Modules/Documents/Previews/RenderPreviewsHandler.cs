@@ -29,7 +29,7 @@ internal sealed class RenderPreviewsHandler(Db db, IBlobStore blobs, ExternalToo
 
     public string Type => VersionProcessing.RenderPreviews;
 
-    public OutboxLane Lane => OutboxLane.Background;
+    public OutboxLane Lane => OutboxLane.Previews;
 
     private sealed record SourceVersion(Guid Id, string BlobKey, string ContentType, DocumentStatus Status);
 
