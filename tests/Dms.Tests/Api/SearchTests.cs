@@ -16,8 +16,11 @@ public sealed class SearchTests(TenantFixture fixture) : IClassFixture<TenantFix
     private TestTenant Tenant => fixture.Tenant;
     private HttpClient Admin => Tenant.Admin.Client;
 
-    /// <summary>A word no other test uses (letters only, so the text search configuration keeps it whole).</summary>
-    private static string Word() => "w" + string.Concat(Guid.NewGuid().ToString("N").Where(char.IsLetter).Take(9).Select(c => (char)(c + 10)));
+    /// <summary>
+    /// A word no other test uses (letters only, so the text search configuration keeps it whole): each hex digit of a new
+    /// GUID becomes one of 16 letters, so even a 5-letter prefix is shared with another test's word about once in a million.
+    /// </summary>
+    private static string Word() => "w" + string.Concat(Guid.NewGuid().ToString("N").Take(12).Select(c => (char)('a' + Convert.ToInt32(c.ToString(), 16))));
 
     private static async Task<Guid> UploadAsync(HttpClient client, string title, string? description = null, string? tags = null, Guid? workspaceId = null,
         string fileName = "a.txt")
@@ -80,8 +83,8 @@ public sealed class SearchTests(TenantFixture fixture) : IClassFixture<TenantFix
         (await IdsAsync(Admin, word[..6])).ShouldBe([id]);
         (await IdsAsync(Admin, $"procurement {word[..5]}")).ShouldBe([id]);
 
-        // One letter swapped: no word matches, so similar titles are offered, marked as such.
-        var typo = $"{word[..4]}{word[5]}{word[4]}{word[6..]}";
+        // One letter wrong ('z' is never in a word): no word matches, so similar titles are offered, marked as such.
+        var typo = $"{word[..5]}z{word[6..]}";
         var page = await SearchAsync(Admin, $"q=procurement {typo}");
         var hit = page.GetProperty("items").EnumerateArray().Single(d => d.GetProperty("id").GetGuid() == id);
         hit.GetProperty("match").GetProperty("similar").GetBoolean().ShouldBeTrue();
