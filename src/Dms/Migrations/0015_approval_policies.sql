@@ -57,6 +57,7 @@ CREATE INDEX approval_delegations_delegate ON approval_delegations (tenant_id, d
 ALTER TABLE approval_requests DROP CONSTRAINT approval_requests_type_check;
 ALTER TABLE approval_requests ADD CONSTRAINT approval_requests_type_check CHECK (type IN ('Delete', 'Replace', 'Restore', 'LegalHoldLift'));
 ALTER TABLE approval_requests
+  ADD COLUMN workspace_id      uuid,
   ADD COLUMN policy            jsonb,
   ADD COLUMN stage             integer NOT NULL DEFAULT 0,
   ADD COLUMN stage_started_at  timestamptz,
@@ -117,7 +118,8 @@ SET policy = jsonb_build_object(
         'approvers', jsonb_build_object('roles', jsonb_build_array('Admin'), 'workspaceManagers', false, 'users', '[]'::jsonb, 'groups', '[]'::jsonb),
         'quorum', 1)),
       'expiresAfter', NULL, 'remindAt', '[]'::jsonb, 'escalation', NULL),
-    stage_started_at = created_at;
+    stage_started_at = created_at,
+    workspace_id = (SELECT d.workspace_id FROM documents d WHERE d.tenant_id = approval_requests.tenant_id AND d.id = approval_requests.document_id);
 INSERT INTO approval_assignees (tenant_id, approval_id, stage, user_id)
 SELECT r.tenant_id, r.id, 0, u.id
 FROM approval_requests r JOIN users u ON u.tenant_id = r.tenant_id AND u.role = 'Admin' AND NOT u.disabled AND u.id <> r.requested_by

@@ -26,11 +26,9 @@ internal sealed class Chrome(IHttpContextAccessor accessor, GetMeHandler getMe, 
         var me = CurrentUser.From(http.User);
         Me = await getMe.HandleAsync(new GetMe(), me, ct);
         Unread = (await countUnread.HandleAsync(new CountUnread(), me, ct)).Count;
-        if (me.IsAdmin)
-        {
-            var page = await listApprovals.HandleAsync(new ListApprovals(ApprovalStatus.Pending.ToString(), null, 100, null), me, ct);
-            PendingApprovals = page.Items.Count;
-            MorePending = page.NextCursor is not null;
-        }
+        // The badge counts the requests waiting for the caller's vote (in their name or a delegator's), whoever they are.
+        var page = await listApprovals.HandleAsync(new ListApprovals(ApprovalStatus.Pending.ToString(), null, 100, null, AwaitingMe: true), me, ct);
+        PendingApprovals = page.Items.Count;
+        MorePending = page.NextCursor is not null;
     }
 }

@@ -200,9 +200,42 @@ public sealed class RowLevelSecurityTests(TenantFixture fixture) : IClassFixture
             upload.EnsureSuccessStatusCode();
             documentId = (await upload.JsonAsync()).GetProperty("id").GetGuid();
         }
+        // Approval policies (issue 13): a group with a member, a workspace policy naming it, a delegation, and a two-stage
+        // request with one vote (approval_assignees, approval_votes).
+        var second = await tenant.CreateUserAsync("Admin");
+        using (var group = await admin.PostAsJsonAsync("/api/v1/groups", new { name = $"rls-{Guid.NewGuid():N}" }))
+        {
+            group.EnsureSuccessStatusCode();
+            var groupId = (await group.JsonAsync()).GetProperty("id").GetGuid();
+            using var joined = await admin.PostAsJsonAsync($"/api/v1/groups/{groupId}/members", new { userId = second.UserId });
+            joined.EnsureSuccessStatusCode();
+            using var policy = await admin.PutAsJsonAsync($"/api/v1/workspaces/{tenant.DefaultWorkspaceId}/policy", new
+            {
+                operations = new
+                {
+                    delete = new
+                    {
+                        mode = "approval",
+                        stages = new object[]
+                        {
+                            new { name = "Admins", approvers = new { roles = new[] { "Admin" } }, quorum = 1 },
+                            new { name = "Group", approvers = new { groups = new[] { groupId } }, quorum = 1 },
+                        },
+                    },
+                },
+            });
+            policy.EnsureSuccessStatusCode();
+        }
+        using (var delegation = await admin.PostAsJsonAsync("/api/v1/me/delegation", new { delegateUserId = second.UserId, until = DateTime.UtcNow.AddDays(1) }))
+        {
+            delegation.EnsureSuccessStatusCode();
+        }
         using (var request = await member.Client.PostAsJsonAsync($"/api/v1/documents/{documentId}/delete-requests", new { reason = "rls" }))
         {
             request.EnsureSuccessStatusCode();
+            var approvalId = (await request.JsonAsync()).GetProperty("id").GetGuid();
+            using var vote = await admin.PostAsJsonAsync($"/api/v1/approvals/{approvalId}/approve", new { comment = "rls" });
+            vote.EnsureSuccessStatusCode();
         }
         await StoredState.SettleAsync(tenant.App, tenant.Id);
     }

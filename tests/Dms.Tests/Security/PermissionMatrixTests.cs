@@ -229,6 +229,8 @@ public sealed class PermissionMatrixTests(PermissionMatrixTests.Setup setup) : I
             await doc.ShouldHaveStatusAsync(HttpStatusCode.Created);
             Document = (await doc.JsonAsync()).GetProperty("id").GetGuid();
             Spare = await Tenant.CreateUserAsync(Roles.Member);
+            // The default policy is four-eyes by admins: the admin's own delete request needs another admin to exist.
+            await Tenant.CreateUserAsync(Roles.Admin);
             _requester = await Tenant.CreateUserAsync(Roles.Member);
             using var other = await _requester.Client.PostAsync("/api/v1/documents", Uploads.Form("held.txt", Uploads.Text("held"), "held"));
             DefaultDocument = (await other.JsonAsync()).GetProperty("id").GetGuid();

@@ -1,6 +1,8 @@
 using Dms.Modules.Approvals.Decisions;
 using Dms.Modules.Approvals.Domain;
+using Dms.Modules.Approvals.Delegation;
 using Dms.Modules.Approvals.Execution;
+using Dms.Modules.Approvals.Governance;
 using Dms.Modules.Approvals.Queries;
 using Dms.Modules.Approvals.Requests;
 using Dms.Modules.Approvals.Retention;
@@ -35,7 +37,7 @@ internal static class ApprovalsModule
     public static IEndpointRouteBuilder MapApprovals(this IEndpointRouteBuilder app)
     {
         var documents = app.MapGroup("/api/v1/documents").WithTags("Approvals");
-        documents.MapPost("/{id}/delete-requests", RequestEndpoints.RequestDelete).Produces<ApprovalResponse>(201).WithSummary("Request a document's deletion (needs an admin's approval)").RequireAuthorization(Policies.WriteDocuments);
+        documents.MapPost("/{id}/delete-requests", RequestEndpoints.RequestDelete).Produces<ApprovalResponse>(201).WithSummary("Request a document's deletion (approved as the workspace's policy says, or done at once where it is direct)").RequireAuthorization(Policies.WriteDocuments);
         documents.MapPost("/{id}/replace-requests", RequestEndpoints.RequestReplace).Produces<ApprovalResponse>(201).WithSummary("Request a document's replacement with a new file").RequireAuthorization(Policies.WriteDocuments).RequireRateLimiting(RateLimits.Uploads)
             .DisableAntiforgery()
             // Both bodies are accepted (and routing enforces this list): the file itself, or a direct upload's id.
@@ -50,11 +52,22 @@ internal static class ApprovalsModule
             .WithSummary("List approval requests (the queue for admins, your own otherwise)");
         approvals.MapGet("/{id}", ApprovalQueries.Get).Produces<ApprovalResponse>(200).WithSummary("Get an approval request");
         approvals.MapGet("/{id}/content", ApprovalContentEndpoint.Handle).Produces(StatusCodes.Status302Found).Produces<byte[]>(StatusCodes.Status200OK, "application/octet-stream").WithSummary("Download a replace request's proposed file");
-        approvals.MapPost("/{id}/approve", DecisionEndpoints.Approve).Produces<ApprovalResponse>(200).WithSummary("Approve a request (admins, not your own)");
-        approvals.MapPost("/{id}/reject", DecisionEndpoints.Reject).Produces<ApprovalResponse>(200).WithSummary("Reject a request with a reason (admins, not your own)");
+        approvals.MapPost("/{id}/approve", DecisionEndpoints.Approve).Produces<ApprovalResponse>(200).WithSummary("Approve a request (its current stage's approvers or their delegates, never your own)");
+        approvals.MapPost("/{id}/reject", DecisionEndpoints.Reject).Produces<ApprovalResponse>(200).WithSummary("Reject a request with a reason (its current stage's approvers or their delegates, never your own)");
         approvals.MapPost("/{id}/cancel", DecisionEndpoints.Cancel).Produces<ApprovalResponse>(200)
             .WithSummary("Cancel your own pending request");
         approvals.MapPost("/{id}/give-up", DecisionEndpoints.GiveUp).Produces<ApprovalResponse>(200).WithSummary("Give up an approved request whose execution died: the document is active again (admins)").RequireAuthorization(Policies.Admin);
+
+        var policies = app.MapGroup("/api/v1/workspaces/{id}/policy").WithTags("Approvals").RequireAuthorization(Policies.ReadDocuments);
+        policies.MapGet("", GovernanceEndpoints.GetPolicy).Produces<PolicyResponse>(200).WithSummary("Get a workspace's governance policy (readers of the workspace)");
+        policies.MapPut("", GovernanceEndpoints.SetPolicy).Produces<PolicyResponse>(200)
+            .WithSummary("Set a workspace's governance policy: direct or approval per operation, stages, quorum, expiry, reminders, escalation (admins and the workspace's managers)");
+        policies.MapDelete("", GovernanceEndpoints.ResetPolicy).Produces<PolicyResponse>(200).WithSummary("Reset a workspace's policy to the tenant default (admins and the workspace's managers)");
+
+        var delegation = app.MapGroup("/api/v1/me/delegation").WithTags("Approvals").RequireAuthorization();
+        delegation.MapGet("", GovernanceEndpoints.GetDelegation).Produces<DelegationResponse>(200).WithSummary("Your delegation (who decides approvals in your name, and when)");
+        delegation.MapPost("", GovernanceEndpoints.SetDelegation).Produces<DelegationResponse>(200).WithSummary("Delegate your approvals to another user for a period (out of office)");
+        delegation.MapDelete("", GovernanceEndpoints.RemoveDelegation).Produces(204).WithSummary("End your delegation");
 
         app.MapGet("/api/v1/trash", RetentionEndpoints.Trash).Produces<Page<TrashItem>>(200).WithSummary("List deleted documents with their purge dates (admins)").RequireAuthorization(Policies.Admin).WithTags("Retention");
         return app;

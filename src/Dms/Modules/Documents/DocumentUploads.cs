@@ -21,7 +21,7 @@ internal sealed record StagedContent(Guid UploadId, string BlobKey, Guid Version
 internal sealed record CompletedPart(int Number, string ETag);
 
 /// <summary>What deciding whether a change request may be opened needs to know about a document.</summary>
-internal sealed record DocumentForRequest(DocumentStatus Status, bool LegalHold, int CurrentVersion);
+internal sealed record DocumentForRequest(DocumentStatus Status, bool LegalHold, int CurrentVersion, Guid WorkspaceId);
 
 /// <summary>
 /// Documents' facade for opening a change request on a document (Approvals): check the document and lock it, mark it
@@ -40,7 +40,7 @@ internal sealed class DocumentUploads(Db db, StreamedForms forms, DirectUploads 
     {
         await WorkspaceAccess.RequireForDocumentAsync(c, tx, me, documentId, WorkspaceAction.Contribute, ct);
         var document = await c.QuerySingleOrDefaultAsync<DocumentForRequest>(new CommandDefinition(
-            $"SELECT status, legal_hold, current_version FROM documents WHERE tenant_id = @tenant AND id = @documentId{(lockRow ? " FOR UPDATE" : "")}",
+            $"SELECT status, legal_hold, current_version, workspace_id FROM documents WHERE tenant_id = @tenant AND id = @documentId{(lockRow ? " FOR UPDATE" : "")}",
             new { tenant = me.TenantId, documentId }, tx, cancellationToken: ct));
         return document is null || DocumentStates.Gone.Contains(document.Status) ? null : document;
     }

@@ -24,23 +24,20 @@ internal static class Decide
         var (problem, result) = await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
             var request = await ApprovalRequests.GetAsync(c, tx, me.TenantId, requestId, forUpdate: true, ct);
-            if (request is null || (!me.IsAdmin && request.RequestedBy != me.UserId))
+            var now = clock.GetUtcNow().UtcDateTime;
+            if (request is null || !await Ballots.CanSeeAsync(c, tx, me, request, now, ct))
             {
                 throw ApprovalRequests.NotFound();
             }
             if (!selfAllowed && request.RequestedBy == me.UserId)
             {
-                throw ApiProblem.Forbidden("approval.self_decision", "Nobody decides their own request: another admin has to.");
-            }
-            if (!selfAllowed && !me.IsAdmin)
-            {
-                throw ApiProblem.Forbidden("auth.forbidden", "Only tenant admins decide requests.");
+                throw ApiProblem.Forbidden("approval.self_decision", "Nobody decides their own request: another approver has to.");
             }
             if (request.Status != ApprovalStatus.Pending)
             {
                 throw NotPending(request.Status);
             }
-            if (request.ExpiresAt <= clock.GetUtcNow().UtcDateTime)
+            if (request.ExpiresAt <= now)
             {
                 await ApprovalRequests.CloseAsync(c, tx, audit, me.TenantId, request, ApprovalStatus.Expired, null, null, ct);
                 return ((ApiProblem?)ApiProblem.Conflict("approval.expired", "The request expired before it was decided."), (ApprovalResponse?)null);
@@ -50,7 +47,8 @@ internal static class Decide
             {
                 throw failure; // nothing of this decision is committed
             }
-            return ((ApiProblem?)null, (ApprovalResponse?)(await ApprovalRequests.GetAsync(c, tx, me.TenantId, requestId, forUpdate: false, ct))!.ToResponse());
+            var decided = (await ApprovalRequests.GetAsync(c, tx, me.TenantId, requestId, forUpdate: false, ct))!;
+            return ((ApiProblem?)null, (ApprovalResponse?)await Ballots.DetailsAsync(c, tx, me.TenantId, decided, ct));
         }, ct);
         return problem is not null ? throw problem : result!;
     }

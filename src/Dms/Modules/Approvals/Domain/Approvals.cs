@@ -36,6 +36,8 @@ internal enum ApprovalType
 {
     Delete,
     Replace,
+    Restore,
+    LegalHoldLift,
 }
 
 /// <summary>The approval state machine: every allowed move in one place.</summary>
@@ -76,8 +78,28 @@ internal static class ApprovalStates
     /// <summary>A request type named by a client (any case), or null when it names none.</summary>
     public static ApprovalType? ParseType(string value) => Types.Cast<ApprovalType?>().FirstOrDefault(t => t.ToString()!.Equals(value, StringComparison.OrdinalIgnoreCase));
 
-    /// <summary>The request type in running text: "delete", "replace".</summary>
-    public static string Verb(this ApprovalType type) => type.ToString().ToLowerInvariant();
+    /// <summary>The request type in running text: "delete", "replace", "restore", "lift the legal hold on".</summary>
+    public static string Verb(this ApprovalType type) => type switch
+    {
+        ApprovalType.LegalHoldLift => "lift the legal hold on",
+        _ => type.ToString().ToLowerInvariant(),
+    };
+
+    /// <summary>The request type as a noun: "Delete", "Legal hold lift".</summary>
+    public static string Noun(this ApprovalType type) => type switch
+    {
+        ApprovalType.LegalHoldLift => "Legal hold lift",
+        _ => type.ToString(),
+    };
+
+    /// <summary>The operation of a workspace policy that governs requests of this type.</summary>
+    public static string Operation(this ApprovalType type) => type switch
+    {
+        ApprovalType.Delete => Governance.GovernedOperations.Delete,
+        ApprovalType.Replace => Governance.GovernedOperations.Replace,
+        ApprovalType.Restore => Governance.GovernedOperations.Restore,
+        _ => Governance.GovernedOperations.LegalHoldLift,
+    };
 }
 
 internal sealed record ReplacementResponse(long Size, string Sha256, string ContentType, string FileName);
@@ -85,7 +107,26 @@ internal sealed record ReplacementResponse(long Size, string Sha256, string Cont
 internal sealed record ApprovalResponse(
     Guid Id, ApprovalType Type, ApprovalStatus Status, Guid DocumentId, Guid RequestedBy, string Reason, DateTime CreatedAt, int BasedOnVersion,
     DateTime ExpiresAt, Guid? DecidedBy, DateTime? DecidedAt, string? Comment, DateTime? ExecutedAt, string? Failure,
-    ReplacementResponse? Replacement);
+    ReplacementResponse? Replacement, string Mode, StageInfo? Stage)
+{
+    /// <summary>Every vote cast, in order (one request's details only).</summary>
+    public IReadOnlyList<VoteResponse>? Votes { get; init; }
+
+    /// <summary>The policy the request was made under (one request's details only).</summary>
+    public Governance.PolicySnapshot? Policy { get; init; }
+
+    /// <summary>Who may decide the current stage (one request's details only; empty once it is decided).</summary>
+    public IReadOnlyList<EligibleApprover>? EligibleApprovers { get; init; }
+}
+
+/// <summary>Where a request stands: stage <see cref="Index"/> (from 0) of <see cref="Count"/>, and its name.</summary>
+internal sealed record StageInfo(int Index, int Count, string Name, int Quorum, int Approvals);
+
+/// <summary>A vote: <see cref="UserId"/> cast it, in the name of <see cref="OnBehalfOf"/> when delegated.</summary>
+internal sealed record VoteResponse(Guid UserId, string Decision, DateTime At, string? Comment, Guid? OnBehalfOf, int Stage, bool Escalation);
+
+/// <summary>Someone who may decide the current stage (in their own name; their delegates may act for them).</summary>
+internal sealed record EligibleApprover(Guid UserId, string? Email, bool Escalation, bool Voted);
 
 /// <summary>One row of <c>approval_requests</c>.</summary>
 internal sealed class ApprovalRow
@@ -110,17 +151,39 @@ internal sealed class ApprovalRow
     public string? StagedSha256 { get; init; }
     public string? StagedContentType { get; init; }
     public string? StagedFileName { get; init; }
+    public Guid? WorkspaceId { get; init; }
+    public string? Policy { get; init; }
+    public int Stage { get; init; }
+    public DateTime? StageStartedAt { get; init; }
+    public int RemindersSent { get; init; }
+    public DateTime? EscalatedAt { get; init; }
+    public int StageApprovals { get; init; }
+
+    private Governance.PolicySnapshot? _snapshot;
+
+    /// <summary>The policy the request was made under.</summary>
+    public Governance.PolicySnapshot Snapshot => _snapshot ??= Policy is null
+        ? new Governance.PolicySnapshot(Type.Operation(), Governance.PolicyModes.Approval, [Governance.PolicyRules.AdminStage], null, [], null)
+        : Governance.PolicySnapshot.Read(Policy);
 
     public ApprovalResponse ToResponse() => new(Id, Type, Status, DocumentId, RequestedBy, Reason, CreatedAt, BasedOnVersion, ExpiresAt,
         DecidedBy, DecidedAt, DecisionComment, ExecutedAt, Failure,
-        StagedSize is { } size ? new ReplacementResponse(size, StagedSha256!, StagedContentType!, StagedFileName!) : null);
+        StagedSize is { } size ? new ReplacementResponse(size, StagedSha256!, StagedContentType!, StagedFileName!) : null,
+        Snapshot.Mode,
+        Snapshot.Stages.Count == 0 ? null
+            : new StageInfo(Math.Min(Stage, Snapshot.Stages.Count - 1), Snapshot.Stages.Count, Snapshot.Stages[Math.Min(Stage, Snapshot.Stages.Count - 1)].Name!,
+                Snapshot.Stages[Math.Min(Stage, Snapshot.Stages.Count - 1)].Quorum ?? 1, StageApprovals));
 }
 
 internal static class ApprovalRequests
 {
     public const string Columns = """
         id, type, status, document_id, requested_by, reason, created_at, based_on_version, expires_at, decided_by, decided_at,
-        decision_comment, executed_at, failure, staged_blob_key, staged_version_id, staged_size, staged_sha256, staged_content_type, staged_file_name
+        decision_comment, executed_at, failure, staged_blob_key, staged_version_id, staged_size, staged_sha256, staged_content_type, staged_file_name,
+        workspace_id, policy::text AS policy, stage, stage_started_at, reminders_sent, escalated_at,
+        (SELECT count(*)::int FROM approval_votes v
+         WHERE v.tenant_id = approval_requests.tenant_id AND v.approval_id = approval_requests.id AND v.stage = approval_requests.stage
+           AND v.decision = 'Approve' AND NOT v.escalation) AS stage_approvals
         """;
 
     public static Task<ApprovalRow?> GetAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid id, bool forUpdate, CancellationToken ct) =>
@@ -215,6 +278,21 @@ internal static class Notify
     public static async Task RequesterAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, ApprovalRow request, string kind, string title, string body, CancellationToken ct) =>
         await NotificationOutbox.ToUserAsync(c, tx, tenant, request.RequestedBy,
             new NotificationContent(kind, await NameDocumentAsync(c, tx, tenant, request.DocumentId, title, ct), body, request.DocumentId, request.Id), ct);
+
+    /// <summary>Each of <paramref name="users"/> (those still enabled when it is delivered).</summary>
+    public static async Task UsersAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, ApprovalRow request, IReadOnlyList<Guid> users, string kind,
+        string title, string body, CancellationToken ct)
+    {
+        if (users.Count == 0)
+        {
+            return;
+        }
+        var named = await NameDocumentAsync(c, tx, tenant, request.DocumentId, title, ct);
+        foreach (var user in users)
+        {
+            await NotificationOutbox.ToUserAsync(c, tx, tenant, user, new NotificationContent(kind, named, body, request.DocumentId, request.Id), ct);
+        }
+    }
 
     private static async Task<string> NameDocumentAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid documentId, string title, CancellationToken ct)
     {

@@ -14,9 +14,9 @@ namespace Dms.Modules.Approvals.Queries;
 /// </summary>
 internal static partial class ApprovalQueries
 {
-    public static async Task<IResult> List(HttpContext http, string? status, string? type, int? limit, string? cursor, [FromServices] ListApprovalsHandler handler,
+    public static async Task<IResult> List(HttpContext http, string? status, string? type, int? limit, string? cursor, bool? awaitingMe, [FromServices] ListApprovalsHandler handler,
         CancellationToken ct) =>
-        Results.Ok(await handler.HandleAsync(new ListApprovals(status, type, limit, cursor), CurrentUser.From(http.User), ct));
+        Results.Ok(await handler.HandleAsync(new ListApprovals(status, type, limit, cursor, awaitingMe ?? false), CurrentUser.From(http.User), ct));
 
     public static async Task<IResult> Get(HttpContext http, string id, [FromServices] GetApprovalHandler handler, CancellationToken ct)
     {

@@ -1,4 +1,5 @@
 using Dapper;
+using Dms.Modules.Approvals.Delegation;
 using Dms.Modules.Approvals.Domain;
 using Dms.Modules.Documents;
 using Dms.Platform.Database;
@@ -13,17 +14,17 @@ namespace Dms.Modules.Approvals.Queries;
 /// Approval requests, newest first: admins see the tenant's queue, others their own requests. Filters name a
 /// status or type in any case.
 /// </summary>
-internal sealed record ListApprovals(string? Status, string? Type, int? Limit, string? Cursor);
+internal sealed record ListApprovals(string? Status, string? Type, int? Limit, string? Cursor, bool AwaitingMe = false);
 
-internal sealed class ListApprovalsHandler(Db db) : IHandler<ListApprovals, Page<ApprovalResponse>>
+internal sealed class ListApprovalsHandler(Db db, TimeProvider clock) : IHandler<ListApprovals, Page<ApprovalResponse>>
 {
     public Task<Page<ApprovalResponse>> HandleAsync(ListApprovals query, CurrentUser me, CancellationToken ct)
     {
         var filter = Filter.From(query);
-        return db.InTenantAsync(me.TenantId, (c, tx) => ListAsync(c, tx, me, filter, ct), ct);
+        return db.InTenantAsync(me.TenantId, (c, tx) => ListAsync(c, tx, me, filter, clock.GetUtcNow().UtcDateTime, ct), ct);
     }
 
-    internal sealed record Filter(ApprovalStatus? Status, ApprovalType? Type, int Take, KeysetCursor? After)
+    internal sealed record Filter(ApprovalStatus? Status, ApprovalType? Type, int Take, KeysetCursor? After, bool AwaitingMe = false)
     {
         public static Filter From(ListApprovals query)
         {
@@ -33,15 +34,24 @@ internal sealed class ListApprovalsHandler(Db db) : IHandler<ListApprovals, Page
                 .Require(query.Status is null || status is not null, "status", $"status is one of {string.Join(", ", ApprovalStates.All)}.")
                 .Require(query.Type is null || type is not null, "type", $"type is one of {string.Join(", ", ApprovalStates.Types)}.")
                 .ThrowIfInvalid();
-            return new Filter(status, type, KeysetCursor.Limit(query.Limit), KeysetCursor.Decode(query.Cursor));
+            return new Filter(status, type, KeysetCursor.Limit(query.Limit), KeysetCursor.Decode(query.Cursor), query.AwaitingMe);
         }
     }
 
-    /// <summary>The queue's query (QueryPlanTests explains it as the runtime role).</summary>
+    /// <summary>
+    /// The queue's query (QueryPlanTests explains it as the runtime role): admins see every request; others their own and
+    /// those they were asked to decide (in their name or, bound in <c>@actingFor</c>, in the name of whoever delegated to
+    /// them). <c>@awaiting</c> keeps only the pending requests whose current stage waits for their vote.
+    /// </summary>
     internal static readonly string ListSql = $"""
         SELECT {ApprovalRequests.Columns} FROM approval_requests
         WHERE tenant_id = @tenant
-          AND (@admin OR requested_by = @user)
+          AND ((@admin AND NOT @awaiting) OR (requested_by = @user AND NOT @awaiting)
+               OR id IN (SELECT a.approval_id FROM approval_assignees a
+                         WHERE a.tenant_id = @tenant AND a.user_id = ANY(@actingFor)
+                           AND (NOT @awaiting OR (a.stage = approval_requests.stage AND status = {ApprovalStatus.Pending.Sql()}
+                                AND NOT EXISTS (SELECT 1 FROM approval_votes v
+                                                WHERE v.tenant_id = a.tenant_id AND v.approval_id = a.approval_id AND v.user_id = a.user_id)))))
           AND (@status::text IS NULL OR status = @status)
           AND (@type::text IS NULL OR type = @type)
           AND (@afterAt::timestamptz IS NULL OR (created_at, id) < (@afterAt, @afterId))
@@ -49,14 +59,18 @@ internal sealed class ListApprovalsHandler(Db db) : IHandler<ListApprovals, Page
         LIMIT @take
         """;
 
-    internal static async Task<Page<ApprovalResponse>> ListAsync(NpgsqlConnection c, NpgsqlTransaction tx, CurrentUser me, Filter filter, CancellationToken ct)
+    internal static async Task<Page<ApprovalResponse>> ListAsync(NpgsqlConnection c, NpgsqlTransaction tx, CurrentUser me, Filter filter, DateTime now,
+        CancellationToken ct)
     {
+        Guid[] actingFor = [me.UserId, .. await Delegations.DelegatorsOfAsync(c, tx, me.TenantId, me.UserId, now, ct)];
         var rows = (await c.QueryAsync<ApprovalRow>(new CommandDefinition(ListSql,
             new
             {
                 tenant = me.TenantId,
                 admin = me.IsAdmin,
                 user = me.UserId,
+                actingFor,
+                awaiting = filter.AwaitingMe,
                 status = filter.Status?.Db(),
                 type = filter.Type?.Db(),
                 afterAt = filter.After?.CreatedAt,
@@ -74,36 +88,40 @@ internal sealed class ListApprovalsHandler(Db db) : IHandler<ListApprovals, Page
 /// (title and current file), read in the same transaction in one query. A document that is deleted or out of the
 /// caller's reach is absent: its requests still show, without its details.
 /// </summary>
-internal sealed record ApprovalInbox(string? Status, int? Limit, string? Cursor);
+internal sealed record ApprovalInbox(string? Status, int? Limit, string? Cursor, bool AwaitingMe = false);
 
 internal sealed record ApprovalInboxView(Page<ApprovalResponse> Requests, IReadOnlyDictionary<Guid, DocumentSummary> Documents);
 
-internal sealed class ApprovalInboxHandler(Db db) : IHandler<ApprovalInbox, ApprovalInboxView>
+internal sealed class ApprovalInboxHandler(Db db, TimeProvider clock) : IHandler<ApprovalInbox, ApprovalInboxView>
 {
     public Task<ApprovalInboxView> HandleAsync(ApprovalInbox query, CurrentUser me, CancellationToken ct)
     {
-        var filter = ListApprovalsHandler.Filter.From(new ListApprovals(query.Status, null, query.Limit, query.Cursor));
+        var filter = ListApprovalsHandler.Filter.From(new ListApprovals(query.Status, null, query.Limit, query.Cursor, query.AwaitingMe));
         return db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
-            var requests = await ListApprovalsHandler.ListAsync(c, tx, me, filter, ct);
+            var requests = await ListApprovalsHandler.ListAsync(c, tx, me, filter, clock.GetUtcNow().UtcDateTime, ct);
             var documents = await DocumentsFacade.ReadableSummariesAsync(c, tx, me, requests.Items.Select(r => r.DocumentId).Distinct().ToList(), ct);
             return new ApprovalInboxView(requests, documents);
         }, ct);
     }
 }
 
-/// <summary>One request: its requester's, or any admin's; 404 for everyone else.</summary>
+/// <summary>
+/// One request with its votes, its policy snapshot and who may decide its current stage: for admins, the requester, its
+/// approvers and their delegates; 404 for everyone else.
+/// </summary>
 internal sealed record GetApproval(Guid ApprovalId);
 
-internal sealed class GetApprovalHandler(Db db) : IHandler<GetApproval, ApprovalResponse>
+internal sealed class GetApprovalHandler(Db db, TimeProvider clock) : IHandler<GetApproval, ApprovalResponse>
 {
-    public async Task<ApprovalResponse> HandleAsync(GetApproval query, CurrentUser me, CancellationToken ct)
-    {
-        var request = await db.InTenantAsync(me.TenantId, (c, tx) => ApprovalRequests.GetAsync(c, tx, me.TenantId, query.ApprovalId, forUpdate: false, ct), ct);
-        return request is null || (!me.IsAdmin && request.RequestedBy != me.UserId)
-            ? throw ApprovalRequests.NotFound()
-            : request.ToResponse();
-    }
+    public Task<ApprovalResponse> HandleAsync(GetApproval query, CurrentUser me, CancellationToken ct) =>
+        db.InTenantAsync(me.TenantId, async (c, tx) =>
+        {
+            var request = await ApprovalRequests.GetAsync(c, tx, me.TenantId, query.ApprovalId, forUpdate: false, ct);
+            return request is null || !await Ballots.CanSeeAsync(c, tx, me, request, clock.GetUtcNow().UtcDateTime, ct)
+                ? throw ApprovalRequests.NotFound()
+                : await Ballots.DetailsAsync(c, tx, me.TenantId, request, ct);
+        }, ct);
 }
 
 /// <summary>A document's requests, newest first, for whoever may read the document; kept after it is deleted and purged.</summary>

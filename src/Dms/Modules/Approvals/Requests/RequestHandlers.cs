@@ -1,5 +1,7 @@
 using Dapper;
+using System.Xml;
 using Dms.Modules.Approvals.Domain;
+using Dms.Modules.Approvals.Governance;
 using Dms.Modules.Audit;
 using Dms.Modules.Documents;
 using Dms.Platform.Configuration;
@@ -15,20 +17,20 @@ namespace Dms.Modules.Approvals.Requests;
 /// <summary>Ask for a document to be deleted.</summary>
 internal sealed record RequestDelete(Guid DocumentId, string? Reason);
 
-internal sealed class RequestDeleteHandler(Db db, AuditTrail audit, IOptions<DmsOptions> options) : IHandler<RequestDelete, ApprovalResponse>
+internal sealed class RequestDeleteHandler(Db db, AuditTrail audit, IOptions<DmsOptions> options, TimeProvider clock) : IHandler<RequestDelete, ApprovalResponse>
 {
     public async Task<ApprovalResponse> HandleAsync(RequestDelete command, CurrentUser me, CancellationToken ct)
     {
         var reason = ChangeRequests.ValidReason(command.Reason);
         return await db.InTenantAsync(me.TenantId, (c, tx) =>
-            ChangeRequests.OpenAsync(c, tx, audit, me, command.DocumentId, DocumentStatus.PendingDelete, reason, null, options.Value, ct), ct);
+            ChangeRequests.OpenAsync(c, tx, audit, me, command.DocumentId, DocumentStatus.PendingDelete, reason, null, options.Value, clock.GetUtcNow().UtcDateTime, ct), ct);
     }
 }
 
 /// <summary>Ask for a document's content to be replaced by <paramref name="Content"/>, already staged (null when none was sent).</summary>
 internal sealed record RequestReplace(Guid DocumentId, string? Reason, StagedContent? Content);
 
-internal sealed class RequestReplaceHandler(Db db, AuditTrail audit, IOptions<DmsOptions> options) : IHandler<RequestReplace, ApprovalResponse>
+internal sealed class RequestReplaceHandler(Db db, AuditTrail audit, IOptions<DmsOptions> options, TimeProvider clock) : IHandler<RequestReplace, ApprovalResponse>
 {
     public async Task<ApprovalResponse> HandleAsync(RequestReplace command, CurrentUser me, CancellationToken ct)
     {
@@ -36,7 +38,7 @@ internal sealed class RequestReplaceHandler(Db db, AuditTrail audit, IOptions<Dm
         var content = command.Content ?? throw ApiProblem.Validation("file", "A 'file' part with the new content is required.");
         return await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
-            var request = await ChangeRequests.OpenAsync(c, tx, audit, me, command.DocumentId, DocumentStatus.PendingReplace, reason, content, options.Value, ct);
+            var request = await ChangeRequests.OpenAsync(c, tx, audit, me, command.DocumentId, DocumentStatus.PendingReplace, reason, content, options.Value, clock.GetUtcNow().UtcDateTime, ct);
             await DocumentUploads.ConsumeAsync(c, tx, me.TenantId, content, command.DocumentId, ct);
             return request;
         }, ct);
@@ -46,7 +48,7 @@ internal sealed class RequestReplaceHandler(Db db, AuditTrail audit, IOptions<Dm
 /// <summary>Ask for a document's content to be replaced by what the caller sent to a direct-upload session (id as sent).</summary>
 internal sealed record RequestReplaceFromUpload(Guid DocumentId, string? Reason, string? UploadId, IReadOnlyList<CompletedPart>? Parts);
 
-internal sealed class RequestReplaceFromUploadHandler(DocumentUploads uploads, AuditTrail audit, IOptions<DmsOptions> options)
+internal sealed class RequestReplaceFromUploadHandler(DocumentUploads uploads, AuditTrail audit, IOptions<DmsOptions> options, TimeProvider clock)
     : IHandler<RequestReplaceFromUpload, ApprovalResponse>
 {
     public async Task<ApprovalResponse> HandleAsync(RequestReplaceFromUpload command, CurrentUser me, CancellationToken ct)
@@ -64,7 +66,7 @@ internal sealed class RequestReplaceFromUploadHandler(DocumentUploads uploads, A
             (c, tx) => ChangeRequests.CheckOpenableAsync(c, tx, me, documentId, DocumentStatus.PendingReplace, lockRow: false, ct),
             async (c, tx, content) =>
             {
-                var request = await ChangeRequests.OpenAsync(c, tx, audit, me, documentId, DocumentStatus.PendingReplace, reason, content, options.Value, ct);
+                var request = await ChangeRequests.OpenAsync(c, tx, audit, me, documentId, DocumentStatus.PendingReplace, reason, content, options.Value, clock.GetUtcNow().UtcDateTime, ct);
                 await DocumentUploads.ConsumeAsync(c, tx, me.TenantId, content, documentId, ct);
                 return request;
             }, ct);
@@ -81,22 +83,59 @@ internal static class ChangeRequests
 
     /// <summary>
     /// Opens the request that moves the document to <paramref name="pending"/>, in the caller's transaction: checks it
-    /// may be opened (locking the document row), records it, marks the document pending, tells the admins.
+    /// may be opened (locking the document row) and applies the workspace's policy. A direct operation is carried out at
+    /// once and answers Executed; otherwise the request is recorded with the policy's snapshot, the document is marked
+    /// pending and the first stage's approvers are told.
     /// </summary>
     public static async Task<ApprovalResponse> OpenAsync(NpgsqlConnection c, NpgsqlTransaction tx, AuditTrail audit, CurrentUser me, Guid documentId,
-        DocumentStatus pending, string reason, StagedContent? staged, DmsOptions options, CancellationToken ct)
+        DocumentStatus pending, string reason, StagedContent? staged, DmsOptions options, DateTime now, CancellationToken ct)
     {
-        var currentVersion = await CheckOpenableAsync(c, tx, me, documentId, pending, lockRow: true, ct);
+        var document = await CheckOpenableAsync(c, tx, me, documentId, pending, lockRow: true, ct);
         var type = pending == DocumentStatus.PendingDelete ? ApprovalType.Delete : ApprovalType.Replace;
-        ApprovalRow request;
+        var policy = await WorkspacePolicies.SnapshotAsync(c, tx, me.TenantId, document.WorkspaceId, type.Operation(), options.Approvals.PendingTtl, ct);
+        if (policy.Mode == PolicyModes.Direct)
+        {
+            var done = await InsertAsync(c, tx, me, documentId, type, ApprovalStatus.Executed, reason, document, policy, staged, now, ct);
+            int? newVersion = null;
+            if (type == ApprovalType.Delete)
+            {
+                await DocumentsFacade.DeleteAsync(c, tx, me.TenantId, documentId, me.UserId, ct);
+            }
+            else
+            {
+                newVersion = document.CurrentVersion + 1;
+                await DocumentsFacade.AddVersionAsync(c, tx, me.TenantId, documentId, newVersion.Value,
+                    new NewVersion(staged!.VersionId, staged.BlobKey, staged.Size, staged.Sha256, staged.ContentType, staged.FileName), me.UserId, ct);
+            }
+            await audit.RecordAsync(c, tx, "approval.executed", "approval", done.Id,
+                new { type = type.Db(), documentId, reason, mode = PolicyModes.Direct, newVersion }, ct: ct);
+            return done.ToResponse();
+        }
+
+        await Ballots.RequireDecidableAsync(c, tx, me.TenantId, policy, document.WorkspaceId, me.UserId, ct);
+        var request = await InsertAsync(c, tx, me, documentId, type, ApprovalStatus.Pending, reason, document, policy, staged, now, ct);
+        await DocumentUploads.MarkPendingAsync(c, tx, me.TenantId, documentId, pending, ct);
+        await audit.RecordAsync(c, tx, "approval.requested", "approval", request.Id,
+            new { type = type.Db(), documentId, reason, replacement = staged is null ? null : new { staged.FileName, staged.Size, staged.Sha256 } }, ct: ct);
+        await Ballots.StartStageAsync(c, tx, me.TenantId, request, 0, now, ct);
+        return request.ToResponse();
+    }
+
+    /// <summary>Records a request; the partial unique index turns a second open request on the document into 409.</summary>
+    private static async Task<ApprovalRow> InsertAsync(NpgsqlConnection c, NpgsqlTransaction tx, CurrentUser me, Guid documentId, ApprovalType type,
+        ApprovalStatus status, string reason, DocumentForRequest document, PolicySnapshot policy, StagedContent? staged, DateTime now, CancellationToken ct)
+    {
         try
         {
             await c.ExecuteAsync(new CommandDefinition("SAVEPOINT open_request", transaction: tx, cancellationToken: ct));
-            request = await c.QuerySingleAsync<ApprovalRow>(new CommandDefinition($"""
+            return await c.QuerySingleAsync<ApprovalRow>(new CommandDefinition($"""
                 INSERT INTO approval_requests (id, tenant_id, document_id, type, status, requested_by, reason, based_on_version, expires_at,
-                                               staged_blob_key, staged_version_id, staged_size, staged_sha256, staged_content_type, staged_file_name)
-                VALUES (@id, @tenant, @documentId, @type, {ApprovalStatus.Pending.Sql()}, @user, @reason, @currentVersion, now() + @ttl,
-                        @key, @versionId, @size, @sha256, @contentType, @fileName)
+                                               staged_blob_key, staged_version_id, staged_size, staged_sha256, staged_content_type, staged_file_name,
+                                               workspace_id, policy, stage, stage_started_at, decided_by, decided_at, executed_at)
+                VALUES (@id, @tenant, @documentId, @type, @status, @user, @reason, @currentVersion, @expiresAt,
+                        @key, @versionId, @size, @sha256, @contentType, @fileName,
+                        @workspaceId, @policy::jsonb, 0, @now,
+                        CASE WHEN @direct THEN @user END, CASE WHEN @direct THEN @now END, CASE WHEN @direct THEN @now END)
                 RETURNING {ApprovalRequests.Columns}
                 """,
                 new
@@ -105,16 +144,21 @@ internal static class ChangeRequests
                     tenant = me.TenantId,
                     documentId,
                     type = type.Db(),
+                    status = status.Db(),
                     user = me.UserId,
                     reason,
-                    currentVersion,
-                    ttl = options.Approvals.PendingTtl,
+                    currentVersion = document.CurrentVersion,
+                    expiresAt = now + XmlConvert.ToTimeSpan(policy.ExpiresAfter!),
                     key = staged?.BlobKey,
                     versionId = staged?.VersionId,
                     size = staged?.Size,
                     sha256 = staged?.Sha256,
                     contentType = staged?.ContentType,
                     fileName = staged?.FileName,
+                    workspaceId = document.WorkspaceId,
+                    policy = policy.Serialize(),
+                    now,
+                    direct = status == ApprovalStatus.Executed,
                 }, tx, cancellationToken: ct));
         }
         catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)
@@ -123,12 +167,6 @@ internal static class ChangeRequests
             await c.ExecuteAsync(new CommandDefinition("ROLLBACK TO SAVEPOINT open_request", transaction: tx, cancellationToken: ct));
             throw AlreadyPending();
         }
-        await DocumentUploads.MarkPendingAsync(c, tx, me.TenantId, documentId, pending, ct);
-        await audit.RecordAsync(c, tx, "approval.requested", "approval", request.Id,
-            new { type = type.Db(), documentId, reason, replacement = staged is null ? null : new { staged.FileName, staged.Size, staged.Sha256 } }, ct: ct);
-        await Notify.AdminsAsync(c, tx, me.TenantId, request, "approval.requested", $"{type} requested for {Notify.Document}",
-            $"{me.Email} asks to {type.Verb()} it: {reason}", ct);
-        return request.ToResponse();
     }
 
     /// <summary>
@@ -136,8 +174,8 @@ internal static class ChangeRequests
     /// nothing is open on it. Returns its current version. With <paramref name="lockRow"/> the document row is locked,
     /// so requests on one document queue up.
     /// </summary>
-    public static async Task<int> CheckOpenableAsync(NpgsqlConnection c, NpgsqlTransaction tx, CurrentUser me, Guid documentId, DocumentStatus pending, bool lockRow,
-        CancellationToken ct)
+    public static async Task<DocumentForRequest> CheckOpenableAsync(NpgsqlConnection c, NpgsqlTransaction tx, CurrentUser me, Guid documentId, DocumentStatus pending,
+        bool lockRow, CancellationToken ct)
     {
         var document = await DocumentUploads.ForRequestAsync(c, tx, me, documentId, lockRow, ct) ?? throw ApiProblem.NotFound("document");
         if (pending == DocumentStatus.PendingDelete && document.LegalHold)
@@ -148,7 +186,7 @@ internal static class ChangeRequests
         {
             throw AlreadyPending();
         }
-        return document.CurrentVersion;
+        return document;
     }
 
     public static string ValidReason(string? reason)

@@ -1,3 +1,4 @@
+using System.Xml;
 using Dapper;
 using Dms.Modules.Approvals.Domain;
 using Dms.Modules.Audit;
@@ -11,34 +12,38 @@ using Npgsql;
 
 namespace Dms.Modules.Approvals.Retention;
 
-internal sealed record RetentionReport(int RequestsExpired, int PurgesScheduled, bool Skipped);
+internal sealed record RetentionReport(int RequestsExpired, int PurgesScheduled, bool Skipped, int Reminded = 0, int Escalated = 0);
 
 /// <summary>
 /// Periodic governance work, one node at a time: closes requests nobody decided within
 /// <c>Dms__Approvals__PendingTtl</c>, and schedules the purge of documents deleted longer than
 /// <c>Dms__Retention__DeletedDocuments</c> ago and not on legal hold (the purge itself is an outbox message).
 /// </summary>
-internal sealed class RetentionJobs(Db db, AuditTrail audit, IOptions<DmsOptions> options, ILogger<RetentionJobs> logger)
+internal sealed class RetentionJobs(Db db, AuditTrail audit, IOptions<DmsOptions> options, TimeProvider clock, ILogger<RetentionJobs> logger)
 {
     internal const long AdvisoryLockKey = 0x0D05_0003;
 
     public async Task<RetentionReport> RunOnceAsync(CancellationToken ct)
     {
-        int expired = 0, purges = 0;
+        int expired = 0, purges = 0, reminded = 0, escalated = 0;
         var tenants = await db.ForEachTenantUnderLockAsync(AdvisoryLockKey, async (tenant, token) =>
         {
             expired += await ExpireRequestsAsync(tenant, token);
+            var (r, e) = await RemindAndEscalateAsync(tenant, token);
+            reminded += r;
+            escalated += e;
             purges += await SchedulePurgesAsync(tenant, token);
         }, ct);
         if (tenants is null)
         {
             return new RetentionReport(0, 0, Skipped: true);
         }
-        if (expired + purges > 0)
+        if (expired + purges + reminded + escalated > 0)
         {
-            logger.LogInformation("Retention: {Expired} request(s) expired, {Purges} purge(s) scheduled", expired, purges);
+            logger.LogInformation("Retention: {Expired} request(s) expired, {Reminded} reminded, {Escalated} escalated, {Purges} purge(s) scheduled",
+                expired, reminded, escalated, purges);
         }
-        return new RetentionReport(expired, purges, Skipped: false);
+        return new RetentionReport(expired, purges, Skipped: false, reminded, escalated);
     }
 
     private Task<int> ExpireRequestsAsync(Guid tenant, CancellationToken ct) =>
@@ -46,15 +51,57 @@ internal sealed class RetentionJobs(Db db, AuditTrail audit, IOptions<DmsOptions
         {
             var due = (await c.QueryAsync<ApprovalRow>(new CommandDefinition($"""
                 SELECT {ApprovalRequests.Columns} FROM approval_requests
-                WHERE tenant_id = @tenant AND status = {ApprovalStatus.Pending.Sql()} AND expires_at < now()
+                WHERE tenant_id = @tenant AND status = {ApprovalStatus.Pending.Sql()} AND expires_at < @now
                 ORDER BY id LIMIT 500 FOR UPDATE SKIP LOCKED
-                """, new { tenant }, tx, cancellationToken: ct))).ToList();
+                """, new { tenant, now = clock.GetUtcNow().UtcDateTime }, tx, cancellationToken: ct))).ToList();
             var count = 0;
             foreach (var request in due)
             {
                 count += await ApprovalRequests.CloseAsync(c, tx, audit, tenant, request, ApprovalStatus.Expired, null, null, ct) ? 1 : 0;
             }
             return count;
+        }, ct);
+
+    /// <summary>
+    /// Reminds the approvers who have not voted when a request passes one of its policy's <c>remindAt</c> fractions of the
+    /// time to expiry (one reminder however many were passed), and lets the escalation's fallback approvers decide a
+    /// stage that waited <c>escalation.after</c>. Times come from the app's clock (tests move it).
+    /// </summary>
+    private Task<(int Reminded, int Escalated)> RemindAndEscalateAsync(Guid tenant, CancellationToken ct) =>
+        db.InTenantAsync(tenant, async (c, tx) =>
+        {
+            var now = clock.GetUtcNow().UtcDateTime;
+            var open = (await c.QueryAsync<ApprovalRow>(new CommandDefinition($"""
+                SELECT {ApprovalRequests.Columns} FROM approval_requests
+                WHERE tenant_id = @tenant AND status = {ApprovalStatus.Pending.Sql()} AND expires_at >= @now
+                  AND (jsonb_array_length(COALESCE(policy -> 'remindAt', '[]'::jsonb)) > reminders_sent
+                       OR (jsonb_typeof(policy -> 'escalation') = 'object' AND escalated_at IS NULL))
+                ORDER BY id LIMIT 500 FOR UPDATE SKIP LOCKED
+                """, new { tenant, now }, tx, cancellationToken: ct))).ToList();
+            int reminded = 0, escalated = 0;
+            foreach (var request in open)
+            {
+                var policy = request.Snapshot;
+                var lifetime = request.ExpiresAt - request.CreatedAt;
+                var due = policy.RemindAt.Count(f => request.CreatedAt + (lifetime * f) <= now);
+                if (due > request.RemindersSent)
+                {
+                    await Ballots.RemindAsync(c, tx, tenant, request, now, ct);
+                    await c.ExecuteAsync(new CommandDefinition("UPDATE approval_requests SET reminders_sent = @due WHERE tenant_id = @tenant AND id = @id",
+                        new { due, tenant, id = request.Id }, tx, cancellationToken: ct));
+                    reminded++;
+                }
+                if (policy.Escalation is { After: { } after } && request.EscalatedAt is null
+                    && (request.StageStartedAt ?? request.CreatedAt) + XmlConvert.ToTimeSpan(after) <= now)
+                {
+                    var people = await Ballots.EscalateAsync(c, tx, tenant, request, now, ct);
+                    await c.ExecuteAsync(new CommandDefinition("UPDATE approval_requests SET escalated_at = @now WHERE tenant_id = @tenant AND id = @id",
+                        new { now, tenant, id = request.Id }, tx, cancellationToken: ct));
+                    await audit.RecordAsync(c, tx, "approval.escalated", "approval", request.Id, new { stage = request.Stage, approvers = people }, AuditActor.System, ct);
+                    escalated++;
+                }
+            }
+            return (reminded, escalated);
         }, ct);
 
     private Task<int> SchedulePurgesAsync(Guid tenant, CancellationToken ct) =>
