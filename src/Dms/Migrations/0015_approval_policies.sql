@@ -64,7 +64,7 @@ ALTER TABLE approval_requests
   ADD COLUMN reminders_sent    integer NOT NULL DEFAULT 0,
   ADD COLUMN escalated_at      timestamptz;
 
--- Who may decide a request's stage, fixed when the stage starts (escalation adds its fallback approvers).
+-- Who may decide each stage of a request, fixed when the request is made (escalation adds its fallback approvers).
 CREATE TABLE approval_assignees (
   tenant_id    uuid NOT NULL,
   approval_id  uuid NOT NULL,

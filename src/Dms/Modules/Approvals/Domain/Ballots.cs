@@ -13,10 +13,11 @@ namespace Dms.Modules.Approvals.Domain;
 internal sealed record Voter(Guid UserId, bool Escalation);
 
 /// <summary>
-/// Who decides a request, stage by stage. The people who may decide a stage are fixed when it starts
-/// (<c>approval_assignees</c>): the stage's approvers as the policy snapshot names them, enabled, without the requester
-/// and without anyone who already voted on the request (one person counts once per request). Escalation adds its
-/// fallback approvers to the stage. All of it runs under the request's row lock, so votes and stage moves are serial.
+/// Who decides a request, stage by stage. The people who may decide each stage are fixed when the request is made
+/// (<c>approval_assignees</c>): the stage's approvers as the policy snapshot names them, enabled, without the requester.
+/// A person counts once per request: whoever voted at one stage cannot vote again at another. Escalation adds its
+/// fallback approvers to the current stage. All of it runs under the request's row lock, so votes and stage moves are
+/// serial.
 /// </summary>
 internal static class Ballots
 {
@@ -54,13 +55,25 @@ internal static class Ballots
         }
     }
 
-    /// <summary>Starts stage <paramref name="stage"/>: records who may decide it and tells them (and their delegates). Returns them.</summary>
-    public static async Task<IReadOnlyList<Guid>> StartStageAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, ApprovalRow request, int stage,
-        DateTime now, CancellationToken ct)
+    /// <summary>
+    /// A new request: records who may decide each stage (so later stages' approvers can follow it, and group changes
+    /// after the request is made do not change who decides it) and tells the first stage's approvers.
+    /// </summary>
+    public static async Task AssignAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, ApprovalRow request, DateTime now, CancellationToken ct)
     {
         var policy = request.Snapshot;
-        var people = await ResolveAsync(c, tx, tenant, policy.Stages[stage].Approvers!, request.WorkspaceId, request.RequestedBy, ct);
-        return await AssignAsync(c, tx, tenant, request, stage, people, escalation: false, now, ct);
+        for (var stage = 0; stage < policy.Stages.Count; stage++)
+        {
+            var people = await ResolveAsync(c, tx, tenant, policy.Stages[stage].Approvers!, request.WorkspaceId, request.RequestedBy, ct);
+            await AssignAsync(c, tx, tenant, request, stage, people, escalation: false, now, notify: stage == 0, ct);
+        }
+    }
+
+    /// <summary>A stage starts: its approvers who have not voted yet on the request are told (and their delegates).</summary>
+    private static async Task StartStageAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, ApprovalRow request, DateTime now, CancellationToken ct)
+    {
+        var waiting = await WaitingAsync(c, tx, tenant, request, ct);
+        await NotifyAsync(c, tx, tenant, request, waiting, request.Stage, escalation: false, now, ct);
     }
 
     /// <summary>Escalation: the fallback approvers may decide the current stage too.</summary>
@@ -69,11 +82,11 @@ internal static class Ballots
     {
         var escalation = request.Snapshot.Escalation!;
         var people = await ResolveAsync(c, tx, tenant, escalation.Approvers!, request.WorkspaceId, request.RequestedBy, ct);
-        return await AssignAsync(c, tx, tenant, request, request.Stage, people, escalation: true, now, ct);
+        return await AssignAsync(c, tx, tenant, request, request.Stage, people, escalation: true, now, notify: true, ct);
     }
 
     private static async Task<IReadOnlyList<Guid>> AssignAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, ApprovalRow request, int stage,
-        IReadOnlyList<Guid> people, bool escalation, DateTime now, CancellationToken ct)
+        IReadOnlyList<Guid> people, bool escalation, DateTime now, bool notify, CancellationToken ct)
     {
         var assigned = (await c.QueryAsync<Guid>(new CommandDefinition("""
             INSERT INTO approval_assignees (tenant_id, approval_id, stage, user_id, escalation)
@@ -82,7 +95,10 @@ internal static class Ballots
             ON CONFLICT DO NOTHING
             RETURNING user_id
             """, new { tenant, id = request.Id, stage, people = people.ToArray(), escalation }, tx, cancellationToken: ct))).ToList();
-        await NotifyAsync(c, tx, tenant, request, assigned, stage, escalation, now, ct);
+        if (notify)
+        {
+            await NotifyAsync(c, tx, tenant, request, assigned, stage, escalation, now, ct);
+        }
         return assigned;
     }
 
@@ -104,18 +120,22 @@ internal static class Ballots
     /// <summary>Reminds the current stage's approvers who have not voted yet (and their delegates).</summary>
     public static async Task RemindAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, ApprovalRow request, DateTime now, CancellationToken ct)
     {
-        var waiting = (await c.QueryAsync<Guid>(new CommandDefinition("""
-            SELECT a.user_id FROM approval_assignees a
-            WHERE a.tenant_id = @tenant AND a.approval_id = @id AND a.stage = @stage
-              AND NOT EXISTS (SELECT 1 FROM approval_votes v WHERE v.tenant_id = a.tenant_id AND v.approval_id = a.approval_id AND v.user_id = a.user_id)
-            ORDER BY a.user_id
-            """, new { tenant, id = request.Id, stage = request.Stage }, tx, cancellationToken: ct))).ToList();
+        var waiting = await WaitingAsync(c, tx, tenant, request, ct);
         var delegates = await Delegations.DelegatesOfAsync(c, tx, tenant, waiting, now, ct);
         var title = $"Reminder: {request.Type.Noun().ToLowerInvariant()} requested for {Notify.Document}";
         var body = $"Still waiting for your decision; the request expires {request.ExpiresAt:yyyy-MM-dd HH:mm} UTC. {request.Reason}";
         await Notify.UsersAsync(c, tx, tenant, request, [.. waiting.Concat(delegates.Select(d => d.Delegate)).Where(d => d != request.RequestedBy).Distinct()],
             "approval.reminder", title, body, ct);
     }
+
+    /// <summary>The current stage's approvers who have not voted on the request.</summary>
+    private static async Task<IReadOnlyList<Guid>> WaitingAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, ApprovalRow request, CancellationToken ct) =>
+        (await c.QueryAsync<Guid>(new CommandDefinition("""
+            SELECT a.user_id FROM approval_assignees a
+            WHERE a.tenant_id = @tenant AND a.approval_id = @id AND a.stage = @stage
+              AND NOT EXISTS (SELECT 1 FROM approval_votes v WHERE v.tenant_id = a.tenant_id AND v.approval_id = a.approval_id AND v.user_id = a.user_id)
+            ORDER BY a.user_id
+            """, new { tenant, id = request.Id, stage = request.Stage }, tx, cancellationToken: ct))).ToList();
 
     /// <summary>
     /// Whose vote the caller casts on <paramref name="request"/>'s current stage: their own if they are an approver of it
@@ -129,9 +149,10 @@ internal static class Ballots
         {
             throw ApiProblem.Forbidden("approval.self_decision", "Nobody decides their own request, not even in someone else's name.");
         }
-        var assignees = (await c.QueryAsync<(Guid UserId, bool Escalation)>(new CommandDefinition(
-            "SELECT user_id, escalation FROM approval_assignees WHERE tenant_id = @tenant AND approval_id = @id AND stage = @stage",
-            new { tenant = me.TenantId, id = request.Id, stage = request.Stage }, tx, cancellationToken: ct))).ToDictionary(a => a.UserId, a => a.Escalation);
+        var all = (await c.QueryAsync<(Guid UserId, int Stage, bool Escalation)>(new CommandDefinition(
+            "SELECT user_id, stage, escalation FROM approval_assignees WHERE tenant_id = @tenant AND approval_id = @id",
+            new { tenant = me.TenantId, id = request.Id }, tx, cancellationToken: ct))).ToList();
+        var assignees = all.Where(a => a.Stage == request.Stage).ToDictionary(a => a.UserId, a => a.Escalation);
         var voted = (await c.QueryAsync<Guid>(new CommandDefinition(
             "SELECT user_id FROM approval_votes WHERE tenant_id = @tenant AND approval_id = @id",
             new { tenant = me.TenantId, id = request.Id }, tx, cancellationToken: ct))).ToHashSet();
@@ -163,14 +184,11 @@ internal static class Ballots
             throw AlreadyVoted();
         }
         // An approver of a later stage is told to wait rather than that they are nobody.
-        for (var later = request.Stage + 1; later < request.Snapshot.Stages.Count; later++)
+        var later = all.Where(a => a.Stage > request.Stage && (a.UserId == me.UserId || delegators.Contains(a.UserId))).Select(a => (int?)a.Stage).Min();
+        if (later is { } stage)
         {
-            var people = await ResolveAsync(c, tx, me.TenantId, request.Snapshot.Stages[later].Approvers!, request.WorkspaceId, request.RequestedBy, ct);
-            if (people.Contains(me.UserId) || people.Any(delegators.Contains))
-            {
-                throw ApiProblem.Conflict("approval.stage_not_reached",
-                    $"You decide stage {later + 1} ({request.Snapshot.Stages[later].Name}); the request is at stage {request.Stage + 1}, which others decide first.");
-            }
+            throw ApiProblem.Conflict("approval.stage_not_reached",
+                $"You decide stage {stage + 1} ({request.Snapshot.Stages[stage].Name}); the request is at stage {request.Stage + 1}, which others decide first.");
         }
         throw ApiProblem.Forbidden("approval.not_an_approver", "You are not among the approvers of this request's current stage.");
     }
@@ -216,7 +234,7 @@ internal static class Ballots
             WHERE tenant_id = @tenant AND id = @id AND stage = @stage
             """, new { tenant, id = request.Id, stage = request.Stage, now }, tx, cancellationToken: ct));
         var moved = (await ApprovalRequests.GetAsync(c, tx, tenant, request.Id, forUpdate: false, ct))!;
-        await StartStageAsync(c, tx, tenant, moved, moved.Stage, now, ct);
+        await StartStageAsync(c, tx, tenant, moved, now, ct);
         return moved;
     }
 

@@ -49,17 +49,32 @@ internal static class WorkspacePolicies
         TimeSpan defaultExpiry, CancellationToken ct) =>
         PolicySnapshot.Of((await GetAsync(c, tx, tenant, workspaceId, defaultExpiry, ct)).ToPolicy(), operation);
 
-    /// <summary>Stores a normalized policy unless <paramref name="ifRevision"/> is given and no longer current (then false).</summary>
+    /// <summary>
+    /// Stores a normalized policy unless <paramref name="ifRevision"/> is given and no longer current (then false): 0 means
+    /// "still the default", any other number the revision read.
+    /// </summary>
     public static async Task<bool> SaveAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid workspaceId, GovernancePolicy policy, Guid by,
-        int? ifRevision, CancellationToken ct) =>
-        await c.ExecuteAsync(new CommandDefinition("""
-            INSERT INTO workspace_policies AS p (tenant_id, workspace_id, policy, updated_by)
-            SELECT @tenant, @workspaceId, @policy::jsonb, @by
-            WHERE @ifRevision::int IS NULL OR @ifRevision = 0
-            ON CONFLICT (tenant_id, workspace_id) DO UPDATE
-              SET policy = excluded.policy, revision = p.revision + 1, updated_at = now(), updated_by = excluded.updated_by
-              WHERE @ifRevision::int IS NULL OR p.revision = @ifRevision
-            """, new { tenant, workspaceId, policy = JsonSerializer.Serialize(policy, PolicyRules.Json), by, ifRevision }, tx, cancellationToken: ct)) == 1;
+        int? ifRevision, CancellationToken ct)
+    {
+        var sql = ifRevision switch
+        {
+            null => """
+                INSERT INTO workspace_policies AS p (tenant_id, workspace_id, policy, updated_by) VALUES (@tenant, @workspaceId, @policy::jsonb, @by)
+                ON CONFLICT (tenant_id, workspace_id) DO UPDATE
+                  SET policy = excluded.policy, revision = p.revision + 1, updated_at = now(), updated_by = excluded.updated_by
+                """,
+            0 => """
+                INSERT INTO workspace_policies (tenant_id, workspace_id, policy, updated_by) VALUES (@tenant, @workspaceId, @policy::jsonb, @by)
+                ON CONFLICT (tenant_id, workspace_id) DO NOTHING
+                """,
+            _ => """
+                UPDATE workspace_policies SET policy = @policy::jsonb, revision = revision + 1, updated_at = now(), updated_by = @by
+                WHERE tenant_id = @tenant AND workspace_id = @workspaceId AND revision = @ifRevision
+                """,
+        };
+        return await c.ExecuteAsync(new CommandDefinition(sql,
+            new { tenant, workspaceId, policy = JsonSerializer.Serialize(policy, PolicyRules.Json), by, ifRevision }, tx, cancellationToken: ct)) == 1;
+    }
 
     /// <summary>The workspace goes back to the tenant default.</summary>
     public static Task<int> ResetAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid workspaceId, CancellationToken ct) =>

@@ -117,7 +117,7 @@ internal static class ChangeRequests
         await DocumentUploads.MarkPendingAsync(c, tx, me.TenantId, documentId, pending, ct);
         await audit.RecordAsync(c, tx, "approval.requested", "approval", request.Id,
             new { type = type.Db(), documentId, reason, replacement = staged is null ? null : new { staged.FileName, staged.Size, staged.Sha256 } }, ct: ct);
-        await Ballots.StartStageAsync(c, tx, me.TenantId, request, 0, now, ct);
+        await Ballots.AssignAsync(c, tx, me.TenantId, request, now, ct);
         return request.ToResponse();
     }
 
