@@ -20,6 +20,8 @@ public sealed class TableOwnershipTests
         ["api_tokens"] = "Access",
         ["login_throttle"] = "Access",
         ["workspace_members"] = "Access",
+        ["user_groups"] = "Access",
+        ["user_group_members"] = "Access",
         ["workspaces"] = "Documents",
         ["folders"] = "Documents",
         ["documents"] = "Documents",
