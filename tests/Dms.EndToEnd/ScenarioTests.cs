@@ -64,6 +64,17 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             await Expect(admin.GetByLabel($"Workspace role of {ViewerEmail}")).ToHaveValueAsync("Viewer");
             await AxeCleanAsync(admin);
 
+            // A group of approvers: created, named, joined by the member, all in words (no ids on screen).
+            await admin.GotoAsync("/admin/groups");
+            await admin.GetByLabel("Name", new() { Exact = true }).FillAsync("Reviewers");
+            await admin.GetByRole(AriaRole.Button, new() { Name = "Create", Exact = true }).ClickAsync();
+            await Expect(admin.GetByTestId("flash")).ToContainTextAsync("Group Reviewers created.");
+            await admin.GetByLabel("Add", new() { Exact = true }).SelectOptionAsync(new SelectOptionValue { Label = $"{MemberEmail} (Mia Member)" });
+            await admin.GetByRole(AriaRole.Button, new() { Name = "Add member" }).ClickAsync();
+            await Expect(admin.GetByTestId("group-members")).ToContainTextAsync(MemberEmail);
+            await Shot(admin, "admin-groups");
+            await AxeCleanAsync(admin);
+
             // Who am I: the organisation once, in words, not "Tenant: e2e (e2e)".
             await admin.GetByTestId("who").ClickAsync();
             await Expect(admin.Locator(".who-menu")).ToContainTextAsync($"Organisation: {AppFixture.Tenant}");

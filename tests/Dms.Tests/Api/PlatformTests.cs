@@ -31,6 +31,7 @@ public sealed class PlatformTests
             "/api/v1/workspaces/{id}/members", "/api/v1/workspaces/{id}/members/{userId}", "/api/v1/workspaces/{id}/folders",
             "/api/v1/approvals/{id}/content", "/api/v1/me/password", "/api/v1/users/{id}/password-reset",
             "/api/v1/workspaces/{id}/policy", "/api/v1/me/delegation",
+            "/api/v1/groups", "/api/v1/groups/{id}", "/api/v1/groups/{id}/members", "/api/v1/groups/{id}/members/{userId}",
         ], ignoreOrder: true);
         doc.GetProperty("components").GetProperty("securitySchemes").GetProperty("Bearer").GetProperty("scheme").GetString().ShouldBe("bearer");
 

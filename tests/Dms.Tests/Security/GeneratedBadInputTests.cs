@@ -87,7 +87,13 @@ public sealed class GeneratedBadInputTests : IAsyncLifetime
         var notifications = (await (await admin.GetAsync("/api/v1/notifications")).JsonAsync()).GetProperty("items");
         var notification = notifications.GetArrayLength() > 0 ? notifications[0].GetProperty("id").GetGuid() : Guid.NewGuid();
         var outbox = await StoredState.InsertDeadMessageAsync(_app, _tenant.Id);
-        _ids = StoredState.IdsByKind(workspace, folderId, document, approval, uploadId, tokenId, notification, outbox, member.UserId);
+        using var group = await admin.PostAsJsonAsync("/api/v1/groups", new { name = "Fuzzers" });
+        var groupId = (await group.JsonAsync()).GetProperty("id").GetGuid();
+        using (var joined = await admin.PostAsJsonAsync($"/api/v1/groups/{groupId}/members", new { userId = member.UserId }))
+        {
+            await joined.ShouldHaveStatusAsync(HttpStatusCode.OK);
+        }
+        _ids = StoredState.IdsByKind(workspace, folderId, document, approval, uploadId, tokenId, notification, outbox, member.UserId, groupId);
     }
 
     public Task DisposeAsync() => Task.CompletedTask;
@@ -241,6 +247,9 @@ public sealed class GeneratedBadInputTests : IAsyncLifetime
         "PUT /api/v1/documents/{id}/legal-hold" => new() { ["enabled"] = false, ["reason"] = "fuzz" },
         "POST /api/v1/approvals/{id}/approve" => new() { ["comment"] = "ok" },
         "POST /api/v1/approvals/{id}/reject" => new() { ["reason"] = "no" },
+        "POST /api/v1/groups" => new() { ["name"] = $"g {Guid.NewGuid():N}" },
+        "PATCH /api/v1/groups/{id}" => new() { ["name"] = "Fuzzers" },
+        "POST /api/v1/groups/{id}/members" => new() { ["userId"] = _ids["members"] },
         _ => op.BodyProperties.ToDictionary(p => p, _ => (object?)"x"),
     };
 

@@ -29,6 +29,10 @@ public sealed class GeneratedIsolationTests : IAsyncLifetime
         ["GET /api/v1/storage/objects"] = "signed URL bound to tenant and key: DirectUploadTests tamper test",
     };
 
+    // Lists any signed-in user of the tenant may read whatever their workspaces (policy editors pick groups from it): the
+    // member outside the workspace sees the owner's group there by design; another tenant's admin never does.
+    private static readonly HashSet<string> TenantWide = ["GET /api/v1/groups"];
+
     private DmsApp _app = null!;
     private TestTenant _owner = null!;
     private SignedIn _outsider = null!;
@@ -75,20 +79,26 @@ public sealed class GeneratedIsolationTests : IAsyncLifetime
         }
         notification.ShouldNotBe(Guid.Empty, "the second admin was told of the request");
         var outbox = await StoredState.InsertDeadMessageAsync(_app, _owner.Id);
-        _ids = StoredState.IdsByKind(workspace, folderId, document, approval, uploadId, tokenId, notification, outbox, member.UserId);
+        using var group = await admin.PostAsJsonAsync("/api/v1/groups", new { name = _secret });
+        var groupId = (await group.JsonAsync()).GetProperty("id").GetGuid();
+        using (var joined = await admin.PostAsJsonAsync($"/api/v1/groups/{groupId}/members", new { userId = member.UserId }))
+        {
+            await joined.ShouldHaveStatusAsync(HttpStatusCode.OK);
+        }
+        _ids = StoredState.IdsByKind(workspace, folderId, document, approval, uploadId, tokenId, notification, outbox, member.UserId, groupId);
     }
 
     public Task DisposeAsync() => Task.CompletedTask;
 
     [Fact]
     public async Task Every_endpoint_answers_another_tenants_ids_exactly_like_unknown_ids() =>
-        await WalkAsync(_intruderTenant.Admin, "another tenant's admin");
+        await WalkAsync(_intruderTenant.Admin, "another tenant's admin", sameTenant: false);
 
     [Fact]
     public async Task Every_endpoint_answers_an_unreadable_workspaces_ids_exactly_like_unknown_ids() =>
-        await WalkAsync(_outsider, "a member outside the workspace");
+        await WalkAsync(_outsider, "a member outside the workspace", sameTenant: true);
 
-    private async Task WalkAsync(SignedIn caller, string who)
+    private async Task WalkAsync(SignedIn caller, string who, bool sameTenant)
     {
         var operations = await ApiOperation.ReadAsync(_app);
         operations.Count.ShouldBeGreaterThan(40);
@@ -103,7 +113,9 @@ public sealed class GeneratedIsolationTests : IAsyncLifetime
                 // No id in path or body: a list or a create. It must not show the owner's data.
                 using var listed = await SendAsync(caller, op, BuildPlainCall(op));
                 var body = await listed.Content.ReadAsStringAsync();
-                if ((int)listed.StatusCode >= 500 || body.Contains(_secret, StringComparison.Ordinal) || _ids.Values.Any(id => body.Contains(id.ToString(), StringComparison.Ordinal)))
+                var shared = sameTenant && TenantWide.Contains(op.Key);
+                var hidden = _ids.Where(kv => !(shared && kv.Key == "groups")).Select(kv => kv.Value);
+                if ((int)listed.StatusCode >= 500 || (!shared && body.Contains(_secret, StringComparison.Ordinal)) || hidden.Any(id => body.Contains(id.ToString(), StringComparison.Ordinal)))
                 {
                     failures.Add($"{op}: {(int)listed.StatusCode} shows the owner's data or failed: {Truncate(body)}");
                 }
@@ -159,7 +171,7 @@ public sealed class GeneratedIsolationTests : IAsyncLifetime
             {
                 var kind = segment == "{userId}" ? "members" : segments[i - 1] switch
                 {
-                    "tokens" or "workspaces" or "folders" or "documents" or "approvals" or "uploads" or "notifications" or "users" or "outbox" => segments[i - 1],
+                    "tokens" or "workspaces" or "folders" or "documents" or "approvals" or "uploads" or "notifications" or "users" or "outbox" or "groups" => segments[i - 1],
                     var other => throw new ShouldAssertException($"{op}: a path id after '{other}' is new to this test: map it to an owned object"),
                 };
                 segment = id(kind).ToString();
@@ -193,6 +205,9 @@ public sealed class GeneratedIsolationTests : IAsyncLifetime
         "PATCH /api/v1/documents/{id}" => JsonContent.Create(new { title = "intruder" }),
         "PATCH /api/v1/users/{id}" => JsonContent.Create(new { role = "Admin" }),
         "POST /api/v1/workspaces/{id}/members" => JsonContent.Create(new { userId = id("members"), role = "Manager" }),
+        "POST /api/v1/groups" => JsonContent.Create(new { name = $"intruder {Guid.NewGuid():N}" }),
+        "PATCH /api/v1/groups/{id}" => JsonContent.Create(new { name = $"intruder {Guid.NewGuid():N}" }),
+        "POST /api/v1/groups/{id}/members" => JsonContent.Create(new { userId = id("members") }),
         "POST /api/v1/documents/{id}/delete-requests" => JsonContent.Create(new { reason = "intruder" }),
         "POST /api/v1/documents/{id}/replace-requests" => new MultipartFormDataContent
         {

@@ -68,7 +68,7 @@ internal static class StoredState
     private static readonly string[] Hashed =
     [
         "users", "workspaces", "workspace_members", "folders", "documents", "document_versions", "upload_sessions",
-        "approval_requests", "notifications", "refresh_tokens",
+        "approval_requests", "notifications", "refresh_tokens", "user_groups", "user_group_members",
     ];
 
     public static async Task<string> SnapshotAsync(DmsApp app, Guid tenant)
@@ -113,7 +113,7 @@ internal static class StoredState
 
     /// <summary>The id of each kind of thing an operation can address, keyed by the path segment before it.</summary>
     public static Dictionary<string, Guid> IdsByKind(Guid workspace, Guid folder, Guid document, Guid approval, Guid upload, Guid token,
-        Guid notification, Guid outbox, Guid user) => new()
+        Guid notification, Guid outbox, Guid user, Guid group) => new()
         {
             ["workspaces"] = workspace,
             ["folders"] = folder,
@@ -125,6 +125,7 @@ internal static class StoredState
             ["outbox"] = outbox,
             ["users"] = user,
             ["members"] = user,
+            ["groups"] = group,
         };
 
     /// <summary>Row-level security is forced on the owner too: without the tenant setting it would see no rows at all.</summary>

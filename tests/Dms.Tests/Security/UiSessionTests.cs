@@ -19,7 +19,7 @@ public sealed partial class UiSessionTests(TenantFixture fixture) : IClassFixtur
         {
             audit.StatusCode.ShouldBe(HttpStatusCode.OK);
         }
-        foreach (var page in new[] { "/admin/users", "/admin/trash", "/admin/outbox", "/admin/workspaces" })
+        foreach (var page in new[] { "/admin/users", "/admin/groups", "/admin/trash", "/admin/outbox", "/admin/workspaces" })
         {
             using var denied = await client.GetAsync(page);
             denied.StatusCode.ShouldBe(HttpStatusCode.Redirect, page);

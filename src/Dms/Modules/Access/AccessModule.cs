@@ -50,6 +50,16 @@ internal static class AccessModule
         users.MapPost("/{id}/password-reset", Passwords.PasswordEndpoints.Reset).Produces<Passwords.PasswordResetResponse>(200).WithSummary("Reset a user's password to a temporary one, shown once (admins)");
         users.MapPatch("/{id}", UserEndpoints.Update).Produces<UserResponse>(200).WithSummary("Change a user's role, name or disabled state (admins)");
 
+        // Anyone signed in to the tenant lists the groups (policy editors pick approvers from it); admins do the rest.
+        var groups = app.MapGroup("/api/v1/groups").WithTags("Groups").RequireAuthorization();
+        groups.MapPost("", Groups.GroupEndpoints.Create).Produces<Groups.GroupResponse>(201).WithSummary("Create a group of users (admins)").RequireAuthorization(Policies.Admin);
+        groups.MapGet("", Groups.GroupEndpoints.List).Produces<ItemsResponse<Groups.GroupResponse>>(200).WithSummary("List the tenant's groups by name");
+        groups.MapGet("/{id}", Groups.GroupEndpoints.Get).Produces<Groups.GroupDetailResponse>(200).WithSummary("Get a group with its members (admins)").RequireAuthorization(Policies.Admin);
+        groups.MapPatch("/{id}", Groups.GroupEndpoints.Rename).Produces<Groups.GroupResponse>(200).WithSummary("Rename a group (admins)").RequireAuthorization(Policies.Admin);
+        groups.MapDelete("/{id}", Groups.GroupEndpoints.Delete).Produces(StatusCodes.Status204NoContent).WithSummary("Delete a group and its memberships (admins)").RequireAuthorization(Policies.Admin);
+        groups.MapPost("/{id}/members", Groups.GroupEndpoints.AddMember).Produces<Groups.GroupDetailResponse>(200).WithSummary("Add a user to a group (admins; adding a member again changes nothing)").RequireAuthorization(Policies.Admin);
+        groups.MapDelete("/{id}/members/{userId}", Groups.GroupEndpoints.RemoveMember).Produces(StatusCodes.Status204NoContent).WithSummary("Remove a user from a group (admins)").RequireAuthorization(Policies.Admin);
+
         var members = app.MapGroup("/api/v1/workspaces/{id}/members").WithTags("Workspaces").RequireAuthorization(Policies.ReadDocuments);
         members.MapGet("", Workspaces.MemberEndpoints.List).Produces<ItemsResponse<Workspaces.MemberResponse>>(200).WithSummary("List a workspace's members");
         members.MapPost("", Workspaces.MemberEndpoints.Add).Produces<Workspaces.MemberResponse>(200).WithSummary("Add a member to a workspace or change their role (managers)");

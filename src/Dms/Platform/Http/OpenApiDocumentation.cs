@@ -17,6 +17,7 @@ internal static class OpenApiDocumentation
     [
         ("Auth", "Signing in and out, tokens, your own account and password."),
         ("Users", "The tenant's user accounts (admins)."),
+        ("Groups", "Groups of the tenant's users, named as approvers by approval policies: admins manage them, everyone in the tenant lists them."),
         ("Workspaces", "Workspaces and their members: who may read and change what."),
         ("Folders", "Folders inside a workspace."),
         ("Documents", "Upload, list, search, read, download and edit documents."),
