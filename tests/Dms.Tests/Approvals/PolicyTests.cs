@@ -365,7 +365,9 @@ public sealed class PolicyTests(ApprovalFixture f) : IClassFixture<ApprovalFixtu
             stale.Headers.TryAddWithoutValidation("If-Match", "\"0\"");
             await (await f.Admin.Client.SendAsync(stale)).ShouldBeProblemAsync(HttpStatusCode.PreconditionFailed, "policy.changed");
         }
-        using (var fresh = new HttpRequestMessage(HttpMethod.Put, $"/api/v1/workspaces/{workspace}/policy") { Content = JsonContent.Create(new { expiresAfter = "P3D" }) })
+        // PUT replaces the whole policy (what it leaves out is the default), so the managers' stage is sent again.
+        var managersOnly = new { operations = new { delete = Approval(Stage("Managers", new { workspaceManagers = true })) }, expiresAfter = "P3D" };
+        using (var fresh = new HttpRequestMessage(HttpMethod.Put, $"/api/v1/workspaces/{workspace}/policy") { Content = JsonContent.Create(managersOnly) })
         {
             fresh.Headers.TryAddWithoutValidation("If-Match", etag);
             await (await f.Admin.Client.SendAsync(fresh)).ShouldHaveStatusAsync(HttpStatusCode.OK);
@@ -486,7 +488,7 @@ public sealed class PolicyTimingTests
             await Task.Delay(50);
         }
         (await CountAsync(approver, "approval.reminder")).ShouldBe(2);
-        (await CountAsync(fallback, "approval.reminder")).ShouldBe(1, "the fallback approver is waited for only since the escalation");
+        (await CountAsync(fallback, "approval.reminder")).ShouldBe(2, "escalated on day 3, the fallback approver is waited for at both reminders");
 
         using var decided = await fallback.Client.PostAsJsonAsync($"/api/v1/approvals/{approvalId}/approve", new { comment = "escalated" });
         await decided.ShouldHaveStatusAsync(HttpStatusCode.OK);
