@@ -17,16 +17,20 @@ internal sealed record ApprovalContent(Guid ApprovalId, bool Streamed);
 
 internal sealed record StagedFile(string BlobKey, long Size, BlobDownloadInfo Info, DateTime CreatedAt);
 
-internal sealed class ApprovalContentHandler(Db db, IBlobStore blobs, AuditTrail audit) : IHandler<ApprovalContent, StagedFile>
+internal sealed class ApprovalContentHandler(Db db, IBlobStore blobs, AuditTrail audit, TimeProvider clock) : IHandler<ApprovalContent, StagedFile>
 {
     public async Task<StagedFile> HandleAsync(ApprovalContent query, CurrentUser me, CancellationToken ct)
     {
         var request = await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
             var found = await ApprovalRequests.GetAsync(c, tx, me.TenantId, query.ApprovalId, forUpdate: false, ct);
-            if (found is null || (!me.IsAdmin && (found.RequestedBy != me.UserId || !await WorkspaceAccess.AllowsOnLiveDocumentAsync(c, tx, me, found.DocumentId, WorkspaceAction.Read, ct))))
+            // Admins; the request's approvers (and their delegates), who need the proposed file to decide; the requester
+            // while they can still read the document. Anyone else: as if it did not exist.
+            if (found is null || (!me.IsAdmin
+                && (found.RequestedBy == me.UserId
+                    ? !await WorkspaceAccess.AllowsOnLiveDocumentAsync(c, tx, me, found.DocumentId, WorkspaceAction.Read, ct)
+                    : !await Ballots.CanSeeAsync(c, tx, me, found, clock.GetUtcNow().UtcDateTime, ct))))
             {
-                // Someone else's request, or one whose workspace the requester can no longer read: as if it did not exist.
                 return null;
             }
             return found;
