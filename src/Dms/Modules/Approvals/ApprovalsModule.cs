@@ -1,6 +1,6 @@
 using Dms.Modules.Approvals.Decisions;
-using Dms.Modules.Approvals.Domain;
 using Dms.Modules.Approvals.Delegation;
+using Dms.Modules.Approvals.Domain;
 using Dms.Modules.Approvals.Execution;
 using Dms.Modules.Approvals.Governance;
 using Dms.Modules.Approvals.Queries;

@@ -1,5 +1,5 @@
-using Dapper;
 using System.Xml;
+using Dapper;
 using Dms.Modules.Approvals.Domain;
 using Dms.Modules.Approvals.Governance;
 using Dms.Modules.Audit;
