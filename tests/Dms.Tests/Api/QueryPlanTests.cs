@@ -106,6 +106,8 @@ public sealed class QueryPlanTests(LargeTenantFixture tenant)
         tenant = t.Tenant,
         admin,
         user,
+        actingFor = new[] { user },
+        awaiting = false,
         status,
         type = (string?)null,
         afterAt = (DateTime?)null,
@@ -115,11 +117,11 @@ public sealed class QueryPlanTests(LargeTenantFixture tenant)
 
     [Fact]
     public async Task Approval_queue_admin() =>
-        (await tenant.ExplainAsync("approvals, admin queue", ListApprovalsHandler.ListSql, ApprovalParameters(tenant, true, tenant.Admin, null))).ShouldStayIndexed();
+        (await tenant.ExplainAsync("approvals, admin queue", ListApprovalsHandler.AdminListSql, ApprovalParameters(tenant, true, tenant.Admin, null))).ShouldStayIndexed();
 
     [Fact]
     public async Task Approval_queue_admin_pending() =>
-        (await tenant.ExplainAsync("approvals, admin queue status=Pending", ListApprovalsHandler.ListSql,
+        (await tenant.ExplainAsync("approvals, admin queue status=Pending", ListApprovalsHandler.AdminListSql,
             ApprovalParameters(tenant, true, tenant.Admin, "Pending"))).ShouldStayIndexed();
 
     [Fact]

@@ -58,7 +58,7 @@ public sealed class AuditTrailTests(ApprovalFixture f) : IClassFixture<ApprovalF
         download.GetProperty("data").GetProperty("version").GetInt32().ShouldBe(1);
 
         var forRequest = (await EventsAsync($"&entityId={approvalId}")).Select(e => e.GetProperty("action").GetString()).ToList();
-        forRequest.ShouldBe(["approval.executed", "approval.approved", "approval.requested"]);
+        forRequest.ShouldBe(["approval.executed", "approval.approved", "approval.vote", "approval.requested"]);
         var executed = (await EventsAsync($"&entityId={approvalId}&action=approval.executed")).ShouldHaveSingleItem();
         executed.GetProperty("actorType").GetString().ShouldBe("system");
 

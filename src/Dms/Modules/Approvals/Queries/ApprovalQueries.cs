@@ -41,33 +41,54 @@ internal sealed class ListApprovalsHandler(Db db, TimeProvider clock) : IHandler
     /// <summary>
     /// The queue's query (QueryPlanTests explains it as the runtime role): admins see every request; others their own and
     /// those they were asked to decide (in their name or, bound in <c>@actingFor</c>, in the name of whoever delegated to
-    /// them). <c>@awaiting</c> keeps only the pending requests whose current stage waits for their vote.
+    /// them). <c>@awaiting</c> keeps only the pending requests whose current stage waits for their vote. One branch per
+    /// kind of visibility, each on its own index (an OR across them walked the whole queue for a member); the assigned
+    /// requests are found from the caller's assignments, by primary key.
     /// </summary>
     internal static readonly string ListSql = $"""
-        SELECT {ApprovalRequests.Columns} FROM approval_requests
-        WHERE tenant_id = @tenant
-          AND ((@admin AND NOT @awaiting) OR (requested_by = @user AND NOT @awaiting)
-               OR id IN (SELECT a.approval_id FROM approval_assignees a
-                         WHERE a.tenant_id = @tenant AND a.user_id = ANY(@actingFor)
-                           AND (NOT @awaiting OR (a.stage = approval_requests.stage AND status = {ApprovalStatus.Pending.Sql()}
+        SELECT * FROM (
+          (SELECT {ApprovalRequests.Columns} FROM approval_requests
+           WHERE tenant_id = @tenant AND requested_by = @user AND NOT @awaiting AND {Filters}
+           ORDER BY created_at DESC, id DESC LIMIT @take)
+          UNION
+          (SELECT {ApprovalRequests.Columns} FROM approval_requests
+           WHERE tenant_id = @tenant AND {Filters}
+             AND id = ANY(ARRAY(SELECT a.approval_id FROM approval_assignees a WHERE a.tenant_id = @tenant AND a.user_id = ANY(@actingFor)))
+             AND (NOT @awaiting OR (status = {ApprovalStatus.Pending.Sql()}
+                  AND EXISTS (SELECT 1 FROM approval_assignees a
+                              WHERE a.tenant_id = @tenant AND a.approval_id = approval_requests.id AND a.stage = approval_requests.stage
+                                AND a.user_id = ANY(@actingFor)
                                 AND NOT EXISTS (SELECT 1 FROM approval_votes v
-                                                WHERE v.tenant_id = a.tenant_id AND v.approval_id = a.approval_id AND v.user_id = a.user_id)))))
-          AND (@status::text IS NULL OR status = @status)
-          AND (@type::text IS NULL OR type = @type)
-          AND (@afterAt::timestamptz IS NULL OR (created_at, id) < (@afterAt, @afterId))
+                                                WHERE v.tenant_id = a.tenant_id AND v.approval_id = a.approval_id AND v.user_id = a.user_id))))
+           ORDER BY created_at DESC, id DESC LIMIT @take)
+        ) AS visible
         ORDER BY created_at DESC, id DESC
         LIMIT @take
+        """;
+
+    /// <summary>The admins' queue: every request of the tenant (QueryPlanTests explains it as the runtime role).</summary>
+    internal static readonly string AdminListSql = $"""
+        SELECT {ApprovalRequests.Columns} FROM approval_requests
+        WHERE tenant_id = @tenant AND {Filters}
+        ORDER BY created_at DESC, id DESC
+        LIMIT @take
+        """;
+
+    /// <summary>The list filters, the same in each branch of <see cref="ListSql"/> (each branch walks its own index).</summary>
+    private const string Filters = """
+        (@status::text IS NULL OR status = @status)
+             AND (@type::text IS NULL OR type = @type)
+             AND (@afterAt::timestamptz IS NULL OR (created_at, id) < (@afterAt, @afterId))
         """;
 
     internal static async Task<Page<ApprovalResponse>> ListAsync(NpgsqlConnection c, NpgsqlTransaction tx, CurrentUser me, Filter filter, DateTime now,
         CancellationToken ct)
     {
         Guid[] actingFor = [me.UserId, .. await Delegations.DelegatorsOfAsync(c, tx, me.TenantId, me.UserId, now, ct)];
-        var rows = (await c.QueryAsync<ApprovalRow>(new CommandDefinition(ListSql,
+        var rows = (await c.QueryAsync<ApprovalRow>(new CommandDefinition(me.IsAdmin && !filter.AwaitingMe ? AdminListSql : ListSql,
             new
             {
                 tenant = me.TenantId,
-                admin = me.IsAdmin,
                 user = me.UserId,
                 actingFor,
                 awaiting = filter.AwaitingMe,
