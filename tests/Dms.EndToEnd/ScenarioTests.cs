@@ -508,6 +508,13 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             await admin.GetByTestId("policy-link").ClickAsync();
             await Expect(admin.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync("Approval policy of General");
             await Expect(admin.GetByTestId("policy-state")).ToContainTextAsync("default policy");
+            // A problem shows next to its operation and keeps what was typed: a stage named but with nobody to approve.
+            await admin.GetByTestId("stage-delete-1").GetByLabel("Name").FillAsync("Finance");
+            await admin.GetByTestId("save-policy").ClickAsync();
+            await Expect(admin.GetByTestId("error")).ToContainTextAsync("not saved");
+            await Expect(admin.GetByTestId("problems-delete")).ToContainTextAsync("Stage 2: Name who approves");
+            await Expect(admin.GetByTestId("stage-delete-1").GetByLabel("Name")).ToHaveValueAsync("Finance");
+            await AxeCleanAsync(admin);
             await admin.GetByTestId("mode-delete-approval").CheckAsync();
             await admin.GetByTestId("stage-delete-0").GetByLabel("Name").FillAsync("Admins");
             await admin.GetByTestId("admins-delete-0").CheckAsync();
