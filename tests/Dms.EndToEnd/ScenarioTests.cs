@@ -19,6 +19,9 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
     private const string MemberPassword = "Member-Passw0rd!-e2e";
     private const string ViewerEmail = "val.viewer@e2e.test";
     private const string ViewerPassword = "Viewer-Passw0rd!-e2e";
+    private const string SecondAdminEmail = "ada.admin@e2e.test";
+    private const string ApproverEmail = "nina.named@e2e.test";
+    private const string ApproverPassword = "Approver-Passw0rd!-e2e";
     private static readonly bool WriteDocScreenshots = Environment.GetEnvironmentVariable("DMS_WRITE_SCREENSHOTS") == "1";
 
     private readonly Dictionary<string, IPage> _pages = [];
@@ -488,6 +491,93 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             await returning.Context.CloseAsync();
         });
 
+        await Step("13c-two-stage-approval-policy", async () =>
+        {
+            // A second admin and a named approver; the policy of General: deletes need an admin (stage 1), then Nina (stage 2).
+            await admin.GotoAsync("/admin/users");
+            foreach (var (email, name, role) in new[] { (SecondAdminEmail, "Ada Admin", "Admin"), (ApproverEmail, "Nina Named", "Member") })
+            {
+                await admin.GetByLabel("E-mail").FillAsync(email);
+                await admin.GetByLabel("Display name").FillAsync(name);
+                await admin.GetByLabel("Role", new() { Exact = true }).SelectOptionAsync(role);
+                await admin.GetByLabel("Initial password").FillAsync(ApproverPassword);
+                await admin.GetByRole(AriaRole.Button, new() { Name = "Create user" }).ClickAsync();
+                await Expect(admin.GetByTestId("flash")).ToContainTextAsync($"User {email} created");
+            }
+            await admin.GotoAsync("/admin/workspaces");
+            await admin.GetByTestId("policy-link").ClickAsync();
+            await Expect(admin.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync("Approval policy of General");
+            await Expect(admin.GetByTestId("policy-state")).ToContainTextAsync("default policy");
+            // A problem shows next to its operation and keeps what was typed: a stage named but with nobody to approve.
+            await admin.GetByTestId("stage-delete-1").GetByLabel("Name").FillAsync("Finance");
+            await admin.GetByTestId("save-policy").ClickAsync();
+            await Expect(admin.GetByTestId("error")).ToContainTextAsync("not saved");
+            await Expect(admin.GetByTestId("problems-delete")).ToContainTextAsync("Stage 2: Name who approves");
+            await Expect(admin.GetByTestId("stage-delete-1").GetByLabel("Name")).ToHaveValueAsync("Finance");
+            await AxeCleanAsync(admin);
+            await admin.GetByTestId("mode-delete-approval").CheckAsync();
+            await admin.GetByTestId("stage-delete-0").GetByLabel("Name").FillAsync("Admins");
+            await admin.GetByTestId("admins-delete-0").CheckAsync();
+            await admin.GetByTestId("stage-delete-1").GetByLabel("Name").FillAsync("Finance");
+            await admin.GetByTestId("users-delete-1").SelectOptionAsync(new SelectOptionValue { Label = $"{ApproverEmail} (Nina Named)" });
+            await admin.GetByTestId("save-policy").ClickAsync();
+            await Expect(admin.GetByTestId("flash")).ToContainTextAsync("Approval policy saved");
+            await Expect(admin.GetByTestId("policy-state")).ToContainTextAsync("Changed for this workspace");
+            await Expect(admin.GetByTestId("stage-delete-1").GetByLabel("Name")).ToHaveValueAsync("Finance");
+            await Expect(admin.GetByTestId("users-delete-1").Locator("option:checked")).ToHaveTextAsync($"{ApproverEmail} (Nina Named)");
+            await AxeCleanAsync(admin);
+            await ReviewShot(admin, "policy-editor-desktop");
+            var policyUrl = admin.Url;
+
+            // A member's delete request goes through both stages.
+            await member.GotoAsync("/documents");
+            await member.GetByTestId("file-picker").SetInputFilesAsync(new FilePayload { Name = "omega-drop.txt", MimeType = "text/plain", Buffer = Encoding.UTF8.GetBytes("Omega plan") });
+            await Expect(member.Locator(".upload-row").Last.GetByTestId("upload-status")).ToContainTextAsync("Uploaded", new() { Timeout = 30_000 });
+            await member.GotoAsync("/documents?q=omega");
+            await member.GetByRole(AriaRole.Link, new() { Name = "omega-drop" }).ClickAsync();
+            var omegaUrl = member.Url;
+            await member.GetByTestId("delete-reason").FillAsync("Plan dropped");
+            await member.GetByRole(AriaRole.Button, new() { Name = "Request delete" }).ClickAsync();
+            await Expect(member.GetByTestId("pending-stage")).ToContainTextAsync("Stage 1 of 2 (Admins)");
+
+            var ada = await NewPageAsync("ada");
+            await SignInAsync(ada, SecondAdminEmail, ApproverPassword);
+            await ada.GotoAsync("/approvals");
+            var request = ada.GetByTestId("request").Filter(new() { HasText = "Plan dropped" });
+            await Expect(request.GetByTestId("stage")).ToContainTextAsync("Stage 1 of 2 · Admins · 0 of 1 approval");
+            await ReviewShot(ada, "approvals-stage1-desktop");
+            await request.GetByTestId("approve").ClickAsync();
+            await Expect(ada.GetByTestId("flash")).ToContainTextAsync("moves on to stage 2 of 2 (Finance)");
+            await ada.Context.CloseAsync();
+            _pages.Remove("ada");
+
+            var nina = await NewPageAsync("nina");
+            await SignInAsync(nina, ApproverEmail, ApproverPassword);
+            await nina.GotoAsync("/approvals");
+            request = nina.GetByTestId("request").Filter(new() { HasText = "Plan dropped" });
+            await Expect(request.GetByTestId("stage")).ToContainTextAsync("Stage 2 of 2 · Finance · 0 of 1 approval");
+            await Expect(request.GetByTestId("votes")).ToContainTextAsync("approved");
+            await AxeCleanAsync(nina);
+            await ReviewShot(nina, "approvals-stage2-desktop");
+            await nina.SetViewportSizeAsync(390, 844);
+            await ShouldFitTheWidthAsync(nina);
+            await ReviewShot(nina, "approvals-stage2-phone", fullPage: true);
+            await request.GetByTestId("approve").ClickAsync();
+            await Expect(nina.GetByTestId("flash")).ToContainTextAsync("being carried out");
+            await nina.Context.CloseAsync();
+            _pages.Remove("nina");
+
+            await EventuallyAsync(admin, "/admin/trash", async () => await admin.GetByTestId("trash").Filter(new() { HasText = "omega-drop" }).CountAsync() > 0);
+            await member.GotoAsync(omegaUrl);
+            await Expect(member.GetByTestId("gone")).ToContainTextAsync("was deleted");
+
+            await admin.GotoAsync(policyUrl);
+            await admin.SetViewportSizeAsync(390, 844);
+            await ShouldFitTheWidthAsync(admin);
+            await ReviewShot(admin, "policy-editor-phone", fullPage: true);
+            await admin.SetViewportSizeAsync(1280, 860);
+        });
+
         await Step("14-no-console-errors-no-missing-files", async () =>
         {
             // The page names its icon, and both the icon and the classic /favicon.ico answer.
@@ -673,6 +763,18 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             throw new InvalidOperationException(
                 $"Step {name} failed (screenshots in {dir}): {ex.Message}\n--- server output (tail) ---\n{output[Math.Max(0, output.Length - 6000)..]}", ex);
         }
+    }
+
+    /// <summary>With DMS_REVIEW_SHOTS set to a folder, pictures of new pages written there for a person to look at.</summary>
+    private static async Task ReviewShot(IPage page, string name, bool fullPage = false)
+    {
+        var dir = Environment.GetEnvironmentVariable("DMS_REVIEW_SHOTS");
+        if (string.IsNullOrEmpty(dir))
+        {
+            return;
+        }
+        Directory.CreateDirectory(dir);
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(dir, $"{name}.png"), FullPage = fullPage });
     }
 
     /// <summary>With DMS_WRITE_SCREENSHOTS=1, pictures of the main pages for the README (docs/screenshots/).</summary>

@@ -19,7 +19,8 @@ using Microsoft.AspNetCore.Mvc;
 namespace Dms.Pages;
 
 /// <summary>One document: metadata (inline edit with the ETag), versions, preview, approval history, audit, requests.</summary>
-internal sealed class DocumentModel(Db db, ApprovalHistoryHandler history, ListAuditEventsHandler auditEvents, CancelHandler cancel) : UiPage
+internal sealed class DocumentModel(Db db, ApprovalHistoryHandler history, ListAuditEventsHandler auditEvents, CancelHandler cancel, GetApprovalHandler getApproval)
+    : UiPage
 {
     [BindProperty(SupportsGet = true)]
     public string Id { get; set; } = "";
@@ -42,6 +43,23 @@ internal sealed class DocumentModel(Db db, ApprovalHistoryHandler history, ListA
     public Dictionary<string, string> Names { get; private set; } = [];
     public bool CanAudit => Me.Role is Roles.Admin or Roles.Auditor;
     public ApprovalResponse? Pending => History.FirstOrDefault(h => h.Status == ApprovalStatus.Pending);
+
+    /// <summary>The pending request's details (who may decide it), when the caller may see them (admins, the requester, its approvers).</summary>
+    public ApprovalResponse? PendingDetails { get; private set; }
+
+    /// <summary>The last request could not be made: nobody but the requester could decide it under the workspace's policy.</summary>
+    public bool NoEligibleApprovers => ErrorCode == "approval.no_eligible_approvers";
+
+    /// <summary>The pending request's stage and who decides it, in words.</summary>
+    public string PendingText(ApprovalResponse p)
+    {
+        var waiting = (PendingDetails?.EligibleApprovers ?? []).Where(e => !e.Voted)
+            .Select(e => e.UserId == Me.UserId ? "you" : e.Email ?? "a former user").Distinct().ToList();
+        var who = waiting.Count > 0 ? $"Waiting for {string.Join(", ", waiting)}." : "The approvers named in the workspace's policy decide it.";
+        return p.Stage is { } s
+            ? $"Stage {s.Index + 1} of {s.Count} ({s.Name}): {s.Approvals} of {s.Quorum} approval{(s.Quorum == 1 ? "" : "s")}. {who}"
+            : who;
+    }
 
     [BindProperty]
     public EditForm Edit { get; set; } = new();
@@ -108,8 +126,10 @@ internal sealed class DocumentModel(Db db, ApprovalHistoryHandler history, ListA
         [FromServices] GetWorkspaceHandler workspace, [FromServices] GetFolderHandler folder, [FromServices] ListVersionsHandler versions,
         CancellationToken ct) => Attempt(async () =>
     {
-        await requestDelete.HandleAsync(new RequestDelete(RouteIds.Parse(Id), Reason), Me, ct);
-        return Done("Delete requested: an admin will decide.", $"/documents/{Id}");
+        var request = await requestDelete.HandleAsync(new RequestDelete(RouteIds.Parse(Id), Reason), Me, ct);
+        return request.Status == ApprovalStatus.Executed
+            ? Done("Deleted: the workspace's policy lets you do it directly. An admin can restore it from the trash.", "/documents")
+            : Done("Delete requested: the approvers named in the workspace's policy decide.", $"/documents/{Id}");
     }, () => ReloadAsync(new Readers(document, workspace, folder, versions), ct));
 
     public Task<IActionResult> OnPostCancelAsync(string approvalId, [FromServices] GetDocumentHandler document, [FromServices] GetWorkspaceHandler workspace,
@@ -157,6 +177,17 @@ internal sealed class DocumentModel(Db db, ApprovalHistoryHandler history, ListA
         }
         Versions = [.. await read.Versions.HandleAsync(new ListVersions(documentId), Me, ct)];
         History = [.. await history.HandleAsync(new ApprovalHistory(documentId), Me, ct)];
+        if (Pending is { } pending)
+        {
+            try
+            {
+                PendingDetails = await getApproval.HandleAsync(new GetApproval(pending.Id), Me, ct);
+            }
+            catch (ApiProblem)
+            {
+                // Not one of its deciders: the page says the policy's approvers decide.
+            }
+        }
         if (CanAudit)
         {
             // The document's own events, and those of its delete and replace requests (their approval, execution:

@@ -16,6 +16,9 @@ internal abstract class UiPage : PageModel
     /// <summary>The message of a failed action on this request, shown above the page's content.</summary>
     public string? Error { get; set; }
 
+    /// <summary>The code of that failure (<c>approval.no_eligible_approvers</c>), for pages that explain some of them further.</summary>
+    public string? ErrorCode { get; private set; }
+
     public CurrentUser Me => CurrentUser.From(User);
 
     /// <summary>
@@ -47,6 +50,7 @@ internal abstract class UiPage : PageModel
         catch (ApiProblem problem)
         {
             Error = Plain(problem);
+            ErrorCode = problem.Code;
             if (problem.Status == StatusCodes.Status412PreconditionFailed || problem.Status == StatusCodes.Status429TooManyRequests)
             {
                 Response.StatusCode = problem.Status;

@@ -182,6 +182,11 @@
     });
   }
 
+  /** The API problem's code (approval.no_eligible_approvers), or null. */
+  function problemCode(xhr) {
+    try { var p = JSON.parse(xhr.responseText); return p && p.code ? p.code : null; } catch (ignored) { return null; }
+  }
+
   function wireReplace(form) {
     form.addEventListener('submit', async function (e) {
       e.preventDefault();
@@ -199,9 +204,11 @@
       var result = await transfer(file, function (l, t) { bar.value = t > 0 ? Math.round(l / t * 100) : 100; }, url, { reason: reason });
       if (!result.error && result.session) {
         var r = await postJson(url, { uploadId: result.session.id, reason: reason, parts: result.parts });
-        if (!ok(r)) result = { error: problemText(r) };
+        if (!ok(r)) result = { error: problemText(r), code: problemCode(r) };
       }
       button.disabled = false;
+      var guidance = document.getElementById('no-approvers');
+      if (guidance && result.code === 'approval.no_eligible_approvers') guidance.hidden = false;
       if (result.error) { out.textContent = result.error; out.classList.add('bad'); out.setAttribute('role', 'alert'); return; }
       window.location.reload();
     });
