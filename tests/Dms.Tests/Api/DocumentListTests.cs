@@ -51,6 +51,7 @@ public sealed class DocumentListTests(TenantFixture fixture) : IClassFixture<Ten
     public async Task Type_and_status_filter_by_file_family_and_document_status()
     {
         var tenant = await Tenant.App.CreateTenantAsync();
+        await tenant.CreateUserAsync("Admin"); // someone to approve the admin's delete request (four eyes by default)
         var client = tenant.Admin.Client;
         var pdf = await UploadAsync(client, "a.pdf", Uploads.Pdf());
         var png = await UploadAsync(client, "b.png", [.. Uploads.PngHeader, 1, 2, 3]);
