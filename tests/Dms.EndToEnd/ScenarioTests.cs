@@ -539,6 +539,8 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             await member.GetByTestId("delete-reason").FillAsync("Plan dropped");
             await member.GetByRole(AriaRole.Button, new() { Name = "Request delete" }).ClickAsync();
             await Expect(member.GetByTestId("pending-stage")).ToContainTextAsync("Stage 1 of 2 (Admins)");
+            // Off the page before it is deleted: the page's own refresh would meet a 404.
+            await member.GotoAsync("/documents");
 
             var ada = await NewPageAsync("ada");
             await SignInAsync(ada, SecondAdminEmail, ApproverPassword);
