@@ -566,12 +566,30 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             await ReviewShot(nina, "approvals-stage2-phone", fullPage: true);
             await request.GetByTestId("approve").ClickAsync();
             await Expect(nina.GetByTestId("flash")).ToContainTextAsync("being carried out");
+
+            // Out of office: Nina lets Mia (who shares her workspace) decide in her name, sees it, and ends it.
+            await nina.SetViewportSizeAsync(1280, 860);
+            await nina.GotoAsync("/account/delegation");
+            await Expect(nina.GetByTestId("no-delegation")).ToBeVisibleAsync();
+            await nina.GetByTestId("delegate").SelectOptionAsync(new SelectOptionValue { Label = $"{MemberEmail} (Mia Member)" });
+            await nina.GetByLabel("Until (UTC)").FillAsync($"{DateTime.UtcNow.Year + 1}-01-01T12:00");
+            await nina.GetByTestId("save-delegation").ClickAsync();
+            await Expect(nina.GetByTestId("flash")).ToContainTextAsync("Delegation saved");
+            await Expect(nina.GetByTestId("current-delegation")).ToContainTextAsync($"Now {MemberEmail}");
+            await AxeCleanAsync(nina);
+            await nina.GetByTestId("end-delegation").ClickAsync();
+            await Expect(nina.GetByTestId("no-delegation")).ToBeVisibleAsync();
             await nina.Context.CloseAsync();
             _pages.Remove("nina");
 
             await EventuallyAsync(admin, "/admin/trash", async () => await admin.GetByTestId("trash").Filter(new() { HasText = "omega-drop" }).CountAsync() > 0);
             await member.GotoAsync(omegaUrl);
             await Expect(member.GetByTestId("gone")).ToContainTextAsync("was deleted");
+
+            // A member reads the policy, read-only.
+            await member.GotoAsync(policyUrl);
+            await Expect(member.GetByTestId("read-only")).ToBeVisibleAsync();
+            await Expect(member.GetByTestId("save-policy")).ToHaveCountAsync(0);
 
             await admin.GotoAsync(policyUrl);
             await admin.SetViewportSizeAsync(390, 844);
