@@ -596,6 +596,19 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             await ShouldFitTheWidthAsync(admin);
             await ReviewShot(admin, "policy-editor-phone", fullPage: true);
             await admin.SetViewportSizeAsync(1280, 860);
+
+            // A policy nobody can satisfy (5 approvals from the one person of stage 2): the request is refused with the way out.
+            await admin.GetByTestId("stage-delete-1").GetByLabel("Approvals needed").FillAsync("5");
+            await admin.GetByTestId("save-policy").ClickAsync();
+            await Expect(admin.GetByTestId("flash")).ToContainTextAsync("Approval policy saved");
+            await member.GotoAsync(documentUrl);
+            await member.GetByTestId("delete-reason").FillAsync("Nobody can approve this");
+            await member.GetByRole(AriaRole.Button, new() { Name = "Request delete" }).ClickAsync();
+            await Expect(member.GetByTestId("no-approvers")).ToBeVisibleAsync();
+            await Expect(member.GetByTestId("no-approvers")).ToContainTextAsync("Ask an admin");
+            await AxeCleanAsync(member);
+            await admin.GetByRole(AriaRole.Button, new() { Name = "Go back to the default policy" }).ClickAsync();
+            await Expect(admin.GetByTestId("policy-state")).ToContainTextAsync("default policy");
         });
 
         await Step("14-no-console-errors-no-missing-files", async () =>
