@@ -539,6 +539,8 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             await member.GetByTestId("delete-reason").FillAsync("Plan dropped");
             await member.GetByRole(AriaRole.Button, new() { Name = "Request delete" }).ClickAsync();
             await Expect(member.GetByTestId("pending-stage")).ToContainTextAsync("Stage 1 of 2 (Admins)");
+            // Off the page before it is deleted: the page's own refresh would meet a 404.
+            await member.GotoAsync("/documents");
 
             var ada = await NewPageAsync("ada");
             await SignInAsync(ada, SecondAdminEmail, ApproverPassword);
@@ -564,6 +566,19 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             await ReviewShot(nina, "approvals-stage2-phone", fullPage: true);
             await request.GetByTestId("approve").ClickAsync();
             await Expect(nina.GetByTestId("flash")).ToContainTextAsync("being carried out");
+
+            // Out of office: Nina lets Mia (who shares her workspace) decide in her name, sees it, and ends it.
+            await nina.SetViewportSizeAsync(1280, 860);
+            await nina.GotoAsync("/account/delegation");
+            await Expect(nina.GetByTestId("no-delegation")).ToBeVisibleAsync();
+            await nina.GetByTestId("delegate").SelectOptionAsync(new SelectOptionValue { Label = $"{MemberEmail} (Mia Member)" });
+            await nina.GetByLabel("Until (UTC)").FillAsync($"{DateTime.UtcNow.Year + 1}-01-01T12:00");
+            await nina.GetByTestId("save-delegation").ClickAsync();
+            await Expect(nina.GetByTestId("flash")).ToContainTextAsync("Delegation saved");
+            await Expect(nina.GetByTestId("current-delegation")).ToContainTextAsync($"Now {MemberEmail}");
+            await AxeCleanAsync(nina);
+            await nina.GetByTestId("end-delegation").ClickAsync();
+            await Expect(nina.GetByTestId("no-delegation")).ToBeVisibleAsync();
             await nina.Context.CloseAsync();
             _pages.Remove("nina");
 
@@ -571,11 +586,29 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             await member.GotoAsync(omegaUrl);
             await Expect(member.GetByTestId("gone")).ToContainTextAsync("was deleted");
 
+            // A member reads the policy, read-only.
+            await member.GotoAsync(policyUrl);
+            await Expect(member.GetByTestId("read-only")).ToBeVisibleAsync();
+            await Expect(member.GetByTestId("save-policy")).ToHaveCountAsync(0);
+
             await admin.GotoAsync(policyUrl);
             await admin.SetViewportSizeAsync(390, 844);
             await ShouldFitTheWidthAsync(admin);
             await ReviewShot(admin, "policy-editor-phone", fullPage: true);
             await admin.SetViewportSizeAsync(1280, 860);
+
+            // A policy nobody can satisfy (5 approvals from the one person of stage 2): the request is refused with the way out.
+            await admin.GetByTestId("stage-delete-1").GetByLabel("Approvals needed").FillAsync("5");
+            await admin.GetByTestId("save-policy").ClickAsync();
+            await Expect(admin.GetByTestId("flash")).ToContainTextAsync("Approval policy saved");
+            await member.GotoAsync(documentUrl);
+            await member.GetByTestId("delete-reason").FillAsync("Nobody can approve this");
+            await member.GetByRole(AriaRole.Button, new() { Name = "Request delete" }).ClickAsync();
+            await Expect(member.GetByTestId("no-approvers")).ToBeVisibleAsync();
+            await Expect(member.GetByTestId("no-approvers")).ToContainTextAsync("Ask an admin");
+            await AxeCleanAsync(member);
+            await admin.GetByRole(AriaRole.Button, new() { Name = "Go back to the default policy" }).ClickAsync();
+            await Expect(admin.GetByTestId("policy-state")).ToContainTextAsync("default policy");
         });
 
         await Step("14-no-console-errors-no-missing-files", async () =>

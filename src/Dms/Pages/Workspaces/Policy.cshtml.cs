@@ -1,4 +1,5 @@
 using System.Xml;
+using Dms.Modules.Access.Groups;
 using Dms.Modules.Access.Users;
 using Dms.Modules.Access.Workspaces;
 using Dms.Modules.Approvals.Governance;
@@ -14,11 +15,11 @@ namespace Dms.Pages.Workspaces;
 /// <summary>
 /// A workspace's approval policy as a plain form (the policy handlers decide and validate): per operation done directly or
 /// after up to three stages of approval, expiry, reminders and escalation. Tenant admins and the workspace's managers
-/// edit it; other readers of the workspace see it read-only. Groups are not offered yet (the groups UI comes separately):
-/// groups a policy already names are kept as they are.
+/// edit it; other readers of the workspace see it read-only. Approvers are tenant admins, the workspace's managers, named
+/// people and groups.
 /// </summary>
 internal sealed class PolicyModel(GetWorkspacePolicyHandler getPolicy, GetWorkspaceHandler getWorkspace, ListMembersHandler listMembers,
-    ListUsersHandler listUsers, Db db) : UiPage
+    ListUsersHandler listUsers, ListGroupsHandler listGroups, Db db) : UiPage
 {
     public const int StageRows = 3;
 
@@ -34,6 +35,9 @@ internal sealed class PolicyModel(GetWorkspacePolicyHandler getPolicy, GetWorksp
 
     /// <summary>The people who can be named, by id: e-mail and name.</summary>
     public List<(Guid Id, string Label)> People { get; private set; } = [];
+
+    /// <summary>The tenant's groups, by id: their names and sizes.</summary>
+    public List<(Guid Id, string Label)> Groups { get; private set; } = [];
 
     /// <summary>The handler's per-field problems of the last save (keys as the API names them: operations.delete.stages[0].approvers).</summary>
     public IDictionary<string, string[]> Problems { get; private set; } = new Dictionary<string, string[]>();
@@ -90,6 +94,7 @@ internal sealed class PolicyModel(GetWorkspacePolicyHandler getPolicy, GetWorksp
             // Managers cannot list the tenant's users: they name the workspace's members.
             People = [.. members.Select(m => (m.UserId, $"{m.Email} ({m.DisplayName})"))];
         }
+        Groups = [.. (await listGroups.HandleAsync(new ListGroups(), Me, ct)).Select(g => (g.Id, $"{g.Name} ({g.MemberCount} member{(g.MemberCount == 1 ? "" : "s")})"))];
         // Someone the policy names stays selectable even when the list above leaves them out.
         var named = PolicyRules.Named(Current.ToPolicy()).Users.Concat(Form.AllUsers()).Where(u => People.All(p => p.Id != u)).Distinct().ToList();
         if (named.Count > 0)
