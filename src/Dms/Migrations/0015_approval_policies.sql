@@ -56,6 +56,15 @@ CREATE INDEX approval_delegations_delegate ON approval_delegations (tenant_id, d
 -- Restore from trash and lifting a legal hold can be governed too.
 ALTER TABLE approval_requests DROP CONSTRAINT approval_requests_type_check;
 ALTER TABLE approval_requests ADD CONSTRAINT approval_requests_type_check CHECK (type IN ('Delete', 'Replace', 'Restore', 'LegalHoldLift'));
+-- Only a replacement carries a staged file (the old rule said "everything but a delete").
+DO $$
+DECLARE c text;
+BEGIN
+  SELECT conname INTO c FROM pg_constraint
+  WHERE conrelid = 'approval_requests'::regclass AND contype = 'c' AND pg_get_constraintdef(oid) LIKE '%staged_blob_key IS NOT NULL%';
+  EXECUTE format('ALTER TABLE approval_requests DROP CONSTRAINT %I', c);
+END $$;
+ALTER TABLE approval_requests ADD CONSTRAINT approval_requests_replace_staged CHECK (type <> 'Replace' OR staged_blob_key IS NOT NULL);
 ALTER TABLE approval_requests
   ADD COLUMN workspace_id      uuid,
   ADD COLUMN policy            jsonb,

@@ -218,6 +218,58 @@ public sealed class PolicyTests(ApprovalFixture f) : IClassFixture<ApprovalFixtu
     }
 
     [Fact]
+    public async Task Restoring_and_lifting_a_legal_hold_wait_for_approval_where_the_policy_says_so()
+    {
+        var workspace = await WorkspaceAsync(f.Member);
+        var admins = Approval(Stage("Admins", new { roles = new[] { "Admin" } }));
+        await SetPolicyAsync(f.Admin, workspace, new { operations = new { delete = new { mode = "direct" }, restore = admins, legalHoldLift = admins } });
+        var documentId = await UploadAsync(f.Member, workspace);
+        (await f.RequestDeleteAsync(f.Member, documentId)).GetProperty("status").GetString().ShouldBe("Executed");
+
+        using (var asked = await f.Admin.Client.PostAsJsonAsync($"/api/v1/documents/{documentId}/restore", new { reason = "Deleted by mistake" }))
+        {
+            await asked.ShouldHaveStatusAsync(HttpStatusCode.Accepted);
+            var request = await asked.JsonAsync();
+            request.GetProperty("type").GetString().ShouldBe("Restore");
+            request.GetProperty("status").GetString().ShouldBe("Pending");
+            (await f.Member.Client.GetAsync($"/api/v1/documents/{documentId}")).StatusCode.ShouldBe(HttpStatusCode.NotFound, "still in the trash until approved");
+            await (await ApprovalFixture.ApproveAsync(f.Admin, request.GetProperty("id").GetGuid())).ShouldBeProblemAsync(HttpStatusCode.Forbidden, "approval.self_decision");
+            await (await ApprovalFixture.ApproveAsync(f.SecondAdmin, request.GetProperty("id").GetGuid())).ShouldHaveStatusAsync(HttpStatusCode.OK);
+            await f.WaitForStatusAsync(request.GetProperty("id").GetGuid(), "Executed");
+        }
+        (await f.Member.Client.GetAsync($"/api/v1/documents/{documentId}")).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        // Placing a hold is always at once; lifting it waits for the approval, and a rejection keeps it.
+        using (var placed = await f.Admin.Client.PutAsJsonAsync($"/api/v1/documents/{documentId}/legal-hold", new { enabled = true, reason = "Litigation" }))
+        {
+            await placed.ShouldHaveStatusAsync(HttpStatusCode.OK);
+        }
+        Guid lift;
+        using (var asked = await f.Admin.Client.PutAsJsonAsync($"/api/v1/documents/{documentId}/legal-hold", new { enabled = false }))
+        {
+            await asked.ShouldHaveStatusAsync(HttpStatusCode.Accepted);
+            lift = (await asked.JsonAsync()).GetProperty("id").GetGuid();
+        }
+        using (var rejected = await f.SecondAdmin.Client.PostAsJsonAsync($"/api/v1/approvals/{lift}/reject", new { reason = "Case still open" }))
+        {
+            await rejected.ShouldHaveStatusAsync(HttpStatusCode.OK);
+        }
+        using (var held = await f.Member.Client.PostAsJsonAsync($"/api/v1/documents/{documentId}/delete-requests", new { reason = "try" }))
+        {
+            await held.ShouldBeProblemAsync(HttpStatusCode.Conflict, "document.legal_hold");
+        }
+        using (var again = await f.Admin.Client.PutAsJsonAsync($"/api/v1/documents/{documentId}/legal-hold", new { enabled = false, reason = "Case closed" }))
+        {
+            lift = (await again.JsonAsync()).GetProperty("id").GetGuid();
+        }
+        await (await ApprovalFixture.ApproveAsync(f.SecondAdmin, lift)).ShouldHaveStatusAsync(HttpStatusCode.OK);
+        await f.WaitForStatusAsync(lift, "Executed");
+        (await f.RequestDeleteAsync(f.Member, documentId)).GetProperty("status").GetString().ShouldBe("Executed", "the hold is gone");
+        (await f.OwnerScalarAsync<long>("SELECT count(*) FROM audit_events WHERE action IN ('document.restored', 'document.legal_hold_released') AND entity_id = @id",
+            ("id", documentId.ToString()))).ShouldBe(2L);
+    }
+
+    [Fact]
     public async Task A_delegate_decides_only_inside_the_period_and_in_the_approvers_name()
     {
         var approver = await f.Tenant.CreateUserAsync("Member");
@@ -328,6 +380,7 @@ public sealed class PolicyTests(ApprovalFixture f) : IClassFixture<ApprovalFixtu
         await BadAsync(new { operations = new { delete = Approval(Stage("Nobody", new { })) } }, HttpStatusCode.BadRequest, "validation.failed");
         await BadAsync(new { operations = new { delete = Approval(Stage("Zero", new { roles = new[] { "Admin" } }, quorum: 0)) } }, HttpStatusCode.BadRequest, "validation.failed");
         await BadAsync(new { operations = new { archive = new { mode = "direct" } } }, HttpStatusCode.BadRequest, "validation.failed");
+        await BadAsync(new { operations = new { move = Approval(Stage("Admins", new { roles = new[] { "Admin" } })) } }, HttpStatusCode.BadRequest, "validation.failed");
         await BadAsync(new { expiresAfter = "two weeks" }, HttpStatusCode.BadRequest, "validation.failed");
         await BadAsync(new { remindAt = new[] { 1.5 } }, HttpStatusCode.BadRequest, "validation.failed");
         await BadAsync(new { operations = new { delete = Approval(Stage("Ghost", new { users = new[] { Guid.NewGuid() } })) } },

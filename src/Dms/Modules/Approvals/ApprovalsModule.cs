@@ -44,8 +44,8 @@ internal static class ApprovalsModule
             .Accepts<ReplaceForm>("multipart/form-data", "application/json");
         documents.MapGet("/{id}/approvals", ApprovalQueries.History).Produces<ItemsResponse<ApprovalResponse>>(200)
             .WithSummary("List a document's approval requests").RequireAuthorization(Policies.ReadDocuments);
-        documents.MapPost("/{id}/restore", RetentionEndpoints.Restore).Produces<Documents.DocumentResponse>(200).WithSummary("Restore a deleted document from the trash (admins)").RequireAuthorization(Policies.Admin).WithTags("Retention");
-        documents.MapPut("/{id}/legal-hold", RetentionEndpoints.LegalHold).Produces<LegalHoldResponse>(200).WithSummary("Place or lift a legal hold (admins)").RequireAuthorization(Policies.Admin).WithTags("Retention");
+        documents.MapPost("/{id}/restore", RetentionEndpoints.Restore).Produces<Documents.DocumentResponse>(200).Produces<ApprovalResponse>(202).WithSummary("Restore a deleted document from the trash (admins); a request where the workspace's policy governs restores").RequireAuthorization(Policies.Admin).WithTags("Retention");
+        documents.MapPut("/{id}/legal-hold", RetentionEndpoints.LegalHold).Produces<LegalHoldResponse>(200).Produces<ApprovalResponse>(202).WithSummary("Place or lift a legal hold (admins)").RequireAuthorization(Policies.Admin).WithTags("Retention");
 
         var approvals = app.MapGroup("/api/v1/approvals").WithTags("Approvals").RequireAuthorization(Policies.ReadDocuments);
         approvals.MapGet("", ApprovalQueries.List).Produces<Page<ApprovalResponse>>(200)

@@ -37,6 +37,17 @@ internal static class DocumentsFacade
             "SELECT current_version, legal_hold FROM documents WHERE tenant_id = @tenant AND id = @documentId FOR UPDATE",
             new { tenant, documentId }, tx, cancellationToken: ct));
 
+    /// <summary>
+    /// Locks a document in any state but purged and reads what governing a restore or a legal hold lift needs (its
+    /// workspace decides the policy); null when it does not exist or was purged.
+    /// </summary>
+    public static Task<DocumentForRequest?> LockForGovernanceAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid documentId, CancellationToken ct) =>
+        c.QuerySingleOrDefaultAsync<DocumentForRequest?>(new CommandDefinition($"""
+            SELECT status, legal_hold, current_version, workspace_id FROM documents
+            WHERE tenant_id = @tenant AND id = @documentId AND status <> {DocumentStatus.Purged.Sql()}
+            FOR UPDATE
+            """, new { tenant, documentId }, tx, cancellationToken: ct));
+
     /// <summary>The document goes back to Active from a pending state (its request ended without being carried out).</summary>
     public static Task ReleaseAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid documentId, CancellationToken ct) =>
         c.ExecuteAsync(new CommandDefinition($"""

@@ -22,15 +22,19 @@ internal sealed class TrashModel : UiPage
     public Task<IActionResult> OnPostRestoreAsync(string id, [FromServices] RestoreDocumentHandler restore, [FromServices] ListTrashHandler trash,
         CancellationToken ct) => Attempt(async () =>
     {
-        await restore.HandleAsync(new RestoreDocument(RouteIds.Parse(id)), Me, ct);
-        TempData["Flash"] = "Restored: the document is back in its workspace.";
+        var outcome = await restore.HandleAsync(new RestoreDocument(RouteIds.Parse(id)), Me, ct);
+        TempData["Flash"] = outcome.Request is null
+            ? "Restored: the document is back in its workspace."
+            : "Restore requested: this workspace's policy needs it approved first. It is on the Approvals page.";
         return Redirect("/admin/trash");
     }, () => OnGetAsync(trash, ct));
 
     public Task<IActionResult> OnPostHoldAsync(string id, bool enabled, string? reason, [FromServices] SetLegalHoldHandler hold, [FromServices] ListTrashHandler trash,
         CancellationToken ct) => Attempt(async () =>
     {
-        await hold.HandleAsync(new SetLegalHold(RouteIds.Parse(id), enabled, reason), Me, ct);
-        return Done(enabled ? "Legal hold placed: the document will not be purged." : "Legal hold lifted.", "/admin/trash");
+        var outcome = await hold.HandleAsync(new SetLegalHold(RouteIds.Parse(id), enabled, reason), Me, ct);
+        return Done(enabled ? "Legal hold placed: the document will not be purged."
+            : outcome.Request is null ? "Legal hold lifted."
+            : "Lifting the legal hold was requested: this workspace's policy needs it approved first. It is on the Approvals page.", "/admin/trash");
     }, () => OnGetAsync(trash, ct));
 }

@@ -2,6 +2,7 @@ using Dms.Modules.Approvals.Domain;
 using Dms.Modules.Audit;
 using Dms.Modules.Documents;
 using Dms.Platform.Database;
+using Dms.Platform.Http;
 using Dms.Platform.Outbox;
 using Dms.Platform.Storage;
 
@@ -30,7 +31,31 @@ internal sealed class ExecuteApprovalHandler(Db db, IBlobStore blobs, AuditTrail
             var newVersion = document.CurrentVersion + 1;
 
             string? failure = null;
-            if (request.Type == ApprovalType.Delete)
+            if (request.Type == ApprovalType.Restore)
+            {
+                try
+                {
+                    await DocumentsFacade.RestoreAsync(c, tx, tenant, request.DocumentId, request.RequestedBy, ct);
+                    await audit.RecordAsync(c, tx, "document.restored", "document", request.DocumentId, new { approvalId = request.Id }, AuditActor.System, ct);
+                }
+                catch (ApiProblem problem)
+                {
+                    failure = problem.Title; // purged meanwhile, or no longer in the trash
+                }
+            }
+            else if (request.Type == ApprovalType.LegalHoldLift)
+            {
+                if (await DocumentsFacade.SetLegalHoldAsync(c, tx, tenant, request.DocumentId, false, null, request.RequestedBy, ct) is null)
+                {
+                    failure = "The document no longer exists.";
+                }
+                else
+                {
+                    await audit.RecordAsync(c, tx, "document.legal_hold_released", "document", request.DocumentId, new { approvalId = request.Id, request.Reason },
+                        AuditActor.System, ct);
+                }
+            }
+            else if (request.Type == ApprovalType.Delete)
             {
                 if (document.LegalHold)
                 {
@@ -63,9 +88,14 @@ internal sealed class ExecuteApprovalHandler(Db db, IBlobStore blobs, AuditTrail
                 AuditActor.System, ct);
             if (failure is null)
             {
-                await Notify.RequesterAsync(c, tx, tenant, request, "approval.executed",
-                    request.Type == ApprovalType.Delete ? $"{Notify.Document} was deleted" : $"{Notify.Document} was replaced",
-                    request.Type == ApprovalType.Delete ? "It is in the trash and can be restored by an admin." : $"Version {newVersion} is now current.", ct);
+                var (title, body) = request.Type switch
+                {
+                    ApprovalType.Delete => ($"{Notify.Document} was deleted", "It is in the trash and can be restored by an admin."),
+                    ApprovalType.Restore => ($"{Notify.Document} was restored", "It is back where it was."),
+                    ApprovalType.LegalHoldLift => ($"The legal hold on {Notify.Document} was lifted", "It can be deleted and purged again."),
+                    _ => ($"{Notify.Document} was replaced", $"Version {newVersion} is now current."),
+                };
+                await Notify.RequesterAsync(c, tx, tenant, request, "approval.executed", title, body, ct);
             }
             else
             {

@@ -83,7 +83,7 @@ internal static class PolicyRules
     public const int MaxStages = 5;
 
     /// <summary>The operations whose requests exist: the others accept only <c>direct</c> for now.</summary>
-    public static readonly string[] Governable = [GovernedOperations.Delete, GovernedOperations.Replace];
+    public static readonly string[] Governable = [GovernedOperations.Delete, GovernedOperations.Replace, GovernedOperations.Restore, GovernedOperations.LegalHoldLift];
     public const int MaxNameLength = 100;
     public const int MaxNamed = 100;
 
@@ -133,10 +133,10 @@ internal static class PolicyRules
                 continue;
             }
             operations[operation] = NormalizeOperation(v, $"operations.{operation}", given);
-            // Restore, move and lifting a legal hold are carried out directly (by those allowed to do them) until their
-            // requests exist; a policy that asks for their approval is refused rather than silently not applied.
+            // Moving documents does not exist yet (it comes with organising documents): a policy that asks for its approval
+            // is refused rather than silently not applied.
             v.Require(operations[operation].Mode == PolicyModes.Direct || Governable.Contains(operation), $"operations.{operation}.mode",
-                $"Only {string.Join(" and ", Governable)} can require approval for now; {operation} is done directly by those allowed to do it.");
+                $"{operation} cannot require approval yet (only {string.Join(", ", Governable)}); it is done directly by those allowed to do it.");
         }
 
         var expiry = ParseDuration(v, "expiresAfter", input.ExpiresAfter ?? defaults.ExpiresAfter!);

@@ -121,6 +121,26 @@ internal static class ChangeRequests
         return request.ToResponse();
     }
 
+    /// <summary>
+    /// Restore and legal hold lift, which an admin asks for: null when the workspace's policy makes the operation
+    /// direct (the caller then does it at once), otherwise the request opened under the policy (the document does not
+    /// change until it is carried out).
+    /// </summary>
+    public static async Task<ApprovalResponse?> OpenIfGovernedAsync(NpgsqlConnection c, NpgsqlTransaction tx, AuditTrail audit, CurrentUser me, Guid documentId,
+        ApprovalType type, DocumentForRequest document, string reason, DmsOptions options, DateTime now, CancellationToken ct)
+    {
+        var policy = await WorkspacePolicies.SnapshotAsync(c, tx, me.TenantId, document.WorkspaceId, type.Operation(), options.Approvals.PendingTtl, ct);
+        if (policy.Mode == PolicyModes.Direct)
+        {
+            return null;
+        }
+        await Ballots.RequireDecidableAsync(c, tx, me.TenantId, policy, document.WorkspaceId, me.UserId, ct);
+        var request = await InsertAsync(c, tx, me, documentId, type, ApprovalStatus.Pending, reason, document, policy, null, now, ct);
+        await audit.RecordAsync(c, tx, "approval.requested", "approval", request.Id, new { type = type.Db(), documentId, reason }, ct: ct);
+        await Ballots.AssignAsync(c, tx, me.TenantId, request, now, ct);
+        return request.ToResponse();
+    }
+
     /// <summary>Records a request; the partial unique index turns a second open request on the document into 409.</summary>
     private static async Task<ApprovalRow> InsertAsync(NpgsqlConnection c, NpgsqlTransaction tx, CurrentUser me, Guid documentId, ApprovalType type,
         ApprovalStatus status, string reason, DocumentForRequest document, PolicySnapshot policy, StagedContent? staged, DateTime now, CancellationToken ct)
@@ -200,6 +220,6 @@ internal static class ChangeRequests
         return trimmed!;
     }
 
-    private static ApiProblem AlreadyPending() =>
+    public static ApiProblem AlreadyPending() =>
         ApiProblem.Conflict("approval.already_pending", "The document already has an open request; it must be decided first.");
 }

@@ -1,3 +1,5 @@
+using Dms.Modules.Approvals.Domain;
+using Dms.Modules.Approvals.Requests;
 using Dms.Modules.Audit;
 using Dms.Modules.Documents;
 using Dms.Platform.Configuration;
@@ -28,28 +30,53 @@ internal sealed class ListTrashHandler(Db db, IOptions<DmsOptions> options) : IH
     }
 }
 
-/// <summary>Brings a deleted document back from the trash (not once it is purged), audited.</summary>
-internal sealed record RestoreDocument(Guid DocumentId);
+/// <summary>What a restore or a legal hold change did: done at once, or a request opened under the workspace's policy.</summary>
+internal sealed record Governed<T>(T? Done, ApprovalResponse? Request) where T : class;
 
-internal sealed class RestoreDocumentHandler(Db db, AuditTrail audit) : IHandler<RestoreDocument, DocumentResponse>
+/// <summary>
+/// Brings a deleted document back from the trash (not once it is purged), audited; where the workspace's policy
+/// governs restores, opens a request instead (<paramref name="Reason"/> is its reason).
+/// </summary>
+internal sealed record RestoreDocument(Guid DocumentId, string? Reason = null);
+
+internal sealed class RestoreDocumentHandler(Db db, AuditTrail audit, IOptions<DmsOptions> options, TimeProvider clock)
+    : IHandler<RestoreDocument, Governed<DocumentResponse>>
 {
-    public Task<DocumentResponse> HandleAsync(RestoreDocument command, CurrentUser me, CancellationToken ct) =>
-        db.InTenantAsync(me.TenantId, async (c, tx) =>
+    public Task<Governed<DocumentResponse>> HandleAsync(RestoreDocument command, CurrentUser me, CancellationToken ct)
+    {
+        var reason = string.IsNullOrWhiteSpace(command.Reason) ? "Restore from the trash" : ChangeRequests.ValidReason(command.Reason);
+        return db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
+            var found = await DocumentsFacade.LockForGovernanceAsync(c, tx, me.TenantId, command.DocumentId, ct);
+            if (found is { Status: DocumentStatus.Deleted })
+            {
+                var request = await ChangeRequests.OpenIfGovernedAsync(c, tx, audit, me, command.DocumentId, ApprovalType.Restore, found, reason, options.Value,
+                    clock.GetUtcNow().UtcDateTime, ct);
+                if (request is not null)
+                {
+                    return new Governed<DocumentResponse>(null, request);
+                }
+            }
+            // Direct, or not in the trash: the facade answers 404/409/410 as before.
             var document = await DocumentsFacade.RestoreAsync(c, tx, me.TenantId, command.DocumentId, me.UserId, ct);
             await audit.RecordAsync(c, tx, "document.restored", "document", command.DocumentId, null, ct: ct);
-            return document;
+            return new Governed<DocumentResponse>(document, null);
         }, ct);
+    }
 }
 
 internal sealed record LegalHoldResponse(Guid DocumentId, bool LegalHold, string? Reason);
 
-/// <summary>Places a legal hold (with a reason) or lifts it; while it is on, the document can be neither deleted nor purged.</summary>
+/// <summary>
+/// Places a legal hold (with a reason) or lifts it; while it is on, the document can be neither deleted nor purged.
+/// Placing is always at once; lifting opens a request where the workspace's policy governs it.
+/// </summary>
 internal sealed record SetLegalHold(Guid DocumentId, bool? Enabled, string? Reason);
 
-internal sealed class SetLegalHoldHandler(Db db, AuditTrail audit) : IHandler<SetLegalHold, LegalHoldResponse>
+internal sealed class SetLegalHoldHandler(Db db, AuditTrail audit, IOptions<DmsOptions> options, TimeProvider clock)
+    : IHandler<SetLegalHold, Governed<LegalHoldResponse>>
 {
-    public async Task<LegalHoldResponse> HandleAsync(SetLegalHold command, CurrentUser me, CancellationToken ct)
+    public async Task<Governed<LegalHoldResponse>> HandleAsync(SetLegalHold command, CurrentUser me, CancellationToken ct)
     {
         var reason = command.Reason?.Trim();
         new Validator()
@@ -58,15 +85,26 @@ internal sealed class SetLegalHoldHandler(Db db, AuditTrail audit) : IHandler<Se
             .Require(reason is null || (reason.Length <= 2000 && !reason.Contains('\0', StringComparison.Ordinal)), "reason", "reason is at most 2000 characters.")
             .ThrowIfInvalid();
         var enabled = command.Enabled!.Value;
-        var held = await db.InTenantAsync(me.TenantId, async (c, tx) =>
+        var (held, request) = await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
+            if (!enabled && await DocumentsFacade.LockForGovernanceAsync(c, tx, me.TenantId, command.DocumentId, ct) is { LegalHold: true } found)
+            {
+                var opened = await ChangeRequests.OpenIfGovernedAsync(c, tx, audit, me, command.DocumentId, ApprovalType.LegalHoldLift, found,
+                    string.IsNullOrEmpty(reason) ? "Lift the legal hold" : reason, options.Value, clock.GetUtcNow().UtcDateTime, ct);
+                if (opened is not null)
+                {
+                    return ((LegalHoldState?)null, opened);
+                }
+            }
             var state = await DocumentsFacade.SetLegalHoldAsync(c, tx, me.TenantId, command.DocumentId, enabled, reason, me.UserId, ct);
             if (state is not null)
             {
                 await audit.RecordAsync(c, tx, enabled ? "document.legal_hold_placed" : "document.legal_hold_released", "document", command.DocumentId, new { reason }, ct: ct);
             }
-            return state;
-        }, ct) ?? throw ApiProblem.NotFound("document");
-        return new LegalHoldResponse(command.DocumentId, held.LegalHold, held.Reason);
+            return (state ?? throw ApiProblem.NotFound("document"), (ApprovalResponse?)null);
+        }, ct);
+        return request is not null
+            ? new Governed<LegalHoldResponse>(null, request)
+            : new Governed<LegalHoldResponse>(new LegalHoldResponse(command.DocumentId, held!.LegalHold, held.Reason), null);
     }
 }
