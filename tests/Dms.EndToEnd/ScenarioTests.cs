@@ -127,7 +127,7 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
         {
             await member.GetByTestId("delete-reason").FillAsync("Superseded by the new minutes.");
             await member.GetByRole(AriaRole.Button, new() { Name = "Request delete" }).ClickAsync();
-            await Expect(member.GetByTestId("pending")).ToContainTextAsync("Delete request pending");
+            await Expect(member.GetByTestId("pending")).ToContainTextAsync("Deletion requested");
             await Expect(member.GetByTestId("pending")).Not.ToContainTextAsync("”.");
             await Expect(member.GetByTestId("doc-status")).ToHaveTextAsync("Delete pending");
             await Expect(member.Locator("main")).Not.ToContainTextAsync("PendingDelete");
@@ -196,7 +196,7 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             await member.GetByTestId("replace-file").SetInputFilesAsync(new FilePayload { Name = "alpha-notes-v2.txt", MimeType = "text/plain", Buffer = Encoding.UTF8.GetBytes("Alpha v2") });
             await member.GetByTestId("replace-reason").FillAsync("Corrected figures");
             await member.GetByRole(AriaRole.Button, new() { Name = "Request replace" }).ClickAsync();
-            await Expect(member.GetByTestId("pending")).ToContainTextAsync("Replace request pending");
+            await Expect(member.GetByTestId("pending")).ToContainTextAsync("New version requested");
 
             // The requester can look at both sides of the pending replace.
             await Expect(member.GetByTestId("replace-review").GetByTestId("download-proposed")).ToBeVisibleAsync();

@@ -105,6 +105,16 @@ internal static class Display
     /// <summary>An approval state in words: its name.</summary>
     public static string Status(ApprovalStatus status) => status.ToString();
 
+    /// <summary>What a request asks for, in words (the API's values are identifiers: LegalHoldLift).</summary>
+    public static string Request(ApprovalType type) => type switch
+    {
+        ApprovalType.Delete => "Deletion",
+        ApprovalType.Replace => "New version",
+        ApprovalType.Restore => "Restore from trash",
+        ApprovalType.LegalHoldLift => "Legal hold lift",
+        _ => type.ToString(),
+    };
+
     /// <summary>A document's status in words (the API's values are identifiers: PendingDelete).</summary>
     public static string Status(DocumentStatus status) => status switch
     {

@@ -12,8 +12,7 @@ namespace Dms.Pages.Account;
 /// Out of office: someone decides approval requests in your name from a time until a time (the delegation handlers decide
 /// and validate). Admins choose among the tenant's users; others among the members of their workspaces.
 /// </summary>
-internal sealed class DelegationModel(GetDelegationHandler getDelegation, ListUsersHandler listUsers, ListWorkspacesHandler listWorkspaces,
-    ListMembersHandler listMembers, Db db) : UiPage
+internal sealed class DelegationModel(GetDelegationHandler getDelegation, ListColleaguesHandler listColleagues, Db db) : UiPage
 {
     [BindProperty]
     public string? DelegateUserId { get; set; }
@@ -63,25 +62,7 @@ internal sealed class DelegationModel(GetDelegationHandler getDelegation, ListUs
     private async Task LoadAsync(CancellationToken ct)
     {
         Current = await getDelegation.HandleAsync(new GetDelegation(), Me, ct);
-        if (Me.IsAdmin)
-        {
-            People = [.. (await listUsers.HandleAsync(new ListUsers(), Me, ct)).Where(u => !u.Disabled && u.Id != Me.UserId).Select(u => (u.Id, $"{u.Email} ({u.DisplayName})"))];
-        }
-        else
-        {
-            var seen = new HashSet<Guid> { Me.UserId };
-            foreach (var workspace in await listWorkspaces.HandleAsync(new ListWorkspaces(), Me, ct))
-            {
-                foreach (var m in await listMembers.HandleAsync(new ListMembers(workspace.Id), Me, ct))
-                {
-                    if (seen.Add(m.UserId))
-                    {
-                        People.Add((m.UserId, $"{m.Email} ({m.DisplayName})"));
-                    }
-                }
-            }
-            People = [.. People.OrderBy(p => p.Label, StringComparer.OrdinalIgnoreCase)];
-        }
+        People = [.. (await listColleagues.HandleAsync(new ListColleagues(), Me, ct)).Where(u => u.Id != Me.UserId).Select(u => (u.Id, $"{u.Email} ({u.DisplayName})"))];
         if (Current is not null)
         {
             CurrentDelegate = People.FirstOrDefault(p => p.Id == Current.DelegateUserId).Label

@@ -19,7 +19,7 @@ namespace Dms.Pages.Workspaces;
 /// people and groups.
 /// </summary>
 internal sealed class PolicyModel(GetWorkspacePolicyHandler getPolicy, GetWorkspaceHandler getWorkspace, ListMembersHandler listMembers,
-    ListUsersHandler listUsers, ListGroupsHandler listGroups, Db db) : UiPage
+    ListColleaguesHandler listColleagues, ListGroupsHandler listGroups, Db db) : UiPage
 {
     public const int StageRows = 3;
 
@@ -85,15 +85,7 @@ internal sealed class PolicyModel(GetWorkspacePolicyHandler getPolicy, GetWorksp
         Current = await getPolicy.HandleAsync(new GetWorkspacePolicy(workspaceId), Me, ct);
         var members = await listMembers.HandleAsync(new ListMembers(workspaceId), Me, ct);
         CanEdit = Me.IsAdmin || members.Any(m => m.UserId == Me.UserId && m.Role == WorkspaceRoles.Manager);
-        if (Me.IsAdmin)
-        {
-            People = [.. (await listUsers.HandleAsync(new ListUsers(), Me, ct)).Where(u => !u.Disabled).Select(u => (u.Id, $"{u.Email} ({u.DisplayName})"))];
-        }
-        else
-        {
-            // Managers cannot list the tenant's users: they name the workspace's members.
-            People = [.. members.Select(m => (m.UserId, $"{m.Email} ({m.DisplayName})"))];
-        }
+        People = [.. (await listColleagues.HandleAsync(new ListColleagues(), Me, ct)).Select(u => (u.Id, $"{u.Email} ({u.DisplayName})"))];
         Groups = [.. (await listGroups.HandleAsync(new ListGroups(), Me, ct)).Select(g => (g.Id, $"{g.Name} ({g.MemberCount} member{(g.MemberCount == 1 ? "" : "s")})"))];
         // Someone the policy names stays selectable even when the list above leaves them out.
         var named = PolicyRules.Named(Current.ToPolicy()).Users.Concat(Form.AllUsers()).Where(u => People.All(p => p.Id != u)).Distinct().ToList();

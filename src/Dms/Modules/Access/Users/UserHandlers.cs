@@ -87,6 +87,22 @@ internal sealed class ListUsersHandler(Db db) : IHandler<ListUsers, IReadOnlyLis
             new { tenant = me.TenantId }, tx, cancellationToken: ct)), ct)).ToList();
 }
 
+/// <summary>
+/// The tenant's enabled users as anyone of the tenant may see them (id, e-mail, name): whom to name as an approver or a
+/// delegate. Roles, state and dates stay with the admins' list.
+/// </summary>
+internal sealed record ListColleagues;
+
+internal sealed record Colleague(Guid Id, string Email, string? DisplayName);
+
+internal sealed class ListColleaguesHandler(Db db) : IHandler<ListColleagues, IReadOnlyList<Colleague>>
+{
+    public async Task<IReadOnlyList<Colleague>> HandleAsync(ListColleagues query, CurrentUser me, CancellationToken ct) =>
+        (await db.InTenantAsync(me.TenantId, (c, tx) => c.QueryAsync<Colleague>(new CommandDefinition(
+            "SELECT id, email, display_name FROM users WHERE tenant_id = @tenant AND NOT disabled ORDER BY email_normalized",
+            new { tenant = me.TenantId }, tx, cancellationToken: ct)), ct)).ToList();
+}
+
 internal sealed class GetUserHandler(Db db) : IHandler<GetUser, UserResponse>
 {
     public async Task<UserResponse> HandleAsync(GetUser query, CurrentUser me, CancellationToken ct) =>
