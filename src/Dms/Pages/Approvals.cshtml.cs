@@ -16,7 +16,7 @@ namespace Dms.Pages;
 /// those they were asked to decide. Each request shows its stage and votes; approve / reject only when the caller may
 /// decide (the handlers check again and their 403/409 show as a message).
 /// </summary>
-internal sealed class ApprovalsModel(ListUsersHandler users, GetApprovalHandler getApproval, ListApprovalsHandler listApprovals, Db db) : UiPage
+internal sealed class ApprovalsModel(ListUsersHandler users, ListApprovalsHandler listApprovals, Db db) : UiPage
 {
     /// <summary>The tab (and <c>status</c> value) that shows requests in every state.</summary>
     public const string AllTab = "all";
@@ -112,16 +112,9 @@ internal sealed class ApprovalsModel(ListUsersHandler users, GetApprovalHandler 
             : await inbox.HandleAsync(new ApprovalInbox(Shown == AllTab ? null : Shown, 25, Cursor), Me, ct);
         Requests = view.Requests;
         Documents = view.Documents;
-        foreach (var r in Requests.Items.Where(r => r.Mode == "approval"))
+        foreach (var (id, details) in view.Details)
         {
-            try
-            {
-                Details[r.Id] = await getApproval.HandleAsync(new GetApproval(r.Id), Me, ct);
-            }
-            catch (ApiProblem)
-            {
-                // Gone from view between the two reads: shown without its votes.
-            }
+            Details[id] = details;
         }
         if (Me.IsAdmin)
         {

@@ -248,6 +248,37 @@ internal static class Ballots
                                                                     AND d.starts_at <= @now AND d.ends_at > @now)))
             """, new { tenant = me.TenantId, id = request.Id, me = me.UserId, now }, tx, cancellationToken: ct));
 
+    /// <summary>
+    /// Votes and the current stage's approvers of a page of requests, in three queries whatever its length (the approvals
+    /// page); the policy snapshot is left out (one request's details carry it).
+    /// </summary>
+    public static async Task<IReadOnlyDictionary<Guid, ApprovalResponse>> DetailsAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant,
+        IReadOnlyList<ApprovalResponse> requests, CancellationToken ct)
+    {
+        var ids = requests.Select(r => r.Id).ToArray();
+        var votes = (await c.QueryAsync<(Guid ApprovalId, Guid UserId, Guid CastBy, int Stage, string Decision, string? Comment, bool Escalation, DateTime CreatedAt)>(
+            new CommandDefinition("""
+                SELECT approval_id, user_id, cast_by, stage, decision, comment, escalation, created_at FROM approval_votes
+                WHERE tenant_id = @tenant AND approval_id = ANY(@ids) ORDER BY created_at, user_id
+                """, new { tenant, ids }, tx, cancellationToken: ct))).ToLookup(v => v.ApprovalId);
+        var assignees = (await c.QueryAsync<(Guid ApprovalId, int Stage, Guid UserId, bool Escalation)>(new CommandDefinition(
+            "SELECT approval_id, stage, user_id, escalation FROM approval_assignees WHERE tenant_id = @tenant AND approval_id = ANY(@ids) ORDER BY created_at, user_id",
+            new { tenant, ids }, tx, cancellationToken: ct))).ToLookup(a => a.ApprovalId);
+        var names = (await UserDirectory.NamesAsync(c, tx, tenant, [.. assignees.SelectMany(g => g).Select(a => a.UserId).Distinct()], ct))
+            .ToDictionary(n => n.Id, n => n.Name);
+        return requests.ToDictionary(r => r.Id, r =>
+        {
+            var voted = votes[r.Id].Select(v => v.UserId).ToHashSet();
+            return r with
+            {
+                Votes = [.. votes[r.Id].Select(v => new VoteResponse(v.CastBy, v.Decision, v.CreatedAt, v.Comment, v.CastBy == v.UserId ? null : v.UserId, v.Stage, v.Escalation))],
+                EligibleApprovers = r.Status != ApprovalStatus.Pending ? []
+                    : [.. assignees[r.Id].Where(a => a.Stage == (r.Stage?.Index ?? 0))
+                        .Select(a => new EligibleApprover(a.UserId, names.GetValueOrDefault(a.UserId), a.Escalation, voted.Contains(a.UserId)))],
+            };
+        });
+    }
+
     /// <summary>The votes, the current stage's approvers and the snapshot, for one request's details.</summary>
     public static async Task<ApprovalResponse> DetailsAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, ApprovalRow request, CancellationToken ct)
     {

@@ -111,7 +111,11 @@ internal sealed class ListApprovalsHandler(Db db, TimeProvider clock) : IHandler
 /// </summary>
 internal sealed record ApprovalInbox(string? Status, int? Limit, string? Cursor, bool AwaitingMe = false);
 
-internal sealed record ApprovalInboxView(Page<ApprovalResponse> Requests, IReadOnlyDictionary<Guid, DocumentSummary> Documents);
+internal sealed record ApprovalInboxView(Page<ApprovalResponse> Requests, IReadOnlyDictionary<Guid, DocumentSummary> Documents)
+{
+    /// <summary>The requests with their votes and current approvers (the page shows stages and who still decides).</summary>
+    public IReadOnlyDictionary<Guid, ApprovalResponse> Details { get; init; } = new Dictionary<Guid, ApprovalResponse>();
+}
 
 internal sealed class ApprovalInboxHandler(Db db, TimeProvider clock) : IHandler<ApprovalInbox, ApprovalInboxView>
 {
@@ -122,7 +126,7 @@ internal sealed class ApprovalInboxHandler(Db db, TimeProvider clock) : IHandler
         {
             var requests = await ListApprovalsHandler.ListAsync(c, tx, me, filter, clock.GetUtcNow().UtcDateTime, ct);
             var documents = await DocumentsFacade.ReadableSummariesAsync(c, tx, me, requests.Items.Select(r => r.DocumentId).Distinct().ToList(), ct);
-            return new ApprovalInboxView(requests, documents);
+            return new ApprovalInboxView(requests, documents) { Details = await Ballots.DetailsAsync(c, tx, me.TenantId, requests.Items, ct) };
         }, ct);
     }
 }
