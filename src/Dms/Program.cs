@@ -48,7 +48,7 @@ try
     await app.Services.GetRequiredService<DatabaseStartup>().StartAsync(bootstrap.RunAsync, app.Lifetime.ApplicationStopping);
     app.Services.GetRequiredService<Dms.Platform.Security.SigningKey>();
     app.Services.GetRequiredService<AuditCheckpointKey>();
-    if (app.Services.GetRequiredService<Dms.Platform.Storage.IBlobStore>() is Dms.Platform.Storage.S3BlobStore s3)
+    if (app.Services.GetRequiredService<Dms.Platform.Storage.IBlobStore>() is Dms.Platform.Storage.InstrumentedBlobStore { Inner: Dms.Platform.Storage.S3BlobStore s3 })
     {
         var storage = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<DmsOptions>>().Value.Storage;
         await s3.EnsureBucketAsync(storage.S3.CreateBucket, app.Lifetime.ApplicationStopping);

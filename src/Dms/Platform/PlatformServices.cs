@@ -43,6 +43,10 @@ internal static class PlatformServices
         // The hosting diagnostics log every request line with its query string, which for signed storage
         // URLs is a bearer credential: keep them to warnings and errors.
         builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning);
+        // Routing, endpoint execution and HttpClient write a line or two per request at Information: our own request log
+        // (Dms__Logs__Requests) says what matters in one line, named by route, never by URL.
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("System.Net.Http.HttpClient", LogLevel.Warning);
         builder.Logging.AddJsonConsole(o =>
         {
             o.IncludeScopes = true;
@@ -75,9 +79,9 @@ internal static class PlatformServices
             var options = sp.GetRequiredService<IOptions<DmsOptions>>().Value;
             return options.Storage.Provider.ToUpperInvariant() switch
             {
-                "FILESYSTEM" => new FileSystemBlobStore(options.Storage.FileSystem.Root ?? Path.Combine(options.DataDirectoryFullPath, "blobs"),
-                    sp.GetRequiredService<SignedBlobUrls>()),
-                "S3" => new S3BlobStore(options.Storage.S3, sp.GetRequiredService<TimeProvider>()),
+                "FILESYSTEM" => new InstrumentedBlobStore(new FileSystemBlobStore(options.Storage.FileSystem.Root ?? Path.Combine(options.DataDirectoryFullPath, "blobs"),
+                    sp.GetRequiredService<SignedBlobUrls>()), "FileSystem"),
+                "S3" => new InstrumentedBlobStore(new S3BlobStore(options.Storage.S3, sp.GetRequiredService<TimeProvider>()), "S3"),
                 _ => throw new StartupException($"Dms__Storage__Provider '{options.Storage.Provider}' is not supported; use FileSystem or S3."),
             };
         });
@@ -136,6 +140,7 @@ internal static class PlatformServices
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddProblemDetails();
         services.AddOpenApi(OpenApiDocumentation.Configure);
+        builder.AddTelemetry(runBackgroundWork);
         services.AddHealthChecks()
             .AddCheck<DatabaseHealthCheck>("database", tags: ["ready"])
             .AddCheck<StorageHealthCheck>("storage", tags: ["ready"]);
@@ -144,6 +149,9 @@ internal static class PlatformServices
 
     public static WebApplication UsePlatform(this WebApplication app)
     {
+        // Before everything: /metrics is judged on the socket's peer and answers without authentication.
+        app.UseMetricsEndpoint();
+        app.UseRequestLogs();
         // First: later middleware (rate limits by address, cookies' Secure flag) sees the client, not the proxy.
         app.UseConnectionHygiene();
         app.UseCorrelationId();

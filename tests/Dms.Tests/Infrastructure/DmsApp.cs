@@ -83,6 +83,9 @@ internal sealed class DmsApp : WebApplicationFactory<Program>
         ["Dms:Outbox:PollInterval"] = "00:00:00.100",
         ["Dms:Outbox:BaseBackoff"] = "00:00:00.100",
         ["Dms:Outbox:MaxBackoff"] = "00:00:01",
+        // The database gauges are process-wide (one app per process in production): test apps sample once at start and
+        // then only when a test asks (TelemetryTests), so the app under test is the one /metrics reports.
+        ["Dms:Metrics:SampleInterval"] = "01:00:00",
     };
 
     private readonly string _appConnection;
@@ -129,7 +132,10 @@ internal sealed class DmsApp : WebApplicationFactory<Program>
         {
             builder.UseSetting("Dms:Uploads:MaxBytes", MaxUploadBytes.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
-        builder.UseSetting("Logging:LogLevel:Default", "Warning");
+        if (!_settings.ContainsKey("Logging:LogLevel:Default"))
+        {
+            builder.UseSetting("Logging:LogLevel:Default", "Warning");
+        }
         if (_services is { } services)
         {
             builder.ConfigureTestServices(services);

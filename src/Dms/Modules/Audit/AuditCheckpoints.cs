@@ -121,14 +121,22 @@ internal sealed class AuditCheckpoints(Db db, IBlobStore blobs, AuditCheckpointK
     ILogger<AuditCheckpoints> logger)
 {
     internal const long AdvisoryLockKey = 0x0D05_0012;
+
+    /// <summary>Whether the pass under way found every chain continuing its checkpoint (one pass at a time per node).</summary>
+    private bool _intact = true;
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     /// <summary>One pass over every tenant, on one node at a time; returns how many checkpoints were written.</summary>
     public async Task<int> RunOnceAsync(CancellationToken ct)
     {
         var written = 0;
-        await db.ForEachTenantUnderLockAsync(AdvisoryLockKey, async (tenant, token) =>
+        _intact = true;
+        var ran = await db.ForEachTenantUnderLockAsync(AdvisoryLockKey, async (tenant, token) =>
             written += await CheckpointAsync(tenant, token) is not null ? 1 : 0, ct);
+        if (ran is not null)
+        {
+            Platform.Observability.AuditHealth.PassCompleted(_intact);
+        }
         return written;
     }
 
@@ -140,6 +148,7 @@ internal sealed class AuditCheckpoints(Db db, IBlobStore blobs, AuditCheckpointK
         {
             logger.LogError("Audit checkpoint {Sequence} of tenant {TenantId} does not verify (forged, or signed with an unknown key); no new checkpoint is written until it is investigated",
                 latest.KeySequence, tenant);
+            _intact = false;
             return null;
         }
         var from = latest?.Checkpoint;
@@ -152,6 +161,7 @@ internal sealed class AuditCheckpoints(Db db, IBlobStore blobs, AuditCheckpointK
                 if (row is { } r && from is not null && r.LastSeq < from.Sequence)
                 {
                     logger.LogError("The audit chain of tenant {TenantId} ends at {Sequence}, before its checkpoint {Checkpoint}: events were removed", tenant, r.LastSeq, from.Sequence);
+                    _intact = false;
                 }
                 return null;
             }
@@ -190,6 +200,7 @@ internal sealed class AuditCheckpoints(Db db, IBlobStore blobs, AuditCheckpointK
             if (!ok)
             {
                 logger.LogError("The audit chain of tenant {TenantId} does not continue its last checkpoint at event {Sequence}; no new checkpoint is written", tenant, seq);
+                _intact = false;
                 return false;
             }
             previous = hash;
@@ -199,6 +210,7 @@ internal sealed class AuditCheckpoints(Db db, IBlobStore blobs, AuditCheckpointK
         if (!complete)
         {
             logger.LogError("The audit chain of tenant {TenantId} does not reach its head {Sequence}; no new checkpoint is written", tenant, head.LastSeq);
+            _intact = false;
         }
         return complete;
     }

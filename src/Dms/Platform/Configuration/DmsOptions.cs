@@ -31,6 +31,10 @@ internal sealed class DmsOptions
     public SecurityOptions Security { get; set; } = new();
     public UiOptions Ui { get; set; } = new();
     public HttpOptions Http { get; set; } = new();
+    public MetricsOptions Metrics { get; set; } = new();
+    public ManagementOptions Management { get; set; } = new();
+    public LogOptions Logs { get; set; } = new();
+    public TracingOptions Tracing { get; set; } = new();
 
     public string DataDirectoryFullPath => Path.GetFullPath(DataDirectory);
 }
@@ -212,4 +216,39 @@ internal sealed class HttpOptions
 
     public IReadOnlyList<string> KnownProxyList =>
         KnownProxies.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+}
+
+/// <summary><c>GET /metrics</c> (issue 14): who may scrape it on the main port, and how often database gauges are sampled.</summary>
+internal sealed class MetricsOptions
+{
+    /// <summary>Networks (CIDR, e.g. <c>10.0.0.0/8</c>) allowed to read /metrics on the main port besides loopback.</summary>
+    public string[] AllowedNetworks { get; set; } = [];
+
+    /// <summary>How often worker nodes read the outbox and approval gauges from the database.</summary>
+    public TimeSpan SampleInterval { get; set; } = TimeSpan.FromSeconds(15);
+}
+
+/// <summary>A separate port for /metrics (e.g. <c>http://0.0.0.0:9090</c>): when set, /metrics answers there only, to anyone who reaches it.</summary>
+internal sealed class ManagementOptions
+{
+    public string? Urls { get; set; }
+}
+
+/// <summary>What the logs say about requests and queries.</summary>
+internal sealed class LogOptions
+{
+    /// <summary>One line per request (method, route, status, duration) at Information; off by default.</summary>
+    public bool Requests { get; set; }
+
+    /// <summary>A request slower than this is logged as a warning (route and duration, never the query string).</summary>
+    public TimeSpan SlowRequest { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>A database command slower than this is logged as a warning (its SQL text, never its parameters).</summary>
+    public TimeSpan SlowQuery { get; set; } = TimeSpan.FromSeconds(1);
+}
+
+/// <summary>Traces: exported over OTLP when the standard <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set; <see cref="Enabled"/> records them without an exporter (tests).</summary>
+internal sealed class TracingOptions
+{
+    public bool Enabled { get; set; }
 }

@@ -1,6 +1,9 @@
+using System.Diagnostics;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Dapper;
 using Dms.Platform.Database;
+using Dms.Platform.Observability;
 using Npgsql;
 
 namespace Dms.Platform.Outbox;
@@ -43,11 +46,36 @@ internal static class Outbox
 {
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    /// <summary>Adds a message in the caller's transaction: it exists if and only if the state change commits.</summary>
-    public static Task EnqueueAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenantId, string type, object payload, CancellationToken ct) =>
-        c.ExecuteAsync(new CommandDefinition(
+    /// <summary>
+    /// Adds a message in the caller's transaction: it exists if and only if the state change commits. It carries the
+    /// current trace context (W3C traceparent under <see cref="DmsTelemetry.TraceKey"/>), so its handler's span joins the
+    /// trace of the request that wrote it.
+    /// </summary>
+    public static Task EnqueueAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenantId, string type, object payload, CancellationToken ct)
+    {
+        var json = JsonSerializer.SerializeToNode(payload, Json);
+        if (Activity.Current is { } activity && json is JsonObject fields)
+        {
+            fields[DmsTelemetry.TraceKey] = activity.Id;
+        }
+        return c.ExecuteAsync(new CommandDefinition(
             "INSERT INTO outbox_messages (id, tenant_id, type, payload) VALUES (@id, @tenantId, @type, @payload::jsonb)",
-            new { id = Guid.CreateVersion7(), tenantId, type, payload = JsonSerializer.Serialize(payload, Json) }, tx, cancellationToken: ct));
+            new { id = Guid.CreateVersion7(), tenantId, type, payload = json?.ToJsonString(Json) ?? "null" }, tx, cancellationToken: ct));
+    }
+
+    /// <summary>The trace context a message was written in, when there was one.</summary>
+    public static ActivityContext TraceOf(OutboxMessage message)
+    {
+        try
+        {
+            return JsonNode.Parse(message.Payload) is JsonObject fields && fields[DmsTelemetry.TraceKey]?.GetValue<string>() is { } id
+                && ActivityContext.TryParse(id, null, out var context) ? context : default;
+        }
+        catch (JsonException)
+        {
+            return default;
+        }
+    }
 
     /// <summary>
     /// Settles the dead messages of <paramref name="type"/> whose payload has <paramref name="property"/> = <paramref name="value"/>

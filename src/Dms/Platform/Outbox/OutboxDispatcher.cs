@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Dapper;
 using Dms.Platform.Configuration;
 using Dms.Platform.Database;
+using Dms.Platform.Observability;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -111,7 +112,13 @@ internal sealed class OutboxDispatcher(
 
         // The message in hand is finished even during shutdown (handlers are short); a lease covers a hang.
         using var timeout = new CancellationTokenSource(Settings.Lease(lane));
+        // The handler's span continues the trace of the request that wrote the message ("approve → execute → storage").
+        using var activity = DmsTelemetry.Source.StartActivity($"outbox {message.Type}", ActivityKind.Consumer, Outbox.TraceOf(message));
+        activity?.SetTag("messaging.system", "dms.outbox");
+        activity?.SetTag("messaging.destination.name", message.Type);
+        activity?.SetTag("messaging.message.id", message.Id.ToString());
         using var scope = logger.BeginScope(new Dictionary<string, object> { ["OutboxMessageId"] = message.Id, ["TenantId"] = message.TenantId });
+        var started = Stopwatch.GetTimestamp();
         try
         {
             if (!_handlers.TryGetValue(message.Type, out var handler))
@@ -120,10 +127,13 @@ internal sealed class OutboxDispatcher(
             }
             await handler.HandleAsync(message, timeout.Token);
             await FinishAsync(message, OutboxStatus.Done, null, null);
+            Measure(message, started, "done");
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             var dead = ex is PermanentOutboxFailure || message.Attempts >= Settings.MaxAttempts;
+            Measure(message, started, dead ? "dead" : "retry");
+            activity?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
             var retryIn = Settings.Backoff(message.Attempts);
             if (dead)
             {
@@ -136,6 +146,10 @@ internal sealed class OutboxDispatcher(
             await FinishAsync(message, dead ? OutboxStatus.Dead : OutboxStatus.Pending, Describe(ex), dead ? null : retryIn);
         }
     }
+
+    private static void Measure(OutboxMessage message, long started, string outcome) =>
+        DmsTelemetry.OutboxHandlerDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds,
+            new TagList { { "type", message.Type }, { "outcome", outcome } });
 
     private async Task FinishAsync(OutboxMessage message, OutboxStatus status, string? error, TimeSpan? retryIn)
     {

@@ -60,7 +60,7 @@ internal static class SignedObjectEndpoints
     }
 
     private static FileSystemBlobStore LocalStore(IBlobStore store) =>
-        store as FileSystemBlobStore ?? throw new ApiProblem(StatusCodes.Status404NotFound, "storage.not_local",
+        (store is InstrumentedBlobStore instrumented ? instrumented.Inner : store) as FileSystemBlobStore ?? throw new ApiProblem(StatusCodes.Status404NotFound, "storage.not_local",
             "This node stores files in S3; use the presigned URL the API returned.");
 
     private static ApiProblem TooLarge(long max) =>

@@ -5,6 +5,7 @@ using Dms.Modules.Access.Tenants;
 using Dms.Modules.Audit;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
+using Dms.Platform.Observability;
 using Microsoft.AspNetCore.Identity;
 
 namespace Dms.Modules.Access.Login;
@@ -36,6 +37,7 @@ internal sealed class SignInHandler(Db db, IPasswordHasher<UserAccount> hasher, 
         var throttleKey = LoginThrottle.Key(command.Tenant, command.Email);
         if (await throttle.LockedUntilAsync(throttleKey, ct) is { } lockedUntil)
         {
+            DmsTelemetry.SignInFailures.Add(1, new KeyValuePair<string, object?>("reason", "locked"));
             throw Locked(lockedUntil);
         }
 
@@ -58,6 +60,11 @@ internal sealed class SignInHandler(Db db, IPasswordHasher<UserAccount> hasher, 
         if (user is null || verdict == PasswordVerificationResult.Failed)
         {
             var nowLocked = await throttle.FailedAsync(throttleKey, ct);
+            DmsTelemetry.SignInFailures.Add(1, new KeyValuePair<string, object?>("reason", "bad_credentials"));
+            if (nowLocked is not null)
+            {
+                DmsTelemetry.Lockouts.Add(1);
+            }
             if (tenantId is { } failedTenant)
             {
                 await db.InTenantAsync(failedTenant, (c, tx) => audit.RecordAsync(c, tx, "auth.login_failed", "user", user?.Id,
@@ -70,6 +77,7 @@ internal sealed class SignInHandler(Db db, IPasswordHasher<UserAccount> hasher, 
         await throttle.SucceededAsync(throttleKey, ct);
         if (user.Disabled)
         {
+            DmsTelemetry.SignInFailures.Add(1, new KeyValuePair<string, object?>("reason", "disabled"));
             throw new ApiProblem(StatusCodes.Status403Forbidden, "auth.user_disabled", "This account is disabled; ask a tenant admin.");
         }
         if (verdict == PasswordVerificationResult.SuccessRehashNeeded)

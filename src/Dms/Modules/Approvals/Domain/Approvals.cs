@@ -4,6 +4,7 @@ using Dms.Modules.Documents;
 using Dms.Modules.Notifications;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
+using Dms.Platform.Observability;
 using Dms.Platform.Outbox;
 using Npgsql;
 
@@ -222,18 +223,30 @@ internal static class ApprovalRequests
     /// is still Pending; false when another decision came first.
     /// </summary>
     public static async Task<bool> DecideAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid id, ApprovalStatus status, Guid? decidedBy,
-        string? comment, CancellationToken ct) =>
-        await c.ExecuteAsync(new CommandDefinition($"""
+        string? comment, CancellationToken ct)
+    {
+        var moved = await c.ExecuteAsync(new CommandDefinition($"""
             UPDATE approval_requests SET status = @status, decided_by = @decidedBy, decided_at = now(), decision_comment = @comment
             WHERE tenant_id = @tenant AND id = @id AND status IN ({ApprovalStates.From(status).Sql()})
             """, new { status = status.Db(), decidedBy, comment, tenant, id }, tx, cancellationToken: ct)) == 1;
+        if (moved)
+        {
+            DmsTelemetry.Approval(status.ToString());
+        }
+        return moved;
+    }
 
     /// <summary>An approved request ends: Executed (now), or Failed with <paramref name="failure"/>.</summary>
-    public static Task FinishAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid id, ApprovalStatus status, string? failure, CancellationToken ct) =>
-        c.ExecuteAsync(new CommandDefinition($"""
+    public static async Task FinishAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid id, ApprovalStatus status, string? failure, CancellationToken ct)
+    {
+        if (await c.ExecuteAsync(new CommandDefinition($"""
             UPDATE approval_requests SET status = @status, executed_at = CASE WHEN @status = {ApprovalStatus.Executed.Sql()} THEN now() END, failure = @failure
             WHERE tenant_id = @tenant AND id = @id AND status IN ({ApprovalStates.From(status).Sql()})
-            """, new { status = status.Db(), failure, tenant, id }, tx, cancellationToken: ct));
+            """, new { status = status.Db(), failure, tenant, id }, tx, cancellationToken: ct)) == 1)
+        {
+            DmsTelemetry.Approval(status.ToString());
+        }
+    }
 
     /// <summary>A replacement that will never be applied: its staged file is removed through the outbox.</summary>
     public static async Task DiscardStagedAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, ApprovalRow request, CancellationToken ct)

@@ -7,6 +7,7 @@ using Dms.Modules.Documents;
 using Dms.Platform.Configuration;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
+using Dms.Platform.Observability;
 using Dms.Platform.Security;
 using Dms.Platform.UseCases;
 using Microsoft.Extensions.Options;
@@ -148,6 +149,7 @@ internal static class ChangeRequests
         try
         {
             await c.ExecuteAsync(new CommandDefinition("SAVEPOINT open_request", transaction: tx, cancellationToken: ct));
+            DmsTelemetry.Approval(status.ToString());
             return await c.QuerySingleAsync<ApprovalRow>(new CommandDefinition($"""
                 INSERT INTO approval_requests (id, tenant_id, document_id, type, status, requested_by, reason, based_on_version, expires_at,
                                                staged_blob_key, staged_version_id, staged_size, staged_sha256, staged_content_type, staged_file_name,

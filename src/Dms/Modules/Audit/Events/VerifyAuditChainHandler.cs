@@ -9,6 +9,13 @@ internal sealed record VerifyAuditChain;
 
 internal sealed class VerifyAuditChainHandler(NpgsqlDataSource dataSource, AuditCheckpoints checkpoints) : IHandler<VerifyAuditChain, AuditVerifyResponse>
 {
-    public Task<AuditVerifyResponse> HandleAsync(VerifyAuditChain query, CurrentUser me, CancellationToken ct) =>
-        AuditVerification.VerifyAsync(dataSource, checkpoints, me.TenantId, ct);
+    public async Task<AuditVerifyResponse> HandleAsync(VerifyAuditChain query, CurrentUser me, CancellationToken ct)
+    {
+        var result = await AuditVerification.VerifyAsync(dataSource, checkpoints, me.TenantId, ct);
+        if (!result.Valid)
+        {
+            Platform.Observability.AuditHealth.Broken();
+        }
+        return result;
+    }
 }

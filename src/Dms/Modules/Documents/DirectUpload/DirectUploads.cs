@@ -4,6 +4,7 @@ using Dms.Modules.Documents.Domain;
 using Dms.Platform.Configuration;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
+using Dms.Platform.Observability;
 using Dms.Platform.Security;
 using Dms.Platform.Storage;
 using Microsoft.Extensions.Options;
@@ -153,12 +154,15 @@ internal sealed class DirectUploads(Db db, IBlobStore blobs, IOptions<DmsOptions
             throw await FailAsync(me, session, claimId, "upload.checksum_mismatch",
                 $"The SHA-256 of what arrived is {inspection.Sha256}, not the declared {declared}.");
         }
+        DmsTelemetry.UploadBytes.Add(inspection.Size, new KeyValuePair<string, object?>("kind", "direct"));
+        DmsTelemetry.UploadSessions.Add(1, new KeyValuePair<string, object?>("outcome", "completed"));
         return new StagedContent(session.Id, session.FinalKey, session.VersionId, inspection.Size, inspection.Sha256, kind.ContentType, session.FileName, claimId);
     }
 
     /// <summary>Verification failed: the blobs are removed and the session ends as Failed. Runs to its end even if the client went away.</summary>
     private async Task<ApiProblem> FailAsync(CurrentUser me, UploadSessionRow session, Guid claimId, string code, string detail)
     {
+        DmsTelemetry.UploadSessions.Add(1, new KeyValuePair<string, object?>("outcome", "failed"));
         await blobs.DeleteAsync(session.StagingKey, CancellationToken.None);
         await blobs.DeleteAsync(session.FinalKey, CancellationToken.None);
         await db.InTenantAsync(me.TenantId, (c, tx) =>

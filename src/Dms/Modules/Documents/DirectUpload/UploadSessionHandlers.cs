@@ -4,6 +4,7 @@ using Dms.Modules.Documents.Domain;
 using Dms.Platform.Configuration;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
+using Dms.Platform.Observability;
 using Dms.Platform.Security;
 using Dms.Platform.Storage;
 using Dms.Platform.UseCases;
@@ -91,6 +92,7 @@ internal sealed class CreateUploadHandler(Db db, IBlobStore blobs, IOptions<DmsO
                 expires = expires.UtcDateTime,
             }, tx, cancellationToken: ct)), ct);
 
+        DmsTelemetry.UploadSessions.Add(1, new KeyValuePair<string, object?>("outcome", "created"));
         return new UploadSessionResponse(id, UploadSessionStatus.Pending, fileName, size, expires.UtcDateTime, "PUT", url, parts, partSize,
             UploadSessionResponse.NoHeaders, null);
     }

@@ -1,5 +1,6 @@
 using Dapper;
 using Dms.Platform.Database;
+using Dms.Platform.Observability;
 using Npgsql;
 
 namespace Dms.Modules.Documents.Domain;
@@ -137,11 +138,15 @@ internal static class UploadSessions
             """, new { tenant }, tx, cancellationToken: ct));
 
     /// <summary>Pending sessions whose time is up end Expired; a verifying completion is not expired under its feet.</summary>
-    public static Task<int> ExpireAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, CancellationToken ct) =>
-        c.ExecuteAsync(new CommandDefinition($"""
+    public static async Task<int> ExpireAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, CancellationToken ct)
+    {
+        var expired = await c.ExecuteAsync(new CommandDefinition($"""
             UPDATE upload_sessions SET status = {UploadSessionStatus.Expired.Sql()}, finished_at = now()
             WHERE tenant_id = @tenant AND status = {UploadSessionStatus.Pending.Sql()} AND expires_at < now()
             """, new { tenant }, tx, cancellationToken: ct));
+        DmsTelemetry.UploadSessions.Add(expired, new KeyValuePair<string, object?>("outcome", "expired"));
+        return expired;
+    }
 
     /// <summary>What a session left in storage has been removed.</summary>
     public static Task<int> MarkCleanedAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid id, CancellationToken ct) =>

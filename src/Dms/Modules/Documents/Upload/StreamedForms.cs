@@ -3,6 +3,7 @@ using Dms.Modules.Documents.Domain;
 using Dms.Platform.Configuration;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
+using Dms.Platform.Observability;
 using Dms.Platform.Security;
 using Dms.Platform.Storage;
 using Microsoft.AspNetCore.Http.Features;
@@ -213,6 +214,7 @@ internal sealed class StreamedForms(Db db, IBlobStore blobs, IOptions<DmsOptions
         form.File = new StagedContent(form.VersionId, key, form.VersionId, 0, "", kind.ContentType, fileName);
         await using var content = new HashingLimitedStream(head.AsMemory(0, headLength), body, limits.MaxBytes);
         await blobs.PutAsync(key, content, ct);
+        DmsTelemetry.UploadBytes.Add(content.BytesRead, new KeyValuePair<string, object?>("kind", "stream"));
         return form.File with { Size = content.BytesRead, Sha256 = content.Sha256Hex() };
     }
 

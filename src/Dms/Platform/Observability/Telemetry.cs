@@ -1,0 +1,73 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace Dms.Platform.Observability;
+
+/// <summary>
+/// DMS's own traces and metrics (ActivitySource and Meter <c>Dms</c>), exported by OpenTelemetry with the libraries'
+/// (ASP.NET Core, HttpClient, Npgsql, the .NET runtime). docs/observability.md lists every name; label values are
+/// bounded sets (message types, providers, operations, outcomes), never ids or tenants.
+/// </summary>
+internal static class DmsTelemetry
+{
+    public const string Name = "Dms";
+
+    public static readonly ActivitySource Source = new(Name);
+    public static readonly Meter Meter = new(Name);
+
+    public static readonly Histogram<double> OutboxHandlerDuration = Meter.CreateHistogram<double>("dms.outbox.handler.duration", "s",
+        "Time one outbox handler run took, by message type and outcome (done, retry, dead)");
+
+    public static readonly Histogram<double> StorageDuration = Meter.CreateHistogram<double>("dms.storage.operation.duration", "s",
+        "Time one blob store call took, by provider, operation and outcome");
+
+    public static readonly Counter<long> StorageErrors = Meter.CreateCounter<long>("dms.storage.errors", null,
+        "Blob store calls that failed, by provider and operation");
+
+    public static readonly Counter<long> UploadBytes = Meter.CreateCounter<long>("dms.upload.bytes", "By", "Bytes of content accepted, by kind (stream, direct)");
+
+    public static readonly Counter<long> UploadSessions = Meter.CreateCounter<long>("dms.upload.sessions", null,
+        "Direct-upload sessions by outcome (created, completed, failed, expired)");
+
+    public static readonly Counter<long> SignInFailures = Meter.CreateCounter<long>("dms.auth.signin.failures", null,
+        "Failed sign-ins by reason (bad_credentials, locked, disabled)");
+
+    public static readonly Counter<long> Lockouts = Meter.CreateCounter<long>("dms.auth.lockouts", null, "Sign-in lockouts started");
+
+    public static readonly Counter<long> ApprovalTransitions = Meter.CreateCounter<long>("dms.approvals.transitions", null,
+        "Approval requests entering a state (Pending, Approved, Rejected, Cancelled, Expired, Executed, Failed), counted when the change is written");
+
+    /// <summary>A request entered <paramref name="status"/> (its transaction may still roll back: a slight overcount at worst).</summary>
+    public static void Approval(string status) => ApprovalTransitions.Add(1, new KeyValuePair<string, object?>("status", status));
+
+    /// <summary>The key under which an outbox message carries the trace context of the transaction that wrote it.</summary>
+    public const string TraceKey = "_trace";
+
+    /// <summary>Records a blob store call: its duration, and an error when it threw.</summary>
+    public static void Storage(string provider, string operation, long startedAt, bool ok)
+    {
+        var elapsed = Stopwatch.GetElapsedTime(startedAt).TotalSeconds;
+        StorageDuration.Record(elapsed, new TagList { { "provider", provider }, { "operation", operation }, { "outcome", ok ? "ok" : "error" } });
+        if (!ok)
+        {
+            StorageErrors.Add(1, new TagList { { "provider", provider }, { "operation", operation } });
+        }
+    }
+}
+
+/// <summary><c>dms_node_info{role, version}</c> = 1: which nodes run which role and build (dashboards, "node down").</summary>
+internal static class NodeInfo
+{
+    private static string? _role;
+
+    public static void Register(string role)
+    {
+        if (Interlocked.Exchange(ref _role, role) is not null)
+        {
+            return; // one gauge per process (test hosts run several apps)
+        }
+        var version = typeof(NodeInfo).Assembly.GetName().Version?.ToString() ?? "0";
+        DmsTelemetry.Meter.CreateObservableGauge("dms.node.info", () => new Measurement<int>(1,
+            new KeyValuePair<string, object?>("role", _role), new KeyValuePair<string, object?>("version", version)), null, "Always 1: the node's role and version");
+    }
+}
