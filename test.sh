@@ -78,6 +78,27 @@ if [ "${#missing_tools[@]}" -gt 0 ]; then
   fi
 fi
 
+# promtool (Debian's prometheus package) validates the alert and recording rules and runs their unit tests
+# (deploy/prometheus/tests); the server binary from the same package is started by the tests that scrape a node.
+if ! command -v promtool >/dev/null 2>&1; then
+  if can_apt; then
+    say "installing promtool (apt-get install prometheus)"
+    apt_install prometheus
+    # Installed for its binaries only: do not leave Debian's own Prometheus service running on :9090.
+    if [ -d /run/systemd/system ]; then systemctl disable --now prometheus >/dev/null 2>&1 || true; fi
+  else
+    die "promtool not found: install it (Debian/Ubuntu: sudo apt-get install prometheus) and re-run."
+  fi
+fi
+say "checking the Prometheus rules (promtool check config/rules, promtool test rules)"
+promtool_run() {
+  local out
+  out="$("$@" 2>&1)" || { printf '%s\n' "$out" >&2; die "failed: $*"; }
+}
+promtool_run promtool check config deploy/prometheus/prometheus.yml
+promtool_run promtool check rules deploy/prometheus/recording.yml deploy/prometheus/alerts.yml
+promtool_run promtool test rules deploy/prometheus/tests/*.yml
+
 say "checking formatting (dotnet format --verify-no-changes)"
 dotnet format Dms.slnx --verify-no-changes
 
