@@ -144,8 +144,8 @@ public sealed partial class MonitoringFilesTests
         MonitoringFiles.Rules(brokenAlerts).SelectMany(r => MonitoringFiles.UnknownNames(r.Expr, known)).ShouldBe(["dms_audit_verificaton_ok"]);
 
         var dashboard = File.ReadAllText(MonitoringFiles.Path($"{MonitoringFiles.DashboardsFolder}/database.json"));
-        dashboard.ShouldContain("db_client_connection_pending_requests");
-        var brokenDashboard = dashboard.Replace("db_client_connection_pending_requests", "db_client_connections_pending_requests", StringComparison.Ordinal);
+        dashboard.ShouldContain("db_client_connection_npgsql_pending_requests");
+        var brokenDashboard = dashboard.Replace("db_client_connection_npgsql_pending_requests", "db_client_connections_pending_requests", StringComparison.Ordinal);
         MonitoringFiles.DashboardQueries(brokenDashboard).SelectMany(q => MonitoringFiles.UnknownNames(q.Expr, known)).Distinct()
             .ShouldBe(["db_client_connections_pending_requests"]);
     }
@@ -168,7 +168,7 @@ public sealed partial class MonitoringFilesTests
         names.ShouldContain("dms_outbox_dead");
         names.ShouldContain("dms_storage_errors_total");
         names.ShouldContain("http_server_request_duration_seconds_bucket");
-        names.ShouldContain("db_client_connection_wait_time_seconds_count");
+        names.ShouldContain("db_client_connection_npgsql_create_time_seconds_count");
         names.ShouldNotContain("http_server_request_duration_seconds");
         names.ShouldNotContain(n => n.Contains('*', StringComparison.Ordinal));
     }
