@@ -56,10 +56,12 @@ internal static class PlatformServices
 
         services.AddSingleton<DatabaseConnections>();
         services.AddSingleton<DatabaseStartup>();
-        services.AddSingleton(sp => new NpgsqlDataSourceBuilder(sp.GetRequiredService<DatabaseConnections>().App)
+        services.AddSingleton(sp =>
         {
-            Name = "dms",
-        }.Build());
+            var source = new NpgsqlDataSourceBuilder(sp.GetRequiredService<DatabaseConnections>().App) { Name = "dms" };
+            source.ConnectionStringBuilder.Timeout = Math.Max(1, (int)Math.Ceiling(sp.GetRequiredService<IOptions<DmsOptions>>().Value.Database.ConnectTimeout.TotalSeconds));
+            return source.Build();
+        });
         services.AddSingleton<Db>();
         services.AddHttpContextAccessor();
         services.AddSingleton<Testing.FaultInjection>();

@@ -45,6 +45,12 @@ internal sealed class DatabaseOptions
     public string? BinDirectory { get; set; }
 
     /// <summary>
+    /// How long a request waits to open a database connection before it answers 503 <c>database.unavailable</c> (a
+    /// server that is down usually refuses at once; one that does not answer is waited for this long at most).
+    /// </summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
     /// How long start-up waits for the database to accept connections (crash recovery after a power cut, a
     /// postmaster still being torn down, an external server restarting) before it gives up with one clear line.
     /// </summary>

@@ -23,6 +23,13 @@ internal static class DatabaseWait
         _ => false,
     };
 
+    /// <summary>
+    /// The database cannot be reached or is going away (a request answers 503, the outbox hands its message back without
+    /// counting an attempt): only the driver's own failures, never a timeout of something else.
+    /// </summary>
+    public static bool IsUnavailable(Exception ex) => (ex is NpgsqlException && IsTransient(ex))
+        || (ex is InvalidOperationException { InnerException: NpgsqlException inner } && IsTransient(inner));
+
     /// <summary>Opens a connection, retrying transient failures until <paramref name="budget"/> (from <paramref name="started"/>) is spent.</summary>
     public static async Task<NpgsqlConnection> OpenAsync(string connectionString, long started, TimeSpan budget, string what, CancellationToken ct)
     {

@@ -105,6 +105,17 @@ internal sealed class EmbeddedPostgres : IAsyncDisposable
         }
     }
 
+    /// <summary>Stops the server at once, keeping its data (tests: the database going away under a running app).</summary>
+    internal Task<int> StopServerAsync(CancellationToken ct) =>
+        RunAsync(_binDir, "pg_ctl", ["stop", "-D", _dataDir, "-m", "immediate", "-w", "-t", "60"], _runAsUser, ct, throwOnError: false);
+
+    /// <summary>Starts the stopped server again on its port (tests: the database coming back).</summary>
+    internal Task<int> StartServerAgainAsync(CancellationToken ct) =>
+        RunAsync(_binDir, "pg_ctl",
+            ["start", "-D", _dataDir, "-l", Path.Combine(_dataDir, "server.log"), "-w", "-t", "60", "-o",
+                $"-p {Port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=200 -c shared_buffers=128MB -c fsync=on"],
+            _runAsUser, ct, throwOnError: false);
+
     public async ValueTask DisposeAsync()
     {
         if (_disposed)

@@ -65,6 +65,14 @@ internal static class ProblemResponses
                 await WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "storage.unavailable",
                     "File storage is unavailable right now; try again shortly.", null, null, new Dictionary<string, string> { ["Retry-After"] = "30" });
             }
+            catch (Exception ex) when (!context.Response.HasStarted && Database.DatabaseWait.IsUnavailable(ex))
+            {
+                // The database is away (restarting, unreachable, its pool exhausted by a stall): say so and when to retry,
+                // never a 500. Nothing was committed: the request's transaction never reached its commit.
+                context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Dms.Database").LogWarning(ex, "Database unavailable");
+                await WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "database.unavailable",
+                    "The database is unavailable right now; try again shortly.", null, null, new Dictionary<string, string> { ["Retry-After"] = "5" });
+            }
             catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
             {
                 // The client went away; there is nobody to answer.

@@ -73,7 +73,18 @@ internal sealed class OutboxDispatcher(
                 await ReleaseAsync(claimed.Skip(i).ToList());
                 return i;
             }
-            await HandleAsync(claimed[i]);
+            try
+            {
+                await HandleAsync(claimed[i]);
+            }
+            catch (Exception ex) when (Database.DatabaseWait.IsUnavailable(ex))
+            {
+                // The database went away between messages (renewing a lease, recording an outcome): the rest of the
+                // batch goes back uncounted once it returns, instead of waiting out its lease and losing an attempt.
+                logger.LogWarning("Outbox lane {Lane}: the database is unavailable; handing {Count} claimed message(s) back when it returns", lane, claimed.Count - i);
+                await HandBackAsync(claimed.Skip(i).ToList());
+                return i;
+            }
         }
         return claimed.Count;
     }
@@ -128,6 +139,15 @@ internal sealed class OutboxDispatcher(
             await handler.HandleAsync(message, timeout.Token);
             await FinishAsync(message, OutboxStatus.Done, null, null);
             Measure(message, started, "done");
+        }
+        catch (Exception ex) when (Database.DatabaseWait.IsUnavailable(ex))
+        {
+            // The database went away under the handler: not the message's fault. It is handed back without counting the
+            // attempt as soon as the database answers again, and this lane waits meanwhile (no claims while it is away).
+            Measure(message, started, "retry");
+            logger.LogWarning("Outbox message {MessageId} ({Type}) interrupted: the database is unavailable; handing it back when it returns",
+                message.Id, message.Type);
+            await HandBackAsync([message]);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
@@ -194,6 +214,32 @@ internal sealed class OutboxDispatcher(
         return renewed == 1;
     }
 
+    /// <summary>
+    /// Hands a message back uncounted once the database answers, retrying for as long as its lease lasts; past that, the
+    /// lease runs out and the next claim counts an attempt (a database away longer than a lease costs one attempt).
+    /// </summary>
+    private async Task HandBackAsync(List<OutboxMessage> messages)
+    {
+        var until = Stopwatch.GetTimestamp() + (long)(Settings.Lease(lane).TotalSeconds * Stopwatch.Frequency);
+        while (true)
+        {
+            try
+            {
+                await ReleaseAsync(messages);
+                return;
+            }
+            catch (Exception ex) when (Database.DatabaseWait.IsUnavailable(ex) && Stopwatch.GetTimestamp() < until)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1));
+            }
+            catch (Exception ex) when (Database.DatabaseWait.IsUnavailable(ex))
+            {
+                logger.LogWarning("{Count} outbox message(s) could not be handed back before their lease ran out; their next claim counts an attempt", messages.Count);
+                return;
+            }
+        }
+    }
+
     /// <summary>Claimed but not started at shutdown: handed back at once, without counting an attempt.</summary>
     private async Task ReleaseAsync(List<OutboxMessage> messages)
     {
@@ -213,7 +259,7 @@ internal sealed class OutboxDispatcher(
                 """, new { ids = tenant.Select(m => m.Id).ToArray(), node = _node }, tx));
             await tx.CommitAsync();
         }
-        logger.LogInformation("Released {Count} claimed outbox message(s) at shutdown", messages.Count);
+        logger.LogInformation("Released {Count} claimed outbox message(s) without counting an attempt", messages.Count);
     }
 
     /// <summary>
