@@ -148,8 +148,7 @@ public sealed partial class DeploymentFilesTests
     public void Compose_and_chart_name_only_settings_the_app_documents()
     {
         var documented = File.ReadAllText(Path.Combine(Root, "docs", "configuration.md"));
-        // Added with the metrics work of issue 14 (GET /metrics on the management port).
-        string[] pending = ["Dms__Management__Urls"];
+        string[] pending = [];
         var names = Services().Values.OfType<Dictionary<string, object?>>()
             .Where(s => s.ContainsKey("environment"))
             .SelectMany(s => Map(s, "environment").Keys)
