@@ -56,6 +56,7 @@ internal static class PlatformServices
 
         services.AddSingleton<DatabaseConnections>();
         services.AddSingleton<DatabaseStartup>();
+        services.AddHostedService<EmbeddedPostgresWatchdog>();
         services.AddSingleton(sp =>
         {
             var source = new NpgsqlDataSourceBuilder(sp.GetRequiredService<DatabaseConnections>().App) { Name = "dms" };

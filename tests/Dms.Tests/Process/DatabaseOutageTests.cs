@@ -159,3 +159,73 @@ public sealed class DatabaseOutageTests : IAsyncLifetime
         }.ConnectionString;
     }
 }
+
+/// <summary>The embedded PostgreSQL's postmaster dies under a running app: the app starts it again by itself.</summary>
+public sealed class EmbeddedPostgresRestartTests : IDisposable
+{
+    private readonly string _dataDirectory = Path.Combine(Path.GetTempPath(), $"dms-watchdog-{Guid.NewGuid():N}");
+
+    [Fact]
+    public async Task A_killed_embedded_postmaster_is_started_again_and_requests_recover_without_an_operator()
+    {
+        using var server = DmsProcess.Start(_dataDirectory, new Dictionary<string, string>
+        {
+            ["Dms__Bootstrap__AdminPassword"] = "watchdog-admin-password",
+            ["Dms__Previews__Enabled"] = "false",
+        });
+        await server.WaitUntilReadyAsync();
+        using var http = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(15) };
+        using (var login = await http.PostAsJsonAsync("/api/v1/auth/login", new { tenant = "demo", email = "admin@demo.local", password = "watchdog-admin-password" }))
+        {
+            await login.ShouldHaveStatusAsync(HttpStatusCode.OK);
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (await login.JsonAsync()).GetProperty("accessToken").GetString());
+        }
+
+        DatabaseCrashTests.KillPostmaster(_dataDirectory);
+        var statuses = new List<HttpStatusCode>();
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        while (started.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            using var response = await http.GetAsync("/api/v1/documents?limit=1");
+            statuses.Add(response.StatusCode);
+            if (response.StatusCode == HttpStatusCode.OK && statuses.Count > 1)
+            {
+                break;
+            }
+            await Task.Delay(250);
+        }
+        statuses[^1].ShouldBe(HttpStatusCode.OK, $"the app answers again by itself (after {started.Elapsed.TotalSeconds:F1} s)");
+        statuses.Distinct().ShouldBeSubsetOf([HttpStatusCode.OK, HttpStatusCode.ServiceUnavailable], "only 503s while the server was away");
+        using (var upload = await http.PostAsync("/api/v1/documents", Uploads.Form("after.txt", Uploads.Text("after"))))
+        {
+            await upload.ShouldHaveStatusAsync(HttpStatusCode.Created);
+        }
+        server.Output.ShouldContain("started again");
+        Console.WriteLine($"embedded postmaster killed: answering again after {started.Elapsed.TotalSeconds:F1} s ({statuses.Count(s => s == HttpStatusCode.ServiceUnavailable)} answers were 503)");
+        (await server.StopAsync()).ShouldBe(0);
+    }
+
+    public void Dispose()
+    {
+        var pid = Path.Combine(_dataDirectory, "postgres", "pgdata", "postmaster.pid");
+        if (File.Exists(pid) && int.TryParse(File.ReadLines(pid).FirstOrDefault(), out var postmaster))
+        {
+            try
+            {
+                System.Diagnostics.Process.GetProcessById(postmaster).Kill();
+            }
+            catch (ArgumentException)
+            {
+                // already gone
+            }
+        }
+        try
+        {
+            Directory.Delete(_dataDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // a leftover folder in /tmp harms nothing
+        }
+    }
+}

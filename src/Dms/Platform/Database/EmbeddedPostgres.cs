@@ -116,6 +116,21 @@ internal sealed class EmbeddedPostgres : IAsyncDisposable
                 $"-p {Port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=200 -c shared_buffers=128MB -c fsync=on"],
             _runAsUser, ct, throwOnError: false);
 
+    /// <summary>
+    /// Starts the server again when its postmaster died (killed, OOM) while this process owns the cluster; false when it
+    /// runs, when this process does not own it, or when it cannot start yet (the dead postmaster's children still hold
+    /// its shared memory: the caller tries again shortly).
+    /// </summary>
+    internal async Task<bool> RestartIfDeadAsync(CancellationToken ct)
+    {
+        if (_ownerLock is null || _disposed || (ReadPidFile(_dataDir) is { } running && IsPostgresProcess(running.Pid)))
+        {
+            return false;
+        }
+        RemoveStalePidFile(_dataDir);
+        return await StartServerAgainAsync(ct) == 0;
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (_disposed)
