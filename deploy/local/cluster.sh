@@ -195,8 +195,8 @@ import socket
 socks = [socket.socket() for _ in range(6)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))')
-  local super_pw owner_pw app_pw
-  super_pw="$(secret)" owner_pw="$(secret)" app_pw="$(secret)"
+  local super_pw owner_pw app_pw super
+  super_pw="$(secret)" owner_pw="$(secret)" app_pw="$(secret)" super="$([ "$(id -u)" = 0 ] && echo postgres || id -un)"
   umask 077
   cat >"$env_file" <<EOF
 # Written by deploy/local/cluster.sh up: the settings every node got (source it to run the CLI against the cluster).
@@ -206,6 +206,7 @@ API1_PORT=$API1_PORT
 API2_PORT=$API2_PORT
 WORKER_PORT=$WORKER_PORT
 LB_PORT=$LB_PORT
+PG_SUPERUSER=$super
 PG_SUPERUSER_PASSWORD=$super_pw
 ConnectionStrings__Dms='Host=127.0.0.1;Port=$PG_PORT;Database=dms;Username=dms_app;Password=$app_pw'
 ConnectionStrings__DmsOwner='Host=127.0.0.1;Port=$PG_PORT;Database=dms;Username=dms_owner;Password=$owner_pw'
@@ -232,7 +233,6 @@ EOF
   if [ "$(id -u)" = 0 ]; then chown postgres "$state/pg/data" "$state/pg/sock"; fi
   printf '%s\n' "$super_pw" >"$state/pg/pw"
   if [ "$(id -u)" = 0 ]; then chown postgres "$state/pg/pw"; fi
-  local super; super="$([ "$(id -u)" = 0 ] && echo postgres || id -un)"
   as_pg "$bin/initdb" -D "$state/pg/data" -U "$super" --pwfile="$state/pg/pw" -A scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
   rm -f "$state/pg/pw"
   cat >>"$state/pg/data/postgresql.conf" <<EOF
