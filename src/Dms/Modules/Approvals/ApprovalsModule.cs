@@ -21,6 +21,7 @@ internal static class ApprovalsModule
     public static IServiceCollection AddApprovals(this IServiceCollection services, bool runBackgroundWork)
     {
         DbEnums.Register<ApprovalStatus>();
+        Platform.Observability.DmsTelemetry.StartApprovalCounters(ApprovalStates.All.Select(s => s.ToString()));
         DbEnums.Register<Domain.ApprovalType>();
         services.AddHandlersFrom(typeof(ApprovalsModule).Namespace!);
         services.AddSingleton<IOutboxHandler, ExecuteApprovalHandler>();

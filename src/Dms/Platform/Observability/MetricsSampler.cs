@@ -72,12 +72,14 @@ internal sealed class MetricsSampler : BackgroundService
         while (await timer.WaitForNextTickAsync(stoppingToken));
     }
 
+    /// <summary>One series per message type the node handles (0 when it has none), plus any other type the database holds.</summary>
     private static IEnumerable<Measurement<double>> Measure(string metric, string labelName, bool withLane)
     {
         var snapshot = _latest;
-        return snapshot.Rows.Where(m => m.Metric == metric).Select(m => withLane
-            ? new Measurement<double>(m.Value, new KeyValuePair<string, object?>(labelName, m.Label), new KeyValuePair<string, object?>("lane", LaneOf(snapshot, m.Label)))
-            : new Measurement<double>(m.Value, new KeyValuePair<string, object?>(labelName, m.Label)));
+        var values = snapshot.Rows.Where(m => m.Metric == metric).ToDictionary(m => m.Label, m => m.Value);
+        return snapshot.Lanes.Keys.Union(values.Keys).Select(type => withLane
+            ? new Measurement<double>(values.GetValueOrDefault(type), new KeyValuePair<string, object?>(labelName, type), new KeyValuePair<string, object?>("lane", LaneOf(snapshot, type)))
+            : new Measurement<double>(values.GetValueOrDefault(type), new KeyValuePair<string, object?>(labelName, type)));
     }
 
     private static IEnumerable<Measurement<double>> OldestByLane()

@@ -15,11 +15,17 @@ internal static class DmsTelemetry
     public static readonly ActivitySource Source = new(Name);
     public static readonly Meter Meter = new(Name);
 
-    public static readonly Histogram<double> OutboxHandlerDuration = Meter.CreateHistogram<double>("dms.outbox.handler.duration", "s",
-        "Time one outbox handler run took, by message type and outcome (done, retry, dead)");
+    /// <summary>Buckets in seconds (OpenTelemetry's default ones are meant for milliseconds: every call would fall in the first).</summary>
+    private static readonly InstrumentAdvice<double> Seconds = new()
+    {
+        HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    };
 
-    public static readonly Histogram<double> StorageDuration = Meter.CreateHistogram<double>("dms.storage.operation.duration", "s",
-        "Time one blob store call took, by provider, operation and outcome");
+    public static readonly Histogram<double> OutboxHandlerDuration = Meter.CreateHistogram("dms.outbox.handler.duration", "s",
+        "Time one outbox handler run took, by message type and outcome (done, retry, dead)", advice: Seconds);
+
+    public static readonly Histogram<double> StorageDuration = Meter.CreateHistogram("dms.storage.operation.duration", "s",
+        "Time one blob store call took, by provider, operation and outcome", advice: Seconds);
 
     public static readonly Counter<long> StorageErrors = Meter.CreateCounter<long>("dms.storage.errors", null,
         "Blob store calls that failed, by provider and operation");
@@ -36,6 +42,18 @@ internal static class DmsTelemetry
 
     public static readonly Counter<long> ApprovalTransitions = Meter.CreateCounter<long>("dms.approvals.transitions", null,
         "Approval requests entering a state (Pending, Approved, Rejected, Cancelled, Expired, Executed, Failed), counted when the change is written");
+
+    /// <summary>
+    /// Reports every approval state at 0 from the start, so the first change into a state after a node starts is an
+    /// increase Prometheus sees (a series that appears already at 1 shows no increase).
+    /// </summary>
+    public static void StartApprovalCounters(IEnumerable<string> statuses)
+    {
+        foreach (var status in statuses)
+        {
+            ApprovalTransitions.Add(0, new KeyValuePair<string, object?>("status", status));
+        }
+    }
 
     /// <summary>A request entered <paramref name="status"/> (its transaction may still roll back: a slight overcount at worst).</summary>
     public static void Approval(string status) => ApprovalTransitions.Add(1, new KeyValuePair<string, object?>("status", status));
