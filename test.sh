@@ -107,6 +107,10 @@ dotnet build Dms.slnx -c Release -nologo -v quiet
 
 say "running the test suite"
 mkdir -p TestResults
+# Every in-process test app logs every line at Information and above here (tests/Dms.Tests/Infrastructure/RunLog.cs);
+# after the suite the whole run's log is scanned for secrets.
+rm -rf TestResults/app-logs
+export DMS_TEST_APP_LOGS="$PWD/TestResults/app-logs"
 set +e
 dotnet test Dms.slnx -c Release --no-build --nologo \
   --logger "trx;LogFileName=dms-tests.trx" --results-directory TestResults 2>&1 | tee TestResults/test-output.log
@@ -126,4 +130,16 @@ awk '
   }
   END { if (seen) printf "%d passed, %d failed, %d skipped\n", p, f, s; else print "0 passed, 1 failed (no test summary found)" }
 ' TestResults/test-output.log
+
+# No token, password or signed URL in any log line of the whole run: JWTs and signed-URL tokens (eyJ….…), personal
+# tokens (dms_pat_…), the tests' generated passwords (pw-<32 hex>), S3 signatures.
+say "scanning the test apps' logs for secrets"
+secret_pattern='eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}|dms_pat_[A-Za-z0-9_]{8,}|pw-[0-9a-f]{32}|X-Amz-Signature='
+if compgen -G 'TestResults/app-logs/*.log' >/dev/null; then
+  printf '%s log lines scanned\n' "$(cat TestResults/app-logs/*.log | wc -l)"
+  if grep -E -n "$secret_pattern" TestResults/app-logs/*.log | cut -c1-300 | head -5 | grep .; then
+    echo "test.sh: a token, password or signed URL was logged (above)" >&2
+    exit 1
+  fi
+fi
 exit "$status"

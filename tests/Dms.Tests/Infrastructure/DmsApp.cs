@@ -134,8 +134,15 @@ internal sealed class DmsApp : WebApplicationFactory<Program>
         }
         if (!_settings.ContainsKey("Logging:LogLevel:Default"))
         {
-            builder.UseSetting("Logging:LogLevel:Default", "Warning");
+            // Information reaches the run log (RunLog, scanned for secrets by test.sh); the console stays at Warning.
+            builder.UseSetting("Logging:LogLevel:Default", Environment.GetEnvironmentVariable("DMS_TEST_APP_LOGS") is { Length: > 0 } ? "Information" : "Warning");
         }
+        builder.ConfigureTestServices(services =>
+        {
+            services.AddSingleton<Microsoft.Extensions.Logging.ILoggerProvider>(RunLog.Provider);
+            services.Configure<Microsoft.Extensions.Logging.LoggerFilterOptions>(o => o.Rules.Add(new Microsoft.Extensions.Logging.LoggerFilterRule(
+                typeof(Microsoft.Extensions.Logging.Console.ConsoleLoggerProvider).FullName, null, Microsoft.Extensions.Logging.LogLevel.Warning, null)));
+        });
         if (_services is { } services)
         {
             builder.ConfigureTestServices(services);
