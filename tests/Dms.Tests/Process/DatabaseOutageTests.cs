@@ -18,7 +18,7 @@ namespace Dms.Tests.Process;
 /// </summary>
 public sealed class DatabaseOutageTests : IAsyncLifetime
 {
-    private static readonly TimeSpan Outage = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan Outage = TimeSpan.FromSeconds(30);
     private readonly string _root = Path.Combine(Path.GetTempPath(), $"dms-outage-{Guid.NewGuid():N}");
     private EmbeddedPostgres _postgres = null!;
 

@@ -23,7 +23,7 @@ namespace Dms.Tests.Process;
 public sealed class LocalClusterTests(ITestOutputHelper output) : IDisposable
 {
     private const int Clients = 4;
-    private static readonly TimeSpan LoadDuration = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan LoadDuration = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan KillAfter = TimeSpan.FromSeconds(6);
 
     private readonly string _state = Path.Combine(Path.GetTempPath(), $"dms-local-cluster-test-{Guid.NewGuid():N}"[..48]);
@@ -220,6 +220,11 @@ public sealed class LocalClusterTests(ITestOutputHelper output) : IDisposable
         NpgsqlConnection.ClearAllPools();
         var (downExit, downOutput) = await RunScriptAsync("down", TimeSpan.FromMinutes(2));
         downExit.ShouldBe(0, downOutput);
+        // PostgreSQL's children and nginx's worker may take a moment to exit after their parent stopped.
+        for (var i = 0; i < 100 && allPids.Any(Alive); i++)
+        {
+            await Task.Delay(100);
+        }
         foreach (var pid in allPids)
         {
             Alive(pid).ShouldBeFalse($"pid {pid} after down:\n{downOutput}");
