@@ -205,27 +205,5 @@ public sealed class EmbeddedPostgresRestartTests : IDisposable
         (await server.StopAsync()).ShouldBe(0);
     }
 
-    public void Dispose()
-    {
-        var pid = Path.Combine(_dataDirectory, "postgres", "pgdata", "postmaster.pid");
-        if (File.Exists(pid) && int.TryParse(File.ReadLines(pid).FirstOrDefault(), out var postmaster))
-        {
-            try
-            {
-                System.Diagnostics.Process.GetProcessById(postmaster).Kill();
-            }
-            catch (ArgumentException)
-            {
-                // already gone
-            }
-        }
-        try
-        {
-            Directory.Delete(_dataDirectory, recursive: true);
-        }
-        catch (IOException)
-        {
-            // a leftover folder in /tmp harms nothing
-        }
-    }
+    public void Dispose() => DatabaseCrashTests.Cleanup(_dataDirectory);
 }

@@ -170,10 +170,18 @@ internal sealed class ApprovalRow
     public ApprovalResponse ToResponse() => new(Id, Type, Status, DocumentId, RequestedBy, Reason, CreatedAt, BasedOnVersion, ExpiresAt,
         DecidedBy, DecidedAt, DecisionComment, ExecutedAt, Failure,
         StagedSize is { } size ? new ReplacementResponse(size, StagedSha256!, StagedContentType!, StagedFileName!) : null,
-        Snapshot.Mode,
-        Snapshot.Stages.Count == 0 ? null
-            : new StageInfo(Math.Min(Stage, Snapshot.Stages.Count - 1), Snapshot.Stages.Count, Snapshot.Stages[Math.Min(Stage, Snapshot.Stages.Count - 1)].Name!,
-                Snapshot.Stages[Math.Min(Stage, Snapshot.Stages.Count - 1)].Quorum ?? 1, StageApprovals));
+        Snapshot.Mode, CurrentStage());
+
+    private StageInfo? CurrentStage()
+    {
+        var stages = Snapshot.Stages;
+        if (stages.Count == 0)
+        {
+            return null;
+        }
+        var index = Math.Min(Stage, stages.Count - 1);
+        return new StageInfo(index, stages.Count, stages[index].Name!, stages[index].Quorum ?? 1, StageApprovals);
+    }
 }
 
 internal static class ApprovalRequests

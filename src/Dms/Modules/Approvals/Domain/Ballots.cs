@@ -280,25 +280,6 @@ internal static class Ballots
     }
 
     /// <summary>The votes, the current stage's approvers and the snapshot, for one request's details.</summary>
-    public static async Task<ApprovalResponse> DetailsAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, ApprovalRow request, CancellationToken ct)
-    {
-        var votes = (await c.QueryAsync<(Guid UserId, Guid CastBy, int Stage, string Decision, string? Comment, bool Escalation, DateTime CreatedAt)>(
-            new CommandDefinition("""
-                SELECT user_id, cast_by, stage, decision, comment, escalation, created_at FROM approval_votes
-                WHERE tenant_id = @tenant AND approval_id = @id ORDER BY created_at, user_id
-                """, new { tenant, id = request.Id }, tx, cancellationToken: ct))).ToList();
-        var eligible = request.Status == ApprovalStatus.Pending
-            ? (await c.QueryAsync<(Guid UserId, bool Escalation)>(new CommandDefinition(
-                "SELECT user_id, escalation FROM approval_assignees WHERE tenant_id = @tenant AND approval_id = @id AND stage = @stage ORDER BY created_at, user_id",
-                new { tenant, id = request.Id, stage = request.Stage }, tx, cancellationToken: ct))).ToList()
-            : [];
-        var names = (await UserDirectory.NamesAsync(c, tx, tenant, [.. eligible.Select(e => e.UserId)], ct)).ToDictionary(n => n.Id, n => n.Name);
-        var votedIds = votes.Select(v => v.UserId).ToHashSet();
-        return request.ToResponse() with
-        {
-            Votes = [.. votes.Select(v => new VoteResponse(v.CastBy, v.Decision, v.CreatedAt, v.Comment, v.CastBy == v.UserId ? null : v.UserId, v.Stage, v.Escalation))],
-            Policy = request.Snapshot,
-            EligibleApprovers = [.. eligible.Select(e => new EligibleApprover(e.UserId, names.GetValueOrDefault(e.UserId), e.Escalation, votedIds.Contains(e.UserId)))],
-        };
-    }
+    public static async Task<ApprovalResponse> DetailsAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, ApprovalRow request, CancellationToken ct) =>
+        (await DetailsAsync(c, tx, tenant, [request.ToResponse()], ct))[request.Id] with { Policy = request.Snapshot };
 }

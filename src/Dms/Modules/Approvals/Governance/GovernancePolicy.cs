@@ -87,10 +87,7 @@ internal static class PolicyRules
     public const int MaxNameLength = 100;
     public const int MaxNamed = 100;
 
-    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
-    {
-        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-    };
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     /// <summary>Four-eyes, as before policies: one admin other than the requester approves.</summary>
     public static StagePolicy AdminStage => new("Admins", new ApproverSet([Roles.Admin], false, [], []), 1);
