@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # A local DMS cluster on one machine (issue 14, item 7): PostgreSQL, an S3 emulator (moto_server), two API nodes
-# (--role api) and one worker (--role worker) behind nginx, all on 127.0.0.1 and free ports.
+# (--role api) and one or more workers (--role worker) behind nginx, all on 127.0.0.1 and free ports.
 #
-#   deploy/local/cluster.sh up        start everything, wait for health, print KEY=VALUE lines (see below)
+#   deploy/local/cluster.sh up [--workers N] [--node-env NODE:KEY=VALUE]...
+#                                     start everything, wait for health, print KEY=VALUE lines (see below).
+#                                     --workers N: N worker nodes, named worker1..workerN (default 1).
+#                                     --node-env: a setting for one node only (api1, api2, worker1, ...), e.g.
+#                                     worker1:Dms__Testing__KillAfterOutboxClaims=1; repeat it for more.
 #   deploy/local/cluster.sh status    say what runs (exit 0: all up, 3: nothing runs, 1: partly up)
 #   deploy/local/cluster.sh down      stop everything it started (and nothing else); logs stay in the state directory
 #
@@ -14,7 +18,8 @@
 #   Dms__*, Logging__*   passed through to every node (e.g. Dms__Outbox__PollInterval); the script sets the
 #                     connection strings, storage, keys and platform key itself.
 #
-# `up` prints on stdout, one per line: LB=, API_PIDS=, WORKER_PIDS=, API_URLS=, WORKER_URLS=, S3=, DB=, PG_PID=,
+# `up` prints on stdout, one per line: LB=, API_PIDS=, WORKER_PIDS= (comma-separated, worker1 first), API_URLS=,
+# WORKER_URLS=, S3=, DB=, PG_PID=,
 # S3_PID=, LB_PID=, PLATFORM_KEY=, STATE=, ENV_FILE=. Progress goes to stderr. Passwords and keys are in
 # <state>/cluster.env (mode 600). A second `up` while it runs says so and prints the same lines.
 # `up` on a state directory whose cluster is stopped starts a fresh cluster (it wipes that directory first; the S3
@@ -30,7 +35,9 @@ dll="${DMS_APP_DLL:-$repo/src/Dms/bin/Release/net10.0/Dms.dll}"
 timeout="${DMS_CLUSTER_TIMEOUT:-180}"
 marker="$state/.dms-local-cluster"
 env_file="$state/cluster.env"
-nodes=(api1 api2 worker)
+# The nodes: two API nodes and WORKERS workers (from the command line at up, from cluster.env afterwards).
+workers=1
+nodes() { local i; printf '%s\n' api1 api2; for i in $(seq 1 "$workers"); do printf 'worker%s\n' "$i"; done; }
 
 say() { printf 'cluster: %s\n' "$*" >&2; }
 die() { printf 'cluster: %s\n' "$*" >&2; exit 1; }
@@ -57,20 +64,34 @@ alive() { # alive <component>: is it running?
     postgres) local p; p="$(pg_pid)"; [ -n "$p" ] && kill -0 "$p" 2>/dev/null ;;
     s3) owns "$(pid_of s3)" "moto_server" ;;
     nginx) owns "$(pid_of nginx)" "$state/nginx" ;;
-    api1 | api2 | worker) owns "$(pid_of "$1")" "$state/nodes/$1" ;;
+    api1 | api2 | worker*) owns "$(pid_of "$1")" "$state/nodes/$1" ;;
   esac
 }
-components=(postgres s3 api1 api2 worker nginx)
+components() { echo postgres s3; nodes; echo nginx; }
 
-load_env() { [ -f "$env_file" ] || return 1; set -a; . "$env_file"; set +a; }
+load_env() { [ -f "$env_file" ] || return 1; set -a; . "$env_file"; set +a; workers="${WORKERS:-1}"; }
+node_port() { # node_port <node>: its port, from cluster.env
+  case "$1" in
+    api1) echo "$API1_PORT" ;;
+    api2) echo "$API2_PORT" ;;
+    worker*) cut -d, -f"${1#worker}" <<<"$WORKER_PORTS" ;;
+  esac
+}
+join_workers() { # join_workers <format with %s for the worker's name>: one item per worker, comma-separated
+  local i out=()
+  for i in $(seq 1 "$workers"); do out+=("$(printf "$1" "worker$i")"); done
+  (IFS=,; echo "${out[*]}")
+}
 
 print_lines() {
   load_env
   echo "LB=http://127.0.0.1:$LB_PORT"
   echo "API_PIDS=$(pid_of api1),$(pid_of api2)"
-  echo "WORKER_PIDS=$(pid_of worker)"
+  local i pids=() urls=()
+  for i in $(seq 1 "$workers"); do pids+=("$(pid_of "worker$i")"); urls+=("http://127.0.0.1:$(node_port "worker$i")"); done
+  echo "WORKER_PIDS=$(IFS=,; echo "${pids[*]}")"
   echo "API_URLS=http://127.0.0.1:$API1_PORT,http://127.0.0.1:$API2_PORT"
-  echo "WORKER_URLS=http://127.0.0.1:$WORKER_PORT"
+  echo "WORKER_URLS=$(IFS=,; echo "${urls[*]}")"
   echo "S3=http://127.0.0.1:$S3_PORT"
   echo "DB=postgresql://dms_owner@127.0.0.1:$PG_PORT/dms"
   echo "PG_PID=$(pg_pid)"
@@ -109,13 +130,15 @@ stop_pid() { # stop_pid <name> <pid> [signal]: signal (none: already sent), wait
 
 cmd_down() {
   [ -f "$marker" ] || { say "nothing to stop: $state is not a local cluster's state directory"; return 0; }
+  load_env || true
   local stopped=()
   # Traffic first: nginx finishes the requests it holds (QUIT), then the nodes drain theirs (TERM), then storage and
   # the database.
   if alive nginx; then stop_pid nginx "$(pid_of nginx)" QUIT; stopped+=("$(pid_of nginx)"); fi
   local pids=() names=()
-  for node in "${nodes[@]}"; do
-    if alive "$node"; then pids+=("$(pid_of "$node")"); names+=("$node"); kill -TERM "$(pid_of "$node")" 2>/dev/null || true; fi
+  for node in $(nodes); do
+    # CONT first: a node a test paused (SIGSTOP) would not see the TERM until the SIGKILL 40 s later.
+    if alive "$node"; then pids+=("$(pid_of "$node")"); names+=("$node"); kill -TERM "$(pid_of "$node")" 2>/dev/null || true; kill -CONT "$(pid_of "$node")" 2>/dev/null || true; fi
   done
   for i in "${!pids[@]}"; do stop_pid "${names[$i]}" "${pids[$i]}"; stopped+=("${pids[$i]}"); done
   if alive s3; then stop_pid s3 "$(pid_of s3)" TERM; stopped+=("$(pid_of s3)"); fi
@@ -131,20 +154,18 @@ cmd_down() {
 cmd_status() {
   [ -f "$marker" ] && load_env || { say "no cluster in $state"; return 3; }
   local up=0 down=0 url
-  for c in "${components[@]}"; do
+  for c in $(components); do
     case "$c" in
       postgres) url="127.0.0.1:$PG_PORT" ;;
       s3) url="http://127.0.0.1:$S3_PORT" ;;
-      api1) url="http://127.0.0.1:$API1_PORT" ;;
-      api2) url="http://127.0.0.1:$API2_PORT" ;;
-      worker) url="http://127.0.0.1:$WORKER_PORT" ;;
       nginx) url="http://127.0.0.1:$LB_PORT" ;;
+      *) url="http://127.0.0.1:$(node_port "$c")" ;;
     esac
     if alive "$c"; then
       local pid health=""
       pid="$([ "$c" = postgres ] && pg_pid || pid_of "$c")"
       case "$c" in
-        api1 | api2 | worker | nginx) health=" ready=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "$url/health/ready" || true)" ;;
+        api1 | api2 | worker* | nginx) health=" ready=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "$url/health/ready" || true)" ;;
       esac
       printf '%-8s running  pid %-7s %s%s\n' "$c" "$pid" "$url" "$health"
       up=$((up + 1))
@@ -159,16 +180,34 @@ cmd_status() {
 }
 
 cmd_up() {
+  local -A node_env=()
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --workers)
+        [[ "${2:-}" =~ ^[1-9][0-9]?$ ]] || die "--workers takes a number from 1 to 99"
+        workers="$2"; shift 2 ;;
+      --node-env)
+        [[ "${2:-}" =~ ^(api1|api2|worker[1-9][0-9]?):([A-Za-z_][A-Za-z0-9_]*=.*)$ ]] || die "--node-env takes NODE:KEY=VALUE (NODE: api1, api2, worker1, ...)"
+        node_env[${BASH_REMATCH[1]}]+="${BASH_REMATCH[2]}"$'\n'; shift 2 ;;
+      *) die "up: unknown option $1 (options: --workers N, --node-env NODE:KEY=VALUE)" ;;
+    esac
+  done
+  local asked="$workers"
   if [ -f "$marker" ]; then
-    local running=()
-    for c in "${components[@]}"; do alive "$c" && running+=("$c"); done
-    if [ "${#running[@]}" = "${#components[@]}" ]; then
+    load_env || true
+    local running=() all
+    all="$(components | wc -l)"
+    for c in $(components); do alive "$c" && running+=("$c"); done
+    if [ "${#running[@]}" = "$all" ]; then
+      [ "$asked" = "$workers" ] || say "note: it runs $workers worker(s), not the $asked asked for; run '$0 down' first to change that"
+
       say "already up ($state)"
       print_lines
       return 0
     elif [ "${#running[@]}" -gt 0 ]; then
       die "partly up (running: ${running[*]}); run '$0 down' first"
     fi
+    workers="$asked"
     rm -rf "$state"
   elif [ -e "$state" ] && [ -n "$(ls -A "$state" 2>/dev/null)" ]; then
     die "$state exists and is not a local cluster's state directory; choose another DMS_CLUSTER_DIR"
@@ -183,18 +222,27 @@ cmd_up() {
     dotnet build "$repo/src/Dms/Dms.csproj" -c Release -nologo -v q >&2 || die "the build failed"
   fi
 
-  mkdir -p "$state"/{pids,logs,nodes/api1,nodes/api2,nodes/worker,ui-keys,nginx,pg/data,pg/sock}
+  for node in "${!node_env[@]}"; do
+    nodes | grep -qx "$node" || die "--node-env names $node, which this cluster does not have (workers: $workers)"
+  done
+  mkdir -p "$state"/{pids,logs,ui-keys,nginx,pg/data,pg/sock}
+  for node in $(nodes); do mkdir -p "$state/nodes/$node"; done
   touch "$marker"
   chmod 755 "$state" "$state/pg" # the postgres user and nginx's workers must traverse it
   # Whatever fails from here on (a node that does not start, a port taken meanwhile) stops what did start.
   trap 'rc=$?; if [ "$rc" != 0 ]; then say "start-up failed; stopping what started"; cmd_down >/dev/null 2>&1 || true; fi' EXIT
 
-  # Ports: six free loopback ports, picked at once so they differ.
-  read -r PG_PORT S3_PORT API1_PORT API2_PORT WORKER_PORT LB_PORT < <(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(6)]
+  # Ports: free loopback ports, picked at once so they differ (five, and one per worker).
+  local ports_picked
+  ports_picked="$(python3 -c '
+import socket, sys
+socks = [socket.socket() for _ in range(5 + int(sys.argv[1]))]
 for s in socks: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))')
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "$workers")"
+  read -r PG_PORT S3_PORT API1_PORT API2_PORT LB_PORT _ <<<"$ports_picked"
+  local WORKER_PORTS
+  WORKER_PORTS="$(cut -d' ' -f6- <<<"$ports_picked" | tr ' ' ,)"
+
   local super_pw owner_pw app_pw super
   super_pw="$(secret)" owner_pw="$(secret)" app_pw="$(secret)" super="$([ "$(id -u)" = 0 ] && echo postgres || id -un)"
   umask 077
@@ -204,7 +252,8 @@ PG_PORT=$PG_PORT
 S3_PORT=$S3_PORT
 API1_PORT=$API1_PORT
 API2_PORT=$API2_PORT
-WORKER_PORT=$WORKER_PORT
+WORKERS=$workers
+WORKER_PORTS=$WORKER_PORTS
 LB_PORT=$LB_PORT
 PG_SUPERUSER=$super
 PG_SUPERUSER_PASSWORD=$super_pw
@@ -264,16 +313,18 @@ SQL
   # and the app's folder as content root (appsettings.json, static files). setsid (here and above): a Ctrl+C in the
   # shell that ran `up` does not reach them; `down` stops them.
   local node role
-  local -A ports=([api1]="$API1_PORT" [api2]="$API2_PORT" [worker]="$WORKER_PORT")
-  for node in "${nodes[@]}"; do
-    role="$([ "$node" = worker ] && echo worker || echo api)"
-    (cd "$(dirname "$dll")" && exec setsid dotnet "$dll" --urls "http://127.0.0.1:${ports[$node]}" --role "$role" \
+  for node in $(nodes); do
+    role="$([[ "$node" == worker* ]] && echo worker || echo api)"
+    local extra=()
+    if [ -n "${node_env[$node]:-}" ]; then mapfile -t extra < <(printf '%s' "${node_env[$node]}"); fi
+    (cd "$(dirname "$dll")" && exec setsid env "${extra[@]}" dotnet "$dll" --urls "http://127.0.0.1:$(node_port "$node")" --role "$role" \
       --Dms:DataDirectory="$state/nodes/$node" </dev/null >"$state/logs/$node.log" 2>&1) &
     echo $! >"$state/pids/$node.pid"
+    [ "${#extra[@]}" = 0 ] || say "$node got its own settings: $(printf '%s ' "${extra[@]%%=*}")"
   done
-  for node in "${nodes[@]}"; do
-    wait_http "$node" "http://127.0.0.1:${ports[$node]}/health/ready" "$node"
-    say "$node ready on http://127.0.0.1:${ports[$node]} (pid $(pid_of "$node"))"
+  for node in $(nodes); do
+    wait_http "$node" "http://127.0.0.1:$(node_port "$node")/health/ready" "$node"
+    say "$node ready on http://127.0.0.1:$(node_port "$node") (pid $(pid_of "$node"))"
   done
 
   # 4. nginx in front of the two API nodes.
@@ -289,8 +340,8 @@ SQL
 }
 
 case "${1:-}" in
-  up) cmd_up ;;
+  up) shift; cmd_up "$@" ;;
   down) cmd_down ;;
   status) cmd_status ;;
-  *) echo "usage: $0 up|down|status   (state directory: \$DMS_CLUSTER_DIR, default /tmp/dms-local-cluster)" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--workers N] [--node-env NODE:KEY=VALUE]...|down|status   (state directory: \$DMS_CLUSTER_DIR, default /tmp/dms-local-cluster)" >&2; exit 2 ;;
 esac

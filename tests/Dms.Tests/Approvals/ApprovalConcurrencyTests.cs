@@ -9,9 +9,11 @@ namespace Dms.Tests.Approvals;
 
 /// <summary>
 /// Real concurrency: hundreds of simultaneous requests through the HTTP pipeline against one document or
-/// one request. Exactly one wins; the side effect happens exactly once, counted in the database.
+/// one request. Exactly one wins; the side effect happens exactly once, counted in the database. Runs in-process
+/// (<see cref="ApprovalConcurrencyTests"/>) and through the local cluster's load balancer, where the requests are
+/// spread over two API nodes (<see cref="ClusterApprovalConcurrencyTests"/>).
 /// </summary>
-public sealed class ApprovalConcurrencyTests(ApprovalFixture f) : IClassFixture<ApprovalFixture>
+public abstract class ApprovalConcurrencySuite<TFixture>(TFixture f) where TFixture : ApprovalSuiteFixture
 {
     private const int Parallel = 500;
 
@@ -61,7 +63,7 @@ public sealed class ApprovalConcurrencyTests(ApprovalFixture f) : IClassFixture<
     private async Task<HttpStatusCode[]> ApproveInParallelAsync(Guid approvalId) =>
         await Task.WhenAll(Enumerable.Range(0, Parallel).Select(async i =>
         {
-            using var response = await ApprovalFixture.ApproveAsync(i % 2 == 0 ? f.Admin : f.SecondAdmin, approvalId);
+            using var response = await ApprovalSuiteFixture.ApproveAsync(i % 2 == 0 ? f.Admin : f.SecondAdmin, approvalId);
             return response.StatusCode;
         }));
 
@@ -70,10 +72,10 @@ public sealed class ApprovalConcurrencyTests(ApprovalFixture f) : IClassFixture<
 
     private async Task<long> CountAsync(string sql, Guid id)
     {
-        await using var conn = new NpgsqlConnection(f.Tenant.App.OwnerConnectionString);
+        await using var conn = new NpgsqlConnection(f.OwnerConnectionString);
         await conn.OpenAsync();
         await using var tx = await conn.BeginTransactionAsync();
-        await using (var set = new NpgsqlCommand($"SELECT set_config('app.tenant_id', '{f.Tenant.Id}', true)", conn, tx))
+        await using (var set = new NpgsqlCommand($"SELECT set_config('app.tenant_id', '{f.TenantId}', true)", conn, tx))
         {
             await set.ExecuteNonQueryAsync();
         }
@@ -82,3 +84,5 @@ public sealed class ApprovalConcurrencyTests(ApprovalFixture f) : IClassFixture<
         return (long)(await cmd.ExecuteScalarAsync())!;
     }
 }
+
+public sealed class ApprovalConcurrencyTests(ApprovalFixture fixture) : ApprovalConcurrencySuite<ApprovalFixture>(fixture), IClassFixture<ApprovalFixture>;

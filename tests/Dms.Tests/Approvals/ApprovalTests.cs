@@ -9,8 +9,14 @@ using Xunit;
 
 namespace Dms.Tests.Approvals;
 
-public sealed class ApprovalTests(ApprovalFixture f) : IClassFixture<ApprovalFixture>
+/// <summary>
+/// The approval suite: the same tests in-process (<see cref="ApprovalTests"/>) and through the local cluster's load
+/// balancer (<see cref="ClusterApprovalTests"/>). They use only what <see cref="ApprovalSuiteFixture"/> offers.
+/// </summary>
+public abstract class ApprovalSuite<TFixture>(TFixture f) where TFixture : ApprovalSuiteFixture
 {
+    protected TFixture Fixture => f;
+
     [Fact]
     public async Task An_approved_delete_is_executed_by_the_worker_into_the_trash_and_can_be_restored()
     {
@@ -28,7 +34,7 @@ public sealed class ApprovalTests(ApprovalFixture f) : IClassFixture<ApprovalFix
         (await f.NotificationsAsync(f.Admin, "approval.requested", approvalId)).Count.ShouldBe(1);
         (await f.NotificationsAsync(f.SecondAdmin, "approval.requested", approvalId)).Count.ShouldBe(1);
 
-        using var approved = await ApprovalFixture.ApproveAsync(f.Admin, approvalId, "Fine");
+        using var approved = await ApprovalSuiteFixture.ApproveAsync(f.Admin, approvalId, "Fine");
         await approved.ShouldHaveStatusAsync(HttpStatusCode.OK);
         (await approved.JsonAsync()).GetProperty("status").GetString().ShouldBe("Approved");
         var executed = await f.WaitForStatusAsync(approvalId, "Executed");
@@ -78,7 +84,7 @@ public sealed class ApprovalTests(ApprovalFixture f) : IClassFixture<ApprovalFix
             (await stillOld.Content.ReadAsStringAsync()).ShouldBe("old content");
         }
 
-        await (await ApprovalFixture.ApproveAsync(f.SecondAdmin, approvalId)).ShouldHaveStatusAsync(HttpStatusCode.OK);
+        await (await ApprovalSuiteFixture.ApproveAsync(f.SecondAdmin, approvalId)).ShouldHaveStatusAsync(HttpStatusCode.OK);
         await f.WaitForStatusAsync(approvalId, "Executed");
         var after = await (await f.Member.Client.GetAsync($"/api/v1/documents/{documentId}")).JsonAsync();
         after.GetProperty("status").GetString().ShouldBe("Active");
@@ -102,7 +108,7 @@ public sealed class ApprovalTests(ApprovalFixture f) : IClassFixture<ApprovalFix
         var content = Uploads.Text("after direct upload");
         using var created = await f.Member.Client.PostAsJsonAsync("/api/v1/uploads", new { fileName = "doc.txt", size = content.Length });
         var session = await created.JsonAsync();
-        using (var put = await f.Tenant.App.SendToUrlAsync(HttpMethod.Put, new Uri(session.GetProperty("url").GetString()!), new ByteArrayContent(content)))
+        using (var put = await f.SendToUrlAsync(HttpMethod.Put, new Uri(session.GetProperty("url").GetString()!), new ByteArrayContent(content)))
         {
             await put.ShouldHaveStatusAsync(HttpStatusCode.OK);
         }
@@ -110,7 +116,7 @@ public sealed class ApprovalTests(ApprovalFixture f) : IClassFixture<ApprovalFix
             new { uploadId = session.GetProperty("id").GetGuid(), reason = "Direct" });
         await requested.ShouldHaveStatusAsync(HttpStatusCode.Created);
         var approvalId = (await requested.JsonAsync()).GetProperty("id").GetGuid();
-        await (await ApprovalFixture.ApproveAsync(f.Admin, approvalId)).ShouldHaveStatusAsync(HttpStatusCode.OK);
+        await (await ApprovalSuiteFixture.ApproveAsync(f.Admin, approvalId)).ShouldHaveStatusAsync(HttpStatusCode.OK);
         await f.WaitForStatusAsync(approvalId, "Executed");
         using var current = await f.Member.Client.GetAsync($"/api/v1/documents/{documentId}/content?redirect=false");
         (await current.Content.ReadAsStringAsync()).ShouldBe("after direct upload");
@@ -138,15 +144,14 @@ public sealed class ApprovalTests(ApprovalFixture f) : IClassFixture<ApprovalFix
         document.GetProperty("currentVersion").GetProperty("number").GetInt32().ShouldBe(1);
 
         // The staged blob is gone once the discard message has run.
-        var store = f.Tenant.App.Service<IBlobStore>();
-        var prefix = BlobKeys.TenantPrefix(f.Tenant.Id) + documentId.ToString("N");
-        for (var i = 0; i < 200 && await CountBlobsAsync(store, prefix) > 1; i++)
+        var prefix = BlobKeys.TenantPrefix(f.TenantId) + documentId.ToString("N");
+        for (var i = 0; i < 200 && await f.CountBlobsAsync(prefix) > 1; i++)
         {
             await Task.Delay(50);
         }
-        (await CountBlobsAsync(store, prefix)).ShouldBe(1);
+        (await f.CountBlobsAsync(prefix)).ShouldBe(1);
 
-        using var late = await ApprovalFixture.ApproveAsync(f.SecondAdmin, approvalId);
+        using var late = await ApprovalSuiteFixture.ApproveAsync(f.SecondAdmin, approvalId);
         await late.ShouldBeProblemAsync(HttpStatusCode.Conflict, "approval.not_pending");
     }
 
@@ -155,17 +160,17 @@ public sealed class ApprovalTests(ApprovalFixture f) : IClassFixture<ApprovalFix
     {
         var documentId = await f.UploadAsync(f.Admin);
         var approvalId = (await f.RequestDeleteAsync(f.Admin, documentId)).GetProperty("id").GetGuid();
-        await (await ApprovalFixture.ApproveAsync(f.Admin, approvalId)).ShouldBeProblemAsync(HttpStatusCode.Forbidden, "approval.self_decision");
+        await (await ApprovalSuiteFixture.ApproveAsync(f.Admin, approvalId)).ShouldBeProblemAsync(HttpStatusCode.Forbidden, "approval.self_decision");
         using var selfReject = await f.Admin.Client.PostAsJsonAsync($"/api/v1/approvals/{approvalId}/reject", new { reason = "mine" });
         await selfReject.ShouldBeProblemAsync(HttpStatusCode.Forbidden, "approval.self_decision");
 
         var memberDoc = await f.UploadAsync(f.Member);
         var memberRequest = (await f.RequestDeleteAsync(f.Member, memberDoc)).GetProperty("id").GetGuid();
-        var otherMember = await f.Tenant.CreateUserAsync("Member");
-        await (await ApprovalFixture.ApproveAsync(otherMember, memberRequest)).ShouldBeProblemAsync(HttpStatusCode.NotFound, "approval.not_found");
-        await (await ApprovalFixture.ApproveAsync(f.Member, memberRequest)).ShouldBeProblemAsync(HttpStatusCode.Forbidden, "approval.self_decision");
+        var otherMember = await f.CreateUserAsync("Member");
+        await (await ApprovalSuiteFixture.ApproveAsync(otherMember, memberRequest)).ShouldBeProblemAsync(HttpStatusCode.NotFound, "approval.not_found");
+        await (await ApprovalSuiteFixture.ApproveAsync(f.Member, memberRequest)).ShouldBeProblemAsync(HttpStatusCode.Forbidden, "approval.self_decision");
 
-        await (await ApprovalFixture.ApproveAsync(f.SecondAdmin, approvalId)).ShouldHaveStatusAsync(HttpStatusCode.OK);
+        await (await ApprovalSuiteFixture.ApproveAsync(f.SecondAdmin, approvalId)).ShouldHaveStatusAsync(HttpStatusCode.OK);
     }
 
     [Fact]
@@ -203,7 +208,7 @@ public sealed class ApprovalTests(ApprovalFixture f) : IClassFixture<ApprovalFix
         var approvalId = (await f.RequestReplaceAsync(f.Member, documentId, "replacement")).GetProperty("id").GetGuid();
         // The document moved on underneath the request (as a restore from backup or a future feature could do).
         await f.OwnerSqlAsync("UPDATE documents SET current_version = 7 WHERE id = @id", ("id", documentId));
-        using var stale = await ApprovalFixture.ApproveAsync(f.Admin, approvalId);
+        using var stale = await ApprovalSuiteFixture.ApproveAsync(f.Admin, approvalId);
         await stale.ShouldBeProblemAsync(HttpStatusCode.Conflict, "approval.stale");
         var request = await (await f.Admin.Client.GetAsync($"/api/v1/approvals/{approvalId}")).JsonAsync();
         request.GetProperty("status").GetString().ShouldBe("Pending");
@@ -234,7 +239,7 @@ public sealed class ApprovalTests(ApprovalFixture f) : IClassFixture<ApprovalFix
         await (await f.Admin.Client.PutAsJsonAsync($"/api/v1/documents/{documentId}/legal-hold", new { enabled = false })).ShouldHaveStatusAsync(HttpStatusCode.OK);
         var approvalId = (await f.RequestDeleteAsync(f.Member, documentId)).GetProperty("id").GetGuid();
         await (await f.Admin.Client.PutAsJsonAsync($"/api/v1/documents/{documentId}/legal-hold", new { enabled = true, reason = "New claim" })).ShouldHaveStatusAsync(HttpStatusCode.OK);
-        await (await ApprovalFixture.ApproveAsync(f.Admin, approvalId)).ShouldBeProblemAsync(HttpStatusCode.Conflict, "document.legal_hold");
+        await (await ApprovalSuiteFixture.ApproveAsync(f.Admin, approvalId)).ShouldBeProblemAsync(HttpStatusCode.Conflict, "document.legal_hold");
     }
 
     [Fact]
@@ -244,91 +249,12 @@ public sealed class ApprovalTests(ApprovalFixture f) : IClassFixture<ApprovalFix
         var approvalId = (await f.RequestReplaceAsync(f.Member, documentId, "too late")).GetProperty("id").GetGuid();
         await f.OwnerSqlAsync("UPDATE approval_requests SET expires_at = now() - interval '1 minute' WHERE id = @id", ("id", approvalId));
 
-        using var approve = await ApprovalFixture.ApproveAsync(f.Admin, approvalId);
+        using var approve = await ApprovalSuiteFixture.ApproveAsync(f.Admin, approvalId);
         await approve.ShouldBeProblemAsync(HttpStatusCode.Conflict, "approval.expired");
         await f.WaitForStatusAsync(approvalId, "Expired");
         var document = await (await f.Member.Client.GetAsync($"/api/v1/documents/{documentId}")).JsonAsync();
         document.GetProperty("status").GetString().ShouldBe("Active");
         (await f.NotificationsAsync(f.Member, "approval.expired", approvalId)).Count.ShouldBe(1);
-
-        // The periodic job expires requests nobody touches.
-        var other = (await f.RequestDeleteAsync(f.Member, documentId)).GetProperty("id").GetGuid();
-        await f.OwnerSqlAsync("UPDATE approval_requests SET expires_at = now() - interval '1 minute' WHERE id = @id", ("id", other));
-        await RunRetentionAsync();
-        await f.WaitForStatusAsync(other, "Expired");
-    }
-
-    [Fact]
-    public async Task A_deleted_document_is_purged_after_retention_keeping_a_tombstone_and_its_history()
-    {
-        var documentId = await f.UploadAsync(f.Member, "to be purged");
-        var approvalId = (await f.RequestDeleteAsync(f.Member, documentId)).GetProperty("id").GetGuid();
-        await (await ApprovalFixture.ApproveAsync(f.Admin, approvalId)).ShouldHaveStatusAsync(HttpStatusCode.OK);
-        await f.WaitForStatusAsync(approvalId, "Executed");
-
-        var store = f.Tenant.App.Service<IBlobStore>();
-        var prefix = BlobKeys.TenantPrefix(f.Tenant.Id) + documentId.ToString("N");
-        (await CountBlobsAsync(store, prefix)).ShouldBe(1);
-        await RunRetentionAsync();
-        (await CountBlobsAsync(store, prefix)).ShouldBe(1, "still within the retention period");
-
-        for (var i = 0; i < 600 && await f.OwnerScalarAsync<string>("SELECT status FROM version_texts WHERE document_id = @id", ("id", documentId)) == "Pending"; i++)
-        {
-            await Task.Delay(50);
-        }
-        (await f.OwnerScalarAsync<long>("SELECT count(*) FROM version_texts WHERE document_id = @id AND content IS NOT NULL", ("id", documentId))).ShouldBe(1);
-
-        await f.OwnerSqlAsync("UPDATE documents SET deleted_at = now() - interval '31 days' WHERE id = @id", ("id", documentId));
-        await RunRetentionAsync();
-        for (var i = 0; i < 200 && await CountBlobsAsync(store, prefix) > 0; i++)
-        {
-            await Task.Delay(50);
-        }
-        (await CountBlobsAsync(store, prefix)).ShouldBe(0);
-        (await f.OwnerScalarAsync<long>("SELECT count(*) FROM version_texts WHERE document_id = @id AND content IS NOT NULL", ("id", documentId)))
-            .ShouldBe(0, "the text read from a purged file goes with it");
-        (await f.OwnerScalarAsync<long>("SELECT count(*) FROM document_search WHERE document_id = @id", ("id", documentId))).ShouldBe(0);
-        using var restore = await f.Admin.Client.PostAsync($"/api/v1/documents/{documentId}/restore", null);
-        await restore.ShouldBeProblemAsync(HttpStatusCode.Gone, "document.purged");
-        var history = await (await f.Admin.Client.GetAsync($"/api/v1/documents/{documentId}/approvals")).JsonAsync();
-        history.GetProperty("items")[0].GetProperty("id").GetGuid().ShouldBe(approvalId);
-    }
-
-    [Fact]
-    public async Task A_purge_that_meets_a_legal_hold_waits_and_runs_once_the_hold_is_lifted()
-    {
-        var documentId = await f.UploadAsync(f.Member, "held in the trash");
-        var approvalId = (await f.RequestDeleteAsync(f.Member, documentId)).GetProperty("id").GetGuid();
-        await (await ApprovalFixture.ApproveAsync(f.Admin, approvalId)).ShouldHaveStatusAsync(HttpStatusCode.OK);
-        await f.WaitForStatusAsync(approvalId, "Executed");
-        await f.OwnerSqlAsync("UPDATE documents SET deleted_at = now() - interval '31 days' WHERE id = @id", ("id", documentId));
-
-        // The race: the purge was scheduled, then a legal hold arrived before the worker ran it.
-        await (await f.Admin.Client.PutAsJsonAsync($"/api/v1/documents/{documentId}/legal-hold", new { enabled = true, reason = "Claim" }))
-            .ShouldHaveStatusAsync(HttpStatusCode.OK);
-        var messageId = Guid.NewGuid();
-        await f.OwnerSqlAsync($"""
-            UPDATE documents SET purge_requested_at = now() WHERE id = @id;
-            INSERT INTO outbox_messages (id, tenant_id, type, payload) VALUES (@message, '{f.Tenant.Id}', '{OutboxTypes.Purge}', jsonb_build_object('documentId', @id));
-            """, ("id", documentId), ("message", messageId));
-        for (var i = 0; i < 200 && await f.OwnerScalarAsync<string>("SELECT status FROM outbox_messages WHERE id = @id", ("id", messageId)) != "Done"; i++)
-        {
-            await Task.Delay(50);
-        }
-        var store = f.Tenant.App.Service<IBlobStore>();
-        var prefix = BlobKeys.TenantPrefix(f.Tenant.Id) + documentId.ToString("N");
-        (await CountBlobsAsync(store, prefix)).ShouldBe(1, "nothing is purged under a legal hold");
-        await RunRetentionAsync();
-        (await CountBlobsAsync(store, prefix)).ShouldBe(1, "still held");
-
-        await (await f.Admin.Client.PutAsJsonAsync($"/api/v1/documents/{documentId}/legal-hold", new { enabled = false }))
-            .ShouldHaveStatusAsync(HttpStatusCode.OK);
-        await RunRetentionAsync();
-        for (var i = 0; i < 200 && await CountBlobsAsync(store, prefix) > 0; i++)
-        {
-            await Task.Delay(50);
-        }
-        (await CountBlobsAsync(store, prefix)).ShouldBe(0, "purged once the hold was lifted");
     }
 
     [Fact]
@@ -338,7 +264,7 @@ public sealed class ApprovalTests(ApprovalFixture f) : IClassFixture<ApprovalFix
         var messageId = Guid.NewGuid();
         await f.OwnerSqlAsync($"""
             INSERT INTO outbox_messages (id, tenant_id, type, payload, status, attempts, locked_by, locked_until)
-            VALUES (@id, '{f.Tenant.Id}', '{OutboxTypes.Execute}', jsonb_build_object('approvalId', gen_random_uuid()), 'Processing', 1000, 'dead-node', now() - interval '1 minute')
+            VALUES (@id, '{f.TenantId}', '{OutboxTypes.Execute}', jsonb_build_object('approvalId', gen_random_uuid()), 'Processing', 1000, 'dead-node', now() - interval '1 minute')
             """, ("id", messageId));
         string? status = null;
         for (var i = 0; i < 200 && (status = await f.OwnerScalarAsync<string>("SELECT status FROM outbox_messages WHERE id = @id", ("id", messageId))) == "Processing"; i++)
@@ -394,7 +320,7 @@ public sealed class ApprovalTests(ApprovalFixture f) : IClassFixture<ApprovalFix
     [Fact]
     public async Task Notifications_count_and_mark_read()
     {
-        var reader = await f.Tenant.CreateUserAsync("Admin");
+        var reader = await f.CreateUserAsync("Admin");
         var documentId = await f.UploadAsync(f.Member);
         var approvalId = (await f.RequestDeleteAsync(f.Member, documentId)).GetProperty("id").GetGuid();
         var notification = (await f.NotificationsAsync(reader, "approval.requested", approvalId)).ShouldHaveSingleItem();
@@ -412,6 +338,98 @@ public sealed class ApprovalTests(ApprovalFixture f) : IClassFixture<ApprovalFix
         after.GetProperty("count").GetInt64().ShouldBe(0);
         var unread = await (await reader.Client.GetAsync("/api/v1/notifications?unread=true")).JsonAsync();
         unread.GetProperty("items").GetArrayLength().ShouldBe(0);
+    }
+}
+
+/// <summary>
+/// The approval suite in-process, plus what needs the app's own services: the retention job run on demand
+/// (<see cref="RetentionJobs"/>) and the blob store, so these stay in-process only.
+/// </summary>
+public sealed class ApprovalTests(ApprovalFixture fixture) : ApprovalSuite<ApprovalFixture>(fixture), IClassFixture<ApprovalFixture>
+{
+    private ApprovalFixture f => Fixture;
+
+    [Fact]
+    public async Task The_periodic_job_expires_requests_nobody_touches()
+    {
+        var documentId = await f.UploadAsync(f.Member);
+        var other = (await f.RequestDeleteAsync(f.Member, documentId)).GetProperty("id").GetGuid();
+        await f.OwnerSqlAsync("UPDATE approval_requests SET expires_at = now() - interval '1 minute' WHERE id = @id", ("id", other));
+        await RunRetentionAsync();
+        await f.WaitForStatusAsync(other, "Expired");
+    }
+
+    [Fact]
+    public async Task A_deleted_document_is_purged_after_retention_keeping_a_tombstone_and_its_history()
+    {
+        var documentId = await f.UploadAsync(f.Member, "to be purged");
+        var approvalId = (await f.RequestDeleteAsync(f.Member, documentId)).GetProperty("id").GetGuid();
+        await (await ApprovalFixture.ApproveAsync(f.Admin, approvalId)).ShouldHaveStatusAsync(HttpStatusCode.OK);
+        await f.WaitForStatusAsync(approvalId, "Executed");
+
+        var store = f.Tenant.App.Service<IBlobStore>();
+        var prefix = BlobKeys.TenantPrefix(f.TenantId) + documentId.ToString("N");
+        (await CountBlobsAsync(store, prefix)).ShouldBe(1);
+        await RunRetentionAsync();
+        (await CountBlobsAsync(store, prefix)).ShouldBe(1, "still within the retention period");
+
+        for (var i = 0; i < 600 && await f.OwnerScalarAsync<string>("SELECT status FROM version_texts WHERE document_id = @id", ("id", documentId)) == "Pending"; i++)
+        {
+            await Task.Delay(50);
+        }
+        (await f.OwnerScalarAsync<long>("SELECT count(*) FROM version_texts WHERE document_id = @id AND content IS NOT NULL", ("id", documentId))).ShouldBe(1);
+
+        await f.OwnerSqlAsync("UPDATE documents SET deleted_at = now() - interval '31 days' WHERE id = @id", ("id", documentId));
+        await RunRetentionAsync();
+        for (var i = 0; i < 200 && await CountBlobsAsync(store, prefix) > 0; i++)
+        {
+            await Task.Delay(50);
+        }
+        (await CountBlobsAsync(store, prefix)).ShouldBe(0);
+        (await f.OwnerScalarAsync<long>("SELECT count(*) FROM version_texts WHERE document_id = @id AND content IS NOT NULL", ("id", documentId)))
+            .ShouldBe(0, "the text read from a purged file goes with it");
+        (await f.OwnerScalarAsync<long>("SELECT count(*) FROM document_search WHERE document_id = @id", ("id", documentId))).ShouldBe(0);
+        using var restore = await f.Admin.Client.PostAsync($"/api/v1/documents/{documentId}/restore", null);
+        await restore.ShouldBeProblemAsync(HttpStatusCode.Gone, "document.purged");
+        var history = await (await f.Admin.Client.GetAsync($"/api/v1/documents/{documentId}/approvals")).JsonAsync();
+        history.GetProperty("items")[0].GetProperty("id").GetGuid().ShouldBe(approvalId);
+    }
+
+    [Fact]
+    public async Task A_purge_that_meets_a_legal_hold_waits_and_runs_once_the_hold_is_lifted()
+    {
+        var documentId = await f.UploadAsync(f.Member, "held in the trash");
+        var approvalId = (await f.RequestDeleteAsync(f.Member, documentId)).GetProperty("id").GetGuid();
+        await (await ApprovalFixture.ApproveAsync(f.Admin, approvalId)).ShouldHaveStatusAsync(HttpStatusCode.OK);
+        await f.WaitForStatusAsync(approvalId, "Executed");
+        await f.OwnerSqlAsync("UPDATE documents SET deleted_at = now() - interval '31 days' WHERE id = @id", ("id", documentId));
+
+        // The race: the purge was scheduled, then a legal hold arrived before the worker ran it.
+        await (await f.Admin.Client.PutAsJsonAsync($"/api/v1/documents/{documentId}/legal-hold", new { enabled = true, reason = "Claim" }))
+            .ShouldHaveStatusAsync(HttpStatusCode.OK);
+        var messageId = Guid.NewGuid();
+        await f.OwnerSqlAsync($"""
+            UPDATE documents SET purge_requested_at = now() WHERE id = @id;
+            INSERT INTO outbox_messages (id, tenant_id, type, payload) VALUES (@message, '{f.TenantId}', '{OutboxTypes.Purge}', jsonb_build_object('documentId', @id));
+            """, ("id", documentId), ("message", messageId));
+        for (var i = 0; i < 200 && await f.OwnerScalarAsync<string>("SELECT status FROM outbox_messages WHERE id = @id", ("id", messageId)) != "Done"; i++)
+        {
+            await Task.Delay(50);
+        }
+        var store = f.Tenant.App.Service<IBlobStore>();
+        var prefix = BlobKeys.TenantPrefix(f.TenantId) + documentId.ToString("N");
+        (await CountBlobsAsync(store, prefix)).ShouldBe(1, "nothing is purged under a legal hold");
+        await RunRetentionAsync();
+        (await CountBlobsAsync(store, prefix)).ShouldBe(1, "still held");
+
+        await (await f.Admin.Client.PutAsJsonAsync($"/api/v1/documents/{documentId}/legal-hold", new { enabled = false }))
+            .ShouldHaveStatusAsync(HttpStatusCode.OK);
+        await RunRetentionAsync();
+        for (var i = 0; i < 200 && await CountBlobsAsync(store, prefix) > 0; i++)
+        {
+            await Task.Delay(50);
+        }
+        (await CountBlobsAsync(store, prefix)).ShouldBe(0, "purged once the hold was lifted");
     }
 
     private async Task RunRetentionAsync()

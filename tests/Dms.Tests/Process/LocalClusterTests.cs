@@ -9,6 +9,7 @@ using Npgsql;
 using Shouldly;
 using Xunit;
 using Xunit.Abstractions;
+using static Dms.Tests.Process.LocalClusterScript;
 
 namespace Dms.Tests.Process;
 
@@ -28,8 +29,6 @@ public sealed class LocalClusterTests(ITestOutputHelper output) : IDisposable
 
     private readonly string _state = Path.Combine(Path.GetTempPath(), $"dms-local-cluster-test-{Guid.NewGuid():N}"[..48]);
     private readonly List<string> _secrets = [];
-
-    private static string Script => Path.Combine(RepositoryRoot(), "deploy", "local", "cluster.sh");
 
     [Fact]
     public async Task Two_api_nodes_and_a_worker_behind_nginx_survive_a_sigkill_and_stop_gracefully()
@@ -171,7 +170,7 @@ public sealed class LocalClusterTests(ITestOutputHelper output) : IDisposable
         (await CountAsync(db, $"SELECT count(*) FROM outbox_messages WHERE tenant_id = '{tenantId}' AND status = 'Pending' AND type = 'approval.execute' AND attempts <> 0")).ShouldBe(0, "released messages keep their attempts");
         var executed = await CountAsync(db, $"SELECT count(*) FROM approval_requests WHERE tenant_id = '{tenantId}' AND status = 'Executed'") - 1;
         (executed + pendingExecutions).ShouldBe(approvals.Count, "each approved request is executed or waits, unleased, for the next worker");
-        var workerLog = await File.ReadAllLinesAsync(Path.Combine(_state, "logs", "worker.log"));
+        var workerLog = await File.ReadAllLinesAsync(Path.Combine(_state, "logs", "worker1.log"));
         var released = workerLog.Where(l => l.Contains("at shutdown", StringComparison.Ordinal)).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("Message").GetString()).ToList();
         output.WriteLine($"after the worker stopped: {executed} of {approvals.Count} batch requests executed, {pendingExecutions} pending at 0 attempts, none Processing or leased; " +
             $"log: {(released.Count == 0 ? "(no release line)" : string.Join("; ", released))}");
@@ -248,20 +247,7 @@ public sealed class LocalClusterTests(ITestOutputHelper output) : IDisposable
     {
         // Whatever happened above, nothing is left running.
         RunScriptAsync("down", TimeSpan.FromMinutes(2)).GetAwaiter().GetResult();
-        try
-        {
-            // DMS_KEEP_CLUSTER_STATE=1 keeps the logs for a look after a failure.
-            if (Environment.GetEnvironmentVariable("DMS_KEEP_CLUSTER_STATE") != "1")
-            {
-                Directory.Delete(_state, recursive: true);
-            }
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
+        DeleteState(_state);
     }
 
     private sealed record Outcome(string Method, string Path, TimeSpan At, TimeSpan End, bool Ok, string? Error, Guid? Created);
@@ -343,30 +329,13 @@ public sealed class LocalClusterTests(ITestOutputHelper output) : IDisposable
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
-    private async Task<(int ExitCode, string Output)> RunScriptAsync(string verb, TimeSpan timeout)
-    {
-        var info = new ProcessStartInfo("bash", [Script, verb]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        info.Environment["DMS_CLUSTER_DIR"] = _state;
-        info.Environment["DMS_APP_DLL"] = DmsProcess.DllPath;
-        info.Environment["Dms__Outbox__PollInterval"] = "00:00:00.100";
-        // The load uploads far faster than a person does.
-        info.Environment["Dms__Security__UploadRateLimit__PermitLimit"] = "100000";
-        info.Environment.Remove("ConnectionStrings__Dms");
-        using var process = System.Diagnostics.Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        await process.WaitForExitAsync(cts.Token);
-        return (process.ExitCode, await stdout + await stderr);
-    }
-
-    private static Dictionary<string, string> Lines(string text) =>
-        text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && char.IsUpper(l[0]) && l.Contains('=', StringComparison.Ordinal))
-            .Select(l => l.Split('=', 2)).GroupBy(p => p[0]).ToDictionary(g => g.Key, g => g.Last()[1]);
-
-    private static Dictionary<string, string> ReadEnvFile(string path) =>
-        File.ReadLines(path).Where(l => !l.StartsWith('#') && l.Contains('=', StringComparison.Ordinal)).Select(l => l.Split('=', 2))
-            .ToDictionary(p => p[0], p => p[1].Trim('\''));
+    private Task<(int ExitCode, string Output)> RunScriptAsync(string verb, TimeSpan timeout) =>
+        LocalClusterScript.RunAsync(_state, [verb], new Dictionary<string, string>
+        {
+            ["Dms__Outbox__PollInterval"] = "00:00:00.100",
+            // The load uploads far faster than a person does.
+            ["Dms__Security__UploadRateLimit__PermitLimit"] = "100000",
+        }, timeout);
 
     private static async Task<HttpClient> SignInAsync(Uri lb, string tenant, string email, string password)
     {
@@ -395,66 +364,5 @@ public sealed class LocalClusterTests(ITestOutputHelper output) : IDisposable
     {
         await using var command = db.CreateCommand(sql);
         return Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
-    }
-
-    private static async Task SignalAsync(string signal, int pid)
-    {
-        using var kill = System.Diagnostics.Process.Start("kill", [$"-{signal}", pid.ToString(CultureInfo.InvariantCulture)]);
-        await kill.WaitForExitAsync();
-        kill.ExitCode.ShouldBe(0, $"kill -{signal} {pid}");
-    }
-
-    /// <summary>The nodes are not this process's children (the script started them): watch /proc.</summary>
-    private static async Task WaitForExitAsync(int pid, TimeSpan timeout)
-    {
-        var clock = Stopwatch.StartNew();
-        while (Alive(pid) && clock.Elapsed < timeout)
-        {
-            await Task.Delay(20);
-        }
-        Alive(pid).ShouldBeFalse($"pid {pid} still runs after {timeout.TotalSeconds} s");
-    }
-
-    /// <summary>Alive and not a zombie.</summary>
-    private static bool Alive(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            return stat[(stat.LastIndexOf(')') + 2)..][0] != 'Z';
-        }
-        catch (IOException)
-        {
-            return false;
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return false;
-        }
-    }
-
-    private static List<int> Children(int parent) =>
-        Directory.GetDirectories("/proc").Select(Path.GetFileName).Where(n => n!.All(char.IsAsciiDigit)).Select(n => int.Parse(n!, CultureInfo.InvariantCulture))
-            .Where(pid =>
-            {
-                try
-                {
-                    var stat = File.ReadAllText($"/proc/{pid}/stat");
-                    return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], CultureInfo.InvariantCulture) == parent;
-                }
-                catch (IOException)
-                {
-                    return false;
-                }
-            }).ToList();
-
-    private static string RepositoryRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Dms.slnx")))
-        {
-            dir = dir.Parent;
-        }
-        return dir?.FullName ?? throw new InvalidOperationException("Dms.slnx not found above " + AppContext.BaseDirectory);
     }
 }
