@@ -278,7 +278,9 @@ EOF
   umask 022
   load_env
 
-  # 1. PostgreSQL: a throwaway cluster, passwords on every TCP connection, 127.0.0.1 only.
+  # 1. PostgreSQL: a throwaway cluster, passwords on every TCP connection, 127.0.0.1 only. max_connections covers every
+  # node's full pool (Npgsql's default Max Pool Size is 100) and some for psql and the owner's connections: with fewer, a
+  # burst on both API nodes gets "too many clients" from PostgreSQL, which the app answers 503 database.unavailable.
   if [ "$(id -u)" = 0 ]; then chown postgres "$state/pg/data" "$state/pg/sock"; fi
   printf '%s\n' "$super_pw" >"$state/pg/pw"
   if [ "$(id -u)" = 0 ]; then chown postgres "$state/pg/pw"; fi
@@ -288,7 +290,7 @@ EOF
 listen_addresses = '127.0.0.1'
 port = $PG_PORT
 unix_socket_directories = '$state/pg/sock'
-max_connections = 200
+max_connections = $(( (2 + workers) * 100 + 50 ))
 EOF
   touch "$state/logs/postgres.log"
   if [ "$(id -u)" = 0 ]; then chown postgres "$state/logs/postgres.log"; fi
