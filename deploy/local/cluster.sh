@@ -102,11 +102,20 @@ print_lines() {
   echo "ENV_FILE=$env_file"
 }
 
+# running <pid>: the process exists and is not a zombie. While starting, a component is judged by this, not by alive:
+# until the background shell has exec'd it, its command line is still this script's, and alive would call it dead.
+running() {
+  local stat
+  [ -n "$1" ] && stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  stat="${stat##*) }"
+  [ "${stat%% *}" != Z ]
+}
+
 wait_http() { # wait_http <name> <url> [component whose death ends the wait]
   local name="$1" url="$2" component="${3:-}" deadline=$((SECONDS + timeout))
   while [ "$SECONDS" -lt "$deadline" ]; do
     if curl -sf -o /dev/null --max-time 3 "$url"; then return 0; fi
-    if [ -n "$component" ] && ! alive "$component"; then
+    if [ -n "$component" ] && ! running "$(pid_of "$component")"; then
       say "$name exited before it was ready; last lines of its log:"
       tail -40 "$state/logs/$component.log" >&2 || true
       return 1

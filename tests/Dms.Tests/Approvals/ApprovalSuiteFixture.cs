@@ -140,7 +140,8 @@ public abstract class ApprovalSuiteFixture : IAsyncLifetime
         {
             cmd.Parameters.AddWithValue(name, value);
         }
-        return await cmd.ExecuteScalarAsync() is T result ? result : default;
+        // A cast, not `is T`: asking for long where the column is an integer fails instead of reading as 0.
+        return await cmd.ExecuteScalarAsync() is { } scalar and not DBNull ? (T)scalar : default;
     }
 
     internal async Task OwnerSqlAsync(string sql, params (string Name, object Value)[] parameters)

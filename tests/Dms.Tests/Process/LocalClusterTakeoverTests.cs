@@ -26,7 +26,8 @@ public sealed class LocalClusterTakeoverTests(LocalClusterFixture cluster, Clust
         LocalClusterScript.Alive(victim).ShouldBeTrue("worker1 waits, paused, for this test");
         var documentId = await f.UploadAsync(f.Member, "to be deleted once");
         var approvalId = (await f.RequestDeleteAsync(f.Member, documentId, "Takeover test")).GetProperty("id").GetGuid();
-        var rowVersion = await f.OwnerScalarAsync<long>("SELECT row_version FROM documents WHERE id = @id", ("id", documentId));
+        var rowVersion = await f.OwnerScalarAsync<int>("SELECT row_version FROM documents WHERE id = @id", ("id", documentId));
+        rowVersion.ShouldBeGreaterThan(0);
 
         // Only worker1 runs while the execution is written: worker2 is paused, worker1 (armed) resumed.
         await LocalClusterScript.SignalAsync("STOP", survivor);
@@ -72,7 +73,7 @@ public sealed class LocalClusterTakeoverTests(LocalClusterFixture cluster, Clust
         done.Status.ShouldBe("Done");
         done.Attempts.ShouldBe(2, "worker1's claim and worker2's");
         (await f.OwnerScalarAsync<string>("SELECT status FROM documents WHERE id = @id", ("id", documentId))).ShouldBe("Deleted");
-        (await f.OwnerScalarAsync<long>("SELECT row_version FROM documents WHERE id = @id", ("id", documentId)))
+        (await f.OwnerScalarAsync<int>("SELECT row_version FROM documents WHERE id = @id", ("id", documentId)))
             .ShouldBe(rowVersion + 1, "the document was deleted once (every change of the row counts one version)");
         (await f.OwnerScalarAsync<long>("SELECT count(*) FROM audit_events WHERE action = 'approval.executed' AND entity_id = @id",
             ("id", approvalId.ToString()))).ShouldBe(1, "one execution audit event");
