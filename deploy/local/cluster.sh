@@ -67,7 +67,7 @@ alive() { # alive <component>: is it running?
     api1 | api2 | worker*) owns "$(pid_of "$1")" "$state/nodes/$1" ;;
   esac
 }
-components() { echo postgres s3; nodes; echo nginx; }
+components() { printf "%s\n" postgres s3; nodes; echo nginx; }
 
 load_env() { [ -f "$env_file" ] || return 1; set -a; . "$env_file"; set +a; workers="${WORKERS:-1}"; }
 node_port() { # node_port <node>: its port, from cluster.env
@@ -190,25 +190,25 @@ cmd_status() {
 
 cmd_up() {
   local -A node_env=()
+  local asked="" # --workers, when given
   while [ $# -gt 0 ]; do
     case "$1" in
       --workers)
         [[ "${2:-}" =~ ^[1-9][0-9]?$ ]] || die "--workers takes a number from 1 to 99"
-        workers="$2"; shift 2 ;;
+        asked="$2"; shift 2 ;;
       --node-env)
         [[ "${2:-}" =~ ^(api1|api2|worker[1-9][0-9]?):([A-Za-z_][A-Za-z0-9_]*=.*)$ ]] || die "--node-env takes NODE:KEY=VALUE (NODE: api1, api2, worker1, ...)"
         node_env[${BASH_REMATCH[1]}]+="${BASH_REMATCH[2]}"$'\n'; shift 2 ;;
       *) die "up: unknown option $1 (options: --workers N, --node-env NODE:KEY=VALUE)" ;;
     esac
   done
-  local asked="$workers"
   if [ -f "$marker" ]; then
     load_env || true
     local running=() all
     all="$(components | wc -l)"
     for c in $(components); do alive "$c" && running+=("$c"); done
     if [ "${#running[@]}" = "$all" ]; then
-      [ "$asked" = "$workers" ] || say "note: it runs $workers worker(s), not the $asked asked for; run '$0 down' first to change that"
+      [ -z "$asked" ] || [ "$asked" = "$workers" ] || say "note: it runs $workers worker(s), not the $asked asked for; run '$0 down' first to change that"
 
       say "already up ($state)"
       print_lines
@@ -216,7 +216,6 @@ cmd_up() {
     elif [ "${#running[@]}" -gt 0 ]; then
       die "partly up (running: ${running[*]}); run '$0 down' first"
     fi
-    workers="$asked"
     rm -rf "$state"
   elif [ -e "$state" ] && [ -n "$(ls -A "$state" 2>/dev/null)" ]; then
     die "$state exists and is not a local cluster's state directory; choose another DMS_CLUSTER_DIR"
@@ -231,6 +230,7 @@ cmd_up() {
     dotnet build "$repo/src/Dms/Dms.csproj" -c Release -nologo -v q >&2 || die "the build failed"
   fi
 
+  workers="${asked:-1}"
   for node in "${!node_env[@]}"; do
     nodes | grep -qx "$node" || die "--node-env names $node, which this cluster does not have (workers: $workers)"
   done
