@@ -232,7 +232,8 @@ cmd_up() {
 
   workers="${asked:-1}"
   for node in "${!node_env[@]}"; do
-    nodes | grep -qx "$node" || die "--node-env names $node, which this cluster does not have (workers: $workers)"
+    # grep without -q reads all of it: -q exits at the match and the rest of the printf would die of SIGPIPE (pipefail).
+    nodes | grep -x "$node" >/dev/null || die "--node-env names $node, which this cluster does not have (workers: $workers)"
   done
   mkdir -p "$state"/{pids,logs,ui-keys,nginx,pg/data,pg/sock}
   for node in $(nodes); do mkdir -p "$state/nodes/$node"; done
