@@ -77,11 +77,6 @@ node_port() { # node_port <node>: its port, from cluster.env
     worker*) cut -d, -f"${1#worker}" <<<"$WORKER_PORTS" ;;
   esac
 }
-join_workers() { # join_workers <format with %s for the worker's name>: one item per worker, comma-separated
-  local i out=()
-  for i in $(seq 1 "$workers"); do out+=("$(printf "$1" "worker$i")"); done
-  (IFS=,; echo "${out[*]}")
-}
 
 print_lines() {
   load_env
@@ -146,7 +141,7 @@ cmd_down() {
   if alive nginx; then stop_pid nginx "$(pid_of nginx)" QUIT; stopped+=("$(pid_of nginx)"); fi
   local pids=() names=()
   for node in $(nodes); do
-    # CONT first: a node a test paused (SIGSTOP) would not see the TERM until the SIGKILL 40 s later.
+    # TERM, then CONT: a node a test paused (SIGSTOP) acts on the TERM only once resumed (else the SIGKILL 40 s later).
     if alive "$node"; then pids+=("$(pid_of "$node")"); names+=("$node"); kill -TERM "$(pid_of "$node")" 2>/dev/null || true; kill -CONT "$(pid_of "$node")" 2>/dev/null || true; fi
   done
   for i in "${!pids[@]}"; do stop_pid "${names[$i]}" "${pids[$i]}"; stopped+=("${pids[$i]}"); done
