@@ -54,20 +54,25 @@ internal static class IdempotencyServices
 internal static class IdempotencyMetrics
 {
     private static readonly string[] Outcomes = ["stored", "released", "replayed", "key_reused", "in_progress"];
+    private static readonly long[] Counts = new long[Outcomes.Length];
 
-    private static readonly Counter<long> Requests = DmsTelemetry.Meter.CreateCounter<long>("dms.idempotency.requests", null,
-        "Requests with an Idempotency-Key by outcome (stored, released, replayed, key_reused, in_progress)");
-
-    /// <summary>Every outcome from 0, so the first replay after a start shows as an increase.</summary>
+    /// <summary>
+    /// Observed rather than added to: every outcome is in every scrape from the start, 0 included, whenever the exporter
+    /// began listening (a first replay after a start then shows as an increase).
+    /// </summary>
     public static void Start()
     {
-        foreach (var outcome in Outcomes)
+        if (Interlocked.Exchange(ref _started, 1) == 0)
         {
-            Requests.Add(0, new KeyValuePair<string, object?>("outcome", outcome));
+            DmsTelemetry.Meter.CreateObservableCounter("dms.idempotency.requests",
+                () => Outcomes.Select((o, i) => new Measurement<long>(Interlocked.Read(ref Counts[i]), new KeyValuePair<string, object?>("outcome", o))),
+                null, "Requests with an Idempotency-Key by outcome (stored, released, replayed, key_reused, in_progress)");
         }
     }
 
-    public static void Count(string outcome) => Requests.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
+    private static int _started;
+
+    public static void Count(string outcome) => Interlocked.Increment(ref Counts[Array.IndexOf(Outcomes, outcome)]);
 }
 
 /// <summary>Deletes keys past <c>Dms__Idempotency__Retention</c> every <c>Dms__Idempotency__CleanupInterval</c>, one node at a time.</summary>
