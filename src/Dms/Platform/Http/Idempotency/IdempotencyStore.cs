@@ -131,12 +131,15 @@ internal sealed class IdempotencyStore(Db db, TimeProvider clock, IOptions<DmsOp
         }
     }
 
-    /// <summary>Deletes one tenant's answers past their retention and the claims of requests whose node died (lease run out).</summary>
+    /// <summary>
+    /// Deletes one tenant's keys past their retention: answers, and claims whose node died (lease run out) that nobody
+    /// retried. A claim still renewed is never deleted, however long its request runs.
+    /// </summary>
     public Task<int> DeleteExpiredAsync(Guid tenant, CancellationToken ct) =>
         db.InTenantAsync(tenant, (c, tx) => c.ExecuteAsync(new CommandDefinition($"""
             DELETE FROM idempotency_keys
-            WHERE tenant_id = @tenant
-              AND ((state = {IdempotencyKeyState.Completed.Sql()} AND expires_at <= @now) OR (state = {IdempotencyKeyState.InProgress.Sql()} AND locked_until <= @now))
+            WHERE tenant_id = @tenant AND expires_at <= @now
+              AND (state = {IdempotencyKeyState.Completed.Sql()} OR locked_until <= @now)
             """, new { tenant, now = clock.GetUtcNow().UtcDateTime }, tx, cancellationToken: ct)), ct);
 
     private sealed class KeyRow
