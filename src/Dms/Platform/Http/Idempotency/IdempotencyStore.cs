@@ -55,8 +55,13 @@ internal sealed class IdempotencyStore(Db db, TimeProvider clock, IOptions<DmsOp
                 RETURNING owner_id
                 """, new
             {
-                tenant = scope.Tenant, user = scope.User, key = scope.Key, owner, now,
-                lockedUntil = now + Settings.Lease, expiresAt = now + Settings.Retention,
+                tenant = scope.Tenant,
+                user = scope.User,
+                key = scope.Key,
+                owner,
+                now,
+                lockedUntil = now + Settings.Lease,
+                expiresAt = now + Settings.Retention,
             }, tx, cancellationToken: ct));
             if (claimed == owner)
             {
