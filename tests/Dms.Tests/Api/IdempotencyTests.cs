@@ -344,6 +344,18 @@ public sealed class IdempotencyTests(IdempotencyAppFixture fixture) : IClassFixt
     }
 
     [Fact]
+    public async Task The_api_reference_offers_the_header_on_posts_and_patches_only()
+    {
+        using var doc = System.Text.Json.JsonDocument.Parse(await fixture.App.CreateClient().GetStringAsync("/openapi/v1.json"));
+        bool Offers(string path, string method) =>
+            doc.RootElement.GetProperty("paths").GetProperty(path).GetProperty(method).TryGetProperty("parameters", out var parameters) &&
+            parameters.EnumerateArray().Any(p => p.GetProperty("name").GetString() == "Idempotency-Key" && p.GetProperty("in").GetString() == "header");
+        Offers("/api/v1/documents", "post").ShouldBeTrue();
+        Offers("/api/v1/documents/{id}", "patch").ShouldBeTrue();
+        Offers("/api/v1/documents/{id}", "get").ShouldBeFalse();
+    }
+
+    [Fact]
     public async Task Signing_in_ignores_the_key_so_no_session_is_ever_replayed()
     {
         var key = NewKey();
