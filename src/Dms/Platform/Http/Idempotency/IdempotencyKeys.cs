@@ -48,27 +48,38 @@ internal sealed class IdempotencyKeys(RequestDelegate next, IdempotencyStore sto
         var ct = context.RequestAborted;
         var deadline = clock.GetUtcNow() + Settings.WaitForInProgress;
         var poll = FirstPoll;
-        while (true)
+        try
         {
-            switch (await store.ClaimAsync(scope, owner, ct))
+            while (true)
             {
-                case KeyClaim.Owned:
-                    await RunAsync(context, scope, owner);
-                    return;
-                case KeyClaim.Finished finished:
-                    await ReplayAsync(context, finished);
-                    return;
-                case KeyClaim.Running when clock.GetUtcNow() >= deadline:
-                    IdempotencyMetrics.Count("in_progress");
-                    throw new ApiProblem(StatusCodes.Status409Conflict, "idempotency.in_progress",
-                        "A request with this Idempotency-Key is still running.", "Retry with the same key shortly to get its answer.")
-                    {
-                        Headers = new Dictionary<string, string> { ["Retry-After"] = "1" },
-                    };
-                default:
-                    await store.WaitAsync(scope, poll, ct);
-                    poll = TimeSpan.FromTicks(Math.Min(poll.Ticks * 2, LongestPoll.Ticks));
-                    break;
+                switch (await store.ClaimAsync(scope, owner, ct))
+                {
+                    case KeyClaim.Owned:
+                        await RunAsync(context, scope, owner);
+                        return;
+                    case KeyClaim.Finished finished:
+                        await ReplayAsync(context, finished);
+                        return;
+                    case KeyClaim.Running when clock.GetUtcNow() >= deadline:
+                        IdempotencyMetrics.Count("in_progress");
+                        throw new ApiProblem(StatusCodes.Status409Conflict, "idempotency.in_progress",
+                            "A request with this Idempotency-Key is still running.", "Retry with the same key shortly to get its answer.")
+                        {
+                            Headers = new Dictionary<string, string> { ["Retry-After"] = "1" },
+                        };
+                    default:
+                        await store.WaitAsync(scope, poll, ct);
+                        poll = TimeSpan.FromTicks(Math.Min(poll.Ticks * 2, LongestPoll.Ticks));
+                        break;
+                }
+            }
+        }
+        finally
+        {
+            if (poll != FirstPoll)
+            {
+                // A holder on another node never settles this node's waiters: drop what the wait left (others re-poll).
+                store.Settle(scope);
             }
         }
     }
@@ -111,7 +122,8 @@ internal sealed class IdempotencyKeys(RequestDelegate next, IdempotencyStore sto
         try
         {
             await next(context);
-            await response.BodyWriter.FlushAsync(context.RequestAborted);
+            // Not the request's token: a client that went away after the effect must still find the answer kept.
+            await response.BodyWriter.FlushAsync(CancellationToken.None);
             if (response.StatusCode < StatusCodes.Status500InternalServerError)
             {
                 // The handler may have answered before reading everything (a 4xx): the fingerprint covers the whole body.

@@ -128,7 +128,8 @@ internal sealed class IdempotencyStore(Db db, TimeProvider clock, IOptions<DmsOp
         ct.ThrowIfCancellationRequested();
     }
 
-    private void Settle(KeyScope scope)
+    /// <summary>Wakes this node's retries waiting on the key (they read its state again).</summary>
+    public void Settle(KeyScope scope)
     {
         if (_settled.TryRemove(scope, out var settled))
         {
