@@ -3,6 +3,7 @@ using Dapper;
 using Dms.Platform.Configuration;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
+using Dms.Platform.Http.Idempotency;
 using Dms.Platform.Observability;
 using Dms.Platform.Security;
 using Dms.Platform.Storage;
@@ -88,6 +89,7 @@ internal static class PlatformServices
                 _ => throw new StartupException($"Dms__Storage__Provider '{options.Storage.Provider}' is not supported; use FileSystem or S3."),
             };
         });
+        services.AddIdempotency(runBackgroundWork);
         services.AddSingleton<SigningKey>();
         services.AddSingleton<TokenService>();
         services.AddAuthentication("Bearer")
@@ -130,7 +132,7 @@ internal static class PlatformServices
             var origins = dms.Value.Security.AllowedOrigins.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             if (origins.Length > 0)
             {
-                cors.AddDefaultPolicy(p => p.WithOrigins(origins).AllowAnyHeader().AllowAnyMethod().WithExposedHeaders("ETag", "Location", "X-Correlation-Id"));
+                cors.AddDefaultPolicy(p => p.WithOrigins(origins).AllowAnyHeader().AllowAnyMethod().WithExposedHeaders("ETag", "Location", "X-Correlation-Id", IdempotencyKeys.ReplayedHeader));
             }
         });
         services.AddAuthorization(Policies.Add);
@@ -224,6 +226,7 @@ internal static class PlatformServices
         });
         app.UseAuthorization();
         app.UseRateLimiter();
+        app.UseIdempotencyKeys();
         return app;
     }
 

@@ -172,7 +172,12 @@ public sealed class RowLevelSecurityTests(TenantFixture fixture) : IClassFixture
             upload.EnsureSuccessStatusCode();
             documentId = (await upload.JsonAsync()).GetProperty("id").GetGuid();
         }
-        using (var folder = await admin.PostAsJsonAsync("/api/v1/folders", new { workspaceId = tenant.DefaultWorkspaceId, name = $"rls-{Guid.NewGuid():N}" }))
+        // With an Idempotency-Key: idempotency_keys gets a row too.
+        using (var folder = await admin.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/api/v1/folders")
+        {
+            Content = JsonContent.Create(new { workspaceId = tenant.DefaultWorkspaceId, name = $"rls-{Guid.NewGuid():N}" }),
+            Headers = { { "Idempotency-Key", Guid.NewGuid().ToString() } },
+        }))
         {
             folder.EnsureSuccessStatusCode();
         }

@@ -42,6 +42,7 @@ public sealed class TableOwnershipTests
         ["audit_heads"] = "Audit",
         ["outbox_messages"] = DmsCode.Platform,
         ["schema_migrations"] = DmsCode.Platform,
+        ["idempotency_keys"] = DmsCode.Platform,
     };
 
     /// <summary>Documented read models: a module may read these tables it does not own (never write them).</summary>

@@ -35,6 +35,7 @@ internal sealed class DmsOptions
     public ManagementOptions Management { get; set; } = new();
     public LogOptions Logs { get; set; } = new();
     public TracingOptions Tracing { get; set; } = new();
+    public Http.Idempotency.IdempotencyOptions Idempotency { get; set; } = new();
 
     public string DataDirectoryFullPath => Path.GetFullPath(DataDirectory);
 }
