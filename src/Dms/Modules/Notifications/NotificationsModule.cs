@@ -29,6 +29,7 @@ internal static class NotificationsModule
         services.TryAddSingleton<MailComposer>();
         services.TryAddSingleton<UnsubscribeTokens>();
         services.TryAddSingleton<DigestJob>();
+        services.TryAddSingleton<UnsubscribeHandler>();
         if (runBackgroundWork)
         {
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, DigestService>());

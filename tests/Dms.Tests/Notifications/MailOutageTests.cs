@@ -1,0 +1,93 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using Dms.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Shouldly;
+using Xunit;
+using static Dms.Tests.Notifications.MailSupport;
+
+namespace Dms.Tests.Notifications;
+
+/// <summary>
+/// "The notification service is down" (seed 004): the SMTP server is stopped while approvals run. Approvals neither slow
+/// down nor fail (mail has an outbox lane of its own), the mails queue and are retried with backoff, and once the server
+/// is back each arrives exactly once, counted by Message-ID. On an app and SMTP server of its own.
+/// </summary>
+public sealed class MailOutageTests
+{
+    [Fact]
+    public async Task With_the_mail_server_down_approvals_run_as_usual_and_every_mail_arrives_once_when_it_returns()
+    {
+        await using var smtp = new SmtpTestServer();
+        smtp.Start();
+        var logs = new CapturedLogs();
+        await using var app = await StartAppAsync($"mailout_{Guid.NewGuid():N}"[..16], smtp,
+            new Dictionary<string, string> { ["Dms:Outbox:Mail:MaxAttempts"] = "1000" },
+            services => services.AddSingleton<ILoggerProvider>(logs));
+        var tenant = await app.CreateTenantAsync();
+        var approver = await tenant.CreateUserAsync("Admin");
+        var member = await tenant.CreateUserAsync("Member");
+        const int requests = 8;
+        var documents = new List<Guid>();
+        for (var i = 0; i < requests; i++)
+        {
+            documents.Add(await UploadAsync(member, $"Outage {i}"));
+        }
+
+        await smtp.StopAsync();
+        var slowest = TimeSpan.Zero;
+        var approvals = new List<Guid>();
+        foreach (var document in documents)
+        {
+            var started = Stopwatch.GetTimestamp();
+            var approvalId = await RequestDeleteAsync(member, document);
+            using (var approved = await approver.Client.PostAsJsonAsync($"/api/v1/approvals/{approvalId}/approve", new { comment = "ok" }))
+            {
+                await approved.ShouldHaveStatusAsync(HttpStatusCode.OK);
+            }
+            var elapsed = Stopwatch.GetElapsedTime(started);
+            slowest = elapsed > slowest ? elapsed : slowest;
+            approvals.Add(approvalId);
+        }
+        // Carried out while the mail server is still down: nothing waits for mail.
+        foreach (var approvalId in approvals)
+        {
+            await WaitForStatusAsync(tenant.Admin, approvalId, "Executed");
+        }
+        // Generous for a loaded machine, far below an SMTP timeout (10 s here) that a request waiting on mail would pay.
+        slowest.ShouldBeLessThan(TimeSpan.FromSeconds(8));
+
+        // The mails queued and were retried: each (notification, recipient) once, nothing sent, attempts made.
+        var expected = await OwnerScalarAsync<long>(app, tenant.Id, "SELECT count(*) FROM mail_deliveries WHERE tenant_id = @t");
+        expected.ShouldBeGreaterThanOrEqualTo(requests * 3); // requested → two admins, executed → the requester
+        await WaitUntilAsync(async () => await OwnerScalarAsync<long>(app, tenant.Id,
+            "SELECT count(*) FROM outbox_messages WHERE tenant_id = @t AND type = 'mail.send' AND attempts >= 2 AND status = 'Pending'") > 0);
+        (await OwnerScalarAsync<long>(app, tenant.Id, "SELECT count(*) FROM mail_deliveries WHERE tenant_id = @t AND sent_at IS NOT NULL")).ShouldBe(0);
+        smtp.Received.ShouldBeEmpty();
+
+        smtp.Start();
+        await WaitUntilAsync(async () => await OwnerScalarAsync<long>(app, tenant.Id,
+            "SELECT count(*) FROM mail_deliveries WHERE tenant_id = @t AND sent_at IS NOT NULL") == expected);
+        await WaitForQuietOutboxAsync(app, tenant.Id);
+        var ids = smtp.Received.Select(m => m.MessageId).ToList();
+        ids.Count.ShouldBe((int)expected);
+        ids.Distinct().Count().ShouldBe(ids.Count, "each mail exactly once");
+        (await OwnerScalarAsync<long>(app, tenant.Id, "SELECT count(*) FROM outbox_messages WHERE tenant_id = @t AND status = 'Dead'")).ShouldBe(0);
+
+        // The failures were logged (with MailKit's exceptions), the SMTP password never.
+        logs.Lines.ShouldContain(l => l.Contains("mail.send", StringComparison.Ordinal));
+        logs.Lines.ShouldNotContain(l => l.Contains(smtp.Password, StringComparison.Ordinal));
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
+        while (!await condition())
+        {
+            DateTime.UtcNow.ShouldBeLessThan(deadline, "the condition never held");
+            await Task.Delay(200);
+        }
+    }
+}
