@@ -60,8 +60,10 @@ public sealed class MailOutageTests
         slowest.ShouldBeLessThan(TimeSpan.FromSeconds(8));
 
         // The mails queued and were retried: each (notification, recipient) once, nothing sent, attempts made.
+        await WaitUntilAsync(async () => await OwnerScalarAsync<long>(app, tenant.Id,
+            "SELECT count(*) FROM outbox_messages WHERE tenant_id = @t AND type NOT LIKE 'mail.%' AND status IN ('Pending', 'Processing')") == 0);
         var expected = await OwnerScalarAsync<long>(app, tenant.Id, "SELECT count(*) FROM mail_deliveries WHERE tenant_id = @t");
-        expected.ShouldBeGreaterThanOrEqualTo(requests * 3); // requested → two admins, executed → the requester
+        expected.ShouldBe(requests * 4); // requested → two admins; approved and executed → the requester
         await WaitUntilAsync(async () => await OwnerScalarAsync<long>(app, tenant.Id,
             "SELECT count(*) FROM outbox_messages WHERE tenant_id = @t AND type = 'mail.send' AND attempts >= 2 AND status = 'Pending'") > 0);
         (await OwnerScalarAsync<long>(app, tenant.Id, "SELECT count(*) FROM mail_deliveries WHERE tenant_id = @t AND sent_at IS NOT NULL")).ShouldBe(0);
@@ -69,7 +71,11 @@ public sealed class MailOutageTests
 
         smtp.Start();
         await WaitUntilAsync(async () => await OwnerScalarAsync<long>(app, tenant.Id,
-            "SELECT count(*) FROM mail_deliveries WHERE tenant_id = @t AND sent_at IS NOT NULL") == expected);
+            "SELECT count(*) FROM mail_deliveries WHERE tenant_id = @t AND sent_at IS NOT NULL") == expected,
+            async () => $"received {smtp.Received.Count}; deliveries: " + await OwnerScalarAsync<string>(app, tenant.Id,
+                "SELECT string_agg(kind || ' sent=' || (sent_at IS NOT NULL) || ' skipped=' || coalesce(skipped_reason, '-'), '; ') FROM mail_deliveries WHERE tenant_id = @t")
+                + "; outbox: " + await OwnerScalarAsync<string>(app, tenant.Id,
+                "SELECT string_agg(type || ' ' || status || ' ' || attempts || ' ' || coalesce(last_error, '-'), '; ') FROM outbox_messages WHERE tenant_id = @t AND type LIKE 'mail%'"));
         await WaitForQuietOutboxAsync(app, tenant.Id);
         var ids = smtp.Received.Select(m => m.MessageId).ToList();
         ids.Count.ShouldBe((int)expected);
@@ -81,12 +87,15 @@ public sealed class MailOutageTests
         logs.Lines.ShouldNotContain(l => l.Contains(smtp.Password, StringComparison.Ordinal));
     }
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, Func<Task<string>>? explain = null)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
         while (!await condition())
         {
-            DateTime.UtcNow.ShouldBeLessThan(deadline, "the condition never held");
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new ShouldAssertException("The condition never held. " + (explain is null ? "" : await explain()));
+            }
             await Task.Delay(200);
         }
     }
