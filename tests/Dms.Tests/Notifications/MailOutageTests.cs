@@ -87,6 +87,40 @@ public sealed class MailOutageTests
         logs.Lines.ShouldNotContain(l => l.Contains(smtp.Password, StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task A_mail_server_that_accepts_but_never_answers_holds_up_only_mail()
+    {
+        // A listener that takes connections (the kernel completes them) and never says a word: each SMTP attempt waits
+        // out Dms__Mail__Timeout. Anything queued behind mail on the same dispatcher would wait as long.
+        await using var smtp = new SmtpTestServer();
+        using var silent = new System.Net.Sockets.TcpListener(IPAddress.Loopback, smtp.Port);
+        silent.Start();
+        await using var app = await StartAppAsync($"mailhang_{Guid.NewGuid():N}"[..16], smtp, new Dictionary<string, string>
+        {
+            ["Dms:Mail:Timeout"] = "00:00:20",
+            ["Dms:Outbox:Mail:MaxAttempts"] = "1000",
+        });
+        var tenant = await app.CreateTenantAsync();
+        var approver = await tenant.CreateUserAsync("Admin");
+        var member = await tenant.CreateUserAsync("Member");
+        for (var i = 0; i < 3; i++)
+        {
+            var approvalId = await RequestDeleteAsync(member, await UploadAsync(member, $"Hang {i}"));
+            await WaitUntilAsync(async () => await OwnerScalarAsync<long>(app, tenant.Id,
+                "SELECT count(*) FROM outbox_messages WHERE tenant_id = @t AND type = 'mail.send' AND status = 'Processing'") > 0);
+            var started = Stopwatch.GetTimestamp();
+            using (var approved = await approver.Client.PostAsJsonAsync($"/api/v1/approvals/{approvalId}/approve", new { comment = "ok" }))
+            {
+                await approved.ShouldHaveStatusAsync(HttpStatusCode.OK);
+            }
+            await WaitForStatusAsync(tenant.Admin, approvalId, "Executed");
+            // Well under one SMTP timeout (20 s): the execution did not wait behind a hanging mail.
+            Stopwatch.GetElapsedTime(started).ShouldBeLessThan(TimeSpan.FromSeconds(12));
+        }
+        (await OwnerScalarAsync<long>(app, tenant.Id, "SELECT count(*) FROM mail_deliveries WHERE tenant_id = @t AND sent_at IS NOT NULL")).ShouldBe(0);
+        silent.Stop();
+    }
+
     private static async Task WaitUntilAsync(Func<Task<bool>> condition, Func<Task<string>>? explain = null)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
