@@ -253,7 +253,7 @@ public sealed class MailTests(MailFixture fixture) : IClassFixture<MailFixture>
 
         var tomorrow = DateTime.UtcNow.Date.AddDays(1);
         (await RunDigestAtAsync(tomorrow.AddHours(6))).ShouldBe(0, "before Dms__Mail__DigestHour (7)");
-        (await RunDigestAtAsync(tomorrow.AddHours(7.5))).ShouldBeGreaterThanOrEqualTo(1);
+        (await RunDigestAtAsync(tomorrow.AddHours(7.5))).ShouldBe(1);
         (await RunDigestAtAsync(tomorrow.AddHours(9))).ShouldBe(0, "one digest a day");
         var digest = (await Smtp.WaitForAsync(reader.Email)).ShouldHaveSingleItem();
         digest.Subject!.ShouldBe("Your daily summary: 2 notifications");
@@ -263,10 +263,20 @@ public sealed class MailTests(MailFixture fixture) : IClassFixture<MailFixture>
         }
         digest.Headers[HeaderId.ListUnsubscribe].ShouldNotBeNull();
 
-        // The next day, with nothing held: no mail.
-        (await RunDigestAtAsync(tomorrow.AddDays(1).AddHours(8))).ShouldBe(0);
+        // Held later the same day: it waits for the next day's digest.
+        var late = $"Digest late {Guid.NewGuid():N}"[..20];
+        await RequestDeleteAsync(member, await UploadAsync(member, late));
         await WaitForQuietOutboxAsync(App, tenant.Id);
-        Smtp.To(reader.Email).Count.ShouldBe(1);
+        (await RunDigestAtAsync(tomorrow.AddHours(10))).ShouldBe(0, "one digest a day");
+        (await RunDigestAtAsync(tomorrow.AddDays(1).AddHours(8))).ShouldBe(1);
+        var next = (await Smtp.WaitForAsync(reader.Email, 2)).Single(m => m.MessageId != digest.MessageId);
+        next.Subject.ShouldBe("Your daily summary: 1 notification");
+        next.TextBody!.ShouldContain(late);
+
+        // The day after, with nothing held: no mail.
+        (await RunDigestAtAsync(tomorrow.AddDays(2).AddHours(8))).ShouldBe(0);
+        await WaitForQuietOutboxAsync(App, tenant.Id);
+        Smtp.To(reader.Email).Count.ShouldBe(2);
     }
 
     [Fact]

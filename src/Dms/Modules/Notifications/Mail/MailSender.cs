@@ -1,7 +1,7 @@
+using Dms.Platform.Outbox;
 using MailKit;
 using MailKit.Net.Smtp;
 using MailKit.Security;
-using Dms.Platform.Outbox;
 using Microsoft.Extensions.Options;
 using MimeKit;
 
