@@ -21,7 +21,12 @@ internal static class NotificationsModule
     /// <summary>Safe to call more than once (modules that send notifications may make sure the module is there).</summary>
     public static IServiceCollection AddNotifications(this IServiceCollection services, bool runBackgroundWork = false)
     {
-        services.AddOptions<MailOptions>().BindConfiguration(MailOptions.Section);
+        // Checked at start-up: a mistyped Dms__Mail__Tls or port stops the node with the reason, instead of every mail failing later.
+        services.AddOptions<MailOptions>().BindConfiguration(MailOptions.Section)
+            .Validate(o => o.Port is > 0 and < 65536, "Dms__Mail__Port must be a TCP port (1-65535).")
+            .Validate(o => o.DigestHour is >= 0 and <= 23, "Dms__Mail__DigestHour must be an hour of the day (0-23, UTC).")
+            .Validate(o => !o.Enabled || MimeKit.MailboxAddress.TryParse(o.From, out _), "Dms__Mail__From must be an address or Name <address>.")
+            .ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IOutboxHandler, NotifyHandler>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IOutboxHandler, SendMailHandler>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IOutboxHandler, SendDigestHandler>());
