@@ -30,7 +30,7 @@ builder.AddPlatform(runBackgroundWork);
 builder.Services.AddAccess();
 builder.Services.AddDocuments(runBackgroundWork);
 builder.Services.AddApprovals(runBackgroundWork);
-builder.Services.AddNotifications();
+builder.Services.AddNotifications(runBackgroundWork);
 builder.Services.AddAudit(runBackgroundWork);
 builder.Services.AddUi();
 

@@ -81,6 +81,8 @@ internal static class UiModule
             o.Conventions.AllowAnonymousToPage("/Denied");
             // Error pages answer whoever reached an error, signed in or not.
             o.Conventions.AllowAnonymousToPage("/Error");
+            // Unsubscribe links in mails work without signing in: their signed token names the user.
+            o.Conventions.AllowAnonymousToPage("/Unsubscribe");
             // Page by page, not the /Admin folder: folder and page rules would both apply, and auditors (who are
             // not admins) could not open the audit page.
             foreach (var page in AdminPages)

@@ -242,7 +242,31 @@ public sealed class RowLevelSecurityTests(TenantFixture fixture) : IClassFixture
             using var vote = await admin.PostAsJsonAsync($"/api/v1/approvals/{approvalId}/approve", new { comment = "rls" });
             vote.EnsureSuccessStatusCode();
         }
+        // Notification preferences and the digest choice (issue 15): notification_preferences, notification_settings.
+        using (var preferences = await admin.PutAsJsonAsync("/api/v1/me/notification-preferences", new
+        {
+            kinds = new[] { new { kind = "approval.rejected", inApp = true, email = false } },
+            digest = "daily",
+        }))
+        {
+            preferences.EnsureSuccessStatusCode();
+        }
         await StoredState.SettleAsync(tenant.App, tenant.Id);
+        // The shared app sends no mail (no Dms__Mail__Host), so the mail row is written as the owner: what is checked here is
+        // who may see it, which row-level security decides however it got there (tests/Dms.Tests/Notifications send real mail).
+        await using (var owner = new NpgsqlConnection(tenant.App.OwnerConnectionString))
+        {
+            await owner.OpenAsync();
+            // FORCE ROW LEVEL SECURITY holds the owner too: it writes as the tenant.
+            await using var insert = new NpgsqlCommand("""
+                SELECT set_config('app.tenant_id', @tenant::text, false);
+                INSERT INTO mail_deliveries (tenant_id, id, user_id, source_id, kind, title, body, digest)
+                VALUES (@tenant, gen_random_uuid(), @user, gen_random_uuid(), 'approval.rejected', 'rls', 'rls', true)
+                """, owner);
+            insert.Parameters.AddWithValue("tenant", tenant.Id);
+            insert.Parameters.AddWithValue("user", member.UserId);
+            await insert.ExecuteNonQueryAsync();
+        }
     }
 
     [Fact]

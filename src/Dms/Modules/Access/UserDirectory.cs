@@ -31,4 +31,12 @@ internal static class UserDirectory
         c.ExecuteScalarAsync<bool>(new CommandDefinition(
             "SELECT EXISTS (SELECT 1 FROM users WHERE tenant_id = @tenant AND id = @userId AND NOT disabled)",
             new { tenant, userId }, tx, cancellationToken: ct));
+
+    /// <summary>An enabled user's e-mail address and tenant role (whom a mail goes to, and what they may read); null when disabled or unknown.</summary>
+    public static Task<MailRecipient?> MailRecipientAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid userId, CancellationToken ct) =>
+        c.QuerySingleOrDefaultAsync<MailRecipient?>(new CommandDefinition(
+            "SELECT id, email, role FROM users WHERE tenant_id = @tenant AND id = @userId AND NOT disabled",
+            new { tenant, userId }, tx, cancellationToken: ct));
 }
+
+internal sealed record MailRecipient(Guid Id, string Email, string Role);

@@ -139,6 +139,24 @@ internal static class DocumentsFacade
             "SELECT title FROM documents WHERE tenant_id = @tenant AND id = @documentId", new { tenant, documentId }, tx, cancellationToken: ct));
 
     /// <summary>
+    /// For a message sent later (e-mail): the document's title and state if <paramref name="userId"/> with tenant role
+    /// <paramref name="tenantRole"/> may read it now, in any state (the page of a deleted one says so); null when they may not.
+    /// </summary>
+    public static async Task<DocumentForReader?> ForReaderAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid documentId, Guid userId,
+        string tenantRole, CancellationToken ct)
+    {
+        var rows = await c.QueryAsync<(string Title, DocumentStatus Status, string? Role)>(new CommandDefinition("""
+            SELECT d.title, d.status, m.role
+            FROM documents d
+            LEFT JOIN workspace_members m ON m.tenant_id = d.tenant_id AND m.workspace_id = d.workspace_id AND m.user_id = @userId
+            WHERE d.tenant_id = @tenant AND d.id = @documentId
+            """, new { tenant, documentId, userId }, tx, cancellationToken: ct));
+        return rows.FirstOrDefault() is { Title: not null } r && Permissions.Allows(tenantRole, r.Role, WorkspaceAction.Read)
+            ? new DocumentForReader(documentId, r.Title, r.Status, DocumentStates.Live.Contains(r.Status))
+            : null;
+    }
+
+    /// <summary>
     /// Of <paramref name="documentIds"/>, the live documents <paramref name="me"/> may read, with their current file, in one
     /// query (the rest, deleted or out of reach, are simply absent).
     /// </summary>
@@ -225,3 +243,6 @@ internal static class DocumentsFacade
         return new PurgeOutcome(due, keys);
     }
 }
+
+/// <summary>A document as a notification names it: title, state, and whether it is live (not deleted or purged).</summary>
+internal sealed record DocumentForReader(Guid Id, string Title, DocumentStatus Status, bool Live);

@@ -37,6 +37,12 @@ internal enum OutboxLane
 
     /// <summary>Rendering previews (LibreOffice takes seconds a file): of its own, so text extraction never waits behind it.</summary>
     Previews,
+
+    /// <summary>
+    /// E-mail over SMTP: of its own, so a mail server that is down or slow never delays approvals, and with its own
+    /// attempt budget (<see cref="MailLaneOptions"/>), long enough to ride out an outage of hours.
+    /// </summary>
+    Mail,
 }
 
 /// <summary>A failure that no retry can fix: the message goes straight to the dead letters.</summary>
@@ -114,9 +120,25 @@ internal sealed class OutboxOptions
     /// <summary>The background lane (extraction, previews): its lease bounds one message's run time.</summary>
     public BackgroundLaneOptions Background { get; set; } = new();
 
-    public TimeSpan Lease(OutboxLane lane) => lane == OutboxLane.Default ? LeaseDuration : Background.LeaseDuration;
+    /// <summary>The mail lane: its lease, batch and attempt budget.</summary>
+    public MailLaneOptions Mail { get; set; } = new();
 
-    public int Batch(OutboxLane lane) => lane == OutboxLane.Default ? BatchSize : Background.BatchSize;
+    public TimeSpan Lease(OutboxLane lane) => lane switch
+    {
+        OutboxLane.Default => LeaseDuration,
+        OutboxLane.Mail => Mail.LeaseDuration,
+        _ => Background.LeaseDuration,
+    };
+
+    public int Batch(OutboxLane lane) => lane switch
+    {
+        OutboxLane.Default => BatchSize,
+        OutboxLane.Mail => Mail.BatchSize,
+        _ => Background.BatchSize,
+    };
+
+    /// <summary>Attempts before a message of <paramref name="lane"/> is dead.</summary>
+    public int Attempts(OutboxLane lane) => lane == OutboxLane.Mail ? Mail.MaxAttempts : MaxAttempts;
 
     /// <summary>Exponential backoff with full jitter: a random delay in [½·d, d] where d doubles per attempt.</summary>
     public TimeSpan Backoff(int attempts)
@@ -131,4 +153,17 @@ internal sealed class BackgroundLaneOptions
 {
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromMinutes(5);
     public int BatchSize { get; set; } = 4;
+}
+
+internal sealed class MailLaneOptions
+{
+    /// <summary>Bounds one message's SMTP conversation (connect, send, quit), together with <c>Dms__Mail__Timeout</c>.</summary>
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromMinutes(2);
+    public int BatchSize { get; set; } = 10;
+
+    /// <summary>
+    /// With the default backoff (2 s doubling to 10 min, jittered to ½–1×) 30 attempts span about three hours: a mail
+    /// server down for two hours delays mail, it does not lose it.
+    /// </summary>
+    public int MaxAttempts { get; set; } = 30;
 }

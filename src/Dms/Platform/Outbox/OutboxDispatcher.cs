@@ -102,7 +102,7 @@ internal sealed class OutboxDispatcher(
                 node = _node,
                 batch = Settings.Batch(lane),
                 lease = Settings.Lease(lane),
-                max = Settings.MaxAttempts,
+                max = Settings.Attempts(lane),
                 types = _laneTypes,
                 only = lane != OutboxLane.Default,
             }, cancellationToken: ct))).ToList();
@@ -151,7 +151,7 @@ internal sealed class OutboxDispatcher(
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            var dead = ex is PermanentOutboxFailure || message.Attempts >= Settings.MaxAttempts;
+            var dead = ex is PermanentOutboxFailure || message.Attempts >= Settings.Attempts(lane);
             Measure(message, started, dead ? "dead" : "retry");
             activity?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
             var retryIn = Settings.Backoff(message.Attempts);
