@@ -245,7 +245,7 @@ public sealed class RowLevelSecurityTests(TenantFixture fixture) : IClassFixture
         // Notification preferences and the digest choice (issue 15): notification_preferences, notification_settings.
         using (var preferences = await admin.PutAsJsonAsync("/api/v1/me/notification-preferences", new
         {
-            kinds = new[] { new { kind = "approval.rejected", inApp = true, email = false } },
+            kinds = new[] { new { kind = "approval.decided", inApp = true, email = false } },
             digest = "daily",
         }))
         {

@@ -213,7 +213,7 @@ public sealed class MailTests(MailFixture fixture) : IClassFixture<MailFixture>
         }
         (await Email(tenant.Admin, "approval.requested")).ShouldBeFalse();
         (await InApp(tenant.Admin, "approval.requested")).ShouldBeTrue("in-app stays as it was");
-        (await Email(tenant.Admin, "approval.rejected")).ShouldBeTrue("other kinds keep their e-mail");
+        (await Email(tenant.Admin, "approval.decided")).ShouldBeTrue("other kinds keep their e-mail");
 
         // A mail client's RFC 8058 one-click POST, and "all" from the page.
         using (var oneClick = await anonymous.PostAsync(url.PathAndQuery, new FormUrlEncodedContent(new Dictionary<string, string> { ["List-Unsubscribe"] = "One-Click" })))

@@ -14,7 +14,7 @@ namespace Dms.Tests.Notifications;
 public sealed class PreferenceTests(TenantFixture fixture) : IClassFixture<TenantFixture>
 {
     private static readonly string[] Kinds =
-        ["approval.requested", "approval.reminder", "approval.approved", "approval.rejected", "approval.expired", "approval.executed", "approval.failed"];
+        ["approval.requested", "approval.reminder", "approval.decided", "approval.expired", "approval.executed", "approval.failed"];
 
     [Fact]
     public async Task Every_kind_is_listed_with_both_channels_on_and_no_digest_by_default()
@@ -34,31 +34,32 @@ public sealed class PreferenceTests(TenantFixture fixture) : IClassFixture<Tenan
         var other = await fixture.Tenant.CreateUserAsync("Member");
         using var response = await user.Client.PutAsJsonAsync("/api/v1/me/notification-preferences", new
         {
-            kinds = new[] { new { kind = "approval.rejected", inApp = false, email = true }, new { kind = "approval.executed", inApp = true, email = false } },
+            kinds = new[] { new { kind = "approval.decided", inApp = false, email = true }, new { kind = "approval.executed", inApp = true, email = false } },
             digest = "daily",
         });
         await response.ShouldHaveStatusAsync(HttpStatusCode.OK);
         var answered = await response.JsonAsync();
         var stored = await MailSupport.PreferencesAsync(user);
         stored.ToString().ShouldBe(answered.ToString());
-        Kind(stored, "approval.rejected").ShouldBe((false, true));
+        Kind(stored, "approval.decided").ShouldBe((false, true));
         Kind(stored, "approval.executed").ShouldBe((true, false));
         Kind(stored, "approval.requested").ShouldBe((true, true));
         stored.GetProperty("digest").GetString().ShouldBe("daily");
 
         // A second PUT without a digest keeps it.
-        await MailSupport.SetPreferenceAsync(user, "approval.rejected", inApp: false, email: false);
+        await MailSupport.SetPreferenceAsync(user, "approval.decided", inApp: false, email: false);
         (await MailSupport.PreferencesAsync(user)).GetProperty("digest").GetString().ShouldBe("daily");
 
         var untouched = await MailSupport.PreferencesAsync(other);
-        Kind(untouched, "approval.rejected").ShouldBe((true, true));
+        Kind(untouched, "approval.decided").ShouldBe((true, true));
         untouched.GetProperty("digest").GetString().ShouldBe("none");
     }
 
     [Theory]
-    [InlineData("""{"kinds":[{"kind":"approval.decided","inApp":true,"email":true}]}""", 400, "notification.unknown_kind")]
-    [InlineData("""{"kinds":[{"kind":"approval.rejected","inApp":true}]}""", 400, "validation.failed")]
-    [InlineData("""{"kinds":[{"kind":"approval.rejected","inApp":true,"email":true},{"kind":"approval.rejected","inApp":false,"email":true}]}""", 400, "validation.failed")]
+    [InlineData("""{"kinds":[{"kind":"approval.decision","inApp":true,"email":true}]}""", 400, "notification.unknown_kind")]
+    [InlineData("""{"kinds":[{"kind":"approval.approved","inApp":true,"email":true}]}""", 400, "notification.unknown_kind")]
+    [InlineData("""{"kinds":[{"kind":"approval.decided","inApp":true}]}""", 400, "validation.failed")]
+    [InlineData("""{"kinds":[{"kind":"approval.decided","inApp":true,"email":true},{"kind":"approval.decided","inApp":false,"email":true}]}""", 400, "validation.failed")]
     [InlineData("""{"digest":"weekly"}""", 400, "validation.failed")]
     [InlineData("""{"kinds":[null]}""", 400, "validation.failed")]
     [InlineData("""{"kinds":"all"}""", 400, null)]
@@ -90,14 +91,14 @@ public sealed class PreferenceTests(TenantFixture fixture) : IClassFixture<Tenan
         var form = new Dictionary<string, string> { ["Digest"] = "daily" };
         using var content = new FormUrlEncodedContent(
         [
-            new("InApp", "approval.requested"), new("Email", "approval.requested"), new("InApp", "approval.rejected"), new("Digest", "daily"),
+            new("InApp", "approval.requested"), new("Email", "approval.requested"), new("InApp", "approval.decided"), new("Digest", "daily"),
             new("__RequestVerificationToken", UiForms.Token(page)),
         ]);
         using var saved = await ui.PostAsync("/account/notifications", content);
         saved.StatusCode.ShouldBe(HttpStatusCode.Redirect);
         var stored = await MailSupport.PreferencesAsync(user);
         Kind(stored, "approval.requested").ShouldBe((true, true));
-        Kind(stored, "approval.rejected").ShouldBe((true, false));
+        Kind(stored, "approval.decided").ShouldBe((true, false));
         Kind(stored, "approval.executed").ShouldBe((false, false));
         stored.GetProperty("digest").GetString().ShouldBe("daily");
         (await ui.GetStringAsync("/documents")).ShouldContain("href=\"/account/notifications\"");

@@ -127,7 +127,7 @@ internal sealed class SendMailHandler(MailComposer composer) : IOutboxHandler
         return composer.DeliverAsync(message.TenantId, "id = @id AND NOT digest", new { id = payload.DeliveryId }, (items, recipient) =>
         {
             var (item, document) = items[0];
-            return composer.Envelope(recipient, $"dms.{item.SourceId:N}.{item.UserId:N}", composer.Token(message.TenantId, item.UserId, item.Kind),
+            return composer.Envelope(recipient, $"dms.{item.SourceId:N}.{item.UserId:N}", composer.Token(message.TenantId, item.UserId, NotificationKinds.PreferenceOf(item.Kind)),
                 url => MailTemplates.Single(item, document, recipient.Role == Roles.Admin, composer.Links, url));
         }, ct);
     }

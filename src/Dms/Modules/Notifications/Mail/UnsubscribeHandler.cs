@@ -21,7 +21,7 @@ internal sealed class UnsubscribeHandler(Db db, UnsubscribeTokens tokens)
             return null;
         }
         var names = await db.InTenantAsync(what.TenantId, (c, tx) => UserDirectory.NamesAsync(c, tx, what.TenantId, [what.UserId], ct), ct);
-        return names.Count == 0 ? null : new UnsubscribeOffer(names[0].Name, what.Kind == Unsubscribe.AllKinds ? null : NotificationKinds.Describe(what.Kind));
+        return names.Count == 0 ? null : new UnsubscribeOffer(names[0].Name, what.Kind == Unsubscribe.AllKinds ? null : NotificationKinds.Describe(NotificationKinds.PreferenceOf(what.Kind)));
     }
 
     /// <summary>Turns e-mail off for the link's kind, or for every kind when <paramref name="all"/>; null for an invalid link.</summary>

@@ -40,6 +40,7 @@ internal static class PreferenceStore
     public static async Task<IReadOnlyDictionary<Guid, Channels>> ForKindAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, IReadOnlyList<Guid> users,
         string kind, CancellationToken ct)
     {
+        kind = NotificationKinds.PreferenceOf(kind);
         var defaults = NotificationKinds.Describe(kind);
         var rows = await c.QueryAsync<(Guid Id, bool? InApp, bool? Email, string? Digest)>(new CommandDefinition("""
             SELECT u.id, p.in_app, p.email, s.digest
@@ -117,7 +118,7 @@ internal sealed class SetNotificationPreferencesHandler(Db db, GetNotificationPr
                 validator.Require(false, $"kinds[{i}]", "Each entry needs kind, inApp and email.");
                 continue;
             }
-            if (NotificationKinds.Find(entry.Kind) is null)
+            if (!NotificationKinds.IsChoosable(entry.Kind))
             {
                 throw new ApiProblem(StatusCodes.Status400BadRequest, "notification.unknown_kind", $"There is no notification kind '{Truncate(entry.Kind)}'.",
                     $"Known kinds: {string.Join(", ", NotificationKinds.All.Select(k => k.Name))}.");
