@@ -1,3 +1,4 @@
+using System.Xml;
 using Dapper;
 using Dms.Modules.Approvals.Domain;
 using Dms.Modules.Approvals.Governance;
@@ -12,7 +13,6 @@ using Dms.Platform.Security;
 using Dms.Platform.UseCases;
 using Microsoft.Extensions.Options;
 using Npgsql;
-using System.Xml;
 
 namespace Dms.Modules.Approvals.Requests;
 
