@@ -32,8 +32,19 @@ internal sealed class DeliveryWorker(NpgsqlDataSource dataSource, Db db, Webhook
 
     internal sealed record Claimed(Guid Id, Guid TenantId, Guid EndpointId, Guid EventId, int Attempts);
 
-    private sealed record Work(string Url, bool Enabled, Circuit Circuit, string Secret, string? PreviousSecret, DateTime? PreviousSecretUntil,
-        string Type, long Sequence, string Data, DateTime OccurredAt);
+    private sealed class Work
+    {
+        public string Url { get; init; } = "";
+        public bool Enabled { get; init; }
+        public Circuit Circuit { get; init; }
+        public string Secret { get; init; } = "";
+        public string? PreviousSecret { get; init; }
+        public DateTime? PreviousSecretUntil { get; init; }
+        public string Type { get; init; } = "";
+        public long Sequence { get; init; }
+        public string Data { get; init; } = "{}";
+        public DateTime OccurredAt { get; init; }
+    }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

@@ -47,9 +47,20 @@ internal sealed record ListDeliveries(Guid WebhookId, string? Status, int? Limit
 
 internal sealed record ReplayDelivery(Guid WebhookId, Guid DeliveryId);
 
-internal sealed record EndpointRow(Guid Id, string Url, string Description, string[] Events, bool Enabled, Circuit Circuit, int ConsecutiveFailures,
-    DateTime? CircuitOpenedAt, DateTime? PreviousSecretUntil, DateTime CreatedAt, DateTime UpdatedAt)
+internal sealed class EndpointRow
 {
+    public Guid Id { get; init; }
+    public string Url { get; init; } = "";
+    public string Description { get; init; } = "";
+    public string[] Events { get; init; } = [];
+    public bool Enabled { get; init; }
+    public Circuit Circuit { get; init; }
+    public int ConsecutiveFailures { get; init; }
+    public DateTime? CircuitOpenedAt { get; init; }
+    public DateTime? PreviousSecretUntil { get; init; }
+    public DateTime CreatedAt { get; init; }
+    public DateTime UpdatedAt { get; init; }
+
     public WebhookResponse ToResponse() => new(Id, Url, Description, Events, Enabled,
         !Enabled ? "disabled" : Circuit == Circuit.Open ? "paused" : "active", ConsecutiveFailures,
         Circuit == Circuit.Open ? CircuitOpenedAt : null, PreviousSecretUntil, CreatedAt, UpdatedAt);
@@ -322,8 +333,20 @@ internal sealed class ReplayDeliveryHandler(Db db, AuditTrail audit) : IHandler<
 
 internal static class Deliveries
 {
-    private sealed record Row(Guid Id, Guid EventId, string EventType, long Sequence, DeliveryStatus Status, int Attempts, DateTime AvailableAt,
-        int? LastStatus, string? LastError, DateTime CreatedAt, DateTime? FinishedAt);
+    private sealed class Row
+    {
+        public Guid Id { get; init; }
+        public Guid EventId { get; init; }
+        public string EventType { get; init; } = "";
+        public long Sequence { get; init; }
+        public DeliveryStatus Status { get; init; }
+        public int Attempts { get; init; }
+        public DateTime AvailableAt { get; init; }
+        public int? LastStatus { get; init; }
+        public string? LastError { get; init; }
+        public DateTime CreatedAt { get; init; }
+        public DateTime? FinishedAt { get; init; }
+    }
 
     private sealed record AttemptRow(Guid DeliveryId, int Attempt, DateTime At, int? StatusCode, int LatencyMs, string? Error);
 
