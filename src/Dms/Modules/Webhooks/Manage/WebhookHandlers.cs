@@ -66,7 +66,7 @@ internal sealed class EndpointRow
         Circuit == Circuit.Open ? CircuitOpenedAt : null, PreviousSecretUntil, CreatedAt, UpdatedAt);
 }
 
-internal static class Endpoints
+internal static class WebhookRows
 {
     public const string Columns = "id, url, description, events, enabled, circuit, consecutive_failures, circuit_opened_at, previous_secret_until, created_at, updated_at";
 
@@ -120,8 +120,8 @@ internal sealed class CreateWebhookHandler(Db db, AuditTrail audit, WebhookSecre
 {
     public async Task<WebhookWithSecret> HandleAsync(CreateWebhook command, CurrentUser me, CancellationToken ct)
     {
-        Endpoints.RequireAdmin(me);
-        var (url, events, description) = await Endpoints.ValidateAsync(command.Url, command.Events, command.Description, creating: true, options.Value, ct);
+        WebhookRows.RequireAdmin(me);
+        var (url, events, description) = await WebhookRows.ValidateAsync(command.Url, command.Events, command.Description, creating: true, options.Value, ct);
         var secret = Signatures.NewSecret();
         var id = Guid.CreateVersion7();
         var created = await db.InTenantAsync(me.TenantId, async (c, tx) =>
@@ -129,10 +129,10 @@ internal sealed class CreateWebhookHandler(Db db, AuditTrail audit, WebhookSecre
             var row = await c.QuerySingleAsync<EndpointRow>(new CommandDefinition($"""
                 INSERT INTO webhook_endpoints (tenant_id, id, url, description, events, enabled, secret, created_by)
                 VALUES (@tenant, @id, @url, @description, @events, @enabled, @secret, @by)
-                RETURNING {Endpoints.Columns}
+                RETURNING {WebhookRows.Columns}
                 """, new { tenant = me.TenantId, id, url, description = description ?? "", events, enabled = command.Enabled ?? true, secret = secrets.Protect(secret), by = me.UserId },
                 tx, cancellationToken: ct));
-            await audit.RecordAsync(c, tx, "webhook.created", "webhook", id, new { url = Endpoints.ForAudit(row.Url), row.Events, row.Description, row.Enabled }, ct: ct);
+            await audit.RecordAsync(c, tx, "webhook.created", "webhook", id, new { url = WebhookRows.ForAudit(row.Url), row.Events, row.Description, row.Enabled }, ct: ct);
             return row;
         }, ct);
         return WebhookWithSecret.Of(created.ToResponse(), secret);
@@ -143,9 +143,9 @@ internal sealed class ListWebhooksHandler(Db db) : IHandler<ListWebhooks, IReadO
 {
     public async Task<IReadOnlyList<WebhookResponse>> HandleAsync(ListWebhooks query, CurrentUser me, CancellationToken ct)
     {
-        Endpoints.RequireAdmin(me);
+        WebhookRows.RequireAdmin(me);
         var rows = await db.InTenantAsync(me.TenantId, (c, tx) => c.QueryAsync<EndpointRow>(new CommandDefinition(
-            $"SELECT {Endpoints.Columns} FROM webhook_endpoints WHERE tenant_id = @tenant ORDER BY created_at, id", new { tenant = me.TenantId }, tx, cancellationToken: ct)), ct);
+            $"SELECT {WebhookRows.Columns} FROM webhook_endpoints WHERE tenant_id = @tenant ORDER BY created_at, id", new { tenant = me.TenantId }, tx, cancellationToken: ct)), ct);
         return rows.Select(r => r.ToResponse()).ToList();
     }
 }
@@ -154,8 +154,8 @@ internal sealed class GetWebhookHandler(Db db) : IHandler<GetWebhook, WebhookRes
 {
     public async Task<WebhookResponse> HandleAsync(GetWebhook query, CurrentUser me, CancellationToken ct)
     {
-        Endpoints.RequireAdmin(me);
-        return (await db.InTenantAsync(me.TenantId, (c, tx) => Endpoints.GetAsync(c, tx, me.TenantId, query.WebhookId, forUpdate: false, ct), ct)).ToResponse();
+        WebhookRows.RequireAdmin(me);
+        return (await db.InTenantAsync(me.TenantId, (c, tx) => WebhookRows.GetAsync(c, tx, me.TenantId, query.WebhookId, forUpdate: false, ct), ct)).ToResponse();
     }
 }
 
@@ -163,11 +163,11 @@ internal sealed class UpdateWebhookHandler(Db db, AuditTrail audit, IOptions<Web
 {
     public async Task<WebhookResponse> HandleAsync(UpdateWebhook command, CurrentUser me, CancellationToken ct)
     {
-        Endpoints.RequireAdmin(me);
-        var (url, events, description) = await Endpoints.ValidateAsync(command.Url, command.Events, command.Description, creating: false, options.Value, ct);
+        WebhookRows.RequireAdmin(me);
+        var (url, events, description) = await WebhookRows.ValidateAsync(command.Url, command.Events, command.Description, creating: false, options.Value, ct);
         return await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
-            var before = await Endpoints.GetAsync(c, tx, me.TenantId, command.WebhookId, forUpdate: true, ct);
+            var before = await WebhookRows.GetAsync(c, tx, me.TenantId, command.WebhookId, forUpdate: true, ct);
             // Enabling resumes a paused endpoint: its circuit closes and its waiting deliveries are due at once.
             var resume = command.Enabled == true && before.Circuit == Circuit.Open && WebhookStates.CanMove(Circuit.Open, Circuit.Closed);
             var after = await c.QuerySingleAsync<EndpointRow>(new CommandDefinition($"""
@@ -179,7 +179,7 @@ internal sealed class UpdateWebhookHandler(Db db, AuditTrail audit, IOptions<Web
                     circuit_opened_at = CASE WHEN @resume THEN NULL ELSE circuit_opened_at END,
                     probe_at = CASE WHEN @resume THEN NULL ELSE probe_at END
                 WHERE tenant_id = @tenant AND id = @id
-                RETURNING {Endpoints.Columns}
+                RETURNING {WebhookRows.Columns}
                 """, new { url, events, description, enabled = command.Enabled, resume, tenant = me.TenantId, id = command.WebhookId }, tx, cancellationToken: ct));
             if (resume)
             {
@@ -190,8 +190,8 @@ internal sealed class UpdateWebhookHandler(Db db, AuditTrail audit, IOptions<Web
             }
             await audit.RecordAsync(c, tx, resume ? "webhook.resumed" : "webhook.updated", "webhook", command.WebhookId, new
             {
-                before = new { url = Endpoints.ForAudit(before.Url), before.Events, before.Description, before.Enabled },
-                after = new { url = Endpoints.ForAudit(after.Url), after.Events, after.Description, after.Enabled },
+                before = new { url = WebhookRows.ForAudit(before.Url), before.Events, before.Description, before.Enabled },
+                after = new { url = WebhookRows.ForAudit(after.Url), after.Events, after.Description, after.Enabled },
             }, ct: ct);
             return after.ToResponse();
         }, ct);
@@ -202,13 +202,13 @@ internal sealed class DeleteWebhookHandler(Db db, AuditTrail audit) : IHandler<D
 {
     public async Task<WebhookResponse> HandleAsync(DeleteWebhook command, CurrentUser me, CancellationToken ct)
     {
-        Endpoints.RequireAdmin(me);
+        WebhookRows.RequireAdmin(me);
         return await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
-            var row = await Endpoints.GetAsync(c, tx, me.TenantId, command.WebhookId, forUpdate: true, ct);
+            var row = await WebhookRows.GetAsync(c, tx, me.TenantId, command.WebhookId, forUpdate: true, ct);
             await c.ExecuteAsync(new CommandDefinition("DELETE FROM webhook_endpoints WHERE tenant_id = @tenant AND id = @id",
                 new { tenant = me.TenantId, id = command.WebhookId }, tx, cancellationToken: ct));
-            await audit.RecordAsync(c, tx, "webhook.deleted", "webhook", command.WebhookId, new { url = Endpoints.ForAudit(row.Url), row.Events }, ct: ct);
+            await audit.RecordAsync(c, tx, "webhook.deleted", "webhook", command.WebhookId, new { url = WebhookRows.ForAudit(row.Url), row.Events }, ct: ct);
             return row.ToResponse();
         }, ct);
     }
@@ -220,16 +220,16 @@ internal sealed class RotateWebhookSecretHandler(Db db, AuditTrail audit, Webhoo
 {
     public async Task<WebhookWithSecret> HandleAsync(RotateWebhookSecret command, CurrentUser me, CancellationToken ct)
     {
-        Endpoints.RequireAdmin(me);
+        WebhookRows.RequireAdmin(me);
         var secret = Signatures.NewSecret();
         var until = clock.GetUtcNow().UtcDateTime + options.Value.SecretOverlap;
         var row = await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
-            await Endpoints.GetAsync(c, tx, me.TenantId, command.WebhookId, forUpdate: true, ct);
+            await WebhookRows.GetAsync(c, tx, me.TenantId, command.WebhookId, forUpdate: true, ct);
             var rotated = await c.QuerySingleAsync<EndpointRow>(new CommandDefinition($"""
                 UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_until = @until, secret = @secret, updated_at = now()
                 WHERE tenant_id = @tenant AND id = @id
-                RETURNING {Endpoints.Columns}
+                RETURNING {WebhookRows.Columns}
                 """, new { until, secret = secrets.Protect(secret), tenant = me.TenantId, id = command.WebhookId }, tx, cancellationToken: ct));
             await audit.RecordAsync(c, tx, "webhook.secret_rotated", "webhook", command.WebhookId, new { previousValidUntil = until }, ct: ct);
             return rotated;
@@ -246,10 +246,10 @@ internal sealed class SendTestEventHandler(Db db, AuditTrail audit) : IHandler<S
 {
     public async Task<DeliveryResponse> HandleAsync(SendTestEvent command, CurrentUser me, CancellationToken ct)
     {
-        Endpoints.RequireAdmin(me);
+        WebhookRows.RequireAdmin(me);
         return await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
-            var endpoint = await Endpoints.GetAsync(c, tx, me.TenantId, command.WebhookId, forUpdate: true, ct);
+            var endpoint = await WebhookRows.GetAsync(c, tx, me.TenantId, command.WebhookId, forUpdate: true, ct);
             if (!endpoint.Enabled)
             {
                 throw ApiProblem.Conflict("webhook.disabled", "The webhook is disabled: enable it to send a test event.");
@@ -279,7 +279,7 @@ internal sealed class ListDeliveriesHandler(Db db) : IHandler<ListDeliveries, IR
 {
     public async Task<IReadOnlyList<DeliveryResponse>> HandleAsync(ListDeliveries query, CurrentUser me, CancellationToken ct)
     {
-        Endpoints.RequireAdmin(me);
+        WebhookRows.RequireAdmin(me);
         DeliveryStatus? status = null;
         if (!string.IsNullOrEmpty(query.Status))
         {
@@ -290,7 +290,7 @@ internal sealed class ListDeliveriesHandler(Db db) : IHandler<ListDeliveries, IR
         var take = KeysetCursor.Limit(query.Limit);
         return await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
-            await Endpoints.GetAsync(c, tx, me.TenantId, query.WebhookId, forUpdate: false, ct);
+            await WebhookRows.GetAsync(c, tx, me.TenantId, query.WebhookId, forUpdate: false, ct);
             return await Deliveries.ListAsync(c, tx, me.TenantId, query.WebhookId, null, status, take, ct);
         }, ct);
     }
@@ -301,10 +301,10 @@ internal sealed class ReplayDeliveryHandler(Db db, AuditTrail audit) : IHandler<
 {
     public async Task<DeliveryResponse> HandleAsync(ReplayDelivery command, CurrentUser me, CancellationToken ct)
     {
-        Endpoints.RequireAdmin(me);
+        WebhookRows.RequireAdmin(me);
         return await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
-            var endpoint = await Endpoints.GetAsync(c, tx, me.TenantId, command.WebhookId, forUpdate: false, ct);
+            var endpoint = await WebhookRows.GetAsync(c, tx, me.TenantId, command.WebhookId, forUpdate: false, ct);
             var found = await Deliveries.ListAsync(c, tx, me.TenantId, command.WebhookId, command.DeliveryId, null, 1, ct);
             if (found.Count == 0)
             {
