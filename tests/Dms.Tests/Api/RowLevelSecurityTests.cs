@@ -237,6 +237,23 @@ public sealed class RowLevelSecurityTests(TenantFixture fixture) : IClassFixture
             using var vote = await admin.PostAsJsonAsync($"/api/v1/approvals/{approvalId}/approve", new { comment = "rls" });
             vote.EnsureSuccessStatusCode();
         }
+        // Webhooks (issue 15): an endpoint, a test event and its delivery, and one logged attempt (a name that never resolves).
+        using (var hook = await admin.PostAsJsonAsync("/api/v1/webhooks", new { url = "https://webhook.invalid/rls", events = new[] { "document.created" } }))
+        {
+            hook.EnsureSuccessStatusCode();
+            var hookId = (await hook.JsonAsync()).GetProperty("id").GetGuid();
+            using var test = await admin.PostAsync($"/api/v1/webhooks/{hookId}/test", null);
+            test.EnsureSuccessStatusCode();
+            for (var i = 0; i < 600; i++)
+            {
+                using var deliveries = await admin.GetAsync($"/api/v1/webhooks/{hookId}/deliveries");
+                if ((await deliveries.JsonAsync()).GetProperty("items")[0].GetProperty("log").GetArrayLength() > 0)
+                {
+                    break;
+                }
+                await Task.Delay(50);
+            }
+        }
         await StoredState.SettleAsync(tenant.App, tenant.Id);
     }
 
