@@ -271,6 +271,66 @@ public sealed class WebhookTests(WebhookFixture f) : IClassFixture<WebhookFixtur
     }
 
     [Fact]
+    public async Task The_admin_page_creates_shows_the_secret_once_tests_and_replays_in_plain_words()
+    {
+        var tenant = await f.App.CreateTenantAsync();
+        await using var receiver = await Receiver.StartAsync();
+        var ui = await tenant.SignInToUiAsync(tenant.Admin);
+        var page = await ui.GetStringAsync("/admin/webhooks");
+        page.ShouldContain("href=\"/admin/webhooks\"", Case.Sensitive, "the navigation links the page");
+
+        static FormUrlEncodedContent Form(string page, params (string Key, string Value)[] fields) =>
+            new(fields.Select(f => KeyValuePair.Create(f.Key, f.Value)).Append(KeyValuePair.Create("__RequestVerificationToken", UiForms.Token(page))));
+
+        string created;
+        using (var create = await ui.PostAsync("/admin/webhooks?handler=Create", Form(page,
+            ("url", receiver.Url.ToString()), ("description", "Billing system"), ("events", "document.created"), ("events", "user.created"))))
+        {
+            create.StatusCode.ShouldBe(HttpStatusCode.OK, await create.Content.ReadAsStringAsync());
+            created = await create.Content.ReadAsStringAsync();
+        }
+        created.ShouldContain("data-testid=\"new-secret\"");
+        var secret = WebUtility.HtmlDecode(System.Text.RegularExpressions.Regex.Match(created, "<code>(whsec_[^<]+)</code>").Groups[1].Value);
+        secret.ShouldNotBeEmpty();
+        created.ShouldContain("Receiving events");
+        created.ShouldContain("Document created, User created");
+        var id = (await (await tenant.Admin.Client.GetAsync("/api/v1/webhooks")).JsonAsync()).GetProperty("items")[0].GetProperty("id").GetGuid();
+
+        var detail = await ui.GetStringAsync($"/admin/webhooks?id={id}");
+        detail.ShouldNotContain("whsec_", customMessage: "the secret is shown once");
+        using (var test = await ui.PostAsync($"/admin/webhooks?id={id}&handler=Test", Form(detail)))
+        {
+            test.StatusCode.ShouldBe(HttpStatusCode.Redirect, await test.Content.ReadAsStringAsync());
+        }
+        await EventuallyAsync(() => ui.GetStringAsync($"/admin/webhooks?id={id}"), html => html.Contains(">Delivered<"), "the delivered test event on the page");
+        ReceiverVerification.Verifies(secret, receiver.Requests.Single(), DateTimeOffset.UtcNow).ShouldBeTrue("the secret the page showed signs the deliveries");
+
+        // A receiver that keeps failing: the page says so in words and offers to send the dead delivery again.
+        receiver.Fail = () => true;
+        await tenant.CreateUserAsync("Viewer");
+        var failed = await EventuallyAsync(() => ui.GetStringAsync($"/admin/webhooks?id={id}"), html => html.Contains("Failed every attempt"), "the dead delivery on the page");
+        failed.ShouldContain("Paused after repeated failures");
+        failed.ShouldContain("User created");
+        failed.ShouldContain("answered 500");
+        foreach (var raw in new[] { ">dead<", ">paused<", ">webhook.test<", ">user.created<", "Circuit", "Sending<" })
+        {
+            failed.ShouldNotContain(raw, customMessage: "no raw state or type names on screen");
+        }
+        var deliveryId = (await DeliveriesAsync(tenant, id)).First(d => d.GetProperty("status").GetString() == "dead").GetProperty("id").GetGuid();
+        receiver.Fail = () => false;
+        using (var replay = await ui.PostAsync($"/admin/webhooks?id={id}&handler=Replay", Form(failed, ("deliveryId", deliveryId.ToString()))))
+        {
+            replay.StatusCode.ShouldBe(HttpStatusCode.Redirect, await replay.Content.ReadAsStringAsync());
+        }
+        await EventuallyAsync(() => DeliveriesAsync(tenant, id), ds => ds.All(d => d.GetProperty("status").GetString() == "delivered"), "the replayed delivery");
+
+        var member = await tenant.CreateUserAsync("Member");
+        var memberUi = await tenant.SignInToUiAsync(member);
+        using var denied = await memberUi.GetAsync("/admin/webhooks");
+        denied.StatusCode.ShouldBe(HttpStatusCode.Redirect);
+    }
+
+    [Fact]
     public async Task Only_admins_manage_webhooks_and_another_tenants_webhook_is_not_found()
     {
         var tenant = await f.App.CreateTenantAsync();
