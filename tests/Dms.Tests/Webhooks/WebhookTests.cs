@@ -331,6 +331,34 @@ public sealed class WebhookTests(WebhookFixture f) : IClassFixture<WebhookFixtur
     }
 
     [Fact]
+    public async Task Events_exist_only_for_changes_that_happened()
+    {
+        var tenant = await f.App.CreateTenantAsync();
+        await using var receiver = await Receiver.StartAsync();
+        var (webhook, _) = await RegisterAsync(tenant, receiver.Url, "document.updated", "user.disabled");
+        using (var upload = await tenant.Admin.Client.PostAsync("/api/v1/documents", Uploads.Form("doc.txt", Uploads.Text("x"), "Stale")))
+        {
+            var document = (await upload.JsonAsync()).GetProperty("id").GetGuid();
+            using var stale = new HttpRequestMessage(HttpMethod.Patch, $"/api/v1/documents/{document}") { Content = JsonContent.Create(new { title = "Never" }) };
+            stale.Headers.TryAddWithoutValidation("If-Match", "\"7\"");
+            using var refused = await tenant.Admin.Client.SendAsync(stale);
+            refused.StatusCode.ShouldBe(HttpStatusCode.PreconditionFailed);
+            await EditAsync(tenant, document, "Once");
+        }
+        var user = await tenant.CreateUserAsync("Member");
+        for (var i = 0; i < 2; i++)
+        {
+            using var disable = await tenant.Admin.Client.PatchAsJsonAsync($"/api/v1/users/{user.UserId}", new { disabled = true });
+            await disable.ShouldHaveStatusAsync(HttpStatusCode.OK);
+        }
+        var deliveries = await EventuallyAsync(() => DeliveriesAsync(tenant, webhook),
+            ds => ds.Count >= 2 && ds.All(d => d.GetProperty("status").GetString() == "delivered"), "the two deliveries");
+        // A refused edit and disabling a user who is disabled already publish nothing.
+        string.Join(",", deliveries.Select(d => d.GetProperty("eventType").GetString()).Order()).ShouldBe("document.updated,user.disabled");
+        receiver.Requests.Count.ShouldBe(2);
+    }
+
+    [Fact]
     public async Task Only_admins_manage_webhooks_and_another_tenants_webhook_is_not_found()
     {
         var tenant = await f.App.CreateTenantAsync();
