@@ -166,10 +166,21 @@ internal sealed class DeliveryWorker(NpgsqlDataSource dataSource, Db db, Webhook
         var body = Body(work);
         var id = delivery.EventId.ToString();
         var timestamp = clock.GetUtcNow().ToUnixTimeSeconds();
-        var keys = new List<string> { secrets.Unprotect(work.Secret) };
-        if (work.PreviousSecret is not null && work.PreviousSecretUntil > clock.GetUtcNow().UtcDateTime)
+        List<string> keys;
+        try
         {
-            keys.Add(secrets.Unprotect(work.PreviousSecret));
+            keys = [secrets.Unprotect(work.Secret)];
+            if (work.PreviousSecret is not null && work.PreviousSecretUntil > clock.GetUtcNow().UtcDateTime)
+            {
+                keys.Add(secrets.Unprotect(work.PreviousSecret));
+            }
+        }
+        catch (System.Security.Cryptography.CryptographicException ex)
+        {
+            // A node with another key ring (or a lost one): a failed attempt that says so, not a delivery stuck in its lease.
+            logger.LogError(ex, "The secret of webhook endpoint {EndpointId} cannot be decrypted on this node", delivery.EndpointId);
+            await RecordAsync(delivery, work, null, "The signing secret cannot be read on this node (its Data Protection key ring differs or was lost): rotate the secret.", TimeSpan.Zero);
+            return;
         }
         using var request = new HttpRequestMessage(HttpMethod.Post, work.Url) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
