@@ -5,6 +5,7 @@ using Dms.Modules.Approvals;
 using Dms.Modules.Audit;
 using Dms.Modules.Documents;
 using Dms.Modules.Notifications;
+using Dms.Modules.Webhooks;
 using Dms.Platform;
 using Dms.Platform.Configuration;
 using Dms.Platform.Database;
@@ -31,6 +32,7 @@ builder.Services.AddAccess();
 builder.Services.AddDocuments(runBackgroundWork);
 builder.Services.AddApprovals(runBackgroundWork);
 builder.Services.AddNotifications(runBackgroundWork);
+builder.Services.AddWebhooks(runBackgroundWork);
 builder.Services.AddAudit(runBackgroundWork);
 builder.Services.AddUi();
 
@@ -87,6 +89,7 @@ if (role is "all" or "api")
     app.MapDocuments();
     app.MapApprovals();
     app.MapNotifications();
+    app.MapWebhooks();
     app.MapAudit();
     app.MapOutboxAdmin();
     app.MapUi();

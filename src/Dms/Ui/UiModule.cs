@@ -26,7 +26,7 @@ internal static class UiModule
 {
     public const string Scheme = "DmsCookie";
 
-    private static readonly string[] AdminPages = ["/Admin/Users", "/Admin/Groups", "/Admin/Workspaces", "/Admin/Trash", "/Admin/Outbox"];
+    private static readonly string[] AdminPages = ["/Admin/Users", "/Admin/Groups", "/Admin/Workspaces", "/Admin/Trash", "/Admin/Outbox", "/Admin/Webhooks"];
     public const string CookieName = "dms.session";
 
     public static IServiceCollection AddUi(this IServiceCollection services)

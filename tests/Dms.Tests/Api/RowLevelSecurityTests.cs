@@ -251,6 +251,23 @@ public sealed class RowLevelSecurityTests(TenantFixture fixture) : IClassFixture
         {
             preferences.EnsureSuccessStatusCode();
         }
+        // Webhooks (issue 15): an endpoint, a test event and its delivery, and one logged attempt (a name that never resolves).
+        using (var hook = await admin.PostAsJsonAsync("/api/v1/webhooks", new { url = "https://webhook.invalid/rls", events = new[] { "document.created" } }))
+        {
+            hook.EnsureSuccessStatusCode();
+            var hookId = (await hook.JsonAsync()).GetProperty("id").GetGuid();
+            using var test = await admin.PostAsync($"/api/v1/webhooks/{hookId}/test", null);
+            test.EnsureSuccessStatusCode();
+            for (var i = 0; i < 600; i++)
+            {
+                using var deliveries = await admin.GetAsync($"/api/v1/webhooks/{hookId}/deliveries");
+                if ((await deliveries.JsonAsync()).GetProperty("items")[0].GetProperty("log").GetArrayLength() > 0)
+                {
+                    break;
+                }
+                await Task.Delay(50);
+            }
+        }
         await StoredState.SettleAsync(tenant.App, tenant.Id);
         // The shared app sends no mail (no Dms__Mail__Host), so the mail row is written as the owner: what is checked here is
         // who may see it, which row-level security decides however it got there (tests/Dms.Tests/Notifications send real mail).

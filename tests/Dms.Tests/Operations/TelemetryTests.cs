@@ -127,6 +127,9 @@ public sealed partial class TelemetryTests : IAsyncLifetime
         [
             "http_client_request_duration_seconds_bucket", "http_client_request_duration_seconds_sum", "http_client_request_duration_seconds_count",
             "db_client_connection_npgsql_pending_requests", "dms_outbox_dead", "dms_auth_lockouts_total",
+            // Webhook deliveries: only once a tenant has a webhook (WebhookTests send real ones).
+            "dms_webhooks_deliveries_total", "dms_webhooks_delivery_duration_seconds_bucket", "dms_webhooks_delivery_duration_seconds_sum",
+            "dms_webhooks_delivery_duration_seconds_count",
         ];
         var documented = Deploy.MonitoringFiles.DocumentedMetricNames(Deploy.MonitoringFiles.Read("docs/observability.md"));
         documented.Count.ShouldBeGreaterThan(30);

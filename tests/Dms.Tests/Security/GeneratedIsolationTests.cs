@@ -86,6 +86,11 @@ public sealed class GeneratedIsolationTests : IAsyncLifetime
             await joined.ShouldHaveStatusAsync(HttpStatusCode.OK);
         }
         _ids = StoredState.IdsByKind(workspace, folderId, document, approval, uploadId, tokenId, notification, outbox, member.UserId, groupId);
+        // A webhook (to a name that never resolves, subscribed to nothing this test causes) and a dead delivery of it.
+        using var hook = await admin.PostAsJsonAsync("/api/v1/webhooks", new { url = "https://webhook.invalid/hook", events = new[] { "user.disabled" }, description = _secret });
+        await hook.ShouldHaveStatusAsync(HttpStatusCode.Created);
+        _ids["webhooks"] = (await hook.JsonAsync()).GetProperty("id").GetGuid();
+        _ids["deliveries"] = await StoredState.InsertDeadDeliveryAsync(_app, _owner.Id, _ids["webhooks"]);
     }
 
     public Task DisposeAsync() => Task.CompletedTask;
@@ -171,7 +176,8 @@ public sealed class GeneratedIsolationTests : IAsyncLifetime
             {
                 var kind = segment == "{userId}" ? "members" : segments[i - 1] switch
                 {
-                    "tokens" or "workspaces" or "folders" or "documents" or "approvals" or "uploads" or "notifications" or "users" or "outbox" or "groups" => segments[i - 1],
+                    "tokens" or "workspaces" or "folders" or "documents" or "approvals" or "uploads" or "notifications" or "users" or "outbox" or "groups"
+                        or "webhooks" or "deliveries" => segments[i - 1],
                     var other => throw new ShouldAssertException($"{op}: a path id after '{other}' is new to this test: map it to an owned object"),
                 };
                 segment = id(kind).ToString();

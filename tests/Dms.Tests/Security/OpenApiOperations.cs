@@ -68,7 +68,7 @@ internal static class StoredState
     private static readonly string[] Hashed =
     [
         "users", "workspaces", "workspace_members", "folders", "documents", "document_versions", "upload_sessions",
-        "approval_requests", "notifications", "refresh_tokens", "user_groups", "user_group_members",
+        "approval_requests", "notifications", "refresh_tokens", "user_groups", "user_group_members", "webhook_endpoints", "webhook_deliveries",
     ];
 
     public static async Task<string> SnapshotAsync(DmsApp app, Guid tenant)
@@ -107,6 +107,25 @@ internal static class StoredState
             "INSERT INTO outbox_messages (id, tenant_id, type, payload, status, attempts, last_error) VALUES (@id, @t, 'test.dead', '{}', 'Dead', 5, 'test')", c);
         cmd.Parameters.AddWithValue("id", id);
         cmd.Parameters.AddWithValue("t", tenant);
+        await cmd.ExecuteNonQueryAsync();
+        return id;
+    }
+
+    /// <summary>A dead webhook delivery of <paramref name="webhook"/> (with its event), as an admin would see one to replay.</summary>
+    public static async Task<Guid> InsertDeadDeliveryAsync(DmsApp app, Guid tenant, Guid webhook)
+    {
+        var id = Guid.NewGuid();
+        await using var c = new NpgsqlConnection(app.OwnerConnectionString);
+        await c.OpenAsync();
+        await EnterTenantAsync(c, tenant);
+        await using var cmd = new NpgsqlCommand("""
+            WITH e AS (INSERT INTO webhook_events (tenant_id, id, type, data) VALUES (@t, gen_random_uuid(), 'user.disabled', '{}') RETURNING id)
+            INSERT INTO webhook_deliveries (tenant_id, id, endpoint_id, event_id, status, attempts, finished_at, last_error)
+            SELECT @t, @id, @hook, e.id, 'Dead', 8, now(), 'test' FROM e
+            """, c);
+        cmd.Parameters.AddWithValue("id", id);
+        cmd.Parameters.AddWithValue("t", tenant);
+        cmd.Parameters.AddWithValue("hook", webhook);
         await cmd.ExecuteNonQueryAsync();
         return id;
     }

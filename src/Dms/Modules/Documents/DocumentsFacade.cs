@@ -1,5 +1,6 @@
 using Dapper;
 using Dms.Modules.Documents.Domain;
+using Dms.Modules.Webhooks;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Dms.Platform.Security;
@@ -56,11 +57,14 @@ internal static class DocumentsFacade
             """, new { tenant, documentId }, tx, cancellationToken: ct));
 
     /// <summary>An approved delete: the document moves to the trash.</summary>
-    public static Task DeleteAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid documentId, Guid deletedBy, CancellationToken ct) =>
-        c.ExecuteAsync(new CommandDefinition($"""
+    public static async Task DeleteAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid documentId, Guid deletedBy, CancellationToken ct)
+    {
+        await c.ExecuteAsync(new CommandDefinition($"""
             UPDATE documents SET status = {DocumentStatus.Deleted.Sql()}, deleted_at = now(), deleted_by = @deletedBy, row_version = row_version + 1, updated_at = now()
             WHERE tenant_id = @tenant AND id = @documentId
             """, new { tenant, documentId, deletedBy }, tx, cancellationToken: ct));
+        await WebhookEvents.PublishAsync(c, tx, tenant, WebhookEventTypes.DocumentDeleted, documentId, new { deletedBy }, ct);
+    }
 
     /// <summary>An approved replacement: <paramref name="version"/> becomes version <paramref name="number"/>, current, and the document Active again.</summary>
     public static async Task AddVersionAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid documentId, int number, NewVersion version, Guid by,
@@ -87,6 +91,8 @@ internal static class DocumentsFacade
                 by,
             }, tx, cancellationToken: ct));
         await VersionProcessing.QueueAsync(c, tx, tenant, documentId, number, ct);
+        await WebhookEvents.PublishAsync(c, tx, tenant, WebhookEventTypes.VersionAdded, documentId,
+            new { version = number, versionId = version.VersionId, version.FileName, version.Size, version.ContentType, addedBy = by }, ct);
     }
 
     /// <summary>
@@ -114,6 +120,7 @@ internal static class DocumentsFacade
                                  row_version = row_version + 1, updated_at = now(), updated_by = @by
             WHERE tenant_id = @tenant AND id = @documentId
             """, new { tenant, documentId, by }, tx, cancellationToken: ct));
+        await WebhookEvents.PublishAsync(c, tx, tenant, WebhookEventTypes.DocumentRestored, documentId, new { restoredBy = by }, ct);
         return (await DocumentReadModel.GetAsync(c, tx, tenant, documentId, ct))!;
     }
 

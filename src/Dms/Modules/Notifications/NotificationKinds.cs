@@ -18,6 +18,7 @@ internal static class NotificationKinds
         new("approval.expired", "Request expired", "Your request expired before it was decided.", "Open the document"),
         new("approval.executed", "Request carried out", "Your approved request was carried out.", "Open the document"),
         new("approval.failed", "Request failed", "Your approved request could not be carried out.", "Open the document"),
+        new("webhook.paused", "Webhook paused", "A webhook endpoint kept failing and was paused.", "Open the webhooks page"),
     ];
 
     // A decision either way is one choice for the reader ("approval.decided", as the API contract names it), while the

@@ -3,6 +3,7 @@ using Dms.Modules.Access.Domain;
 using Dms.Modules.Access.Tenants;
 using Dms.Modules.Audit;
 using Dms.Modules.Documents;
+using Dms.Modules.Webhooks;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Dms.Platform.Security;
@@ -72,6 +73,7 @@ internal sealed class CreateUserHandler(Db db, IPasswordHasher<UserAccount> hash
             if (created is not null)
             {
                 await audit.RecordAsync(c, tx, "user.created", "user", created.Id, new { after = new { created.Email, created.Role, created.DisplayName } }, ct: ct);
+                await WebhookEvents.PublishAsync(c, tx, me.TenantId, WebhookEventTypes.UserCreated, created.Id, new { created.Email, created.Role, created.DisplayName }, ct);
             }
             return created;
         }, ct) ?? throw ApiProblem.Conflict("user.email_taken", "A user with this e-mail already exists in the tenant.");
@@ -161,6 +163,10 @@ internal sealed class UpdateUserHandler(Db db, AuditTrail audit) : IHandler<Upda
                 before = new { before!.Role, before.Disabled, before.DisplayName },
                 after = new { updated.Role, updated.Disabled, updated.DisplayName },
             }, ct: ct);
+            if (updated.Disabled && !before.Disabled)
+            {
+                await WebhookEvents.PublishAsync(c, tx, me.TenantId, WebhookEventTypes.UserDisabled, userId, new { updated.Email, disabledBy = me.UserId }, ct);
+            }
             return updated;
         }, ct);
         return user ?? throw ApiProblem.NotFound("user");

@@ -2,6 +2,7 @@ using Dapper;
 using Dms.Modules.Audit;
 using Dms.Modules.Documents;
 using Dms.Modules.Notifications;
+using Dms.Modules.Webhooks;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Dms.Platform.Observability;
@@ -240,6 +241,10 @@ internal static class ApprovalRequests
         if (moved)
         {
             DmsTelemetry.Approval(status.ToString());
+            if (status is ApprovalStatus.Approved or ApprovalStatus.Rejected)
+            {
+                await WebhookEvents.PublishAsync(c, tx, tenant, WebhookEventTypes.ApprovalDecided, id, new { decision = status.Db(), decidedBy, comment }, ct);
+            }
         }
         return moved;
     }
@@ -253,6 +258,8 @@ internal static class ApprovalRequests
             """, new { status = status.Db(), failure, tenant, id }, tx, cancellationToken: ct)) == 1)
         {
             DmsTelemetry.Approval(status.ToString());
+            await WebhookEvents.PublishAsync(c, tx, tenant, status == ApprovalStatus.Executed ? WebhookEventTypes.ApprovalExecuted : WebhookEventTypes.ApprovalFailed, id,
+                new { failure }, ct);
         }
     }
 

@@ -4,6 +4,7 @@ using Dms.Modules.Approvals.Domain;
 using Dms.Modules.Approvals.Governance;
 using Dms.Modules.Audit;
 using Dms.Modules.Documents;
+using Dms.Modules.Webhooks;
 using Dms.Platform.Configuration;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
@@ -110,6 +111,7 @@ internal static class ChangeRequests
             }
             await audit.RecordAsync(c, tx, "approval.executed", "approval", done.Id,
                 new { type = type.Db(), documentId, reason, mode = PolicyModes.Direct, newVersion }, ct: ct);
+            await WebhookEvents.PublishAsync(c, tx, me.TenantId, WebhookEventTypes.ApprovalExecuted, done.Id, new { type = type.Db(), documentId, mode = PolicyModes.Direct }, ct);
             return done.ToResponse();
         }
 
@@ -118,6 +120,7 @@ internal static class ChangeRequests
         await DocumentUploads.MarkPendingAsync(c, tx, me.TenantId, documentId, pending, ct);
         await audit.RecordAsync(c, tx, "approval.requested", "approval", request.Id,
             new { type = type.Db(), documentId, reason, replacement = staged is null ? null : new { staged.FileName, staged.Size, staged.Sha256 } }, ct: ct);
+        await WebhookEvents.PublishAsync(c, tx, me.TenantId, WebhookEventTypes.ApprovalRequested, request.Id, new { type = type.Db(), documentId, requestedBy = me.UserId }, ct);
         await Ballots.AssignAsync(c, tx, me.TenantId, request, now, ct);
         return request.ToResponse();
     }
@@ -138,6 +141,7 @@ internal static class ChangeRequests
         await Ballots.RequireDecidableAsync(c, tx, me.TenantId, policy, document.WorkspaceId, me.UserId, ct);
         var request = await InsertAsync(c, tx, me, documentId, type, ApprovalStatus.Pending, reason, document, policy, null, now, ct);
         await audit.RecordAsync(c, tx, "approval.requested", "approval", request.Id, new { type = type.Db(), documentId, reason }, ct: ct);
+        await WebhookEvents.PublishAsync(c, tx, me.TenantId, WebhookEventTypes.ApprovalRequested, request.Id, new { type = type.Db(), documentId, requestedBy = me.UserId }, ct);
         await Ballots.AssignAsync(c, tx, me.TenantId, request, now, ct);
         return request.ToResponse();
     }

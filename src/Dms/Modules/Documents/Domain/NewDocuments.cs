@@ -1,4 +1,5 @@
 using Dapper;
+using Dms.Modules.Webhooks;
 using Dms.Platform.Security;
 using Npgsql;
 
@@ -36,5 +37,7 @@ internal static class NewDocuments
                 document.Content.FileName,
             }, tx, cancellationToken: ct));
         await VersionProcessing.QueueAsync(c, tx, me.TenantId, document.Id, 1, ct);
+        await WebhookEvents.PublishAsync(c, tx, me.TenantId, WebhookEventTypes.DocumentCreated, document.Id,
+            new { document.Title, document.WorkspaceId, document.FolderId, version = 1, createdBy = me.UserId }, ct);
     }
 }

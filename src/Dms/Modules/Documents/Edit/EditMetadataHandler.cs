@@ -1,6 +1,7 @@
 using Dapper;
 using Dms.Modules.Audit;
 using Dms.Modules.Documents.Domain;
+using Dms.Modules.Webhooks;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Dms.Platform.Security;
@@ -61,6 +62,8 @@ internal sealed class EditMetadataHandler(Db db, AuditTrail audit) : IHandler<Ed
                     before = new { before!.Title, before.Description, before.Tags },
                     after = new { document!.Title, document.Description, document.Tags },
                 }, ct: ct);
+                await WebhookEvents.PublishAsync(c, tx, me.TenantId, WebhookEventTypes.DocumentUpdated, documentId,
+                    new { document.Title, document.Description, document.Tags, updatedBy = me.UserId }, ct);
             }
             return (updated, document);
         }, ct);
