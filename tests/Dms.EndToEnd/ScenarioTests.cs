@@ -611,6 +611,52 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             await Expect(admin.GetByTestId("policy-state")).ToContainTextAsync("default policy");
         });
 
+        await Step("13d-webhooks-and-notification-settings", async () =>
+        {
+            // An admin registers a webhook (the app allows loopback targets here; nothing listens on port 9): the secret is
+            // shown once, a test event is tried and its failed attempt shows in the delivery log in words.
+            await admin.GotoAsync("/admin/webhooks");
+            await Expect(admin.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync("Webhooks");
+            await admin.GetByLabel("Address (https://…)").FillAsync("http://127.0.0.1:9/dms-events");
+            await admin.GetByLabel("Description").FillAsync("Archive sync");
+            await admin.GetByLabel("Document created").CheckAsync();
+            await admin.GetByRole(AriaRole.Button, new() { Name = "Create" }).ClickAsync();
+            await Expect(admin.GetByTestId("new-secret")).ToContainTextAsync("whsec_");
+            await Expect(admin.GetByTestId("webhook-state")).ToBeVisibleAsync();
+            await AxeCleanAsync(admin);
+            await ReviewShot(admin, "webhooks-created-desktop", fullPage: true);
+            await admin.GetByRole(AriaRole.Button, new() { Name = "Send test event" }).ClickAsync();
+            await EventuallyAsync(admin, admin.Url, async () => await admin.GetByTestId("deliveries").Locator("summary").CountAsync() > 0);
+            await Expect(admin.GetByTestId("new-secret")).ToHaveCountAsync(0);
+            await AxeCleanAsync(admin);
+            await ReviewShot(admin, "webhooks-log-desktop", fullPage: true);
+
+            // A member turns e-mail off for one kind; the page says mail is not configured on this server.
+            await member.GotoAsync("/account/notifications");
+            await Expect(member.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync("Notification settings");
+            await Expect(member.GetByTestId("mail-not-configured")).ToBeVisibleAsync();
+            await member.GetByLabel("Request carried out by e-mail").UncheckAsync();
+            await member.GetByTestId("save-preferences").ClickAsync();
+            await Expect(member.GetByTestId("flash")).ToContainTextAsync("Your notification settings are saved.");
+            await Expect(member.GetByLabel("Request carried out by e-mail")).Not.ToBeCheckedAsync();
+            await Expect(member.GetByLabel("Request carried out in the app")).ToBeCheckedAsync();
+            await AxeCleanAsync(member);
+            var phone = await NewPageAsync("phone-settings", 390, 844);
+            await SignInAsync(phone, MemberEmail, MemberPassword);
+            await phone.GotoAsync("/account/notifications");
+            await ShouldFitTheWidthAsync(phone);
+            await AxeCleanAsync(phone);
+            await ReviewShot(phone, "notification-settings-phone", fullPage: true);
+            // The webhooks page at phone width, with its delivery log.
+            await admin.SetViewportSizeAsync(390, 844);
+            await admin.GotoAsync("/admin/webhooks");
+            await admin.GetByRole(AriaRole.Link, new() { Name = "http://127.0.0.1:9/dms-events" }).ClickAsync();
+            await Expect(admin.GetByTestId("deliveries")).ToBeVisibleAsync();
+            await ShouldFitTheWidthAsync(admin);
+            await ReviewShot(admin, "webhooks-phone", fullPage: true);
+            await admin.SetViewportSizeAsync(1280, 860);
+        });
+
         await Step("14-no-console-errors-no-missing-files", async () =>
         {
             // The page names its icon, and both the icon and the classic /favicon.ico answer.

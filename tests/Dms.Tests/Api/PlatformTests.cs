@@ -27,6 +27,8 @@ public sealed class PlatformTests
             "/api/v1/approvals/{id}/approve", "/api/v1/approvals/{id}/reject", "/api/v1/approvals/{id}/cancel", "/api/v1/approvals/{id}/give-up", "/api/v1/trash",
             "/api/v1/notifications", "/api/v1/notifications/unread-count", "/api/v1/notifications/{id}/read", "/api/v1/notifications/read-all",
             "/api/v1/me/notification-preferences",
+            "/api/v1/webhooks", "/api/v1/webhooks/{id}", "/api/v1/webhooks/{id}/deliveries", "/api/v1/webhooks/{id}/deliveries/{deliveryId}/replay",
+            "/api/v1/webhooks/{id}/rotate-secret", "/api/v1/webhooks/{id}/test",
             "/api/v1/admin/outbox/dead", "/api/v1/admin/outbox/{id}/replay", "/api/v1/audit", "/api/v1/audit/export", "/api/v1/audit/verify",
             "/api/v1/auth/logout", "/api/v1/me/tokens", "/api/v1/me/tokens/{id}",
             "/api/v1/workspaces/{id}/members", "/api/v1/workspaces/{id}/members/{userId}", "/api/v1/workspaces/{id}/folders",
