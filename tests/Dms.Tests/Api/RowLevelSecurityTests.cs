@@ -172,6 +172,9 @@ public sealed class RowLevelSecurityTests(TenantFixture fixture) : IClassFixture
             upload.EnsureSuccessStatusCode();
             documentId = (await upload.JsonAsync()).GetProperty("id").GetGuid();
         }
+        // document_checkouts, document_comments.
+        (await admin.PostAsync($"/api/v1/documents/{documentId}/checkout", null)).EnsureSuccessStatusCode();
+        (await admin.PostAsJsonAsync($"/api/v1/documents/{documentId}/comments", new { text = "rls" })).EnsureSuccessStatusCode();
         using (var folder = await admin.PostAsJsonAsync("/api/v1/folders", new { workspaceId = tenant.DefaultWorkspaceId, name = $"rls-{Guid.NewGuid():N}" }))
         {
             folder.EnsureSuccessStatusCode();
