@@ -6,6 +6,8 @@ using Dms.Modules.Audit;
 using Dms.Modules.Audit.Events;
 using Dms.Modules.Documents;
 using Dms.Modules.Documents.Browse;
+using Dms.Modules.Documents.Checkout;
+using Dms.Modules.Documents.Comments;
 using Dms.Modules.Documents.Domain;
 using Dms.Modules.Documents.Edit;
 using Dms.Modules.Documents.Folders;
@@ -19,9 +21,16 @@ using Microsoft.AspNetCore.Mvc;
 namespace Dms.Pages;
 
 /// <summary>One document: metadata (inline edit with the ETag), versions, preview, approval history, audit, requests.</summary>
-internal sealed class DocumentModel(Db db, ApprovalHistoryHandler history, ListAuditEventsHandler auditEvents, CancelHandler cancel, GetApprovalHandler getApproval)
+internal sealed class DocumentModel(Db db, ApprovalHistoryHandler history, ListAuditEventsHandler auditEvents, CancelHandler cancel, GetApprovalHandler getApproval,
+    ListCommentsHandler comments)
     : UiPage
 {
+    /// <summary>The document's comments, oldest first (partial _Comments).</summary>
+    public List<CommentResponse> Comments { get; private set; } = [];
+
+    [BindProperty]
+    public string? CommentText { get; set; }
+
     [BindProperty(SupportsGet = true)]
     public string Id { get; set; } = "";
 
@@ -139,6 +148,46 @@ internal sealed class DocumentModel(Db db, ApprovalHistoryHandler history, ListA
         return Done("Request cancelled.", $"/documents/{Id}");
     }, () => ReloadAsync(new Readers(document, workspace, folder, versions), ct));
 
+    public Task<IActionResult> OnPostCheckoutAsync([FromServices] CheckOutHandler checkOut, [FromServices] GetDocumentHandler document,
+        [FromServices] GetWorkspaceHandler workspace, [FromServices] GetFolderHandler folder, [FromServices] ListVersionsHandler versions,
+        CancellationToken ct) => Attempt(async () =>
+    {
+        await checkOut.HandleAsync(new CheckOut(RouteIds.Parse(Id)), Me, ct);
+        return Done("Checked out: only you can request a new version until you check it in.", $"/documents/{Id}");
+    }, () => ReloadAsync(new Readers(document, workspace, folder, versions), ct));
+
+    public Task<IActionResult> OnPostCheckinAsync([FromServices] CheckInHandler checkIn, [FromServices] GetDocumentHandler document,
+        [FromServices] GetWorkspaceHandler workspace, [FromServices] GetFolderHandler folder, [FromServices] ListVersionsHandler versions,
+        CancellationToken ct) => Attempt(async () =>
+    {
+        await checkIn.HandleAsync(new CheckIn(RouteIds.Parse(Id)), Me, ct);
+        return Done("Checked in.", $"/documents/{Id}");
+    }, () => ReloadAsync(new Readers(document, workspace, folder, versions), ct));
+
+    public Task<IActionResult> OnPostBreakCheckoutAsync([FromServices] BreakCheckoutHandler breakCheckout, [FromServices] GetDocumentHandler document,
+        [FromServices] GetWorkspaceHandler workspace, [FromServices] GetFolderHandler folder, [FromServices] ListVersionsHandler versions,
+        CancellationToken ct) => Attempt(async () =>
+    {
+        var held = await breakCheckout.HandleAsync(new BreakCheckout(RouteIds.Parse(Id)), Me, ct);
+        return Done($"Check-out of {held.Email} broken; they have been told.", $"/documents/{Id}");
+    }, () => ReloadAsync(new Readers(document, workspace, folder, versions), ct));
+
+    public Task<IActionResult> OnPostCommentAsync([FromServices] PostCommentHandler post, [FromServices] GetDocumentHandler document,
+        [FromServices] GetWorkspaceHandler workspace, [FromServices] GetFolderHandler folder, [FromServices] ListVersionsHandler versions,
+        CancellationToken ct) => Attempt(async () =>
+    {
+        await post.HandleAsync(new PostComment(RouteIds.Parse(Id), CommentText), Me, ct);
+        return Done("Comment added.", $"/documents/{Id}#comments-title");
+    }, () => ReloadAsync(new Readers(document, workspace, folder, versions), ct));
+
+    public Task<IActionResult> OnPostDeleteCommentAsync(string commentId, [FromServices] DeleteCommentHandler delete, [FromServices] GetDocumentHandler document,
+        [FromServices] GetWorkspaceHandler workspace, [FromServices] GetFolderHandler folder, [FromServices] ListVersionsHandler versions,
+        CancellationToken ct) => Attempt(async () =>
+    {
+        await delete.HandleAsync(new DeleteComment(RouteIds.Parse(commentId, "commentId")), Me, ct);
+        return Done("Comment deleted.", $"/documents/{Id}#comments-title");
+    }, () => ReloadAsync(new Readers(document, workspace, folder, versions), ct));
+
     private async Task<IActionResult> ReloadAsync(Readers read, CancellationToken ct)
     {
         try
@@ -176,6 +225,7 @@ internal sealed class DocumentModel(Db db, ApprovalHistoryHandler history, ListA
             Folder = await read.Folder.HandleAsync(new GetFolder(folder), Me, ct);
         }
         Versions = [.. await read.Versions.HandleAsync(new ListVersions(documentId), Me, ct)];
+        Comments = [.. await comments.HandleAsync(new ListComments(documentId), Me, ct)];
         History = [.. await history.HandleAsync(new ApprovalHistory(documentId), Me, ct)];
         if (Pending is { } pending)
         {

@@ -172,6 +172,9 @@ public sealed class RowLevelSecurityTests(TenantFixture fixture) : IClassFixture
             upload.EnsureSuccessStatusCode();
             documentId = (await upload.JsonAsync()).GetProperty("id").GetGuid();
         }
+        // document_checkouts, document_comments.
+        (await admin.PostAsync($"/api/v1/documents/{documentId}/checkout", null)).EnsureSuccessStatusCode();
+        (await admin.PostAsJsonAsync($"/api/v1/documents/{documentId}/comments", new { text = "rls" })).EnsureSuccessStatusCode();
         // With an Idempotency-Key: idempotency_keys gets a row too.
         using (var folder = await admin.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/api/v1/folders")
         {

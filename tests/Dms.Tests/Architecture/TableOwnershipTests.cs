@@ -32,6 +32,8 @@ public sealed class TableOwnershipTests
         ["search_settings"] = "Documents",
         ["document_tags"] = "Documents",
         ["version_renditions"] = "Documents",
+        ["document_checkouts"] = "Documents",
+        ["document_comments"] = "Documents",
         ["approval_requests"] = "Approvals",
         ["approval_assignees"] = "Approvals",
         ["approval_votes"] = "Approvals",

@@ -94,6 +94,9 @@ public sealed class GeneratedBadInputTests : IAsyncLifetime
             await joined.ShouldHaveStatusAsync(HttpStatusCode.OK);
         }
         _ids = StoredState.IdsByKind(workspace, folderId, document, approval, uploadId, tokenId, notification, outbox, member.UserId, groupId);
+        using var comment = await member.Client.PostAsJsonAsync($"/api/v1/documents/{document}/comments", new { text = "fuzz" });
+        await comment.ShouldHaveStatusAsync(HttpStatusCode.Created);
+        _ids["comments"] = (await comment.JsonAsync()).GetProperty("id").GetGuid();
     }
 
     public Task DisposeAsync() => Task.CompletedTask;

@@ -91,6 +91,11 @@ public sealed class GeneratedIsolationTests : IAsyncLifetime
         await hook.ShouldHaveStatusAsync(HttpStatusCode.Created);
         _ids["webhooks"] = (await hook.JsonAsync()).GetProperty("id").GetGuid();
         _ids["deliveries"] = await StoredState.InsertDeadDeliveryAsync(_app, _owner.Id, _ids["webhooks"]);
+        // The document is checked out and commented on, so the lock and the comment are there to be reached for.
+        (await member.Client.PostAsync($"/api/v1/documents/{document}/checkout", null)).EnsureSuccessStatusCode();
+        using var comment = await member.Client.PostAsJsonAsync($"/api/v1/documents/{document}/comments", new { text = _secret });
+        await comment.ShouldHaveStatusAsync(HttpStatusCode.Created);
+        _ids["comments"] = (await comment.JsonAsync()).GetProperty("id").GetGuid();
     }
 
     public Task DisposeAsync() => Task.CompletedTask;
@@ -177,7 +182,7 @@ public sealed class GeneratedIsolationTests : IAsyncLifetime
                 var kind = segment == "{userId}" ? "members" : segments[i - 1] switch
                 {
                     "tokens" or "workspaces" or "folders" or "documents" or "approvals" or "uploads" or "notifications" or "users" or "outbox" or "groups"
-                        or "webhooks" or "deliveries" => segments[i - 1],
+                        or "webhooks" or "deliveries" or "comments" => segments[i - 1],
                     var other => throw new ShouldAssertException($"{op}: a path id after '{other}' is new to this test: map it to an owned object"),
                 };
                 segment = id(kind).ToString();

@@ -26,6 +26,14 @@ internal static class UserDirectory
             UNION ALL SELECT id, name FROM tenants WHERE id = @tenant AND id = ANY(@ids)
             """, new { tenant, ids }, tx, cancellationToken: ct))).ToList();
 
+    /// <summary>The enabled users of the tenant with one of <paramref name="emails"/> (compared case-insensitively), with their tenant role.</summary>
+    public static async Task<IReadOnlyList<(Guid Id, string Email, string Role)>> ActiveByEmailsAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant,
+        string[] emails, CancellationToken ct) =>
+        (await c.QueryAsync<(Guid Id, string Email, string Role)>(new CommandDefinition("""
+            SELECT id, email, role FROM users
+            WHERE tenant_id = @tenant AND NOT disabled AND email_normalized = ANY(@emails)
+            """, new { tenant, emails = emails.Select(Domain.AccountRules.NormalizeEmail).ToArray() }, tx, cancellationToken: ct))).ToList();
+
     /// <summary>Whether <paramref name="userId"/> is an enabled user of the tenant.</summary>
     public static Task<bool> IsActiveAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid userId, CancellationToken ct) =>
         c.ExecuteScalarAsync<bool>(new CommandDefinition(

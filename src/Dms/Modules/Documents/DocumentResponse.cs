@@ -9,6 +9,9 @@ namespace Dms.Modules.Documents;
 /// </summary>
 internal sealed record SearchMatch(string? Snippet, bool InTitle, double Rank, bool Similar = false);
 
+/// <summary>Who holds a document's check-out, since when and until when it lasts unless checked in or broken.</summary>
+internal sealed record CheckoutInfo(Guid UserId, string Email, DateTime Since, DateTime ExpiresAt);
+
 /// <summary>A document version as the API shows it.</summary>
 internal sealed record VersionResponse(int Number, long Size, string Sha256, string ContentType, string FileName, DateTime CreatedAt, Guid CreatedBy);
 
@@ -22,6 +25,14 @@ internal sealed record DocumentResponse(
     /// <summary>Only in search results (<c>q=</c>).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public SearchMatch? Match { get; init; }
+
+    /// <summary>Only in <c>GET /documents/{id}</c>, and only while someone holds a live check-out.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public CheckoutInfo? Checkout { get; init; }
+
+    /// <summary>Only in <c>GET /documents/{id}</c>: how many comments the document has.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? CommentCount { get; init; }
 
     /// <summary>Strong validator for If-Match; changes with every metadata edit and every new version.</summary>
     public string ETag() => $"\"{RowVersion}\"";

@@ -32,6 +32,19 @@ internal sealed record DocumentSummary(Guid Id, string Title, string FileName, l
 /// </summary>
 internal static class DocumentsFacade
 {
+    /// <summary>
+    /// 423 document.locked when someone other than the caller holds a live check-out of the document: while it is checked
+    /// out only its holder may ask for a new version. Called after the document row was locked for the request.
+    /// </summary>
+    public static async Task RequireNotCheckedOutByOtherAsync(NpgsqlConnection c, NpgsqlTransaction tx, CurrentUser me, Guid documentId, DateTime now,
+        CancellationToken ct)
+    {
+        if (await Checkout.Checkouts.CurrentAsync(c, tx, me.TenantId, documentId, now, ct) is { } held && held.UserId != me.UserId)
+        {
+            throw Checkout.Checkouts.Locked(held);
+        }
+    }
+
     /// <summary>Locks the document row (decisions and executions on one document queue up) and reads what they check.</summary>
     public static Task<DocumentLock> LockAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid documentId, CancellationToken ct) =>
         c.QuerySingleAsync<DocumentLock>(new CommandDefinition(

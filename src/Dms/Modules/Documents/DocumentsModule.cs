@@ -1,4 +1,6 @@
 using Dms.Modules.Documents.Browse;
+using Dms.Modules.Documents.Checkout;
+using Dms.Modules.Documents.Comments;
 using Dms.Modules.Documents.DirectUpload;
 using Dms.Modules.Documents.Domain;
 using Dms.Modules.Documents.Download;
@@ -68,6 +70,8 @@ internal static class DocumentsModule
         documents.MapPatch("/{id}", EditMetadataEndpoint.Handle).Produces<DocumentResponse>(200).WithSummary("Edit a document's title, description and tags (If-Match)").RequireAuthorization(Policies.WriteDocuments);
         app.MapGroup("/api/v1/admin").WithTags("Documents").RequireAuthorization(Policies.Admin).MapSearchSettings();
         documents.MapDocumentText();
+        documents.MapCheckout();
+        app.MapComments();
         documents.MapDocumentPreviews();
 
         var uploads = app.MapGroup("/api/v1/uploads").WithTags("Uploads").RequireAuthorization(Policies.WriteDocuments);

@@ -36,6 +36,7 @@ internal sealed class DmsOptions
     public LogOptions Logs { get; set; } = new();
     public TracingOptions Tracing { get; set; } = new();
     public Http.Idempotency.IdempotencyOptions Idempotency { get; set; } = new();
+    public DocumentOptions Documents { get; set; } = new();
 
     public string DataDirectoryFullPath => Path.GetFullPath(DataDirectory);
 }
@@ -258,4 +259,10 @@ internal sealed class LogOptions
 internal sealed class TracingOptions
 {
     public bool Enabled { get; set; }
+}
+
+internal sealed class DocumentOptions
+{
+    /// <summary>How long a check-out holds a document; after it the lock is simply gone (nothing has to run to release it).</summary>
+    public TimeSpan CheckoutTimeout { get; set; } = TimeSpan.FromHours(8);
 }

@@ -15,6 +15,9 @@ internal sealed class ApiProblem(int status, string code, string title, string? 
     /// <summary>Response headers that belong to the error (Retry-After, Content-Range), kept when the response is reset.</summary>
     public IDictionary<string, string>? Headers { get; init; }
 
+    /// <summary>Further members of the problem body that tell the client what it ran into (a lock's holder and since when).</summary>
+    public IDictionary<string, object?>? Extensions { get; init; }
+
     public static ApiProblem NotFound(string entity) =>
         new(StatusCodes.Status404NotFound, $"{entity}.not_found", $"The {entity} does not exist.");
 

@@ -37,7 +37,7 @@ internal static class ProblemResponses
             }
             catch (ApiProblem problem) when (!context.Response.HasStarted)
             {
-                await WriteAsync(context, problem.Status, problem.Code, problem.Title, problem.Detail, problem.Errors, problem.Headers);
+                await WriteAsync(context, problem.Status, problem.Code, problem.Title, problem.Detail, problem.Errors, problem.Headers, extensions: problem.Extensions);
             }
             catch (BadHttpRequestException ex) when (!context.Response.HasStarted)
             {
@@ -114,7 +114,8 @@ internal static class ProblemResponses
     }
 
     internal static async Task WriteAsync(HttpContext context, int status, string code, string title, string? detail,
-        IDictionary<string, string[]>? errors, IDictionary<string, string>? headers = null, bool keepHeaders = false)
+        IDictionary<string, string[]>? errors, IDictionary<string, string>? headers = null, bool keepHeaders = false,
+        IDictionary<string, object?>? extensions = null)
     {
         var problem = new ProblemDetails
         {
@@ -129,6 +130,10 @@ internal static class ProblemResponses
         if (errors is not null)
         {
             problem.Extensions["errors"] = errors;
+        }
+        foreach (var (name, value) in extensions ?? new Dictionary<string, object?>())
+        {
+            problem.Extensions[name] = value;
         }
         if (!keepHeaders)
         {

@@ -94,6 +94,11 @@ internal static class ChangeRequests
     {
         var document = await CheckOpenableAsync(c, tx, me, documentId, pending, lockRow: true, ct);
         var type = pending == DocumentStatus.PendingDelete ? ApprovalType.Delete : ApprovalType.Replace;
+        if (type == ApprovalType.Replace)
+        {
+            // Checked with the document row locked: a check-out is taken before or after this request, never during it.
+            await DocumentsFacade.RequireNotCheckedOutByOtherAsync(c, tx, me, documentId, now, ct);
+        }
         var policy = await WorkspacePolicies.SnapshotAsync(c, tx, me.TenantId, document.WorkspaceId, type.Operation(), options.Approvals.PendingTtl, ct);
         if (policy.Mode == PolicyModes.Direct)
         {

@@ -39,10 +39,10 @@ internal sealed class ListDocumentsHandler(Db db, Search.DocumentSearch search) 
 
 internal sealed record GetDocument(Guid DocumentId);
 
-internal sealed class GetDocumentHandler(Db db) : IHandler<GetDocument, DocumentResponse>
+internal sealed class GetDocumentHandler(Db db, TimeProvider clock) : IHandler<GetDocument, DocumentResponse>
 {
     public Task<DocumentResponse> HandleAsync(GetDocument query, CurrentUser me, CancellationToken ct) =>
-        DocumentReadModel.GetForCallerAsync(db, me, query.DocumentId, ct);
+        DocumentReadModel.GetForCallerAsync(db, me, query.DocumentId, clock.GetUtcNow().UtcDateTime, ct);
 }
 
 internal sealed record ListVersions(Guid DocumentId);

@@ -32,12 +32,22 @@ internal static class DocumentReadModel
         $"{Select.Replace("FROM documents d", ", m.role AS member_role\nFROM documents d", StringComparison.Ordinal)}\n{WorkspaceAccess.MemberRoleJoin}\n" +
         $"WHERE d.tenant_id = @tenant AND d.id = @id AND d.status NOT IN ({DocumentStates.Gone.Sql()})";
 
-    public static Task<DocumentResponse> GetForCallerAsync(Db db, CurrentUser me, Guid id, CancellationToken ct) =>
-        db.ReadInTenantAsync(me.TenantId, GetForCallerSql, new { tenant = me.TenantId, id, accessUser = me.UserId }, async grid =>
+    /// <summary>The live check-out and the comment count, read in the same round trip as <see cref="GetForCallerSql"/>.</summary>
+    private const string CollaborationSql = """
+        SELECT user_id AS UserId, holder_email AS Email, checked_out_at AS Since, expires_at AS ExpiresAt FROM document_checkouts
+        WHERE tenant_id = @tenant AND document_id = @id AND expires_at > @now;
+        SELECT count(*)::int FROM document_comments WHERE tenant_id = @tenant AND document_id = @id
+        """;
+
+    /// <summary>As <see cref="GetForCallerSql"/> answers, with who holds the check-out at <paramref name="now"/> and the comment count.</summary>
+    public static Task<DocumentResponse> GetForCallerAsync(Db db, CurrentUser me, Guid id, DateTime now, CancellationToken ct) =>
+        db.ReadInTenantAsync(me.TenantId, $"{GetForCallerSql};\n{CollaborationSql}", new { tenant = me.TenantId, id, accessUser = me.UserId, now }, async grid =>
         {
             var row = await grid.ReadSingleOrDefaultAsync<Row>();
             WorkspaceAccess.RequireRead(me, row is not null, row?.MemberRole, "document");
-            return row!.ToResponse();
+            var checkout = await grid.ReadSingleOrDefaultAsync<CheckoutInfo>();
+            var comments = await grid.ReadSingleAsync<int>();
+            return row!.ToResponse() with { Checkout = checkout, CommentCount = comments };
         }, ct);
 
     public static async Task<Page<DocumentResponse>> ListAsync(NpgsqlConnection c, NpgsqlTransaction tx, DocumentFilter filter, CancellationToken ct)
