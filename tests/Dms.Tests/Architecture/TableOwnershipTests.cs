@@ -32,6 +32,8 @@ public sealed class TableOwnershipTests
         ["search_settings"] = "Documents",
         ["document_tags"] = "Documents",
         ["version_renditions"] = "Documents",
+        ["share_links"] = "Documents",
+        ["share_settings"] = "Documents",
         ["approval_requests"] = "Approvals",
         ["approval_assignees"] = "Approvals",
         ["approval_votes"] = "Approvals",
