@@ -21,8 +21,6 @@ CREATE TABLE share_links (
   -- The download limit is held by the row itself, whatever the concurrency (the UPDATE that counts checks it too).
   CHECK (max_downloads IS NULL OR downloads <= max_downloads)
 );
--- Tokens are unique across tenants: the public lookup starts from the token alone.
-CREATE UNIQUE INDEX share_links_token ON share_links (token_hash);
 CREATE INDEX share_links_document ON share_links (tenant_id, document_id, created_at DESC);
 
 -- The tenant's sharing settings (no row: the node's defaults, Dms:Sharing:*).
@@ -45,15 +43,38 @@ BEGIN
   END LOOP;
 END $$;
 -- Links are revoked, never deleted: the audit trail refers to them.
-GRANT SELECT, INSERT, UPDATE ON share_links TO dms_app;
+GRANT SELECT, INSERT ON share_links TO dms_app;
 GRANT SELECT, INSERT, UPDATE ON share_settings TO dms_app;
 
--- A public request knows only the token: this answers which tenant and link a token hash belongs to, and nothing
--- else. The application then enters that tenant and reads the link under row-level security (as ADR 0012/0016:
--- a definer function is the only way across the wall, and it reveals the least it can).
+-- A public request knows only the token, and row-level security (forced, so the owner too) hides every link until a
+-- tenant is set. As with document_search (ADR 0016), the way across is a guarded table: no RLS, no privilege at all
+-- for the runtime role, filled by a definer trigger in the same transaction as the link, read only through the
+-- definer function below, which answers which tenant and link a token hash belongs to and nothing else. The
+-- application then enters that tenant and reads the link under RLS.
+CREATE TABLE share_link_tokens (
+  token_hash  bytea PRIMARY KEY CHECK (length(token_hash) = 32),
+  tenant_id   uuid NOT NULL,
+  share_id    uuid NOT NULL,
+  FOREIGN KEY (tenant_id, share_id) REFERENCES share_links (tenant_id, id)
+);
+REVOKE ALL ON share_link_tokens FROM PUBLIC;
+
+CREATE FUNCTION share_link_tokens_sync() RETURNS trigger
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp
+  AS $$
+  BEGIN
+    INSERT INTO share_link_tokens (token_hash, tenant_id, share_id) VALUES (NEW.token_hash, NEW.tenant_id, NEW.id);
+    RETURN NULL;
+  END
+  $$;
+REVOKE ALL ON FUNCTION share_link_tokens_sync() FROM PUBLIC;
+CREATE TRIGGER share_link_tokens_sync AFTER INSERT ON share_links FOR EACH ROW EXECUTE FUNCTION share_link_tokens_sync();
+-- The token never changes after the insert: only the counter and the revocation do.
+GRANT UPDATE (downloads, revoked_at, revoked_by) ON share_links TO dms_app;
+
 CREATE FUNCTION share_link_lookup(p_token_hash bytea)
   RETURNS TABLE (tenant_id uuid, share_id uuid)
   LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
-  AS $$ SELECT s.tenant_id, s.id FROM share_links s WHERE p_token_hash IS NOT NULL AND length(p_token_hash) = 32 AND s.token_hash = p_token_hash $$;
+  AS $$ SELECT t.tenant_id, t.share_id FROM share_link_tokens t WHERE p_token_hash IS NOT NULL AND length(p_token_hash) = 32 AND t.token_hash = p_token_hash $$;
 REVOKE ALL ON FUNCTION share_link_lookup(bytea) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION share_link_lookup(bytea) TO dms_app;

@@ -45,9 +45,10 @@ public sealed class RowLevelSecurityTests(TenantFixture fixture) : IClassFixture
 
     /// <summary>
     /// Tables whose wall is not row-level security but the absence of any privilege of the runtime role: only definer
-    /// functions read them, taking the tenant from app.tenant_id (document_search: ADR 0016; tested below).
+    /// functions read them, taking the tenant from app.tenant_id (document_search: ADR 0016; tested below), or, for
+    /// share_link_tokens, answering only which tenant and link a token hash belongs to (ADR 0025; tests/Dms.Tests/Sharing).
     /// </summary>
-    internal static readonly IReadOnlySet<string> Guarded = new HashSet<string>(StringComparer.Ordinal) { "document_search" };
+    internal static readonly IReadOnlySet<string> Guarded = new HashSet<string>(StringComparer.Ordinal) { "document_search", "share_link_tokens" };
 
     internal sealed record TenantTable(string Name, bool Enabled, bool Forced, bool RuntimeHasPrivilege, string[] RuntimePolicies)
     {

@@ -34,6 +34,7 @@ public sealed class TableOwnershipTests
         ["version_renditions"] = "Documents",
         ["share_links"] = "Documents",
         ["share_settings"] = "Documents",
+        ["share_link_tokens"] = "Documents",
         ["approval_requests"] = "Approvals",
         ["approval_assignees"] = "Approvals",
         ["approval_votes"] = "Approvals",

@@ -47,10 +47,10 @@ public sealed class ShareLinkTests(TenantFixture f) : IClassFixture<TenantFixtur
         return client;
     }
 
-    internal static async Task OwnerExecuteAsync(DmsApp app, string sql, params (string Name, object Value)[] parameters)
+    /// <summary>SQL as the schema owner inside <paramref name="tenant"/> (row-level security is forced: the owner sees a tenant's rows only there).</summary>
+    internal static async Task OwnerExecuteAsync(DmsApp app, Guid tenant, string sql, params (string Name, object Value)[] parameters)
     {
-        await using var conn = new NpgsqlConnection(app.OwnerConnectionString);
-        await conn.OpenAsync();
+        await using var conn = await OwnerAsync(app, tenant);
         await using var cmd = new NpgsqlCommand(sql, conn);
         foreach (var (name, value) in parameters)
         {
@@ -59,16 +59,24 @@ public sealed class ShareLinkTests(TenantFixture f) : IClassFixture<TenantFixtur
         await cmd.ExecuteNonQueryAsync();
     }
 
-    internal static async Task<T> OwnerScalarAsync<T>(DmsApp app, string sql, params (string Name, object Value)[] parameters)
+    internal static async Task<T> OwnerScalarAsync<T>(DmsApp app, Guid tenant, string sql, params (string Name, object Value)[] parameters)
     {
-        await using var conn = new NpgsqlConnection(app.OwnerConnectionString);
-        await conn.OpenAsync();
+        await using var conn = await OwnerAsync(app, tenant);
         await using var cmd = new NpgsqlCommand(sql, conn);
         foreach (var (name, value) in parameters)
         {
             cmd.Parameters.AddWithValue(name, value);
         }
         return (T)(await cmd.ExecuteScalarAsync())!;
+    }
+
+    private static async Task<NpgsqlConnection> OwnerAsync(DmsApp app, Guid tenant)
+    {
+        var conn = new NpgsqlConnection(app.OwnerConnectionString);
+        await conn.OpenAsync();
+        await using var set = new NpgsqlCommand($"SELECT set_config('app.tenant_id', '{tenant}', false)", conn);
+        await set.ExecuteNonQueryAsync();
+        return conn;
     }
 
     [Fact]
@@ -91,9 +99,9 @@ public sealed class ShareLinkTests(TenantFixture f) : IClassFixture<TenantFixtur
         await download.ShouldHaveStatusAsync(HttpStatusCode.OK);
         (await download.Content.ReadAsByteArrayAsync()).ShouldBe(content);
 
-        (await OwnerScalarAsync<long>(T.App, "SELECT count(*) FROM share_links WHERE id = @id AND position(convert_to(@token, 'UTF8') IN token_hash) = 0 AND downloads = 1",
+        (await OwnerScalarAsync<long>(T.App, T.Id, "SELECT count(*) FROM share_links WHERE id = @id AND position(convert_to(@token, 'UTF8') IN token_hash) = 0 AND downloads = 1",
             ("id", shareId), ("token", token))).ShouldBe(1L, "the token itself is not stored; one download counted");
-        (await OwnerScalarAsync<long>(T.App, "SELECT count(*) FROM audit_events WHERE tenant_id = @tenant AND action = 'share.accessed' AND data ->> 'shareId' = @id AND actor_type = 'anonymous'",
+        (await OwnerScalarAsync<long>(T.App, T.Id, "SELECT count(*) FROM audit_events WHERE tenant_id = @tenant AND action = 'share.accessed' AND data ->> 'shareId' = @id AND actor_type = 'anonymous'",
             ("tenant", T.Id), ("id", shareId.ToString()))).ShouldBe(2L, "the page view and the download are both audited");
 
         // A new version later does not change what the link serves: it shares one version.
@@ -116,7 +124,7 @@ public sealed class ShareLinkTests(TenantFixture f) : IClassFixture<TenantFixtur
         using var visitor = Visitor(T.App);
         (await visitor.GetAsync($"/s/{expired}/download")).StatusCode.ShouldBe(HttpStatusCode.OK);
 
-        await OwnerExecuteAsync(T.App, "UPDATE share_links SET expires_at = now() - interval '1 second' WHERE id = @id", ("id", expiredId));
+        await OwnerExecuteAsync(T.App, T.Id, "UPDATE share_links SET expires_at = now() - interval '1 second' WHERE id = @id", ("id", expiredId));
         using (var gone = await visitor.GetAsync($"/s/{expired}/download"))
         {
             await gone.ShouldBeProblemAsync(HttpStatusCode.Gone, "share.expired");
@@ -138,7 +146,7 @@ public sealed class ShareLinkTests(TenantFixture f) : IClassFixture<TenantFixtur
         (await visitor.GetAsync($"/s/{revoked}")).StatusCode.ShouldBe(HttpStatusCode.Gone);
         (await visitor.GetAsync($"/s/{new string('A', 43)}/download")).StatusCode.ShouldBe(HttpStatusCode.NotFound, "an unknown token");
         (await visitor.GetAsync("/s/not-a-token")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
-        (await OwnerScalarAsync<long>(T.App, "SELECT count(*) FROM audit_events WHERE tenant_id = @tenant AND action = 'share.revoked' AND data ->> 'shareId' = @id",
+        (await OwnerScalarAsync<long>(T.App, T.Id, "SELECT count(*) FROM audit_events WHERE tenant_id = @tenant AND action = 'share.revoked' AND data ->> 'shareId' = @id",
             ("tenant", T.Id), ("id", revokedId.ToString()))).ShouldBe(1L);
     }
 
@@ -169,8 +177,8 @@ public sealed class ShareLinkTests(TenantFixture f) : IClassFixture<TenantFixtur
             await right.ShouldHaveStatusAsync(HttpStatusCode.OK);
             (await right.Content.ReadAsByteArrayAsync()).ShouldBe(content);
         }
-        (await OwnerScalarAsync<string>(T.App, "SELECT password_hash FROM share_links WHERE id = @id", ("id", shareId))).ShouldNotContain("open sesame");
-        (await OwnerScalarAsync<long>(T.App, "SELECT count(*) FROM audit_events WHERE tenant_id = @tenant AND action = 'share.accessed' AND data ->> 'shareId' = @id AND data ->> 'outcome' LIKE 'password_%'",
+        (await OwnerScalarAsync<string>(T.App, T.Id, "SELECT password_hash FROM share_links WHERE id = @id", ("id", shareId))).ShouldNotContain("open sesame");
+        (await OwnerScalarAsync<long>(T.App, T.Id, "SELECT count(*) FROM audit_events WHERE tenant_id = @tenant AND action = 'share.accessed' AND data ->> 'shareId' = @id AND data ->> 'outcome' LIKE 'password_%'",
             ("tenant", T.Id), ("id", shareId.ToString()))).ShouldBe(3L, "refused attempts are audited too");
 
         // A browser's form post gets a page in plain words, still 401.
@@ -203,8 +211,8 @@ public sealed class ShareLinkTests(TenantFixture f) : IClassFixture<TenantFixtur
         answers.Count(a => a.StatusCode == HttpStatusCode.OK).ShouldBe(limit);
         answers.Where(a => a.StatusCode == HttpStatusCode.OK).ShouldAllBe(a => a.Body.SequenceEqual(content));
         answers.Where(a => a.StatusCode != HttpStatusCode.OK).Select(a => a.StatusCode).Distinct().ShouldBe([HttpStatusCode.Gone]);
-        (await OwnerScalarAsync<int>(T.App, "SELECT downloads FROM share_links WHERE id = @id", ("id", shareId))).ShouldBe(limit);
-        (await OwnerScalarAsync<long>(T.App, "SELECT count(*) FROM audit_events WHERE tenant_id = @tenant AND action = 'share.accessed' AND data ->> 'shareId' = @id AND data ->> 'outcome' = 'allowed'",
+        (await OwnerScalarAsync<int>(T.App, T.Id, "SELECT downloads FROM share_links WHERE id = @id", ("id", shareId))).ShouldBe(limit);
+        (await OwnerScalarAsync<long>(T.App, T.Id, "SELECT count(*) FROM audit_events WHERE tenant_id = @tenant AND action = 'share.accessed' AND data ->> 'shareId' = @id AND data ->> 'outcome' = 'allowed'",
             ("tenant", T.Id), ("id", shareId.ToString()))).ShouldBe((long)limit);
         using var after = await Visitor(T.App).GetAsync($"/s/{token}/download");
         await after.ShouldBeProblemAsync(HttpStatusCode.Gone, "share.used_up");
@@ -251,7 +259,7 @@ public sealed class ShareLinkTests(TenantFixture f) : IClassFixture<TenantFixtur
         (await outsider.Client.GetAsync($"/api/v1/documents/{secretDoc}/shares")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
         var (adminsShare, _, _) = await ShareAsync(T.Admin, secretDoc);
         (await outsider.Client.DeleteAsync($"/api/v1/shares/{adminsShare}")).StatusCode.ShouldBe(HttpStatusCode.NotFound, "a link to an unreadable document does not exist for them");
-        (await OwnerScalarAsync<long>(T.App, "SELECT count(*) FROM share_links WHERE document_id = @id", ("id", secretDoc))).ShouldBe(1L);
+        (await OwnerScalarAsync<long>(T.App, T.Id, "SELECT count(*) FROM share_links WHERE document_id = @id", ("id", secretDoc))).ShouldBe(1L);
 
         // In the default workspace both members read: one shares, the other may not revoke it; an admin may.
         var (doc, _, _) = await UploadAsync(T.Admin, T.DefaultWorkspaceId);
@@ -344,6 +352,11 @@ public sealed class ShareLinkTests(TenantFixture f) : IClassFixture<TenantFixtur
             await conn.OpenAsync();
             await using var cmd = new NpgsqlCommand("SELECT count(*) FROM share_links", conn);
             ((long)(await cmd.ExecuteScalarAsync())!).ShouldBe(0L, "no tenant setting, no rows");
+            await using var guarded = new NpgsqlCommand("SELECT count(*) FROM share_link_tokens", conn);
+            (await Should.ThrowAsync<PostgresException>(() => guarded.ExecuteScalarAsync())).SqlState.ShouldBe("42501", "the token table is out of the runtime role's reach");
+            await using var lookup = new NpgsqlCommand("SELECT count(*) FROM share_link_lookup(@hash)", conn);
+            lookup.Parameters.AddWithValue("hash", System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(token)));
+            ((long)(await lookup.ExecuteScalarAsync())!).ShouldBe(1L, "the lookup answers by the token's hash alone");
         }
         (await Visitor(T.App).GetAsync($"/s/{token}/download")).StatusCode.ShouldBe(HttpStatusCode.OK, "the link itself still works");
     }

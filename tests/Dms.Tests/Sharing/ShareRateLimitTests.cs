@@ -71,7 +71,7 @@ public sealed class ShareRateLimitTests : IAsyncLifetime
         (await GetFromAsync(peer, $"/s/{new string('D', 43)}")).ShouldBe(HttpStatusCode.TooManyRequests);
         (await GetFromAsync("198.51.100.8", $"/s/{third}")).ShouldBe(HttpStatusCode.OK, "another address has its own count");
 
-        var addresses = await ShareLinkTests.OwnerScalarAsync<string[]>(_app,
+        var addresses = await ShareLinkTests.OwnerScalarAsync<string[]>(_app, _tenant.Id,
             "SELECT array_agg(client_ip || '=' || (data ->> 'address') ORDER BY seq) FROM audit_events WHERE action = 'share.accessed' AND data ->> 'shareId' = @id",
             ("id", shareId.ToString()));
         addresses.ShouldBe(["203.0.113.1=203.0.113.1", "203.0.113.2=203.0.113.2", "203.0.113.3=203.0.113.3"]);

@@ -22,6 +22,8 @@ internal sealed record SharedFile(string FileName, long Size, bool PasswordRequi
 internal sealed class PublicShares(Db db, AuditTrail audit, TimeProvider clock, IOptions<DmsOptions> options, ShareRateLimiter limiter,
     IHttpContextAccessor accessor)
 {
+    private sealed record Found(Guid TenantId, Guid ShareId);
+
     private sealed record Link(Guid TenantId, ShareRow Row, DownloadableVersion File, bool DocumentLive, bool SharingEnabled);
 
     /// <summary>The page: what is shared, recorded as a view.</summary>
@@ -86,8 +88,8 @@ internal sealed class PublicShares(Db db, AuditTrail audit, TimeProvider clock, 
     {
         var hash = ShareTokens.Hash(token) ?? throw ApiProblem.NotFound("share");
         limiter.Acquire(hash);
-        var found = await db.WithoutTenantAsync(c => c.QuerySingleOrDefaultAsync<(Guid TenantId, Guid ShareId)?>(new CommandDefinition(
-            "SELECT tenant_id, share_id FROM share_link_lookup(@hash)", new { hash }, cancellationToken: ct)), ct)
+        var found = await db.WithoutTenantAsync(c => c.QuerySingleOrDefaultAsync<Found>(new CommandDefinition(
+            "SELECT tenant_id AS TenantId, share_id AS ShareId FROM share_link_lookup(@hash)", new { hash }, cancellationToken: ct)), ct)
             ?? throw ApiProblem.NotFound("share");
         var now = clock.GetUtcNow();
         var link = await db.InTenantAsync(found.TenantId, async (c, tx) =>
