@@ -25,7 +25,7 @@ internal sealed class ShareModel(PublicShares shares) : PageModel
 
     public async Task<IActionResult> OnGetAsync(string token, CancellationToken ct)
     {
-        ShareEndpoints.PublicHeaders(Response);
+        PublicShares.NoTraceHeaders(Response);
         Token = token;
         try
         {

@@ -189,6 +189,15 @@ public sealed class RowLevelSecurityTests(TenantFixture fixture) : IClassFixture
         {
             language.EnsureSuccessStatusCode();
         }
+        // Share links (issue 16): a link and the tenant's sharing settings.
+        using (var share = await admin.PostAsJsonAsync($"/api/v1/documents/{documentId}/shares", new { expiresAt = DateTimeOffset.UtcNow.AddDays(1) }))
+        {
+            share.EnsureSuccessStatusCode();
+        }
+        using (var sharing = await admin.PutAsJsonAsync("/api/v1/admin/share-settings", new { enabled = true, maxDays = 30 }))
+        {
+            sharing.EnsureSuccessStatusCode();
+        }
         var viewer = await tenant.CreateUserAsync("Viewer");
         using (var membership = await admin.PostAsJsonAsync($"/api/v1/workspaces/{tenant.DefaultWorkspaceId}/members", new { userId = viewer.UserId, role = "Viewer" }))
         {

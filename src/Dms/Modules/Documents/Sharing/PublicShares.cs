@@ -22,6 +22,14 @@ internal sealed record SharedFile(string FileName, long Size, bool PasswordRequi
 internal sealed class PublicShares(Db db, AuditTrail audit, TimeProvider clock, IOptions<DmsOptions> options, ShareRateLimiter limiter,
     IHttpContextAccessor accessor)
 {
+    /// <summary>The token is in the address: no referrer carries it elsewhere, no search engine keeps it, no cache stores the answer.</summary>
+    public static void NoTraceHeaders(HttpResponse response)
+    {
+        response.Headers["Referrer-Policy"] = "no-referrer";
+        response.Headers["X-Robots-Tag"] = "noindex, nofollow";
+        response.Headers.CacheControl = "no-store";
+    }
+
     private sealed record Found(Guid TenantId, Guid ShareId);
 
     private sealed record Link(Guid TenantId, ShareRow Row, DownloadableVersion File, bool DocumentLive, bool SharingEnabled);

@@ -78,7 +78,7 @@ internal static class ShareEndpoints
     private static async Task<IResult> Download(HttpContext http, string token, [FromServices] PublicShares shares, IBlobStore blobs,
         IOptions<DmsOptions> options, TimeProvider clock, CancellationToken ct)
     {
-        PublicHeaders(http.Response);
+        PublicShares.NoTraceHeaders(http.Response);
         string? password = null;
         if (HttpMethods.IsPost(http.Request.Method) && http.Request.HasFormContentType)
         {
@@ -110,11 +110,4 @@ internal static class ShareEndpoints
         }
     }
 
-    /// <summary>The token is in the address: no referrer carries it elsewhere, no search engine keeps it, no cache stores the answer.</summary>
-    public static void PublicHeaders(HttpResponse response)
-    {
-        response.Headers["Referrer-Policy"] = "no-referrer";
-        response.Headers["X-Robots-Tag"] = "noindex, nofollow";
-        response.Headers.CacheControl = "no-store";
-    }
 }
