@@ -29,18 +29,18 @@ internal static class ShareEndpoints
 
     public static IEndpointRouteBuilder MapSharing(this IEndpointRouteBuilder app)
     {
-        var documents = app.MapGroup("/api/v1/documents").WithTags("Share links");
+        var documents = app.MapGroup("/api/v1/documents").WithTags("Documents");
         documents.MapPost("/{id}/shares", Create).Produces<CreatedShareResponse>(201)
             .WithSummary("Make a public link to one version of a document you can read (expiry required; optional password and download limit)")
             .RequireAuthorization(Policies.ReadDocuments);
         documents.MapGet("/{id}/shares", List).Produces<ItemsResponse<ShareResponse>>(200).WithSummary("List a document's share links").RequireAuthorization(Policies.ReadDocuments);
-        app.MapDelete("/api/v1/shares/{id}", Revoke).Produces(StatusCodes.Status204NoContent).WithTags("Share links")
+        app.MapDelete("/api/v1/shares/{id}", Revoke).Produces(StatusCodes.Status204NoContent).WithTags("Documents")
             .WithSummary("Revoke a share link (its creator or an admin)").RequireAuthorization(Policies.ReadDocuments);
-        var admin = app.MapGroup("/api/v1/admin").WithTags("Share links").RequireAuthorization(Policies.Admin);
+        var admin = app.MapGroup("/api/v1/admin").WithTags("Documents").RequireAuthorization(Policies.Admin);
         admin.MapGet("/share-settings", GetSettings).Produces<ShareSettingsResponse>(200).WithSummary("Get the tenant's share-link settings (admins)");
         admin.MapPut("/share-settings", PutSettings).Produces<ShareSettingsResponse>(200).WithSummary("Turn share links on or off and set their longest life (admins)");
 
-        var open = app.MapGroup(PublicPrefix).WithTags("Share links").AllowAnonymous().RequireRateLimiting(ShareAddressLimit.Name).DisableAntiforgery();
+        var open = app.MapGroup(PublicPrefix).WithTags("Documents").AllowAnonymous().RequireRateLimiting(ShareAddressLimit.Name).DisableAntiforgery();
         open.MapGet("/{token}/download", Download).Produces<byte[]>(200, "application/octet-stream").WithSummary("Download a shared file (public; no password)");
         open.MapPost("/{token}/download", Download).Produces<byte[]>(200, "application/octet-stream").WithSummary("Download a password-protected shared file (public; form field password)");
         return app;
