@@ -360,4 +360,36 @@ public sealed class ShareLinkTests(TenantFixture f) : IClassFixture<TenantFixtur
         }
         (await Visitor(T.App).GetAsync($"/s/{token}/download")).StatusCode.ShouldBe(HttpStatusCode.OK, "the link itself still works");
     }
+
+    [Fact]
+    public async Task The_document_page_leads_to_the_share_page_which_makes_a_link_a_fresh_visitor_can_open_and_revokes_it()
+    {
+        var member = await T.CreateUserAsync("Member");
+        var (documentId, content, fileName) = await UploadAsync(member, T.DefaultWorkspaceId);
+        var ui = await T.SignInToUiAsync(member);
+        (await ui.GetStringAsync($"/documents/{documentId}")).ShouldContain($"href=\"/documents/{documentId}/shares\"");
+
+        var form = await ui.GetStringAsync($"/documents/{documentId}/shares");
+        using var created = await ui.PostFormAsync($"/documents/{documentId}/shares?handler=Create", form, new Dictionary<string, string>
+        {
+            ["Create.Days"] = "3",
+            ["Create.Password"] = "",
+            ["Create.MaxDownloads"] = "",
+        });
+        await created.ShouldHaveStatusAsync(HttpStatusCode.OK);
+        var html = await created.Content.ReadAsStringAsync();
+        var url = System.Text.RegularExpressions.Regex.Match(html, "data-testid=\"share-url\"[^>]*value=\"([^\"]+)\"|value=\"([^\"]+)\"[^>]*data-testid=\"share-url\"");
+        url.Success.ShouldBeTrue(html);
+        var address = new Uri(url.Groups[1].Success ? url.Groups[1].Value : url.Groups[2].Value);
+
+        using var visitor = Visitor(T.App);
+        (await (await visitor.GetAsync(address.PathAndQuery)).Content.ReadAsStringAsync()).ShouldContain(fileName);
+        (await (await visitor.GetAsync($"{address.PathAndQuery}/download")).Content.ReadAsByteArrayAsync()).ShouldBe(content);
+
+        var list = await ui.GetStringAsync($"/documents/{documentId}/shares");
+        var shareId = (await (await member.Client.GetAsync($"/api/v1/documents/{documentId}/shares")).JsonAsync()).GetProperty("items")[0].GetProperty("id").GetGuid();
+        using var revoked = await ui.PostFormAsync($"/documents/{documentId}/shares?handler=Revoke&shareId={shareId}", list, []);
+        revoked.StatusCode.ShouldBe(HttpStatusCode.Redirect);
+        (await visitor.GetAsync($"{address.PathAndQuery}/download")).StatusCode.ShouldBe(HttpStatusCode.Gone);
+    }
 }
