@@ -45,9 +45,10 @@ public sealed class RowLevelSecurityTests(TenantFixture fixture) : IClassFixture
 
     /// <summary>
     /// Tables whose wall is not row-level security but the absence of any privilege of the runtime role: only definer
-    /// functions read them, taking the tenant from app.tenant_id (document_search: ADR 0016; tested below).
+    /// functions read them, taking the tenant from app.tenant_id (document_search: ADR 0016; tested below), or, for
+    /// share_link_tokens, answering only which tenant and link a token hash belongs to (ADR 0025; tests/Dms.Tests/Sharing).
     /// </summary>
-    internal static readonly IReadOnlySet<string> Guarded = new HashSet<string>(StringComparer.Ordinal) { "document_search" };
+    internal static readonly IReadOnlySet<string> Guarded = new HashSet<string>(StringComparer.Ordinal) { "document_search", "share_link_tokens" };
 
     internal sealed record TenantTable(string Name, bool Enabled, bool Forced, bool RuntimeHasPrivilege, string[] RuntimePolicies)
     {
@@ -195,6 +196,15 @@ public sealed class RowLevelSecurityTests(TenantFixture fixture) : IClassFixture
         using (var language = await admin.PutAsJsonAsync("/api/v1/admin/search-settings", new { language = "english" }))
         {
             language.EnsureSuccessStatusCode();
+        }
+        // Share links (issue 16): a link and the tenant's sharing settings.
+        using (var share = await admin.PostAsJsonAsync($"/api/v1/documents/{documentId}/shares", new { expiresAt = DateTimeOffset.UtcNow.AddDays(1) }))
+        {
+            share.EnsureSuccessStatusCode();
+        }
+        using (var sharing = await admin.PutAsJsonAsync("/api/v1/admin/share-settings", new { enabled = true, maxDays = 30 }))
+        {
+            sharing.EnsureSuccessStatusCode();
         }
         var viewer = await tenant.CreateUserAsync("Viewer");
         using (var membership = await admin.PostAsJsonAsync($"/api/v1/workspaces/{tenant.DefaultWorkspaceId}/members", new { userId = viewer.UserId, role = "Viewer" }))

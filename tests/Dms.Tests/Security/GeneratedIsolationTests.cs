@@ -27,6 +27,8 @@ public sealed class GeneratedIsolationTests : IAsyncLifetime
         ["POST /api/v1/platform/tenants"] = "platform operator key, not a tenant sign-in",
         ["PUT /api/v1/storage/objects"] = "signed URL bound to tenant and key: DirectUploadTests tamper test",
         ["GET /api/v1/storage/objects"] = "signed URL bound to tenant and key: DirectUploadTests tamper test",
+        ["GET /s/{token}/download"] = "public: the token is the only credential and names its tenant (ShareLinkTests)",
+        ["POST /s/{token}/download"] = "public: the token is the only credential and names its tenant (ShareLinkTests)",
     };
 
     // Lists any signed-in user of the tenant may read whatever their workspaces (policy editors pick groups from it): the
@@ -85,6 +87,9 @@ public sealed class GeneratedIsolationTests : IAsyncLifetime
         {
             await joined.ShouldHaveStatusAsync(HttpStatusCode.OK);
         }
+        using var share = await member.Client.PostAsJsonAsync($"/api/v1/documents/{document}/shares", new { expiresAt = DateTimeOffset.UtcNow.AddDays(1) });
+        await share.ShouldHaveStatusAsync(HttpStatusCode.Created);
+        var shareId = (await share.JsonAsync()).GetProperty("id").GetGuid();
         _ids = StoredState.IdsByKind(workspace, folderId, document, approval, uploadId, tokenId, notification, outbox, member.UserId, groupId);
         // A webhook (to a name that never resolves, subscribed to nothing this test causes) and a dead delivery of it.
         using var hook = await admin.PostAsJsonAsync("/api/v1/webhooks", new { url = "https://webhook.invalid/hook", events = new[] { "user.disabled" }, description = _secret });
@@ -96,6 +101,7 @@ public sealed class GeneratedIsolationTests : IAsyncLifetime
         using var comment = await member.Client.PostAsJsonAsync($"/api/v1/documents/{document}/comments", new { text = _secret });
         await comment.ShouldHaveStatusAsync(HttpStatusCode.Created);
         _ids["comments"] = (await comment.JsonAsync()).GetProperty("id").GetGuid();
+        _ids["shares"] = shareId;
     }
 
     public Task DisposeAsync() => Task.CompletedTask;
@@ -183,6 +189,7 @@ public sealed class GeneratedIsolationTests : IAsyncLifetime
                 {
                     "tokens" or "workspaces" or "folders" or "documents" or "approvals" or "uploads" or "notifications" or "users" or "outbox" or "groups"
                         or "webhooks" or "deliveries" or "comments" => segments[i - 1],
+                    "tokens" or "workspaces" or "folders" or "documents" or "approvals" or "uploads" or "notifications" or "users" or "outbox" or "groups" or "shares" => segments[i - 1],
                     var other => throw new ShouldAssertException($"{op}: a path id after '{other}' is new to this test: map it to an owned object"),
                 };
                 segment = id(kind).ToString();
@@ -232,6 +239,7 @@ public sealed class GeneratedIsolationTests : IAsyncLifetime
         "POST /api/v1/users" => JsonContent.Create(new { email = $"i-{Guid.NewGuid():N}@example.test", password = "a-long-password-1", role = "Member" }),
         "POST /api/v1/uploads" => JsonContent.Create(new { fileName = "x.txt", size = 1 }),
         "POST /api/v1/me/tokens" => JsonContent.Create(new { name = "intruder", expiresAt = DateTime.UtcNow.AddDays(1) }),
+        "POST /api/v1/documents/{id}/shares" => JsonContent.Create(new { expiresAt = DateTimeOffset.UtcNow.AddDays(1), password = "intruder-password" }),
         _ when op.HasJsonBody => JsonContent.Create(new { }),
         _ => null,
     };

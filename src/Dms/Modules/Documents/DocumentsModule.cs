@@ -9,6 +9,7 @@ using Dms.Modules.Documents.Folders;
 using Dms.Modules.Documents.Previews;
 using Dms.Modules.Documents.Reconciliation;
 using Dms.Modules.Documents.Search;
+using Dms.Modules.Documents.Sharing;
 using Dms.Modules.Documents.Text;
 using Dms.Modules.Documents.Upload;
 using Dms.Modules.Documents.Workspaces;
@@ -39,6 +40,7 @@ internal static class DocumentsModule
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IOutboxHandler, Search.SearchReindexHandler>());
         services.AddDocumentText();
         services.AddDocumentPreviews();
+        services.AddSharing();
         if (runBackgroundWork)
         {
             services.AddHostedService<ReconciliationService>();
@@ -73,6 +75,7 @@ internal static class DocumentsModule
         documents.MapCheckout();
         app.MapComments();
         documents.MapDocumentPreviews();
+        app.MapSharing();
 
         var uploads = app.MapGroup("/api/v1/uploads").WithTags("Uploads").RequireAuthorization(Policies.WriteDocuments);
         uploads.MapPost("", UploadSessionEndpoints.Create).Produces<UploadSessionResponse>(201).WithSummary("Start a direct upload session (signed URL)").RequireRateLimiting(RateLimits.Uploads);

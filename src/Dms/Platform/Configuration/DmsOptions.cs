@@ -37,6 +37,7 @@ internal sealed class DmsOptions
     public TracingOptions Tracing { get; set; } = new();
     public Http.Idempotency.IdempotencyOptions Idempotency { get; set; } = new();
     public DocumentOptions Documents { get; set; } = new();
+    public SharingOptions Sharing { get; set; } = new();
 
     public string DataDirectoryFullPath => Path.GetFullPath(DataDirectory);
 }
@@ -200,6 +201,22 @@ internal sealed class SecurityOptions
 
     /// <summary>Largest request body other than file content (uploads raise it to their own limit per request).</summary>
     public long MaxRequestBodyBytes { get; set; } = 1024 * 1024;
+}
+
+/// <summary>Public share links (issue 16): the defaults a tenant without its own sharing settings gets, and the links' rate limits.</summary>
+internal sealed class SharingOptions
+{
+    /// <summary>Whether tenants may share links until an admin says otherwise.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>The longest a link may live, in days, until a tenant admin sets the tenant's own.</summary>
+    public int MaxDays { get; set; } = 30;
+
+    /// <summary>Requests to one link (page, downloads, password attempts) per window, across addresses.</summary>
+    public RateLimitOptions TokenRateLimit { get; set; } = new() { PermitLimit = 60, Window = TimeSpan.FromMinutes(1) };
+
+    /// <summary>Requests to any link from one client address per window.</summary>
+    public RateLimitOptions AddressRateLimit { get; set; } = new() { PermitLimit = 300, Window = TimeSpan.FromMinutes(1) };
 }
 
 internal sealed class RateLimitOptions
