@@ -14,7 +14,7 @@ namespace Dms.Tests.Notifications;
 public sealed class PreferenceTests(TenantFixture fixture) : IClassFixture<TenantFixture>
 {
     private static readonly string[] Kinds =
-        ["approval.requested", "approval.reminder", "approval.decided", "approval.expired", "approval.executed", "approval.failed", "webhook.paused"];
+        ["approval.requested", "approval.reminder", "approval.decided", "approval.expired", "approval.executed", "approval.failed", "comment.mentioned", "document.checkout_broken", "webhook.paused"];
 
     [Fact]
     public async Task Every_kind_is_listed_with_both_channels_on_and_no_digest_by_default()

@@ -18,6 +18,8 @@ internal static class NotificationKinds
         new("approval.expired", "Request expired", "Your request expired before it was decided.", "Open the document"),
         new("approval.executed", "Request carried out", "Your approved request was carried out.", "Open the document"),
         new("approval.failed", "Request failed", "Your approved request could not be carried out.", "Open the document"),
+        new("comment.mentioned", "Mentioned in a comment", "Someone mentioned you in a comment.", "Open the document"),
+        new("document.checkout_broken", "Check-out ended by an admin", "An admin ended your check-out of a document.", "Open the document"),
         new("webhook.paused", "Webhook paused", "A webhook endpoint kept failing and was paused.", "Open the webhooks page"),
     ];
 
