@@ -9,7 +9,53 @@ namespace Dms.Modules.Documents.Browse;
 
 /// <summary>The filters of <c>GET /documents</c>, as given (validated by the handler).</summary>
 internal sealed record ListDocuments(string? Q = null, string? WorkspaceId = null, string? FolderId = null, string? Tag = null, string? Status = null,
-    string? Type = null, string? Sort = null, string? Order = null, int? Limit = null, string? Cursor = null);
+    string? Type = null, string? Sort = null, string? Order = null, int? Limit = null, string? Cursor = null, string? TypeId = null,
+    IReadOnlyDictionary<string, string>? FieldFilters = null)
+{
+    /// <summary>
+    /// The list parameters as named in the query string (<c>q</c>, <c>workspaceId</c>, <c>typeId</c>, <c>f.&lt;key&gt;</c>,
+    /// <c>f.&lt;key&gt;.gte</c>…), from a URL's query or a saved view's / bulk job's <c>query</c>/<c>filter</c> object. Unknown names → 400.
+    /// <c>FieldFilters</c> holds every <c>f.</c> parameter with its full name (<c>f.due.gte</c>) and raw value.
+    /// </summary>
+    public static ListDocuments FromParameters(IEnumerable<KeyValuePair<string, string?>> parameters)
+    {
+        var v = new Validator();
+        var known = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        var fields = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (name, value) in parameters)
+        {
+            if (name.StartsWith("f.", StringComparison.Ordinal))
+            {
+                v.Require(value is not null, name, $"{name} needs a value.");
+                fields[name] = value ?? "";
+            }
+            else if (Names.Contains(name))
+            {
+                known[name] = value;
+            }
+            else
+            {
+                v.Require(false, name, $"{name} is not a list parameter (known: {string.Join(", ", Names)} and f.<field key>).");
+            }
+        }
+        int? limit = null;
+        if (known.GetValueOrDefault("limit") is { Length: > 0 } l)
+        {
+            v.Require(int.TryParse(l, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var parsed), "limit", "limit must be a whole number.");
+            limit = parsed;
+        }
+        v.ThrowIfInvalid();
+        return new ListDocuments(known.GetValueOrDefault("q"), known.GetValueOrDefault("workspaceId"), known.GetValueOrDefault("folderId"),
+            known.GetValueOrDefault("tag"), known.GetValueOrDefault("status"), known.GetValueOrDefault("type"), known.GetValueOrDefault("sort"),
+            known.GetValueOrDefault("order"), limit, known.GetValueOrDefault("cursor"), known.GetValueOrDefault("typeId"), fields.Count == 0 ? null : fields);
+    }
+
+    /// <summary>The list parameters other than <c>f.*</c>, as the query string spells them.</summary>
+    public static readonly IReadOnlySet<string> Names = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
+    {
+        "q", "workspaceId", "folderId", "tag", "status", "type", "sort", "order", "limit", "cursor", "typeId",
+    };
+}
 
 internal sealed class ListDocumentsHandler(Db db, Search.DocumentSearch search) : IHandler<ListDocuments, Page<DocumentResponse>>
 {
@@ -27,6 +73,9 @@ internal sealed class ListDocumentsHandler(Db db, Search.DocumentSearch search) 
         var byRelevance = string.Equals(query.Sort, "relevance", StringComparison.OrdinalIgnoreCase) || (searching && string.IsNullOrEmpty(query.Sort));
         v.Require(!byRelevance || searching, "sort", "sort=relevance needs a search (q).");
         DocumentSort? sortOrder = byRelevance ? null : DocumentSort.Parse(query.Sort, query.Order, v);
+        // Document types and their fields are not filterable yet (issue 16 adds them): refuse rather than ignore.
+        v.Require(query.TypeId is null, "typeId", "Filtering by document type is not available yet.");
+        v.Require(query.FieldFilters is null, "f", "Filtering by custom fields is not available yet.");
         v.ThrowIfInvalid();
         var filter = new DocumentFilter(me.TenantId, query.Q, RouteIds.ParseOptional(query.WorkspaceId, "workspaceId"), RouteIds.ParseOptional(query.FolderId, "folderId"),
             query.Tag, searching ? null : DocumentCursor.Decode(query.Cursor, sortOrder!.Value), KeysetCursor.Limit(query.Limit), me, status,
