@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
+using Dms.Platform;
 using Dms.Tests.Infrastructure;
 using Microsoft.AspNetCore.Http;
 using Npgsql;
@@ -127,7 +128,7 @@ internal static class Idempotent
 /// A file stream that holds its bytes back until the test opens the gate: the request it belongs to is still running,
 /// in the middle of its body, for as long as the test wants.
 /// </summary>
-internal sealed class GatedStream(byte[] content, Task gate) : Stream
+internal sealed class GatedStream(byte[] content, Task gate) : ReadOnlyStream
 {
     private readonly MemoryStream _inner = new(content);
 
@@ -141,15 +142,6 @@ internal sealed class GatedStream(byte[] content, Task gate) : Stream
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("async only");
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
 
 /// <summary>

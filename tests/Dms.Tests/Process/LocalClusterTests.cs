@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Dms.Platform;
 using Dms.Tests.Infrastructure;
 using Npgsql;
 using Shouldly;
@@ -290,17 +291,12 @@ public sealed class LocalClusterTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>A request body that arrives slowly, so a node is stopped with the request in flight.</summary>
-    private sealed class SlowStream(int chunks, int chunkSize, TimeSpan delay) : Stream
+    private sealed class SlowStream(int chunks, int chunkSize, TimeSpan delay) : ReadOnlyStream
     {
         private int _sent;
 
         public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
@@ -323,10 +319,6 @@ public sealed class LocalClusterTests(ITestOutputHelper output) : IDisposable
             ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
         public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count).GetAwaiter().GetResult();
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     private Task<(int ExitCode, string Output)> RunScriptAsync(string verb, TimeSpan timeout) =>

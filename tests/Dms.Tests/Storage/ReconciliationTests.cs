@@ -127,6 +127,28 @@ public sealed class FileSystemReconciliationTests : ReconciliationTests
 {
     private protected override Task<DmsApp> AppAsync() => DmsApp.GetAsync();
     private protected override int MultipartFileSize => 200_000;
+
+    [Fact]
+    public async Task The_temporary_file_of_a_write_cut_off_by_a_crash_is_removed_once_it_is_old_and_a_live_one_is_kept()
+    {
+        // What a kill in the middle of a thumbnail's write left (the crash loop once found one): the file store's temporary file.
+        var key = BlobKeys.ForVersion(Tenant.Id, Guid.NewGuid(), Guid.NewGuid());
+        var path = Path.Combine(App.BlobRoot, key);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var abandoned = $"{path}.{Guid.NewGuid():N}.partial";
+        var live = $"{path}.{Guid.NewGuid():N}.partial";
+        await File.WriteAllTextAsync(abandoned, "cut off");
+        await File.WriteAllTextAsync(live, "still being written");
+        File.SetLastWriteTimeUtc(abandoned, DateTime.UtcNow.AddHours(-2));
+
+        for (var attempt = 0; attempt < 200 && (await App.Service<StorageReconciler>().RunOnceAsync(TimeSpan.Zero, CancellationToken.None)).Skipped; attempt++)
+        {
+            await Task.Delay(50);
+        }
+        File.Exists(abandoned).ShouldBeFalse("untouched for longer than Dms__Storage__AbandonedWriteAge (1 h)");
+        File.Exists(live).ShouldBeTrue("a temporary file touched just now may belong to a live write, whatever the orphan grace period");
+        File.Delete(live);
+    }
 }
 
 public sealed class S3ReconciliationTests : ReconciliationTests

@@ -169,6 +169,8 @@ internal sealed class PausingBlobStore(IBlobStore inner, PausingBlobStore.Gate g
     public Task DeleteAsync(string key, CancellationToken ct) => inner.DeleteAsync(key, ct);
     public Task MoveAsync(string sourceKey, string destinationKey, CancellationToken ct) => inner.MoveAsync(sourceKey, destinationKey, ct);
     public IAsyncEnumerable<BlobProperties> ListAsync(string prefix, CancellationToken ct) => inner.ListAsync(prefix, ct);
+
+    public Task<int> RemoveAbandonedWritesAsync(string prefix, DateTimeOffset olderThan, CancellationToken ct) => inner.RemoveAbandonedWritesAsync(prefix, olderThan, ct);
     public Uri PresignPut(string key, long maxBytes, DateTimeOffset expires, Uri apiBase) => inner.PresignPut(key, maxBytes, expires, apiBase);
     public Uri PresignGet(string key, BlobDownloadInfo download, DateTimeOffset expires, Uri apiBase) => inner.PresignGet(key, download, expires, apiBase);
     public Task<string> StartMultipartAsync(string key, CancellationToken ct) => inner.StartMultipartAsync(key, ct);

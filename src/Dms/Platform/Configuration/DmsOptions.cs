@@ -118,6 +118,12 @@ internal sealed class StorageOptions
     public TimeSpan OrphanGracePeriod { get; set; } = TimeSpan.FromHours(24);
     public TimeSpan ReconcileInterval { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// A file store's temporary file (a write a crash cut off) untouched this long is removed by reconciliation. Separate
+    /// from <see cref="OrphanGracePeriod"/>, which may be zero: a live write's temporary file is never referenced by anything.
+    /// </summary>
+    public TimeSpan AbandonedWriteAge { get; set; } = TimeSpan.FromHours(1);
+
     /// <summary>Lifetime of the signed or presigned URL a download redirects to.</summary>
     public TimeSpan DownloadUrlTtl { get; set; } = TimeSpan.FromMinutes(5);
 }

@@ -1,4 +1,5 @@
 using System.Net;
+using Dms.Platform;
 using Dms.Platform.Configuration;
 using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.Extensions.Options;
@@ -74,7 +75,7 @@ internal static class ConnectionHygiene
     }
 
     /// <summary>Passes reads through, remembering how far the request body was read.</summary>
-    private sealed class ReadTrackingStream(Stream inner, long? declared) : Stream
+    private sealed class ReadTrackingStream(Stream inner, long? declared) : ReadOnlyStream
     {
         private long _read;
         private bool _ended;
@@ -99,14 +100,6 @@ internal static class ConnectionHygiene
             return read;
         }
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
         public override long Position { get => _read; set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

@@ -130,6 +130,42 @@ internal sealed class FileSystemBlobStore : IBlobStore
         }
     }
 
+    /// <summary>
+    /// Deletes the temporary files (<c>*.partial</c>) of writes a crash cut off. A write in progress appends to its file all
+    /// the time, so a file untouched since <paramref name="olderThan"/> (the orphan grace period) belongs to no live write.
+    /// </summary>
+    public Task<int> RemoveAbandonedWritesAsync(string prefix, DateTimeOffset olderThan, CancellationToken ct)
+    {
+        if (!BlobKeys.IsWellFormed(prefix.TrimEnd('/')))
+        {
+            throw new ArgumentException($"Invalid prefix '{prefix}'.", nameof(prefix));
+        }
+        var folder = Path.Combine(_root, prefix.TrimEnd('/'));
+        var removed = 0;
+        if (!Directory.Exists(folder))
+        {
+            return Task.FromResult(removed);
+        }
+        foreach (var path in Directory.EnumerateFiles(folder, "*.partial", SearchOption.AllDirectories))
+        {
+            ct.ThrowIfCancellationRequested();
+            var info = new FileInfo(path);
+            if (info.Exists && info.LastWriteTimeUtc <= olderThan.UtcDateTime)
+            {
+                try
+                {
+                    info.Delete();
+                    removed++;
+                }
+                catch (IOException)
+                {
+                    // gone meanwhile (its write finished or failed): nothing to clean
+                }
+            }
+        }
+        return Task.FromResult(removed);
+    }
+
     public Uri PresignPut(string key, long maxBytes, DateTimeOffset expires, Uri apiBase) =>
         _urls.Create(apiBase, new BlobGrant("PUT", Checked(key), expires.ToUnixTimeSeconds(), MaxBytes: maxBytes));
 

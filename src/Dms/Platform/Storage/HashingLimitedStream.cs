@@ -6,7 +6,7 @@ namespace Dms.Platform.Storage;
 /// Reads the already-sniffed head, then the rest of the upload, hashing every byte with SHA-256 and
 /// failing once more than the allowed size has passed, so the file is never held in memory whole.
 /// </summary>
-internal sealed class HashingLimitedStream(ReadOnlyMemory<byte> head, Stream rest, long maxBytes) : Stream
+internal sealed class HashingLimitedStream(ReadOnlyMemory<byte> head, Stream rest, long maxBytes) : ReadOnlyStream
 {
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
     private ReadOnlyMemory<byte> _head = head;
@@ -42,15 +42,7 @@ internal sealed class HashingLimitedStream(ReadOnlyMemory<byte> head, Stream res
 
     public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("Uploads are read asynchronously.");
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
     public override long Position { get => BytesRead; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -23,6 +23,13 @@ internal interface IBlobStore
 
     IAsyncEnumerable<BlobProperties> ListAsync(string prefix, CancellationToken ct);
 
+    /// <summary>
+    /// Removes what writes cut off by a crash left under <paramref name="prefix"/> and untouched since <paramref name="olderThan"/>
+    /// (a file store's temporary files; a live write keeps touching its file, so it is never older than the grace period).
+    /// Returns how many were removed.
+    /// </summary>
+    Task<int> RemoveAbandonedWritesAsync(string prefix, DateTimeOffset olderThan, CancellationToken ct);
+
     /// <summary>A URL a client can PUT the whole blob to until <paramref name="expires"/>.</summary>
     Uri PresignPut(string key, long maxBytes, DateTimeOffset expires, Uri apiBase);
 

@@ -47,6 +47,9 @@ internal sealed class InstrumentedBlobStore(IBlobStore inner, string provider) :
         }
     }
 
+    public Task<int> RemoveAbandonedWritesAsync(string prefix, DateTimeOffset olderThan, CancellationToken ct) =>
+        MeasureAsync("remove_abandoned", () => inner.RemoveAbandonedWritesAsync(prefix, olderThan, ct));
+
     public Uri PresignPut(string key, long maxBytes, DateTimeOffset expires, Uri apiBase) => inner.PresignPut(key, maxBytes, expires, apiBase);
 
     public Uri PresignGet(string key, BlobDownloadInfo download, DateTimeOffset expires, Uri apiBase) => inner.PresignGet(key, download, expires, apiBase);

@@ -189,6 +189,9 @@ internal sealed class S3BlobStore : IBlobStore, IDisposable
         while (continuation is not null);
     }
 
+    // A PutObject is stored whole or not at all, and multipart uploads are aborted with their sessions: nothing is left behind.
+    public Task<int> RemoveAbandonedWritesAsync(string prefix, DateTimeOffset olderThan, CancellationToken ct) => Task.FromResult(0);
+
     public Uri PresignPut(string key, long maxBytes, DateTimeOffset expires, Uri apiBase)
     {
         var request = new GetPreSignedUrlRequest
@@ -363,20 +366,11 @@ internal sealed class S3BlobStore : IBlobStore, IDisposable
     private static async Task Call(Func<Task> operation) => await Call(async () => { await operation(); return true; });
 
     /// <summary>Disposes the SDK response (and so its connection) with the body stream.</summary>
-    private sealed class ResponseOwningStream(Stream inner, IDisposable owner) : Stream
+    private sealed class ResponseOwningStream(Stream inner, IDisposable owner) : ReadOnlyStream
     {
         public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => inner.ReadAsync(buffer, cancellationToken);
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => inner.ReadAsync(buffer, offset, count, cancellationToken);
         public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {

@@ -1,7 +1,7 @@
 namespace Dms.Platform.Storage;
 
 /// <summary>Reads at most <c>length</c> bytes of an inner stream, then ends; disposes the inner stream.</summary>
-internal sealed class BoundedReadStream(Stream inner, long length) : Stream
+internal sealed class BoundedReadStream(Stream inner, long length) : ReadOnlyStream
 {
     private long _remaining = length;
 
@@ -30,15 +30,6 @@ internal sealed class BoundedReadStream(Stream inner, long length) : Stream
         return read;
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
@@ -57,7 +48,7 @@ internal sealed class BoundedReadStream(Stream inner, long length) : Stream
 }
 
 /// <summary>The files of a multipart upload read one after another, one open at a time.</summary>
-internal sealed class ConcatenatedFilesStream(IReadOnlyList<string> paths) : Stream
+internal sealed class ConcatenatedFilesStream(IReadOnlyList<string> paths) : ReadOnlyStream
 {
     private int _index;
     private FileStream? _current;
@@ -83,15 +74,6 @@ internal sealed class ConcatenatedFilesStream(IReadOnlyList<string> paths) : Str
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("Read asynchronously.");
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -93,6 +93,9 @@ internal sealed class StorageReconciler(Db db, IBlobStore blobs, IOptions<DmsOpt
         // Audit checkpoints share the tenant's prefix (a tenant purge removes them too) but are no document's
         // file: they are never orphans.
         var checkpoints = BlobKeys.AuditCheckpointPrefix(tenant);
+        // A write cut off by a crash leaves a temporary file no key names (the file store's *.partial): never listed as a blob,
+        // so it is swept here by age alone, an age no live write reaches (it keeps touching its file).
+        removed += await blobs.RemoveAbandonedWritesAsync(BlobKeys.TenantPrefix(tenant), clock.GetUtcNow() - options.Value.Storage.AbandonedWriteAge, ct);
         await foreach (var blob in blobs.ListAsync(BlobKeys.TenantPrefix(tenant), ct))
         {
             if (blob.LastModified <= cutoff && !blob.Key.StartsWith(checkpoints, StringComparison.Ordinal))

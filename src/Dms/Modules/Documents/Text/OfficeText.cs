@@ -2,6 +2,7 @@ using System.IO.Compression;
 using System.Text;
 using System.Text.RegularExpressions;
 using System.Xml;
+using Dms.Platform;
 
 namespace Dms.Modules.Documents.Text;
 
@@ -365,7 +366,7 @@ internal static partial class OfficeText
         }
     }
 
-    private sealed class CountingStream(Stream inner, UnpackBudget budget) : Stream
+    private sealed class CountingStream(Stream inner, UnpackBudget budget) : ReadOnlyStream
     {
         public override int Read(byte[] buffer, int offset, int count)
         {
@@ -374,15 +375,6 @@ internal static partial class OfficeText
             return read;
         }
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Security.Cryptography;
 using System.Text;
+using Dms.Platform;
 using Microsoft.Net.Http.Headers;
 
 namespace Dms.Platform.Http.Idempotency;
@@ -93,7 +94,7 @@ internal sealed class RequestFingerprint : IDisposable
 }
 
 /// <summary>The request body as the handler reads it, fed to a <see cref="RequestFingerprint"/> on the way.</summary>
-internal sealed class FingerprintingStream(Stream inner, RequestFingerprint fingerprint) : Stream
+internal sealed class FingerprintingStream(Stream inner, RequestFingerprint fingerprint) : ReadOnlyStream
 {
     /// <summary>Reads what the handler left unread, so the fingerprint covers the whole body.</summary>
     public async Task DrainAsync(CancellationToken ct)
@@ -128,13 +129,4 @@ internal sealed class FingerprintingStream(Stream inner, RequestFingerprint fing
         return read;
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
