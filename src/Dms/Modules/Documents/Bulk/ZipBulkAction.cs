@@ -73,7 +73,18 @@ internal sealed class ZipContent(Db db, BulkJobQueries queries, DownloadDocument
     {
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         var written = 0;
-        await using var zip = await ZipArchive.CreateAsync(output, ZipArchiveMode.Create, leaveOpen: true, entryNameEncoding: null, ct);
+        await using var body = new SyncWritesBuffered(output);
+        await using (var zip = await ZipArchive.CreateAsync(body, ZipArchiveMode.Create, leaveOpen: true, entryNameEncoding: null, ct))
+        {
+            written = await AddEntriesAsync(zip, body, me, documents, names, ct);
+        }
+        await body.FlushAsync(ct);
+        return written;
+    }
+
+    private async Task<int> AddEntriesAsync(ZipArchive zip, SyncWritesBuffered body, CurrentUser me, IReadOnlyList<Guid> documents, HashSet<string> names, CancellationToken ct)
+    {
+        var written = 0;
         foreach (var documentId in documents)
         {
             DownloadableVersion version;
@@ -96,6 +107,7 @@ internal sealed class ZipContent(Db db, BulkJobQueries queries, DownloadDocument
             {
                 await source.CopyToAsync(target, 81920, ct);
             }
+            await body.FlushAsync(ct);
             written++;
         }
         return written;
@@ -120,4 +132,75 @@ internal sealed class ZipContent(Db db, BulkJobQueries queries, DownloadDocument
             }
         }
     }
+}
+
+/// <summary>
+/// Between <see cref="ZipArchive"/> and a response body that refuses synchronous writes: ZipArchive (.NET 10) still writes an
+/// entry's data descriptor and the central directory synchronously even through its async API. Those small synchronous
+/// writes are held here and sent with the next asynchronous write or flush; the entries' bytes pass straight through.
+/// </summary>
+internal sealed class SyncWritesBuffered(Stream inner) : Stream
+{
+    private readonly MemoryStream _pending = new();
+    private long _position;
+
+    public override bool CanRead => false;
+    public override bool CanSeek => false;
+    public override bool CanWrite => true;
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position
+    {
+        get => _position;
+        set => throw new NotSupportedException();
+    }
+
+    public override void Write(byte[] buffer, int offset, int count)
+    {
+        _pending.Write(buffer, offset, count);
+        _position += count;
+    }
+
+    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        await SendPendingAsync(cancellationToken);
+        await inner.WriteAsync(buffer, cancellationToken);
+        _position += buffer.Length;
+    }
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        await SendPendingAsync(cancellationToken);
+        await inner.FlushAsync(cancellationToken);
+    }
+
+    // A synchronous flush cannot reach the response; what is pending goes with the next asynchronous write or flush.
+    public override void Flush()
+    {
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await SendPendingAsync(CancellationToken.None);
+        await _pending.DisposeAsync();
+        await base.DisposeAsync();
+    }
+
+    private async Task SendPendingAsync(CancellationToken ct)
+    {
+        if (_pending.Length > 0)
+        {
+            await inner.WriteAsync(_pending.GetBuffer().AsMemory(0, (int)_pending.Length), ct);
+            _pending.SetLength(0);
+        }
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
 }
