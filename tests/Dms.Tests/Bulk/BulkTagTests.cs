@@ -164,8 +164,15 @@ public sealed class BulkTagTests(TenantFixture f) : IClassFixture<TenantFixture>
             results[id].GetProperty("title").ValueKind.ShouldBe(JsonValueKind.Null);
         }
         job.ToString().ShouldNotContain("Secret board");
-        var readable = results[mine[0]].GetProperty("outcome").GetString();
-        readable.ShouldBe(job.GetProperty("failed").GetInt32() == 3 ? "done" : "failed");
+        results[mine[0]].GetProperty("outcome").GetString().ShouldBe("done");
+        job.GetProperty("failed").GetInt32().ShouldBe(3);
+
+        // A viewer may read but not edit: the reason says so in words.
+        var viewer = await T.CreateUserAsync("Viewer");
+        var refused = await BulkSupport.WaitAsync(viewer, await BulkSupport.StartAsync(viewer, new { action = "addTags", documentIds = mine, @params = new { tags = new[] { "x" } } }));
+        var only = refused.GetProperty("results").EnumerateArray().Single();
+        only.GetProperty("outcome").GetString().ShouldBe("failed");
+        only.GetProperty("reason").GetString().ShouldBe("You can't edit this document");
 
         // Someone else's job is not found; the admin sees it.
         using (var other = await (await T.CreateUserAsync("Member")).Client.GetAsync($"/api/v1/bulk-jobs/{jobId}"))
