@@ -219,12 +219,12 @@ internal sealed class BulkJobQueries(Db db)
         public string RequesterEmail { get; init; } = "";
     }
 
-    internal const string Columns = $"""
+    internal static readonly string Columns = $"""
         j.id, j.action, j.status, j.total, j.created_at, j.started_at, j.finished_at, j.requested_by, j.params::text AS params_json,
         j.requester_role, j.requester_email,
-        (SELECT count(*) FILTER (WHERE i.outcome = 'Done') FROM bulk_job_items i WHERE i.tenant_id = j.tenant_id AND i.job_id = j.id)::int AS done,
-        (SELECT count(*) FILTER (WHERE i.outcome = 'Skipped') FROM bulk_job_items i WHERE i.tenant_id = j.tenant_id AND i.job_id = j.id)::int AS skipped,
-        (SELECT count(*) FILTER (WHERE i.outcome = 'Failed') FROM bulk_job_items i WHERE i.tenant_id = j.tenant_id AND i.job_id = j.id)::int AS failed
+        (SELECT count(*) FILTER (WHERE i.outcome = {BulkOutcome.Done.Sql()}) FROM bulk_job_items i WHERE i.tenant_id = j.tenant_id AND i.job_id = j.id)::int AS done,
+        (SELECT count(*) FILTER (WHERE i.outcome = {BulkOutcome.Skipped.Sql()}) FROM bulk_job_items i WHERE i.tenant_id = j.tenant_id AND i.job_id = j.id)::int AS skipped,
+        (SELECT count(*) FILTER (WHERE i.outcome = {BulkOutcome.Failed.Sql()}) FROM bulk_job_items i WHERE i.tenant_id = j.tenant_id AND i.job_id = j.id)::int AS failed
         """;
 
     public async Task<Row> RequireAsync(CurrentUser me, Guid id, CancellationToken ct) =>
