@@ -206,6 +206,11 @@ public sealed class RowLevelSecurityTests(TenantFixture fixture) : IClassFixture
         {
             sharing.EnsureSuccessStatusCode();
         }
+        // bulk_jobs, bulk_job_items (issue 16).
+        using (var bulk = await admin.PostAsJsonAsync("/api/v1/bulk-jobs", new { action = "zip", documentIds = new[] { documentId } }))
+        {
+            bulk.EnsureSuccessStatusCode();
+        }
         var viewer = await tenant.CreateUserAsync("Viewer");
         using (var membership = await admin.PostAsJsonAsync($"/api/v1/workspaces/{tenant.DefaultWorkspaceId}/members", new { userId = viewer.UserId, role = "Viewer" }))
         {

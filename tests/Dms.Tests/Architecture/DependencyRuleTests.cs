@@ -26,7 +26,15 @@ public sealed partial class DependencyRuleTests
 
     /// <summary>From another module, only its facade: the types of its root namespace Dms.Modules.Y.</summary>
     internal static IEnumerable<Offence> FacadeOffences(IEnumerable<TypeFacts> types) =>
-        Pairs(types, DmsCode.IsModule, (from, to) => DmsCode.IsModule(to.Area) && to.Area != from && to.Type.Namespace != "Dms.Modules." + to.Area);
+        Pairs(types, DmsCode.IsModule, (from, to) => DmsCode.IsModule(to.Area) && to.Area != from && to.Type.Namespace != "Dms.Modules." + to.Area
+            && !IsBulkActionSeam(to.Type));
+
+    /// <summary>
+    /// The bulk action seam (issue 16): a module that owns a single-document use case registers an <c>IBulkAction</c> for it,
+    /// returning a <c>BulkItemResult</c>; those types (and only those) of Documents.Bulk may be used from another module.
+    /// </summary>
+    private static bool IsBulkActionSeam(TypeName type) =>
+        type.Namespace == "Dms.Modules.Documents.Bulk" && type.Name is "IBulkAction" or "BulkItemResult" or "BulkItemOutcome";
 
     /// <summary>Pages call typed handlers: never a minimal-API endpoint class, never an IResult to unwrap.</summary>
     internal static IEnumerable<Offence> PageEndpointOffences(IEnumerable<TypeFacts> types) =>

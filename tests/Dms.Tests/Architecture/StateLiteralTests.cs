@@ -22,6 +22,8 @@ public sealed partial class StateLiteralTests
     {
         // A user account's label (Disabled/Active): accounts have no state machine, only a disabled flag.
         ("src/Dms/Pages/Admin/Users.cshtml", "\"Active\""),
+        // A bulk item's result in words on the job page ("Done"), mapped from the API's lower-case outcome.
+        ("src/Dms/Pages/BulkJobs/BulkPages.cs", "\"Done\""),
     };
 
     // A state name between two quotes of one kind: "Pending" or 'Pending' (SQL), word-exact.

@@ -102,6 +102,9 @@ public sealed class GeneratedIsolationTests : IAsyncLifetime
         await comment.ShouldHaveStatusAsync(HttpStatusCode.Created);
         _ids["comments"] = (await comment.JsonAsync()).GetProperty("id").GetGuid();
         _ids["shares"] = shareId;
+        using var bulk = await member.Client.PostAsJsonAsync("/api/v1/bulk-jobs", new { action = "zip", documentIds = new[] { document } });
+        await bulk.ShouldHaveStatusAsync(HttpStatusCode.Accepted);
+        _ids["bulk-jobs"] = (await bulk.JsonAsync()).GetProperty("id").GetGuid();
     }
 
     public Task DisposeAsync() => Task.CompletedTask;
@@ -188,7 +191,7 @@ public sealed class GeneratedIsolationTests : IAsyncLifetime
                 var kind = segment == "{userId}" ? "members" : segments[i - 1] switch
                 {
                     "tokens" or "workspaces" or "folders" or "documents" or "approvals" or "uploads" or "notifications" or "users" or "outbox" or "groups"
-                        or "webhooks" or "deliveries" or "comments" => segments[i - 1],
+                        or "webhooks" or "deliveries" or "comments" or "bulk-jobs" => segments[i - 1],
                     "tokens" or "workspaces" or "folders" or "documents" or "approvals" or "uploads" or "notifications" or "users" or "outbox" or "groups" or "shares" => segments[i - 1],
                     var other => throw new ShouldAssertException($"{op}: a path id after '{other}' is new to this test: map it to an owned object"),
                 };

@@ -28,6 +28,7 @@ internal static class ApprovalsModule
         services.AddSingleton<IOutboxHandler, DiscardStagedHandler>();
         services.AddSingleton<IOutboxHandler, PurgeDocumentHandler>();
         services.AddSingleton<RetentionJobs>();
+        services.AddScoped<Documents.Bulk.IBulkAction, Requests.BulkRequestDelete>();
         if (runBackgroundWork)
         {
             services.AddHostedService<RetentionService>();

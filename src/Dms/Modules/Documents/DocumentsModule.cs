@@ -1,4 +1,5 @@
 using Dms.Modules.Documents.Browse;
+using Dms.Modules.Documents.Bulk;
 using Dms.Modules.Documents.Checkout;
 using Dms.Modules.Documents.Comments;
 using Dms.Modules.Documents.DirectUpload;
@@ -41,6 +42,7 @@ internal static class DocumentsModule
         services.AddDocumentText();
         services.AddDocumentPreviews();
         services.AddSharing();
+        services.AddBulkJobs(runBackgroundWork);
         if (runBackgroundWork)
         {
             services.AddHostedService<ReconciliationService>();
@@ -76,6 +78,7 @@ internal static class DocumentsModule
         app.MapComments();
         documents.MapDocumentPreviews();
         app.MapSharing();
+        app.MapBulkJobs();
 
         var uploads = app.MapGroup("/api/v1/uploads").WithTags("Uploads").RequireAuthorization(Policies.WriteDocuments);
         uploads.MapPost("", UploadSessionEndpoints.Create).Produces<UploadSessionResponse>(201).WithSummary("Start a direct upload session (signed URL)").RequireRateLimiting(RateLimits.Uploads);

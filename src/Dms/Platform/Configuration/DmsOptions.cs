@@ -38,6 +38,7 @@ internal sealed class DmsOptions
     public Http.Idempotency.IdempotencyOptions Idempotency { get; set; } = new();
     public DocumentOptions Documents { get; set; } = new();
     public SharingOptions Sharing { get; set; } = new();
+    public BulkOptions Bulk { get; set; } = new();
 
     public string DataDirectoryFullPath => Path.GetFullPath(DataDirectory);
 }
@@ -288,4 +289,23 @@ internal sealed class DocumentOptions
 {
     /// <summary>How long a check-out holds a document; after it the lock is simply gone (nothing has to run to release it).</summary>
     public TimeSpan CheckoutTimeout { get; set; } = TimeSpan.FromHours(8);
+}
+
+/// <summary>Bulk jobs (issue 16, docs/bulk-actions.md): how many documents one job may hold and how workers take their items.</summary>
+internal sealed class BulkOptions
+{
+    /// <summary>The most documents one job may act on; a larger selection or filter is refused (400 bulk.too_many).</summary>
+    public int MaxDocuments { get; set; } = 10_000;
+
+    /// <summary>Items a worker leases at a time.</summary>
+    public int BatchSize { get; set; } = 50;
+
+    /// <summary>How long a leased batch stays a worker's; after it lapses (a crashed worker) another worker takes the items over.</summary>
+    public TimeSpan Lease { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>How often an idle worker looks for work.</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Tries of one item that keeps failing unexpectedly (not a refusal) before it is reported failed.</summary>
+    public int MaxAttempts { get; set; } = 5;
 }

@@ -1,0 +1,161 @@
+using System.Globalization;
+using System.Text.Json;
+using Dms.Modules.Documents.Browse;
+using Dms.Modules.Documents.Bulk;
+using Dms.Platform.Http;
+using Dms.Ui;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Dms.Pages.BulkJobs;
+
+/// <summary>Starts a job from the documents list's bulk bar (ticked rows or "Select all matching") and lists the caller's jobs.</summary>
+internal sealed class IndexModel(ListBulkJobsHandler list) : UiPage
+{
+    public IReadOnlyList<BulkJobResponse> Jobs { get; private set; } = [];
+
+    public async Task OnGetAsync(CancellationToken ct) => Jobs = await list.HandleAsync(new ListBulkJobs(), Me, ct);
+
+    public Task<IActionResult> OnPostAsync([FromServices] CreateBulkJobHandler create, CancellationToken ct) => Attempt(async () =>
+    {
+        var form = Request.Form;
+        var action = form["action"].ToString();
+        var all = form["all"].ToString() == "true";
+        var ids = form["ids"].Where(v => !string.IsNullOrEmpty(v)).Select(v => v!).ToList();
+        if (!all && ids.Count == 0)
+        {
+            throw ApiProblem.Validation("ids", "Tick at least one document, or choose Select all matching.");
+        }
+        var filter = all
+            ? form.Keys.Where(k => k.StartsWith("filter.", StringComparison.Ordinal)).Select(k => new KeyValuePair<string, string?>(k["filter.".Length..], form[k].ToString()))
+                .Where(p => !string.IsNullOrEmpty(p.Value)).ToList()
+            : null;
+        var created = await create.HandleAsync(new CreateBulkJob(action, all ? null : ids, filter, BulkUi.ParamsOf(action, form["tags"], form["reason"])), Me, ct);
+        return Redirect($"/bulk-jobs/{created.Id}");
+    }, async () =>
+    {
+        Jobs = await list.HandleAsync(new ListBulkJobs(), Me, ct);
+        return Page();
+    });
+}
+
+/// <summary>A job's progress (polled every second by htmx while it runs) and its per-document results in words.</summary>
+internal sealed class DetailModel(GetBulkJobHandler get) : UiPage
+{
+    [BindProperty(SupportsGet = true)]
+    public string Id { get; set; } = "";
+
+    [BindProperty(SupportsGet = true)]
+    public int? After { get; set; }
+
+    public BulkJobResponse? Job { get; private set; }
+
+    /// <summary>Where the next page of results starts.</summary>
+    public int? LastSeq => Job?.NextResults is { } next && next.LastIndexOf("after=", StringComparison.Ordinal) is var at and >= 0
+        && int.TryParse(next[(at + 6)..].Split('&')[0], NumberStyles.None, CultureInfo.InvariantCulture, out var seq) ? seq : null;
+
+    public Task<IActionResult> OnGetAsync(CancellationToken ct) => Attempt(async () =>
+    {
+        Job = await get.HandleAsync(new GetBulkJob(RouteIds.Parse(Id), After, 200), Me, ct);
+        return Page();
+    }, () => Task.FromResult<IActionResult>(Page()));
+
+    public Task<IActionResult> OnPostCancelAsync([FromServices] CancelBulkJobHandler cancel, CancellationToken ct) => Attempt(async () =>
+    {
+        await cancel.HandleAsync(new CancelBulkJob(RouteIds.Parse(Id)), Me, ct);
+        return Redirect($"/bulk-jobs/{Id}");
+    }, async () =>
+    {
+        Job = await get.HandleAsync(new GetBulkJob(RouteIds.Parse(Id), After, 200), Me, ct);
+        return Page();
+    });
+
+    /// <summary>The ZIP, built while it is sent (the same code as the API's <c>/content</c>).</summary>
+    public Task<IActionResult> OnGetContentAsync([FromServices] ZipContent zip, [FromServices] TimeProvider clock, CancellationToken ct) => Attempt(async () =>
+    {
+        var documents = await zip.HandleAsync(new ZipJobContent(RouteIds.Parse(Id)), Me, ct);
+        Response.ContentType = "application/zip";
+        Response.Headers.ContentDisposition = $"attachment; filename=\"documents-{clock.GetUtcNow().UtcDateTime.ToString("yyyyMMdd-HHmm", CultureInfo.InvariantCulture)}.zip\"";
+        Response.Headers.CacheControl = "no-store";
+        await Response.StartAsync(ct);
+        await zip.WriteAsync(Response.Body, Me, documents, ct);
+        return new EmptyResult();
+    }, async () =>
+    {
+        Job = await get.HandleAsync(new GetBulkJob(RouteIds.Parse(Id), null, 200), Me, ct);
+        return Page();
+    });
+}
+
+/// <summary>Words for the bulk pages: no action names, state names or codes on screen.</summary>
+internal static class BulkUi
+{
+    private static readonly Dictionary<string, string> Labels = new(StringComparer.Ordinal)
+    {
+        ["addTags"] = "Add tags",
+        ["removeTags"] = "Remove tags",
+        ["requestDelete"] = "Request delete",
+        ["zip"] = "Download as ZIP",
+        ["setField"] = "Set field",
+        ["setType"] = "Set type",
+        ["move"] = "Move",
+    };
+
+    public static string ActionLabel(string name) => Labels.TryGetValue(name, out var label) ? label
+        : string.Concat(name.Select((ch, i) => i == 0 ? char.ToUpperInvariant(ch).ToString() : char.IsUpper(ch) ? " " + char.ToLowerInvariant(ch) : ch.ToString()));
+
+    public static string Status(string status) => status switch
+    {
+        "queued" => "Waiting to start",
+        "running" => "Running",
+        "done" => "Finished",
+        "failed" => "Stopped by an error",
+        "canceled" => "Canceled",
+        _ => "Unknown",
+    };
+
+    public static string Counts(BulkJobResponse job) =>
+        $"{job.Done + job.Skipped + job.Failed:N0} of {job.Total:N0} handled: {job.Done:N0} done, {job.Skipped:N0} skipped, {job.Failed:N0} failed";
+
+    public static string Outcome(BulkItemResponse item) => item.Outcome switch
+    {
+        "done" => "Done",
+        "skipped" => $"Skipped: {LowerFirst(item.Reason)}",
+        _ => $"Failed: {LowerFirst(item.Reason)}",
+    };
+
+    public static string OutcomeClass(string outcome) => outcome == "failed" ? "bad" : "";
+
+    private static string LowerFirst(string? reason) =>
+        string.IsNullOrEmpty(reason) ? "no reason given" : char.ToLowerInvariant(reason[0]) + reason[1..];
+
+    /// <summary>The list's current filters under the API's names (the UI's workspace/folder are workspaceId/folderId); paging left out.</summary>
+    public static IEnumerable<(string Name, string Value)> FilterOf(IQueryCollection query)
+    {
+        foreach (var (key, values) in query)
+        {
+            var value = values.ToString();
+            if (string.IsNullOrEmpty(value))
+            {
+                continue;
+            }
+            var name = key switch { "workspace" => "workspaceId", "folder" => "folderId", _ => key };
+            if (name is "cursor" or "limit" || !(ListDocuments.Names.Contains(name) || name.StartsWith("f.", StringComparison.Ordinal)))
+            {
+                continue;
+            }
+            yield return (name, value);
+        }
+    }
+
+    /// <summary>The bar's inputs as the action's params: tags for the tag actions, the reason for delete requests.</summary>
+    public static JsonElement ParamsOf(string action, string? tags, string? reason)
+    {
+        object parameters = action switch
+        {
+            "addTags" or "removeTags" => new { tags = (tags ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) },
+            "requestDelete" => new { reason },
+            _ => new { },
+        };
+        return JsonSerializer.SerializeToElement(parameters);
+    }
+}
