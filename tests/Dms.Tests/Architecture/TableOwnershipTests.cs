@@ -37,6 +37,7 @@ public sealed class TableOwnershipTests
         ["share_links"] = "Documents",
         ["share_settings"] = "Documents",
         ["share_link_tokens"] = "Documents",
+        ["duplicate_settings"] = "Documents",
         ["approval_requests"] = "Approvals",
         ["approval_assignees"] = "Approvals",
         ["approval_votes"] = "Approvals",
