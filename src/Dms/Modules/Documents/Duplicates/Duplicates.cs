@@ -21,11 +21,20 @@ internal static class DuplicateCheck
     /// <summary>At most this many ids are named: enough to open one, not a way to enumerate a tenant's copies.</summary>
     public const int MaxNamed = 20;
 
+    // The versions with this content first (a handful, from the index), then each one's document by key. The LATERAL with
+    // OFFSET 0 is a fence: without it the planner chose to walk the tenant's documents by recency (for the ORDER BY) and
+    // probe each one's versions, which grows with the tenant instead of with the number of copies.
     internal static readonly string FindSql = $"""
-        SELECT d.id FROM document_versions v
-        JOIN documents d ON d.tenant_id = v.tenant_id AND d.id = v.document_id AND d.current_version = v.number
-        WHERE v.tenant_id = @tenant AND v.sha256 = @sha256 AND d.id <> @self AND d.status NOT IN ({DocumentStates.Gone.Sql()})
-          AND {WorkspaceAccess.Readable("d.workspace_id")}
+        SELECT d.id FROM (
+          SELECT document_id, number FROM document_versions WHERE tenant_id = @tenant AND sha256 = @sha256
+        ) v
+        CROSS JOIN LATERAL (
+          SELECT d.id, d.created_at FROM documents d
+          WHERE d.tenant_id = @tenant AND d.id = v.document_id AND d.current_version = v.number
+            AND d.id <> @self AND d.status NOT IN ({DocumentStates.Gone.Sql()})
+            AND {WorkspaceAccess.Readable("d.workspace_id")}
+          OFFSET 0
+        ) d
         ORDER BY d.created_at, d.id
         LIMIT {MaxNamed}
         """;
