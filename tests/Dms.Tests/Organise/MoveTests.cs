@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Dms.Tests.Approvals;
 using Dms.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 using Shouldly;
 using Xunit;
 using static Dms.Tests.Organise.Organising;
@@ -109,6 +110,27 @@ public sealed class MoveTests(ApprovalFixture f) : IClassFixture<ApprovalFixture
 
         using var moved = await MoveAsync(f.Member, documentId, new { workspaceId = target });
         await moved.ShouldHaveStatusAsync(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task The_bulk_move_action_moves_as_the_requester_and_skips_what_is_already_there()
+    {
+        var source = await WorkspaceAsync(f, (f.Member, "Contributor"));
+        var target = await WorkspaceAsync(f, (f.Member, "Contributor"));
+        var readOnly = await WorkspaceAsync(f, (f.Member, "Viewer"));
+        var documentId = (await UploadAsync(f.Member, source, "bulk moved")).GetProperty("id").GetGuid();
+        using var scope = f.Tenant.App.Service<IServiceProvider>().CreateScope();
+        var action = scope.ServiceProvider.GetServices<Dms.Modules.Documents.Bulk.IBulkAction>().Single(a => a.Name == "move");
+        var member = new Dms.Platform.Security.CurrentUser(f.Member.UserId, f.TenantId, "Member", f.Member.Email);
+        var parameters = JsonDocument.Parse($$"""{"workspaceId":"{{target}}","folderId":null}""").RootElement;
+
+        Should.Throw<Dms.Platform.Http.ApiProblem>(() => action.Validate(JsonDocument.Parse("""{"folderId":null}""").RootElement)).Code.ShouldBe("validation.failed");
+        (await action.ApplyAsync(member, documentId, parameters, CancellationToken.None)).Outcome.ShouldBe(Dms.Modules.Documents.Bulk.BulkItemOutcome.Done);
+        (await action.ApplyAsync(member, documentId, parameters, CancellationToken.None)).Outcome.ShouldBe(Dms.Modules.Documents.Bulk.BulkItemOutcome.Skipped);
+        var refused = await Should.ThrowAsync<Dms.Platform.Http.ApiProblem>(() => action.ApplyAsync(member, documentId,
+            JsonDocument.Parse($$"""{"workspaceId":"{{readOnly}}"}""").RootElement, CancellationToken.None));
+        refused.Code.ShouldBe("workspace.forbidden");
+        (await ListAsync(f.Member, $"workspaceId={target}")).Select(d => d.GetProperty("id").GetGuid()).ShouldBe([documentId]);
     }
 
     [Fact]
