@@ -72,6 +72,11 @@ public sealed class OrganisePageTests(ApprovalFixture f) : IClassFixture<Approva
         (await ui.GetStringAsync($"/documents?workspace={source}")).ShouldContain("2 comments");
         (await ui.GetStringAsync($"/documents?workspace={source}&view=grid")).ShouldContain("2 comments");
 
+        using (var details = await ui.GetAsync($"/ui/documents/{documentId}"))
+        {
+            await details.ShouldHaveStatusAsync(HttpStatusCode.OK);
+            (await details.JsonAsync()).GetProperty("id").GetGuid().ShouldBe(documentId, "the upload area names an existing copy from here");
+        }
         (await ui.GetStringAsync($"/documents/{documentId}")).ShouldContain("Move to another folder or workspace");
         var page = await ui.GetStringAsync($"/documents/{documentId}/move");
         page.ShouldContain("Move to");
