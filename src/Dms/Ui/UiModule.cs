@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using Dms.Modules.Approvals.Requests;
+using Dms.Modules.Documents.Browse;
 using Dms.Modules.Documents.DirectUpload;
 using Dms.Modules.Documents.Download;
 using Dms.Modules.Documents.Upload;
@@ -26,7 +27,7 @@ internal static class UiModule
 {
     public const string Scheme = "DmsCookie";
 
-    private static readonly string[] AdminPages = ["/Admin/Users", "/Admin/Groups", "/Admin/Workspaces", "/Admin/Trash", "/Admin/Outbox", "/Admin/Webhooks"];
+    private static readonly string[] AdminPages = ["/Admin/Users", "/Admin/Groups", "/Admin/Workspaces", "/Admin/Trash", "/Admin/Outbox", "/Admin/Webhooks", "/Admin/Settings"];
     public const string CookieName = "dms.session";
 
     public static IServiceCollection AddUi(this IServiceCollection services)
@@ -111,6 +112,8 @@ internal static class UiModule
         // Downloads are GETs a link can make: authorised and audited by the API's download handler.
         ui.MapGet("/documents/{id}/content", DownloadEndpoint.Handle).RequireAuthorization(UiPolicies.Read);
         ui.MapGet("/documents/{id}/preview", Preview.Handle).RequireAuthorization(UiPolicies.Read);
+        // A document's details as JSON (the upload area names the existing copy of a duplicate by its title).
+        ui.MapGet("/documents/{id}", BrowseEndpoints.Get).RequireAuthorization(UiPolicies.Read);
         ui.MapGet("/documents/{id}/text", Modules.Documents.Text.TextEndpoints.Content).RequireAuthorization(UiPolicies.Read);
         // A replace request's proposed file, for the decider and the requester (same handler, checks and audit as the API).
         ui.MapGet("/approvals/{id}/content", Modules.Approvals.Queries.ApprovalContentEndpoint.Handle).RequireAuthorization(UiPolicies.Read);

@@ -183,6 +183,8 @@ internal static class Display
         "document.purged" => "Removed for good",
         "document.legal_hold_placed" => "Placed a legal hold",
         "document.legal_hold_released" => "Lifted the legal hold",
+        "document.moved" => "Moved the document",
+        "duplicates.settings_changed" => "Changed the duplicate setting",
         "approval.requested" => "Requested a change",
         "approval.approved" => "Approved the request",
         "approval.rejected" => "Rejected the request",

@@ -38,6 +38,7 @@ public sealed class PlatformTests
             "/api/v1/documents/{id}/checkout", "/api/v1/documents/{id}/checkin", "/api/v1/documents/{id}/comments", "/api/v1/comments/{id}",
             "/api/v1/documents/{id}/shares", "/api/v1/shares/{id}", "/api/v1/admin/share-settings", "/s/{token}/download",
             "/api/v1/bulk-jobs", "/api/v1/bulk-jobs/{id}", "/api/v1/bulk-jobs/{id}/cancel", "/api/v1/bulk-jobs/{id}/content",
+            "/api/v1/documents/{id}/move", "/api/v1/admin/duplicate-settings",
         ], ignoreOrder: true);
         doc.GetProperty("components").GetProperty("securitySchemes").GetProperty("Bearer").GetProperty("scheme").GetString().ShouldBe("bearer");
 

@@ -211,6 +211,10 @@ public sealed class RowLevelSecurityTests(TenantFixture fixture) : IClassFixture
         {
             bulk.EnsureSuccessStatusCode();
         }
+        using (var duplicates = await admin.PutAsJsonAsync("/api/v1/admin/duplicate-settings", new { refuse = false }))
+        {
+            duplicates.EnsureSuccessStatusCode();
+        }
         var viewer = await tenant.CreateUserAsync("Viewer");
         using (var membership = await admin.PostAsJsonAsync($"/api/v1/workspaces/{tenant.DefaultWorkspaceId}/members", new { userId = viewer.UserId, role = "Viewer" }))
         {

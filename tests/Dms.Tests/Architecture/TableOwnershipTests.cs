@@ -39,6 +39,7 @@ public sealed class TableOwnershipTests
         ["share_link_tokens"] = "Documents",
         ["bulk_jobs"] = "Documents",
         ["bulk_job_items"] = "Documents",
+        ["duplicate_settings"] = "Documents",
         ["approval_requests"] = "Approvals",
         ["approval_assignees"] = "Approvals",
         ["approval_votes"] = "Approvals",

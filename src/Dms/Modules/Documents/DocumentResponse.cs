@@ -30,9 +30,16 @@ internal sealed record DocumentResponse(
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public CheckoutInfo? Checkout { get; init; }
 
-    /// <summary>Only in <c>GET /documents/{id}</c>: how many comments the document has.</summary>
+    /// <summary>In <c>GET /documents/{id}</c> and in lists: how many comments the document has.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? CommentCount { get; init; }
+
+    /// <summary>
+    /// Only in an upload's response: the live documents the uploader may read whose current version has the same content
+    /// (empty: none). Set by <c>Duplicates.DuplicateCheck</c>.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public Guid[]? DuplicateOf { get; init; }
 
     /// <summary>Strong validator for If-Match; changes with every metadata edit and every new version.</summary>
     public string ETag() => $"\"{RowVersion}\"";

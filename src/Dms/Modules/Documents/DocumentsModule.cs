@@ -5,8 +5,10 @@ using Dms.Modules.Documents.Comments;
 using Dms.Modules.Documents.DirectUpload;
 using Dms.Modules.Documents.Domain;
 using Dms.Modules.Documents.Download;
+using Dms.Modules.Documents.Duplicates;
 using Dms.Modules.Documents.Edit;
 using Dms.Modules.Documents.Folders;
+using Dms.Modules.Documents.Move;
 using Dms.Modules.Documents.Previews;
 using Dms.Modules.Documents.Reconciliation;
 using Dms.Modules.Documents.Search;
@@ -43,6 +45,7 @@ internal static class DocumentsModule
         services.AddDocumentPreviews();
         services.AddSharing();
         services.AddBulkJobs(runBackgroundWork);
+        services.AddScoped<Bulk.IBulkAction, MoveBulkAction>();
         if (runBackgroundWork)
         {
             services.AddHostedService<ReconciliationService>();
@@ -72,9 +75,10 @@ internal static class DocumentsModule
         documents.MapGet("/{id}/versions", BrowseEndpoints.Versions).Produces<ItemsResponse<VersionResponse>>(200).WithSummary("List a document's versions").RequireAuthorization(Policies.ReadDocuments);
         documents.MapGet("/{id}/content", DownloadEndpoint.Handle).Produces(StatusCodes.Status302Found).Produces<byte[]>(StatusCodes.Status200OK, "application/octet-stream").WithSummary("Download a document or one of its versions").RequireAuthorization(Policies.ReadDocuments);
         documents.MapPatch("/{id}", EditMetadataEndpoint.Handle).Produces<DocumentResponse>(200).WithSummary("Edit a document's title, description and tags (If-Match)").RequireAuthorization(Policies.WriteDocuments);
-        app.MapGroup("/api/v1/admin").WithTags("Documents").RequireAuthorization(Policies.Admin).MapSearchSettings();
+        app.MapGroup("/api/v1/admin").WithTags("Documents").RequireAuthorization(Policies.Admin).MapSearchSettings().MapDuplicateSettings();
         documents.MapDocumentText();
         documents.MapCheckout();
+        documents.MapMove();
         app.MapComments();
         documents.MapDocumentPreviews();
         app.MapSharing();

@@ -99,7 +99,9 @@
     Object.keys(streamFields).forEach(function (k) { if (streamFields[k] != null) form.append(k, streamFields[k]); });
     form.append('file', file, file.name);
     var streamed = await send('POST', streamUrl, form, { 'RequestVerificationToken': token() }, function (loaded, total) { progress(loaded, total); });
-    return ok(streamed) ? { streamed: json(streamed) } : { error: problemText(streamed) };
+    if (ok(streamed)) return { streamed: json(streamed) };
+    var refused = problemCode(streamed) === 'document.duplicate' ? json(streamed).duplicateOf : null;
+    return { error: problemText(streamed), duplicateOf: refused };
   }
 
   function addRow(list, file) {
@@ -137,8 +139,46 @@
         li.classList.add('bad');
         status.setAttribute('role', 'alert');
         status.textContent = message;
-      }
+      },
+      duplicate: function (ids, refused) { showDuplicate(li, ids, refused); }
     };
+  }
+
+  /**
+   * "This file is already here": names the first existing copy the uploader may open (duplicateOf only ever holds
+   * those). Kept: both stay and "Keep both" only closes the notice. Refused: nothing was kept, so only the way there.
+   */
+  async function showDuplicate(li, ids, refused) {
+    if (!ids || !ids.length) return;
+    var id = ids[0];
+    var title = 'the existing document';
+    var r = await send('GET', '/ui/documents/' + encodeURIComponent(id), null, {});
+    if (ok(r) && json(r) && json(r).title) title = json(r).title;
+    var box = document.createElement('div');
+    box.className = 'duplicate-notice';
+    box.setAttribute('role', 'status');
+    box.setAttribute('data-testid', 'duplicate-notice');
+    var text = document.createElement('p');
+    text.append('This file is already here: ');
+    var link = document.createElement('a');
+    link.href = '/documents/' + id;
+    link.textContent = title;
+    var more = ids.length > 1 ? ' (and ' + (ids.length - 1) + ' more copies)' : '';
+    text.append(link, more + (refused ? '. It was not uploaded again.' : '. Your upload was kept as well.'));
+    var open = document.createElement('a');
+    open.className = 'btn small primary';
+    open.href = '/documents/' + id;
+    open.textContent = 'Open the existing one';
+    box.append(text, open);
+    if (!refused) {
+      var keep = document.createElement('button');
+      keep.type = 'button';
+      keep.className = 'btn small';
+      keep.textContent = 'Keep both';
+      keep.addEventListener('click', function () { box.remove(); });
+      box.append(' ', keep);
+    }
+    li.appendChild(box);
   }
 
   async function uploadOne(zone, list, file) {
@@ -147,11 +187,25 @@
     // Into the folder being browsed, if any (its workspace is implied, but both agree).
     var folderId = zone.getAttribute('data-folder') || null;
     var result = await transfer(file, row.progress, '/ui/api/documents', { workspaceId: workspaceId, folderId: folderId });
-    if (result.error) { row.fail(result.error); return false; }
-    if (result.streamed) { row.done(result.streamed); return true; }
+    if (result.error) {
+      row.fail(result.error);
+      if (result.duplicateOf) row.duplicate(result.duplicateOf, true);
+      return false;
+    }
+    if (result.streamed) { row.done(result.streamed); row.duplicate(result.streamed.duplicateOf, false); return true; }
     var completed = await postJson('/ui/api/uploads/' + result.session.id + '/complete', { workspaceId: workspaceId, folderId: folderId, parts: result.parts });
-    if (!ok(completed)) { row.fail(problemText(completed)); return false; }
-    row.done(json(completed));
+    if (!ok(completed)) {
+      row.fail(problemText(completed));
+      if (problemCode(completed) === 'document.duplicate') {
+        // Refused: the verified bytes would otherwise wait in their session until it expires.
+        await send('DELETE', '/ui/api/uploads/' + result.session.id, null, { 'RequestVerificationToken': token() });
+        row.duplicate(json(completed).duplicateOf, true);
+      }
+      return false;
+    }
+    var doc = json(completed);
+    row.done(doc);
+    row.duplicate(doc.duplicateOf, false);
     return true;
   }
 

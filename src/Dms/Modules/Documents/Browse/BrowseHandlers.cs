@@ -80,9 +80,9 @@ internal sealed class ListDocumentsHandler(Db db, Search.DocumentSearch search) 
         var filter = new DocumentFilter(me.TenantId, query.Q, RouteIds.ParseOptional(query.WorkspaceId, "workspaceId"), RouteIds.ParseOptional(query.FolderId, "folderId"),
             query.Tag, searching ? null : DocumentCursor.Decode(query.Cursor, sortOrder!.Value), KeysetCursor.Limit(query.Limit), me, status,
             string.IsNullOrEmpty(query.Type) ? null : query.Type.ToLowerInvariant(), sortOrder);
-        return await db.InTenantAsync(me.TenantId, (c, tx) => searching
-            ? search.SearchAsync(c, tx, filter, query.Cursor, ct)
-            : DocumentReadModel.ListAsync(c, tx, filter, ct), ct);
+        return await db.InTenantAsync(me.TenantId, async (c, tx) => await Comments.CommentCounts.FillAsync(c, tx, me.TenantId, searching
+            ? await search.SearchAsync(c, tx, filter, query.Cursor, ct)
+            : await DocumentReadModel.ListAsync(c, tx, filter, ct), ct), ct);
     }
 }
 

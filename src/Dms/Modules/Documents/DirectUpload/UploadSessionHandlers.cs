@@ -1,6 +1,7 @@
 using Dapper;
 using Dms.Modules.Audit;
 using Dms.Modules.Documents.Domain;
+using Dms.Modules.Documents.Duplicates;
 using Dms.Platform.Configuration;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
@@ -155,12 +156,13 @@ internal sealed class CompleteUploadHandler(DirectUploads uploads, AuditTrail au
             {
                 // Checked again: the caller's access may have changed while the bytes were verified.
                 var (ws, folder) = await Placement.ResolveWritableAsync(c, tx, me, workspaceId, folderId, ct);
+                var duplicateOf = await DuplicateCheck.CheckAsync(c, tx, me, session.DocumentId, content.Sha256, ct);
                 var docTitle = string.IsNullOrEmpty(title) ? DocumentFields.TitleFromFileName(content.FileName) : title;
                 await NewDocuments.InsertAsync(c, tx, me, new NewDocument(session.DocumentId, ws, folder, docTitle, command.Description, tags, content), ct);
                 await DocumentUploads.ConsumeAsync(c, tx, me.TenantId, content, session.DocumentId, ct);
                 await audit.RecordAsync(c, tx, "document.uploaded", "document", session.DocumentId,
                     new { title = docTitle, content.FileName, content.Size, content.Sha256, content.ContentType, via = "direct", uploadId = session.Id }, ct: ct);
-                return (await DocumentReadModel.GetAsync(c, tx, me.TenantId, session.DocumentId, ct))!;
+                return (await DocumentReadModel.GetAsync(c, tx, me.TenantId, session.DocumentId, ct))! with { DuplicateOf = duplicateOf };
             }, ct);
     }
 }

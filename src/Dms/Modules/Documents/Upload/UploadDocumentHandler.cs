@@ -1,5 +1,6 @@
 using Dms.Modules.Audit;
 using Dms.Modules.Documents.Domain;
+using Dms.Modules.Documents.Duplicates;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Dms.Platform.Security;
@@ -42,11 +43,12 @@ internal sealed class UploadDocumentHandler(Db db, AuditTrail audit) : IHandler<
         return await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
             var (ws, folder) = await Placement.ResolveWritableAsync(c, tx, me, workspaceId, folderId, ct);
+            var duplicateOf = await DuplicateCheck.CheckAsync(c, tx, me, command.DocumentId, file!.Sha256, ct);
             await NewDocuments.InsertAsync(c, tx, me, new NewDocument(command.DocumentId, ws, folder, title!, command.Description, tags, file!), ct);
             await DocumentUploads.ConsumeAsync(c, tx, me.TenantId, file!, command.DocumentId, ct);
             await audit.RecordAsync(c, tx, "document.uploaded", "document", command.DocumentId,
                 new { title, file!.FileName, file.Size, file.Sha256, file.ContentType, via = "stream" }, ct: ct);
-            return (await DocumentReadModel.GetAsync(c, tx, me.TenantId, command.DocumentId, ct))!;
+            return (await DocumentReadModel.GetAsync(c, tx, me.TenantId, command.DocumentId, ct))! with { DuplicateOf = duplicateOf };
         }, ct);
     }
 
