@@ -11,6 +11,7 @@ using Dms.Modules.Documents.Reconciliation;
 using Dms.Modules.Documents.Search;
 using Dms.Modules.Documents.Sharing;
 using Dms.Modules.Documents.Text;
+using Dms.Modules.Documents.Types;
 using Dms.Modules.Documents.Upload;
 using Dms.Modules.Documents.Workspaces;
 using Dms.Platform.Database;
@@ -41,6 +42,8 @@ internal static class DocumentsModule
         services.AddDocumentText();
         services.AddDocumentPreviews();
         services.AddSharing();
+        services.AddScoped<Bulk.IBulkAction, SetFieldAction>();
+        services.AddScoped<Bulk.IBulkAction, SetTypeAction>();
         if (runBackgroundWork)
         {
             services.AddHostedService<ReconciliationService>();
@@ -76,6 +79,7 @@ internal static class DocumentsModule
         app.MapComments();
         documents.MapDocumentPreviews();
         app.MapSharing();
+        app.MapDocumentTypes();
 
         var uploads = app.MapGroup("/api/v1/uploads").WithTags("Uploads").RequireAuthorization(Policies.WriteDocuments);
         uploads.MapPost("", UploadSessionEndpoints.Create).Produces<UploadSessionResponse>(201).WithSummary("Start a direct upload session (signed URL)").RequireRateLimiting(RateLimits.Uploads);
@@ -87,4 +91,5 @@ internal static class DocumentsModule
 }
 
 /// <summary>The multipart form of an upload, as the OpenAPI document describes it.</summary>
-internal sealed record UploadForm(IFormFile File, string? Title, string? Description, Guid? WorkspaceId, Guid? FolderId, string? Tags);
+internal sealed record UploadForm(IFormFile File, string? Title, string? Description, Guid? WorkspaceId, Guid? FolderId, string? Tags, Guid? TypeId = null,
+    string? Fields = null);
