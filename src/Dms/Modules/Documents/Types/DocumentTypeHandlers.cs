@@ -141,10 +141,11 @@ internal sealed class UpdateDocumentTypeHandler(Db db, AuditTrail audit) : IHand
                 }
                 if (added.Length > 0)
                 {
-                    // "No value yet" rows, so a sort by the new field lists these documents (last) too.
+                    // "No value yet" rows, so a sort by the new field lists these documents (last) too (unless the rewrite above made them).
                     await c.ExecuteAsync(new CommandDefinition("""
                         INSERT INTO document_field_values (tenant_id, document_id, type_id, key)
                         SELECT d.tenant_id, d.id, d.type_id, k FROM documents d, unnest(@added) k WHERE d.tenant_id = @tenant AND d.type_id = @id
+                          AND NOT EXISTS (SELECT 1 FROM document_field_values v WHERE v.tenant_id = d.tenant_id AND v.document_id = d.id AND v.key = k)
                         """, new { p.tenant, p.id, added }, tx, commandTimeout: 0, cancellationToken: ct));
                 }
                 var after = (await DocumentTypes.GetAsync(c, tx, me.TenantId, command.Id, ct))!;
