@@ -28,7 +28,8 @@ CREATE INDEX documents_by_type ON documents (tenant_id, type_id, created_at DESC
 -- One row per (document, field of its type, value): a multiselect has a row per chosen option; a field without a value
 -- has one row with every value column null, so "documents without a value" is an index range too (the sort puts them
 -- last). Typed columns, so equality, ranges and order are btree scans with LEAKPROOF operators under FORCE RLS (jsonb
--- @> or ->> would never use an index there; ADR 0016). Kept by the trigger below from documents.type_id/fields, so no
+-- @> or ->> would never use an index there; ADR 0016). Numbers are double precision, not numeric: numeric's operators
+-- are not LEAKPROOF, so under RLS a numeric range is a filter over the whole key, not an index condition (ADR 0027). Kept by the trigger below from documents.type_id/fields, so no
 -- writer can forget it (as document_tags is).
 CREATE TABLE document_field_values (
   tenant_id     uuid NOT NULL,
@@ -36,7 +37,7 @@ CREATE TABLE document_field_values (
   type_id       uuid NOT NULL,
   key           text NOT NULL,
   value_text    text,
-  value_number  numeric,
+  value_number  double precision,
   value_date    date,
   FOREIGN KEY (tenant_id, document_id) REFERENCES documents (tenant_id, id) ON DELETE CASCADE,
   FOREIGN KEY (tenant_id, type_id) REFERENCES document_types (tenant_id, id)
@@ -44,6 +45,9 @@ CREATE TABLE document_field_values (
 CREATE INDEX document_field_values_text ON document_field_values (tenant_id, type_id, key, value_text, document_id);
 CREATE INDEX document_field_values_number ON document_field_values (tenant_id, type_id, key, value_number, document_id);
 CREATE INDEX document_field_values_date ON document_field_values (tenant_id, type_id, key, value_date, document_id);
+-- "Without a value" in id order: IS NULL is no equality the planner orders by, so its own partial index.
+CREATE INDEX document_field_values_missing ON document_field_values (tenant_id, type_id, key, document_id)
+  WHERE value_text IS NULL AND value_number IS NULL AND value_date IS NULL;
 CREATE INDEX document_field_values_document ON document_field_values (tenant_id, document_id);
 
 DO $$
@@ -73,7 +77,7 @@ CREATE FUNCTION documents_sync_fields() RETURNS trigger
       INSERT INTO document_field_values (tenant_id, document_id, type_id, key, value_text, value_number, value_date)
       SELECT NEW.tenant_id, NEW.id, NEW.type_id, f.def->>'key',
              CASE WHEN f.def->>'kind' NOT IN ('number', 'date') THEN e.value #>> '{}' END,
-             CASE WHEN f.def->>'kind' = 'number' THEN (e.value #>> '{}')::numeric END,
+             CASE WHEN f.def->>'kind' = 'number' THEN (e.value #>> '{}')::double precision END,
              CASE WHEN f.def->>'kind' = 'date' THEN (e.value #>> '{}')::date END
       FROM document_types t
       CROSS JOIN LATERAL jsonb_array_elements(t.fields) AS f(def)

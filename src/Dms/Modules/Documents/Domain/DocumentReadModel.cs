@@ -193,8 +193,11 @@ internal static class DocumentReadModel
         var sort = listing.Sort!;
         var direction = sort.Descending ? "DESC" : "ASC";
         var order = nulls ? $"ORDER BY s.document_id {direction}" : $"ORDER BY {sort.Column} {direction}, s.document_id {direction}";
+        // OFFSET 0 keeps the document a probe per field row (its primary key), in the field index's order: joined freely, the
+        // planner may merge-join a rare range (no value) against the tenant's documents in id order and read thousands.
         var from = Select.Replace("FROM documents d",
-            "FROM document_field_values s\nJOIN documents d ON d.tenant_id = s.tenant_id AND d.id = s.document_id", StringComparison.Ordinal);
+            "FROM document_field_values s\nCROSS JOIN LATERAL (SELECT * FROM documents d0 WHERE d0.tenant_id = s.tenant_id AND d0.id = s.document_id OFFSET 0) d",
+            StringComparison.Ordinal);
         return ($"{from} WHERE {string.Join(" AND ", where)} {order} LIMIT @Limit", p);
     }
 

@@ -135,7 +135,7 @@ internal static class FieldQuery
         return new FieldListing(type.Id, conditions, fieldSort, fieldSort is null ? null : FieldCursor.Decode(cursor, fieldSort));
     }
 
-    /// <summary>A filter value as its column's parameter: numbers decimal, dates <see cref="DateOnly"/>, the rest canonical text.</summary>
+    /// <summary>A filter value as its column's parameter: numbers double (the column's type, ADR 0027), dates <see cref="DateOnly"/>, the rest canonical text.</summary>
     private static bool TryFilterValue(FieldDefinition field, string raw, out object value)
     {
         value = "";
@@ -158,7 +158,7 @@ internal static class FieldQuery
         value = text;
         switch (kind)
         {
-            case FieldKind.Number when decimal.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var n):
+            case FieldKind.Number when double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var n) && double.IsFinite(n):
                 value = n;
                 return true;
             case FieldKind.Number:
@@ -215,7 +215,8 @@ internal static class FieldQuery
         p.Add("SortKey", sort.Key);
         if (nulls)
         {
-            where.Add($"{sort.Column} IS NULL");
+            // The predicate of document_field_values_missing, which gives these rows in id order.
+            where.Add("s.value_text IS NULL AND s.value_number IS NULL AND s.value_date IS NULL");
             if (listing.After is { Nulls: true } after)
             {
                 where.Add($"s.document_id {(sort.Descending ? "<" : ">")} @AfterId");
