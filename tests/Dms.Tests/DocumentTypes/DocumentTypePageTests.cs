@@ -26,18 +26,26 @@ public sealed class DocumentTypePageTests(TenantFixture f) : IClassFixture<Tenan
         }
         var typeId = Guid.Parse(page.Split("/admin/document-types?id=")[1][..36]);
         using (var saved = await ui.PostFormAsync($"/admin/document-types?handler=Fields&id={typeId}", page, new()
-               {
-                   ["Fields[0].Label"] = "Due date", ["Fields[0].Key"] = "due", ["Fields[0].Kind"] = "date", ["Fields[0].Required"] = "true",
-               }))
+        {
+            ["Fields[0].Label"] = "Due date",
+            ["Fields[0].Key"] = "due",
+            ["Fields[0].Kind"] = "date",
+            ["Fields[0].Required"] = "true",
+        }))
         {
             saved.StatusCode.ShouldBe(HttpStatusCode.Redirect);
         }
         page = await ui.GetStringAsync($"/admin/document-types?id={typeId}");
         using (var more = await ui.PostFormAsync($"/admin/document-types?handler=Fields&id={typeId}", page, new()
-               {
-                   ["Fields[0].Label"] = "Due date", ["Fields[0].Key"] = "due", ["Fields[0].Kind"] = "date", ["Fields[0].Required"] = "true",
-                   ["Fields[1].Label"] = "Paid", ["Fields[1].Key"] = "paid", ["Fields[1].Kind"] = "boolean",
-               }))
+        {
+            ["Fields[0].Label"] = "Due date",
+            ["Fields[0].Key"] = "due",
+            ["Fields[0].Kind"] = "date",
+            ["Fields[0].Required"] = "true",
+            ["Fields[1].Label"] = "Paid",
+            ["Fields[1].Key"] = "paid",
+            ["Fields[1].Kind"] = "boolean",
+        }))
         {
             more.StatusCode.ShouldBe(HttpStatusCode.Redirect);
         }
