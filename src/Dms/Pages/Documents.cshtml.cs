@@ -21,6 +21,20 @@ internal sealed class DocumentsModel(Db db) : UiPage
     [BindProperty(SupportsGet = true)]
     public string? Tag { get; set; }
 
+    /// <summary>The document type to list (<c>typeId</c>) and one of its fields with a value (<c>f.&lt;key&gt;=</c>; a range for numbers and dates is the API's).</summary>
+    [BindProperty(SupportsGet = true)]
+    public string? TypeId { get; set; }
+
+    [BindProperty(SupportsGet = true)]
+    public string? FieldKey { get; set; }
+
+    [BindProperty(SupportsGet = true)]
+    public string? FieldValue { get; set; }
+
+    public List<Modules.Documents.Types.DocumentType> DocumentTypes { get; private set; } = [];
+
+    public string? TypeName(Guid? id) => id is null ? null : DocumentTypes.FirstOrDefault(t => t.Id == id)?.Name;
+
     [BindProperty(SupportsGet = true)]
     public string? Workspace { get; set; }
 
@@ -120,8 +134,14 @@ internal sealed class DocumentsModel(Db db) : UiPage
             {
                 Subfolders = [.. await read.TopLevel.HandleAsync(new ListTopLevelFolders(Current.Id), Me, ct)];
             }
+            DocumentTypes = [.. await HttpContext.RequestServices.GetRequiredService<Modules.Documents.Types.ListDocumentTypesHandler>()
+                .HandleAsync(new Modules.Documents.Types.ListDocumentTypes(), Me, ct)];
+            var fieldFilter = !string.IsNullOrWhiteSpace(TypeId) && !string.IsNullOrWhiteSpace(FieldKey) && !string.IsNullOrWhiteSpace(FieldValue)
+                ? new Dictionary<string, string> { [$"f.{FieldKey}"] = FieldValue.Trim() }
+                : null;
             Results = await read.Documents.HandleAsync(new ListDocuments(Q, CurrentFolder is null ? Current?.Id.ToString() : null,
-                CurrentFolder?.Id.ToString(), string.IsNullOrWhiteSpace(Tag) ? null : Tag, Blank(Status), Blank(Type), Blank(Sort), Blank(Order), 25, Cursor), Me, ct);
+                CurrentFolder?.Id.ToString(), string.IsNullOrWhiteSpace(Tag) ? null : Tag, Blank(Status), Blank(Type), Blank(Sort), Blank(Order), 25, Cursor,
+                Blank(TypeId), fieldFilter), Me, ct);
             if (Grid)
             {
                 // One query for the page: only listed (so readable) versions, and only their states, not their bytes.

@@ -54,6 +54,9 @@ public sealed class LargeTenantFixture : IAsyncLifetime
 
     public TimeSpan SeedTime { get; private set; }
 
+    /// <summary>For tests that add data of their own once (as the owner, under the tenant's setting), e.g. document field values.</summary>
+    public string OwnerConnectionString => _app.OwnerConnectionString;
+
     internal CurrentUser AdminUser => new(Admin, Tenant, Roles.Admin, "admin@example.test");
     internal CurrentUser MemberUser => new(Member, Tenant, Roles.Member, "member@example.test");
 

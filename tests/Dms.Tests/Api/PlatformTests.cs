@@ -39,6 +39,7 @@ public sealed class PlatformTests
             "/api/v1/documents/{id}/shares", "/api/v1/shares/{id}", "/api/v1/admin/share-settings", "/s/{token}/download",
             "/api/v1/bulk-jobs", "/api/v1/bulk-jobs/{id}", "/api/v1/bulk-jobs/{id}/cancel", "/api/v1/bulk-jobs/{id}/content",
             "/api/v1/documents/{id}/move", "/api/v1/admin/duplicate-settings",
+            "/api/v1/document-types", "/api/v1/document-types/{id}",
         ], ignoreOrder: true);
         doc.GetProperty("components").GetProperty("securitySchemes").GetProperty("Bearer").GetProperty("scheme").GetString().ShouldBe("bearer");
 

@@ -215,6 +215,16 @@ public sealed class RowLevelSecurityTests(TenantFixture fixture) : IClassFixture
         {
             duplicates.EnsureSuccessStatusCode();
         }
+        // Document types (issue 16): a type, and a document of it (document_field_values).
+        using (var type = await admin.PostAsJsonAsync("/api/v1/document-types", new { name = "rls", fields = new[] { new { key = "n", label = "N", kind = "number" } } }))
+        {
+            type.EnsureSuccessStatusCode();
+            var typeId = (await type.JsonAsync()).GetProperty("id").GetGuid();
+            var typed = Uploads.Form("typed.txt", Uploads.Text("typed"));
+            typed.Add(new StringContent(typeId.ToString()), "typeId");
+            typed.Add(new StringContent("{\"n\": 1}"), "fields");
+            (await admin.PostAsync("/api/v1/documents", typed)).EnsureSuccessStatusCode();
+        }
         var viewer = await tenant.CreateUserAsync("Viewer");
         using (var membership = await admin.PostAsJsonAsync($"/api/v1/workspaces/{tenant.DefaultWorkspaceId}/members", new { userId = viewer.UserId, role = "Viewer" }))
         {

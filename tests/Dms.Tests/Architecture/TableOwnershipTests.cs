@@ -40,6 +40,8 @@ public sealed class TableOwnershipTests
         ["bulk_jobs"] = "Documents",
         ["bulk_job_items"] = "Documents",
         ["duplicate_settings"] = "Documents",
+        ["document_types"] = "Documents",
+        ["document_field_values"] = "Documents",
         ["approval_requests"] = "Approvals",
         ["approval_assignees"] = "Approvals",
         ["approval_votes"] = "Approvals",

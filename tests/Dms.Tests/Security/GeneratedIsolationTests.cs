@@ -33,7 +33,10 @@ public sealed class GeneratedIsolationTests : IAsyncLifetime
 
     // Lists any signed-in user of the tenant may read whatever their workspaces (policy editors pick groups from it): the
     // member outside the workspace sees the owner's group there by design; another tenant's admin never does.
-    private static readonly HashSet<string> TenantWide = ["GET /api/v1/groups"];
+    private static readonly HashSet<string> TenantWide = ["GET /api/v1/groups", "GET /api/v1/document-types"];
+
+    // Read by id by every signed-in user of the tenant (document types are tenant-wide definitions): the same-tenant walk skips them.
+    private static readonly HashSet<string> TenantWideById = ["GET /api/v1/document-types/{id}"];
 
     private DmsApp _app = null!;
     private TestTenant _owner = null!;
@@ -105,6 +108,9 @@ public sealed class GeneratedIsolationTests : IAsyncLifetime
         using var bulk = await member.Client.PostAsJsonAsync("/api/v1/bulk-jobs", new { action = "zip", documentIds = new[] { document } });
         await bulk.ShouldHaveStatusAsync(HttpStatusCode.Accepted);
         _ids["bulk-jobs"] = (await bulk.JsonAsync()).GetProperty("id").GetGuid();
+        using var type = await admin.PostAsJsonAsync("/api/v1/document-types", new { name = _secret, fields = new[] { new { key = "secret", label = _secret, kind = "text" } } });
+        await type.ShouldHaveStatusAsync(HttpStatusCode.Created);
+        _ids["document-types"] = (await type.JsonAsync()).GetProperty("id").GetGuid();
     }
 
     public Task DisposeAsync() => Task.CompletedTask;
@@ -133,7 +139,7 @@ public sealed class GeneratedIsolationTests : IAsyncLifetime
                 using var listed = await SendAsync(caller, op, BuildPlainCall(op));
                 var body = await listed.Content.ReadAsStringAsync();
                 var shared = sameTenant && TenantWide.Contains(op.Key);
-                var hidden = _ids.Where(kv => !(shared && kv.Key == "groups")).Select(kv => kv.Value);
+                var hidden = _ids.Where(kv => !(shared && kv.Key is "groups" or "document-types")).Select(kv => kv.Value);
                 if ((int)listed.StatusCode >= 500 || (!shared && body.Contains(_secret, StringComparison.Ordinal)) || hidden.Any(id => body.Contains(id.ToString(), StringComparison.Ordinal)))
                 {
                     failures.Add($"{op}: {(int)listed.StatusCode} shows the owner's data or failed: {Truncate(body)}");
@@ -141,6 +147,10 @@ public sealed class GeneratedIsolationTests : IAsyncLifetime
                 continue;
             }
             idAddressed++;
+            if (sameTenant && TenantWideById.Contains(op.Key))
+            {
+                continue;
+            }
             var before = await StoredState.SnapshotAsync(_app, _owner.Id);
             using var response = await SendAsync(caller, op, real.Value);
             var ghostCall = BuildCall(op, _ => Guid.NewGuid())!.Value;
@@ -191,7 +201,7 @@ public sealed class GeneratedIsolationTests : IAsyncLifetime
                 var kind = segment == "{userId}" ? "members" : segments[i - 1] switch
                 {
                     "tokens" or "workspaces" or "folders" or "documents" or "approvals" or "uploads" or "notifications" or "users" or "outbox" or "groups"
-                        or "webhooks" or "deliveries" or "comments" or "bulk-jobs" => segments[i - 1],
+                        or "webhooks" or "deliveries" or "comments" or "bulk-jobs" or "document-types" => segments[i - 1],
                     "tokens" or "workspaces" or "folders" or "documents" or "approvals" or "uploads" or "notifications" or "users" or "outbox" or "groups" or "shares" => segments[i - 1],
                     var other => throw new ShouldAssertException($"{op}: a path id after '{other}' is new to this test: map it to an owned object"),
                 };
@@ -228,6 +238,7 @@ public sealed class GeneratedIsolationTests : IAsyncLifetime
         "POST /api/v1/workspaces/{id}/members" => JsonContent.Create(new { userId = id("members"), role = "Manager" }),
         "POST /api/v1/groups" => JsonContent.Create(new { name = $"intruder {Guid.NewGuid():N}" }),
         "PATCH /api/v1/groups/{id}" => JsonContent.Create(new { name = $"intruder {Guid.NewGuid():N}" }),
+        "POST /api/v1/document-types" or "PATCH /api/v1/document-types/{id}" => JsonContent.Create(new { name = $"intruder {Guid.NewGuid():N}" }),
         "POST /api/v1/groups/{id}/members" => JsonContent.Create(new { userId = id("members") }),
         "POST /api/v1/documents/{id}/delete-requests" => JsonContent.Create(new { reason = "intruder" }),
         "POST /api/v1/documents/{id}/replace-requests" => new MultipartFormDataContent

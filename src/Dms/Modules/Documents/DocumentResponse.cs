@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace Dms.Modules.Documents;
@@ -21,6 +22,12 @@ internal sealed record DocumentResponse(
     DateTime CreatedAt, Guid CreatedBy, DateTime UpdatedAt, Guid UpdatedBy, VersionResponse CurrentVersion)
 {
     internal int RowVersion { get; init; }
+
+    /// <summary>The document's type (null: none); see <c>/api/v1/document-types</c>.</summary>
+    public Guid? TypeId { get; init; }
+
+    /// <summary>The values of its type's fields (key → value; a field without a value is absent).</summary>
+    public JsonElement Fields { get; init; } = Types.StoredFields.Empty;
 
     /// <summary>Only in search results (<c>q=</c>).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]

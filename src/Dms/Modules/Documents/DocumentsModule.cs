@@ -14,6 +14,7 @@ using Dms.Modules.Documents.Reconciliation;
 using Dms.Modules.Documents.Search;
 using Dms.Modules.Documents.Sharing;
 using Dms.Modules.Documents.Text;
+using Dms.Modules.Documents.Types;
 using Dms.Modules.Documents.Upload;
 using Dms.Modules.Documents.Workspaces;
 using Dms.Platform.Database;
@@ -46,6 +47,8 @@ internal static class DocumentsModule
         services.AddSharing();
         services.AddBulkJobs(runBackgroundWork);
         services.AddScoped<Bulk.IBulkAction, MoveBulkAction>();
+        services.AddScoped<Bulk.IBulkAction, SetFieldAction>();
+        services.AddScoped<Bulk.IBulkAction, SetTypeAction>();
         if (runBackgroundWork)
         {
             services.AddHostedService<ReconciliationService>();
@@ -83,6 +86,7 @@ internal static class DocumentsModule
         documents.MapDocumentPreviews();
         app.MapSharing();
         app.MapBulkJobs();
+        app.MapDocumentTypes();
 
         var uploads = app.MapGroup("/api/v1/uploads").WithTags("Uploads").RequireAuthorization(Policies.WriteDocuments);
         uploads.MapPost("", UploadSessionEndpoints.Create).Produces<UploadSessionResponse>(201).WithSummary("Start a direct upload session (signed URL)").RequireRateLimiting(RateLimits.Uploads);
@@ -94,4 +98,5 @@ internal static class DocumentsModule
 }
 
 /// <summary>The multipart form of an upload, as the OpenAPI document describes it.</summary>
-internal sealed record UploadForm(IFormFile File, string? Title, string? Description, Guid? WorkspaceId, Guid? FolderId, string? Tags);
+internal sealed record UploadForm(IFormFile File, string? Title, string? Description, Guid? WorkspaceId, Guid? FolderId, string? Tags, Guid? TypeId = null,
+    string? Fields = null);

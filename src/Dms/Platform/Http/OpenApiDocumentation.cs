@@ -21,6 +21,7 @@ internal static class OpenApiDocumentation
         ("Workspaces", "Workspaces and their members: who may read and change what."),
         ("Folders", "Folders inside a workspace."),
         ("Documents", "Upload, list, search, read, download and edit documents."),
+        ("Document types", "Document types and their typed custom fields: admins define them, everyone in the tenant reads them."),
         ("Comments", "Comments on documents, with @mentions: readers post, authors edit and delete their own, admins moderate."),
         ("Bulk jobs", "One action over many documents (tags, delete requests, a ZIP…) run in the background, with progress and a result per document."),
         ("Uploads", "Direct uploads: the client sends the bytes to a signed URL, then completes the session."),

@@ -72,17 +72,32 @@ internal sealed class ListDocumentsHandler(Db db, Search.DocumentSearch search) 
         // A search is ordered by relevance unless a sort is asked for; relevance means nothing without a query.
         var byRelevance = string.Equals(query.Sort, "relevance", StringComparison.OrdinalIgnoreCase) || (searching && string.IsNullOrEmpty(query.Sort));
         v.Require(!byRelevance || searching, "sort", "sort=relevance needs a search (q).");
-        DocumentSort? sortOrder = byRelevance ? null : DocumentSort.Parse(query.Sort, query.Order, v);
-        // Document types and their fields are not filterable yet (issue 16 adds them): refuse rather than ignore.
-        v.Require(query.TypeId is null, "typeId", "Filtering by document type is not available yet.");
-        v.Require(query.FieldFilters is null, "f", "Filtering by custom fields is not available yet.");
+        var byField = Types.FieldQuery.IsFieldSort(query.Sort);
+        v.Require(!byField || !searching, "sort", "A search (q) cannot be sorted by a field.");
+        DocumentSort? sortOrder = byRelevance ? null : byField ? DocumentSort.Default : DocumentSort.Parse(query.Sort, query.Order, v);
         v.ThrowIfInvalid();
+        // Field keys belong to a type: f.* and sort=f.* need typeId (ADR 0027).
+        if ((query.FieldFilters is { Count: > 0 } || byField) && string.IsNullOrEmpty(query.TypeId))
+        {
+            throw Types.FieldQuery.TypeRequired();
+        }
+        var typeId = RouteIds.ParseOptional(query.TypeId, "typeId");
         var filter = new DocumentFilter(me.TenantId, query.Q, RouteIds.ParseOptional(query.WorkspaceId, "workspaceId"), RouteIds.ParseOptional(query.FolderId, "folderId"),
-            query.Tag, searching ? null : DocumentCursor.Decode(query.Cursor, sortOrder!.Value), KeysetCursor.Limit(query.Limit), me, status,
-            string.IsNullOrEmpty(query.Type) ? null : query.Type.ToLowerInvariant(), sortOrder);
-        return await db.InTenantAsync(me.TenantId, async (c, tx) => await Comments.CommentCounts.FillAsync(c, tx, me.TenantId, searching
-            ? await search.SearchAsync(c, tx, filter, query.Cursor, ct)
-            : await DocumentReadModel.ListAsync(c, tx, filter, ct), ct), ct);
+            query.Tag, searching || byField ? null : DocumentCursor.Decode(query.Cursor, sortOrder!.Value), KeysetCursor.Limit(query.Limit), me, status,
+            string.IsNullOrEmpty(query.Type) ? null : query.Type.ToLowerInvariant(), byField ? null : sortOrder);
+        return await db.InTenantAsync(me.TenantId, async (c, tx) =>
+        {
+            var scoped = filter;
+            if (typeId is { } id)
+            {
+                var type = await Types.DocumentTypes.GetAsync(c, tx, me.TenantId, id, ct)
+                    ?? throw new ApiProblem(StatusCodes.Status400BadRequest, "document.unknown_type", "typeId names no document type of this tenant.");
+                scoped = filter with { Fields = Types.FieldQuery.Parse(type, query.FieldFilters, query.Sort, query.Order, query.Cursor) };
+            }
+            return await Comments.CommentCounts.FillAsync(c, tx, me.TenantId, searching
+                ? await search.SearchAsync(c, tx, scoped, query.Cursor, ct)
+                : await DocumentReadModel.ListAsync(c, tx, scoped, ct), ct);
+        }, ct);
     }
 }
 

@@ -11,7 +11,7 @@ internal static class DocumentReadModel
 {
     public const string Select = """
         SELECT d.id, d.title, d.description, d.status, d.workspace_id, d.folder_id, d.tags, d.created_at, d.created_by,
-               d.updated_at, d.updated_by, d.row_version,
+               d.updated_at, d.updated_by, d.row_version, d.type_id, d.fields::text AS fields,
                v.number, v.size, v.sha256, v.content_type, v.file_name, v.created_at AS version_created_at, v.created_by AS version_created_by
         FROM documents d
         JOIN document_versions v ON v.tenant_id = d.tenant_id AND v.document_id = d.id AND v.number = d.current_version
@@ -52,6 +52,10 @@ internal static class DocumentReadModel
 
     public static async Task<Page<DocumentResponse>> ListAsync(NpgsqlConnection c, NpgsqlTransaction tx, DocumentFilter filter, CancellationToken ct)
     {
+        if (filter.Fields is { Sort: not null } listing)
+        {
+            return await ListByFieldAsync(c, tx, filter, listing, ct);
+        }
         var (sql, p) = ListQuery(filter);
         var rows = (await c.QueryAsync<Row>(new CommandDefinition(sql, p, tx, cancellationToken: ct))).ToList();
         var items = rows.Take(filter.Limit).Select(r => r.ToResponse()).ToList();
@@ -98,6 +102,10 @@ internal static class DocumentReadModel
             where.Add("d.content_family = @Family");
             p.Add("Family", family);
         }
+        if (filter.Fields is { } fields)
+        {
+            Types.FieldQuery.AddConditions(fields, where, p);
+        }
         return (where, p);
     }
 
@@ -127,6 +135,72 @@ internal static class DocumentReadModel
         return (sql, p);
     }
 
+    /// <summary>
+    /// A page sorted by a field: first the documents with a value, in (value, id) order from the field's index, then,
+    /// when those run out, the documents without one in id order (the same index, its null range): NULLS LAST either way.
+    /// A cursor says which of the two ranges it stopped in.
+    /// </summary>
+    private static async Task<Page<DocumentResponse>> ListByFieldAsync(NpgsqlConnection c, NpgsqlTransaction tx, DocumentFilter filter,
+        Types.FieldListing listing, CancellationToken ct)
+    {
+        var items = new List<DocumentResponse>();
+        var more = false;
+        var lastInNulls = false;
+        // A condition on the sorted field itself excludes the documents without a value.
+        bool[] phases = listing.After is { Nulls: true } ? [true] : listing.OnSortKey.Any() ? [false] : [false, true];
+        foreach (var nulls in phases)
+        {
+            // One row more than still fits tells whether there is a next page (with none left to fill: whether any is left).
+            var remaining = filter.Limit - items.Count;
+            var (sql, p) = FieldSortQuery(filter with { Limit = remaining }, listing, nulls);
+            var rows = (await c.QueryAsync<Row>(new CommandDefinition(sql, p, tx, cancellationToken: ct))).Select(r => r.ToResponse()).ToList();
+            if (rows.Count > remaining)
+            {
+                more = true;
+            }
+            var taken = rows.Take(remaining).ToList();
+            if (taken.Count > 0)
+            {
+                items.AddRange(taken);
+                lastInNulls = nulls;
+            }
+            if (more)
+            {
+                break;
+            }
+        }
+        var sort = listing.Sort!;
+        var next = more
+            ? new Types.FieldCursor(sort.Key, sort.Descending, lastInNulls, lastInNulls ? null : Types.FieldQuery.CursorValue(items[^1].Fields, sort.Key), items[^1].Id).Encode()
+            : null;
+        return new Page<DocumentResponse>(items, next);
+    }
+
+    /// <summary>
+    /// The SQL of one range of a field-sorted page (QueryPlanTests explains exactly this): the sorted field's rows of
+    /// <c>document_field_values</c> (<c>s</c>) in index order, joined to their documents under every other filter. A member
+    /// reads only documents of workspaces they may read (a condition here, not the per-workspace walk: the walk is the
+    /// field's index).
+    /// </summary>
+    internal static (string Sql, DynamicParameters Parameters) FieldSortQuery(DocumentFilter filter, Types.FieldListing listing, bool nulls)
+    {
+        var (where, p) = Conditions(filter);
+        Types.FieldQuery.AddSortConditions(listing, nulls, where, p);
+        if (filter.Caller is { IsAdmin: false })
+        {
+            where.Add($"d.workspace_id IN ({WorkspaceAccess.ReadableWorkspaces})");
+        }
+        var sort = listing.Sort!;
+        var direction = sort.Descending ? "DESC" : "ASC";
+        var order = nulls ? $"ORDER BY s.document_id {direction}" : $"ORDER BY {sort.Column} {direction}, s.document_id {direction}";
+        // OFFSET 0 keeps the document a probe per field row (its primary key), in the field index's order: joined freely, the
+        // planner may merge-join a rare range (no value) against the tenant's documents in id order and read thousands.
+        var from = Select.Replace("FROM documents d",
+            "FROM document_field_values s\nCROSS JOIN LATERAL (SELECT * FROM documents d0 WHERE d0.tenant_id = s.tenant_id AND d0.id = s.document_id OFFSET 0) d",
+            StringComparison.Ordinal);
+        return ($"{from} WHERE {string.Join(" AND ", where)} {order} LIMIT @Limit", p);
+    }
+
     /// <summary>Rows of <see cref="Select"/> followed by the caller's joins, conditions and order (search answers in the same shape).</summary>
     internal static async Task<List<DocumentResponse>> QueryAsync(NpgsqlConnection c, NpgsqlTransaction tx, string afterFrom, object parameters,
         CancellationToken ct) =>
@@ -154,17 +228,23 @@ internal static class DocumentReadModel
         public DateTime VersionCreatedAt { get; init; }
         public Guid VersionCreatedBy { get; init; }
         public string? MemberRole { get; init; }
+        public Guid? TypeId { get; init; }
+        public string Fields { get; init; } = "{}";
 
         public DocumentResponse ToResponse() =>
             new(Id, Title, Description, Status, WorkspaceId, FolderId, Tags, CreatedAt, CreatedBy, UpdatedAt, UpdatedBy,
                 new VersionResponse(Number, Size, Sha256, ContentType, FileName, VersionCreatedAt, VersionCreatedBy))
-            { RowVersion = RowVersion };
+            { RowVersion = RowVersion, TypeId = TypeId, Fields = Types.StoredFields.Parse(Fields) };
     }
 }
 
 /// <summary>A document list query; with a <see cref="Caller"/> it shows only workspaces the caller may read.</summary>
 internal sealed record DocumentFilter(Guid Tenant, string? Query, Guid? WorkspaceId, Guid? FolderId, string? Tag, DocumentCursor? After, int Limit,
-    Platform.Security.CurrentUser? Caller = null, DocumentStatus? Status = null, string? Family = null, DocumentSort? Sort = null);
+    Platform.Security.CurrentUser? Caller = null, DocumentStatus? Status = null, string? Family = null, DocumentSort? Sort = null)
+{
+    /// <summary>typeId, f.* and sort=f.* (Types/FieldQuery.cs); with a field sort, <see cref="Sort"/> and <see cref="After"/> are unused.</summary>
+    public Types.FieldListing? Fields { get; init; }
+}
 
 /// <summary>Tags are case-insensitive labels: trimmed, lower-cased, distinct.</summary>
 internal static class Tags

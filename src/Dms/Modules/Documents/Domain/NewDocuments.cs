@@ -6,7 +6,11 @@ using Npgsql;
 namespace Dms.Modules.Documents.Domain;
 
 /// <summary>A document to create with its first version, whose content is already stored.</summary>
-internal sealed record NewDocument(Guid Id, Guid WorkspaceId, Guid? FolderId, string Title, string? Description, string[] Tags, StagedContent Content);
+internal sealed record NewDocument(Guid Id, Guid WorkspaceId, Guid? FolderId, string Title, string? Description, string[] Tags, StagedContent Content)
+{
+    /// <summary>Its type and checked field values (none unless the upload named a type).</summary>
+    public Types.TypedFields Typed { get; init; } = Types.TypedFields.None;
+}
 
 /// <summary>Writes a new document and its version 1, in the caller's transaction (both upload paths end here).</summary>
 internal static class NewDocuments
@@ -14,8 +18,8 @@ internal static class NewDocuments
     public static async Task InsertAsync(NpgsqlConnection c, NpgsqlTransaction tx, CurrentUser me, NewDocument document, CancellationToken ct)
     {
         await c.ExecuteAsync(new CommandDefinition("""
-            INSERT INTO documents (id, tenant_id, workspace_id, folder_id, title, description, tags, current_version, content_family, created_by, updated_by)
-            VALUES (@DocumentId, @Tenant, @WorkspaceId, @FolderId, @Title, @Description, @Tags, 1, document_content_family(@ContentType), @UserId, @UserId);
+            INSERT INTO documents (id, tenant_id, workspace_id, folder_id, title, description, tags, current_version, content_family, created_by, updated_by, type_id, fields)
+            VALUES (@DocumentId, @Tenant, @WorkspaceId, @FolderId, @Title, @Description, @Tags, 1, document_content_family(@ContentType), @UserId, @UserId, @TypeId, @Fields::jsonb);
             INSERT INTO document_versions (id, tenant_id, document_id, number, blob_key, size, sha256, content_type, file_name, created_by)
             VALUES (@VersionId, @Tenant, @DocumentId, 1, @BlobKey, @Size, @Sha256, @ContentType, @FileName, @UserId);
             """,
@@ -35,6 +39,8 @@ internal static class NewDocuments
                 document.Content.Sha256,
                 document.Content.ContentType,
                 document.Content.FileName,
+                document.Typed.TypeId,
+                document.Typed.Fields,
             }, tx, cancellationToken: ct));
         await VersionProcessing.QueueAsync(c, tx, me.TenantId, document.Id, 1, ct);
         await WebhookEvents.PublishAsync(c, tx, me.TenantId, WebhookEventTypes.DocumentCreated, document.Id,

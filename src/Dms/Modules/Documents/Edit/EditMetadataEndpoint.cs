@@ -7,24 +7,29 @@ using Microsoft.AspNetCore.Mvc;
 namespace Dms.Modules.Documents.Edit;
 
 /// <summary>
-/// <c>PATCH /api/v1/documents/{id}</c> with <c>If-Match</c>: the JSON body (only title, description and tags, each of
-/// the right type) and the ETag become an <see cref="EditMetadata"/> command.
+/// <c>PATCH /api/v1/documents/{id}</c> with <c>If-Match</c>: the JSON body (only title, description, tags, typeId and fields,
+/// each of the right type) and the ETag become an <see cref="EditMetadata"/> command.
 /// </summary>
 internal static class EditMetadataEndpoint
 {
-    private static readonly HashSet<string> Editable = ["title", "description", "tags"];
+    private static readonly HashSet<string> Editable = ["title", "description", "tags", "typeId", "fields"];
 
     public static async Task<IResult> Handle(HttpContext http, string id, JsonElement body, [FromServices] EditMetadataHandler handler, CancellationToken ct)
     {
         var documentId = RouteIds.Parse(id);
         var expected = IfMatch.ExpectedVersion(http.Request.Headers.IfMatch.ToString());
-        var (title, description, descriptionGiven, tags) = Parse(body);
-        var document = await handler.HandleAsync(new EditMetadata(documentId, expected, title, description, descriptionGiven, tags), CurrentUser.From(http.User), ct);
+        var (title, description, descriptionGiven, tags, typing) = Parse(body);
+        var document = await handler.HandleAsync(new EditMetadata(documentId, expected, title, description, descriptionGiven, tags)
+        {
+            TypeGiven = typing.TypeGiven,
+            TypeId = typing.TypeId,
+            Fields = typing.Fields,
+        }, CurrentUser.From(http.User), ct);
         http.Response.Headers.ETag = document.ETag();
         return Results.Ok(document);
     }
 
-    private static (string? Title, string? Description, bool DescriptionGiven, string[]? Tags) Parse(JsonElement body)
+    private static (string? Title, string? Description, bool DescriptionGiven, string[]? Tags, Typing Typing) Parse(JsonElement body)
     {
         try
         {
@@ -37,7 +42,7 @@ internal static class EditMetadataEndpoint
         }
     }
 
-    private static (string? Title, string? Description, bool DescriptionGiven, string[]? Tags) ParseFields(JsonElement body)
+    private static (string? Title, string? Description, bool DescriptionGiven, string[]? Tags, Typing Typing) ParseFields(JsonElement body)
     {
         var v = new Validator();
         if (body.ValueKind != JsonValueKind.Object)
@@ -47,6 +52,7 @@ internal static class EditMetadataEndpoint
         string? title = null, description = null;
         string[]? tags = null;
         var descriptionGiven = false;
+        var typing = new Typing(false, null, null);
         foreach (var property in body.EnumerateObject())
         {
             v.Require(Editable.Contains(property.Name), property.Name, $"'{property.Name}' cannot be edited here; editable: title, description, tags.");
@@ -67,9 +73,21 @@ internal static class EditMetadataEndpoint
                     v.Require(isStringArray, "tags", "tags must be an array of strings.");
                     tags = isStringArray ? Tags.NormalizeAll(property.Value.EnumerateArray().Select(t => t.GetString()!), v) : null;
                     break;
+                case "typeId":
+                    var isId = property.Value.ValueKind == JsonValueKind.Null
+                               || (property.Value.ValueKind == JsonValueKind.String && Guid.TryParse(property.Value.GetString(), out _));
+                    v.Require(isId, "typeId", "typeId must be a document type's id, or null for none.");
+                    typing = typing with { TypeGiven = true, TypeId = isId && property.Value.ValueKind == JsonValueKind.String ? Guid.Parse(property.Value.GetString()!) : null };
+                    break;
+                case "fields":
+                    v.Require(property.Value.ValueKind == JsonValueKind.Object, "fields", "fields must be an object of field key → value (null clears a value).");
+                    typing = typing with { Fields = property.Value.ValueKind == JsonValueKind.Object ? property.Value.Clone() : null };
+                    break;
             }
         }
         v.ThrowIfInvalid();
-        return (title, description, descriptionGiven, tags);
+        return (title, description, descriptionGiven, tags, typing);
     }
+
+    private sealed record Typing(bool TypeGiven, Guid? TypeId, JsonElement? Fields);
 }

@@ -14,7 +14,16 @@ namespace Dms.Modules.Documents.Edit;
 /// description to clear it). <paramref name="ExpectedVersion"/> is the row version the editor saw (null: any).
 /// </summary>
 internal sealed record EditMetadata(Guid DocumentId, int? ExpectedVersion, string? Title = null, string? Description = null, bool DescriptionGiven = false,
-    IReadOnlyList<string>? Tags = null);
+    IReadOnlyList<string>? Tags = null)
+{
+    /// <summary>Whether the edit sets the type (<see cref="TypeId"/>, null: none); changing it starts the values afresh.</summary>
+    public bool TypeGiven { get; init; }
+
+    public Guid? TypeId { get; init; }
+
+    /// <summary>Field values to set (a merge: keys not named keep their value, a null value clears one).</summary>
+    public System.Text.Json.JsonElement? Fields { get; init; }
+}
 
 /// <summary>
 /// Content changes are approval requests; this changes metadata only. The update is conditional on the row version
@@ -36,11 +45,27 @@ internal sealed class EditMetadataHandler(Db db, AuditTrail audit) : IHandler<Ed
         {
             await WorkspaceAccess.RequireForDocumentAsync(c, tx, me, documentId, WorkspaceAction.Contribute, ct);
             var before = await DocumentReadModel.GetAsync(c, tx, me.TenantId, documentId, ct);
+            Types.TypedFields? typed = null;
+            if (before is not null && (command.TypeGiven || command.Fields is not null))
+            {
+                // The row is locked before its values are merged, so a concurrent edit of other fields is never overwritten.
+                var locked = await c.ExecuteScalarAsync<int?>(new CommandDefinition(
+                    "SELECT row_version FROM documents WHERE tenant_id = @tenant AND id = @documentId FOR UPDATE", new { tenant = me.TenantId, documentId }, tx, cancellationToken: ct));
+                var current = await DocumentReadModel.GetAsync(c, tx, me.TenantId, documentId, ct);
+                if (locked is not null && current is not null && (command.ExpectedVersion is null || command.ExpectedVersion == locked))
+                {
+                    var typeId = command.TypeGiven ? command.TypeId : current.TypeId;
+                    var kept = typeId == current.TypeId ? current.Fields : (System.Text.Json.JsonElement?)null;
+                    typed = await Types.DocumentTyping.ResolveAsync(c, tx, me.TenantId, typeId, kept, command.Fields, ct);
+                }
+            }
             var updated = await c.ExecuteAsync(new CommandDefinition($"""
                 UPDATE documents SET
                   title = coalesce(@title, title),
                   description = CASE WHEN @descriptionGiven THEN @description ELSE description END,
                   tags = coalesce(@tags, tags),
+                  type_id = CASE WHEN @typed THEN @typeId ELSE type_id END,
+                  fields = CASE WHEN @typed THEN @fields::jsonb ELSE fields END,
                   row_version = row_version + 1, updated_at = now(), updated_by = @user
                 WHERE tenant_id = @tenant AND id = @documentId AND status NOT IN ({DocumentStates.Gone.Sql()}) AND (@expected IS NULL OR row_version = @expected)
                 """, new
@@ -53,17 +78,20 @@ internal sealed class EditMetadataHandler(Db db, AuditTrail audit) : IHandler<Ed
                 tenant = me.TenantId,
                 documentId,
                 expected = command.ExpectedVersion,
+                typed = typed is not null,
+                typeId = typed?.TypeId,
+                fields = typed?.Fields,
             }, tx, cancellationToken: ct));
             var document = await DocumentReadModel.GetAsync(c, tx, me.TenantId, documentId, ct);
             if (updated == 1)
             {
                 await audit.RecordAsync(c, tx, "document.updated", "document", documentId, new
                 {
-                    before = new { before!.Title, before.Description, before.Tags },
-                    after = new { document!.Title, document.Description, document.Tags },
+                    before = new { before!.Title, before.Description, before.Tags, before.TypeId, before.Fields },
+                    after = new { document!.Title, document.Description, document.Tags, document.TypeId, document.Fields },
                 }, ct: ct);
                 await WebhookEvents.PublishAsync(c, tx, me.TenantId, WebhookEventTypes.DocumentUpdated, documentId,
-                    new { document.Title, document.Description, document.Tags, updatedBy = me.UserId }, ct);
+                    new { document.Title, document.Description, document.Tags, document.TypeId, document.Fields, updatedBy = me.UserId }, ct);
             }
             return (updated, document);
         }, ct);

@@ -5,7 +5,7 @@ namespace Dms.Modules.Documents.Upload;
 
 /// <summary>
 /// <c>POST /api/v1/documents</c> (multipart/form-data: <c>file</c>, <c>title</c>, <c>description</c>,
-/// <c>workspaceId</c>, <c>folderId</c>, <c>tags</c>). The form is streamed (<see cref="StreamedForms"/>): the file goes
+/// <c>workspaceId</c>, <c>folderId</c>, <c>tags</c>, <c>typeId</c>, <c>fields</c> as a JSON object). The form is streamed (<see cref="StreamedForms"/>): the file goes
 /// to storage as it arrives, then <see cref="UploadDocumentHandler"/> writes the rows.
 /// </summary>
 internal static class UploadDocumentEndpoint
@@ -23,5 +23,6 @@ internal static class UploadDocumentEndpoint
     }
 
     private static UploadDocument Command(StreamedForm form) =>
-        new(form.DocumentId, form.File, form.Field("title"), form.Field("description"), [.. form.All("tags")], form.Field("workspaceId"), form.Field("folderId"));
+        new(form.DocumentId, form.File, form.Field("title"), form.Field("description"), [.. form.All("tags")], form.Field("workspaceId"), form.Field("folderId"),
+            form.Field("typeId"), form.Field("fields"));
 }

@@ -13,7 +13,7 @@ namespace Dms.Modules.Documents.Upload;
 /// sent: <paramref name="Tags"/> are comma-separated lists, the ids are parsed here, after the other fields are validated.
 /// </summary>
 internal sealed record UploadDocument(Guid DocumentId, StagedContent? File, string? Title, string? Description, IReadOnlyList<string> Tags,
-    string? WorkspaceId, string? FolderId);
+    string? WorkspaceId, string? FolderId, string? TypeId = null, string? Fields = null);
 
 internal sealed class UploadDocumentHandler(Db db, AuditTrail audit) : IHandler<UploadDocument, DocumentResponse>
 {
@@ -39,15 +39,21 @@ internal sealed class UploadDocumentHandler(Db db, AuditTrail audit) : IHandler<
         var tags = Tags.NormalizeAll(command.Tags.SelectMany(t => t.Split(',')), v);
         v.ThrowIfInvalid();
         var (workspaceId, folderId) = PlacementOf(command);
+        var typeId = Types.DocumentTyping.ParseTypeId(command.TypeId);
+        var fieldChanges = Types.DocumentTyping.ParseFieldsText(command.Fields);
 
         return await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
             var (ws, folder) = await Placement.ResolveWritableAsync(c, tx, me, workspaceId, folderId, ct);
             var duplicateOf = await DuplicateCheck.CheckAsync(c, tx, me, command.DocumentId, file!.Sha256, ct);
-            await NewDocuments.InsertAsync(c, tx, me, new NewDocument(command.DocumentId, ws, folder, title!, command.Description, tags, file!), ct);
+            var typed = await Types.DocumentTyping.ResolveAsync(c, tx, me.TenantId, typeId, null, fieldChanges, ct);
+            await NewDocuments.InsertAsync(c, tx, me, new NewDocument(command.DocumentId, ws, folder, title!, command.Description, tags, file!)
+            {
+                Typed = typed,
+            }, ct);
             await DocumentUploads.ConsumeAsync(c, tx, me.TenantId, file!, command.DocumentId, ct);
             await audit.RecordAsync(c, tx, "document.uploaded", "document", command.DocumentId,
-                new { title, file!.FileName, file.Size, file.Sha256, file.ContentType, via = "stream" }, ct: ct);
+                new { title, file!.FileName, file.Size, file.Sha256, file.ContentType, via = "stream", typed.TypeId, fields = Types.StoredFields.Parse(typed.Fields) }, ct: ct);
             return (await DocumentReadModel.GetAsync(c, tx, me.TenantId, command.DocumentId, ct))! with { DuplicateOf = duplicateOf };
         }, ct);
     }
