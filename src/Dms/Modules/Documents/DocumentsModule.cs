@@ -12,6 +12,7 @@ using Dms.Modules.Documents.Search;
 using Dms.Modules.Documents.Sharing;
 using Dms.Modules.Documents.Text;
 using Dms.Modules.Documents.Upload;
+using Dms.Modules.Documents.Views;
 using Dms.Modules.Documents.Workspaces;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
@@ -41,6 +42,7 @@ internal static class DocumentsModule
         services.AddDocumentText();
         services.AddDocumentPreviews();
         services.AddSharing();
+        services.AddSavedViews();
         if (runBackgroundWork)
         {
             services.AddHostedService<ReconciliationService>();
@@ -76,6 +78,7 @@ internal static class DocumentsModule
         app.MapComments();
         documents.MapDocumentPreviews();
         app.MapSharing();
+        app.MapSavedViews();
 
         var uploads = app.MapGroup("/api/v1/uploads").WithTags("Uploads").RequireAuthorization(Policies.WriteDocuments);
         uploads.MapPost("", UploadSessionEndpoints.Create).Produces<UploadSessionResponse>(201).WithSummary("Start a direct upload session (signed URL)").RequireRateLimiting(RateLimits.Uploads);

@@ -38,6 +38,7 @@ internal sealed class DmsOptions
     public Http.Idempotency.IdempotencyOptions Idempotency { get; set; } = new();
     public DocumentOptions Documents { get; set; } = new();
     public SharingOptions Sharing { get; set; } = new();
+    public SavedViewOptions Views { get; set; } = new();
 
     public string DataDirectoryFullPath => Path.GetFullPath(DataDirectory);
 }
@@ -282,4 +283,13 @@ internal sealed class DocumentOptions
 {
     /// <summary>How long a check-out holds a document; after it the lock is simply gone (nothing has to run to release it).</summary>
     public TimeSpan CheckoutTimeout { get; set; } = TimeSpan.FromHours(8);
+}
+
+internal sealed class SavedViewOptions
+{
+    /// <summary>A pinned view's count stops here and shows "1,000+": counting a million matches would cost more than the home page is worth.</summary>
+    public int CountCap { get; set; } = 1000;
+
+    /// <summary>How many views one user may save (every one of them is listed for its owner, and shared ones for everyone).</summary>
+    public int MaxPerUser { get; set; } = 200;
 }
