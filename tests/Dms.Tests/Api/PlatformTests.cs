@@ -37,6 +37,7 @@ public sealed class PlatformTests
             "/api/v1/groups", "/api/v1/groups/{id}", "/api/v1/groups/{id}/members", "/api/v1/groups/{id}/members/{userId}",
             "/api/v1/documents/{id}/checkout", "/api/v1/documents/{id}/checkin", "/api/v1/documents/{id}/comments", "/api/v1/comments/{id}",
             "/api/v1/documents/{id}/shares", "/api/v1/shares/{id}", "/api/v1/admin/share-settings", "/s/{token}/download",
+            "/api/v1/views", "/api/v1/views/{id}", "/api/v1/views/{id}/count", "/api/v1/home",
         ], ignoreOrder: true);
         doc.GetProperty("components").GetProperty("securitySchemes").GetProperty("Bearer").GetProperty("scheme").GetString().ShouldBe("bearer");
 

@@ -37,6 +37,8 @@ public sealed class TableOwnershipTests
         ["share_links"] = "Documents",
         ["share_settings"] = "Documents",
         ["share_link_tokens"] = "Documents",
+        ["saved_views"] = "Documents",
+        ["saved_view_pins"] = "Documents",
         ["approval_requests"] = "Approvals",
         ["approval_assignees"] = "Approvals",
         ["approval_votes"] = "Approvals",

@@ -22,6 +22,7 @@ internal static class OpenApiDocumentation
         ("Folders", "Folders inside a workspace."),
         ("Documents", "Upload, list, search, read, download and edit documents."),
         ("Comments", "Comments on documents, with @mentions: readers post, authors edit and delete their own, admins moderate."),
+        ("Views", "Saved views: named list filters, private or shared with the tenant, pinned to your home page with capped counts."),
         ("Uploads", "Direct uploads: the client sends the bytes to a signed URL, then completes the session."),
         ("Approvals", "Delete and replace requests and their decisions; approved requests run exactly once."),
         ("Retention", "Trash, restore and legal hold."),
