@@ -86,11 +86,17 @@ internal sealed class ViewCounter(Db db, ListDocumentsHandler list, IOptions<Dms
     internal static (string Sql, DynamicParameters Parameters) CountQuery(DocumentFilter filter, int cap)
     {
         var (where, p) = DocumentReadModel.Conditions(filter);
-        if (filter.Caller is not { IsAdmin: true })
-        {
-            where.Add($"d.workspace_id IN ({WorkspaceAccess.ReadableWorkspaces})");
-        }
         p.Add("CountLimit", cap + 1);
-        return ($"SELECT count(*) FROM (SELECT 1 FROM documents d WHERE {string.Join(" AND ", where)} LIMIT @CountLimit) matching", p);
+        // In the list's default order, so the planner walks the list's own index and stops at cap+1 rows; unordered, it
+        // prefers reading the whole tenant (EXPLAIN on 200,000 documents: a sequential scan, tens of milliseconds).
+        var order = $"ORDER BY {DocumentSort.Default.Column} DESC, d.id DESC";
+        var sql = filter.Caller is { IsAdmin: false }
+            // A member's count starts from the workspaces they may read, one capped index walk each, as the list does (issue 12):
+            // `workspace_id IN (…)` instead reads every document of the tenant to keep a few.
+            ? $"SELECT count(*) FROM (SELECT 1 FROM ({WorkspaceAccess.ReadableWorkspaces}) r CROSS JOIN LATERAL (" +
+              $"SELECT 1 FROM documents d WHERE {string.Join(" AND ", where)} AND d.workspace_id = r.workspace_id {order} LIMIT @CountLimit) w " +
+              "LIMIT @CountLimit) matching"
+            : $"SELECT count(*) FROM (SELECT 1 FROM documents d WHERE {string.Join(" AND ", where)} {order} LIMIT @CountLimit) matching";
+        return (sql, p);
     }
 }
