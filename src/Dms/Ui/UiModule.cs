@@ -103,8 +103,7 @@ internal static class UiModule
     {
         app.UseStaticFiles();
         app.MapRazorPages();
-        // Signed-out visitors land on the sign-in page through the documents page's authorization.
-        app.MapGet("/", () => Results.Redirect("/documents")).ExcludeFromDescription();
+        // "/" is the home page (Pages/Index): signed-out visitors land on the sign-in page through its authorization.
         // Browsers and tools that ask for the classic icon get the page's SVG one.
         app.MapGet("/favicon.ico", () => Results.Redirect("/favicon.svg", permanent: true)).ExcludeFromDescription().AllowAnonymous();
 

@@ -197,6 +197,8 @@ public sealed class RowLevelSecurityTests(TenantFixture fixture) : IClassFixture
         {
             language.EnsureSuccessStatusCode();
         }
+        // saved_views, saved_view_pins (issue 16).
+        (await admin.PostAsJsonAsync("/api/v1/views", new { name = $"rls-{Guid.NewGuid():N}", query = new { tag = "rls" }, pinned = true })).EnsureSuccessStatusCode();
         // Share links (issue 16): a link and the tenant's sharing settings.
         using (var share = await admin.PostAsJsonAsync($"/api/v1/documents/{documentId}/shares", new { expiresAt = DateTimeOffset.UtcNow.AddDays(1) }))
         {

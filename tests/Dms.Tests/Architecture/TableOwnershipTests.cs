@@ -42,6 +42,8 @@ public sealed class TableOwnershipTests
         ["duplicate_settings"] = "Documents",
         ["document_types"] = "Documents",
         ["document_field_values"] = "Documents",
+        ["saved_views"] = "Documents",
+        ["saved_view_pins"] = "Documents",
         ["approval_requests"] = "Approvals",
         ["approval_assignees"] = "Approvals",
         ["approval_votes"] = "Approvals",

@@ -111,6 +111,10 @@ public sealed class GeneratedIsolationTests : IAsyncLifetime
         using var type = await admin.PostAsJsonAsync("/api/v1/document-types", new { name = _secret, fields = new[] { new { key = "secret", label = _secret, kind = "text" } } });
         await type.ShouldHaveStatusAsync(HttpStatusCode.Created);
         _ids["document-types"] = (await type.JsonAsync()).GetProperty("id").GetGuid();
+        // A private saved view (issue 16): nobody but its owner may reach it, pinned so its pin is there to reach for too.
+        using var view = await member.Client.PostAsJsonAsync("/api/v1/views", new { name = _secret, query = new { tag = _secret }, pinned = true });
+        await view.ShouldHaveStatusAsync(HttpStatusCode.Created);
+        _ids["views"] = (await view.JsonAsync()).GetProperty("id").GetGuid();
     }
 
     public Task DisposeAsync() => Task.CompletedTask;
@@ -203,6 +207,7 @@ public sealed class GeneratedIsolationTests : IAsyncLifetime
                     "tokens" or "workspaces" or "folders" or "documents" or "approvals" or "uploads" or "notifications" or "users" or "outbox" or "groups"
                         or "webhooks" or "deliveries" or "comments" or "bulk-jobs" or "document-types" => segments[i - 1],
                     "tokens" or "workspaces" or "folders" or "documents" or "approvals" or "uploads" or "notifications" or "users" or "outbox" or "groups" or "shares" => segments[i - 1],
+                    "views" => segments[i - 1],
                     var other => throw new ShouldAssertException($"{op}: a path id after '{other}' is new to this test: map it to an owned object"),
                 };
                 segment = id(kind).ToString();

@@ -69,7 +69,7 @@ internal static class StoredState
     [
         "users", "workspaces", "workspace_members", "folders", "documents", "document_versions", "upload_sessions",
         "approval_requests", "notifications", "refresh_tokens", "user_groups", "user_group_members", "webhook_endpoints", "webhook_deliveries",
-        "document_checkouts", "document_comments", "document_types",
+        "document_checkouts", "document_comments", "document_types", "saved_views", "saved_view_pins",
     ];
 
     public static async Task<string> SnapshotAsync(DmsApp app, Guid tenant)

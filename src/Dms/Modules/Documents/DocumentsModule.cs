@@ -16,6 +16,7 @@ using Dms.Modules.Documents.Sharing;
 using Dms.Modules.Documents.Text;
 using Dms.Modules.Documents.Types;
 using Dms.Modules.Documents.Upload;
+using Dms.Modules.Documents.Views;
 using Dms.Modules.Documents.Workspaces;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
@@ -49,6 +50,7 @@ internal static class DocumentsModule
         services.AddScoped<Bulk.IBulkAction, MoveBulkAction>();
         services.AddScoped<Bulk.IBulkAction, SetFieldAction>();
         services.AddScoped<Bulk.IBulkAction, SetTypeAction>();
+        services.AddSavedViews();
         if (runBackgroundWork)
         {
             services.AddHostedService<ReconciliationService>();
@@ -87,6 +89,7 @@ internal static class DocumentsModule
         app.MapSharing();
         app.MapBulkJobs();
         app.MapDocumentTypes();
+        app.MapSavedViews();
 
         var uploads = app.MapGroup("/api/v1/uploads").WithTags("Uploads").RequireAuthorization(Policies.WriteDocuments);
         uploads.MapPost("", UploadSessionEndpoints.Create).Produces<UploadSessionResponse>(201).WithSummary("Start a direct upload session (signed URL)").RequireRateLimiting(RateLimits.Uploads);

@@ -39,6 +39,7 @@ internal sealed class DmsOptions
     public DocumentOptions Documents { get; set; } = new();
     public SharingOptions Sharing { get; set; } = new();
     public BulkOptions Bulk { get; set; } = new();
+    public SavedViewOptions Views { get; set; } = new();
 
     public string DataDirectoryFullPath => Path.GetFullPath(DataDirectory);
 }
@@ -308,4 +309,13 @@ internal sealed class BulkOptions
 
     /// <summary>Tries of one item that keeps failing unexpectedly (not a refusal) before it is reported failed.</summary>
     public int MaxAttempts { get; set; } = 5;
+}
+
+internal sealed class SavedViewOptions
+{
+    /// <summary>A pinned view's count stops here and shows "1,000+": counting a million matches would cost more than the home page is worth.</summary>
+    public int CountCap { get; set; } = 1000;
+
+    /// <summary>How many views one user may save (every one of them is listed for its owner, and shared ones for everyone).</summary>
+    public int MaxPerUser { get; set; } = 200;
 }

@@ -24,6 +24,7 @@ internal static class OpenApiDocumentation
         ("Document types", "Document types and their typed custom fields: admins define them, everyone in the tenant reads them."),
         ("Comments", "Comments on documents, with @mentions: readers post, authors edit and delete their own, admins moderate."),
         ("Bulk jobs", "One action over many documents (tags, delete requests, a ZIP…) run in the background, with progress and a result per document."),
+        ("Views", "Saved views: named list filters, private or shared with the tenant, pinned to your home page with capped counts."),
         ("Uploads", "Direct uploads: the client sends the bytes to a signed URL, then completes the session."),
         ("Approvals", "Delete and replace requests and their decisions; approved requests run exactly once."),
         ("Retention", "Trash, restore and legal hold."),
