@@ -657,6 +657,117 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             await admin.SetViewportSizeAsync(1280, 860);
         });
 
+        await Step("13e-types-views-bulk-comments-and-a-share-link", async () =>
+        {
+            // An admin defines a document type with a required date field.
+            await admin.GotoAsync("/admin/document-types");
+            await admin.GetByLabel("Name", new() { Exact = true }).FillAsync("Invoice");
+            await admin.GetByRole(AriaRole.Button, new() { Name = "Create type" }).ClickAsync();
+            await Expect(admin.GetByTestId("document-types")).ToContainTextAsync("Invoice");
+            await admin.GetByLabel("New field label").FillAsync("Due date");
+            await admin.GetByLabel("New field key").FillAsync("due");
+            await admin.GetByLabel("New field kind").SelectOptionAsync(new SelectOptionValue { Label = "Date" });
+            await admin.GetByLabel("New field is required").CheckAsync();
+            await admin.GetByRole(AriaRole.Button, new() { Name = "Save fields" }).ClickAsync();
+            await Expect(admin.GetByLabel("Label of Due date")).ToHaveValueAsync("Due date");
+            await AxeCleanAsync(admin);
+            await ReviewShot(admin, "document-types-desktop", fullPage: true);
+
+            // The member uploads two files and files one as an invoice due on Christmas Eve.
+            await member.GotoAsync("/documents");
+            await member.GetByTestId("file-picker").SetInputFilesAsync(
+            [
+                new FilePayload { Name = "invoice-42.txt", MimeType = "text/plain", Buffer = Encoding.UTF8.GetBytes("Invoice 42: 1,200 EUR") },
+                new FilePayload { Name = "letter-7.txt", MimeType = "text/plain", Buffer = Encoding.UTF8.GetBytes("A letter, not an invoice") },
+            ]);
+            await Expect(member.Locator(".upload-row").Nth(1).GetByTestId("upload-status")).ToContainTextAsync("Uploaded", new() { Timeout = 30_000 });
+            await Expect(member.Locator(".upload-row").Nth(0).GetByTestId("upload-status")).ToContainTextAsync("Uploaded", new() { Timeout = 30_000 });
+            await member.GotoAsync("/documents?q=invoice-42");
+            await member.GetByRole(AriaRole.Link, new() { Name = "invoice-42" }).ClickAsync();
+            var invoiceUrl = member.Url;
+            await member.GetByRole(AriaRole.Link, new() { Name = "Edit type and fields" }).ClickAsync();
+            await member.GetByLabel("Document type").SelectOptionAsync(new SelectOptionValue { Label = "Invoice" });
+            await member.GetByRole(AriaRole.Button, new() { Name = "Show its fields" }).ClickAsync();
+            await member.GetByLabel("Due date *").FillAsync("2026-12-24");
+            await member.GetByRole(AriaRole.Button, new() { Name = "Save fields" }).ClickAsync();
+            await member.GotoAsync(invoiceUrl);
+            await Expect(member.Locator("main")).ToContainTextAsync("Invoice");
+            await Expect(member.Locator("main")).ToContainTextAsync("24 Dec 2026");
+            await AxeCleanAsync(member);
+
+            // Filter the list by the field: only the invoice is left. Then save that as a pinned view.
+            await member.GotoAsync("/documents");
+            await member.GetByLabel("Document type").SelectOptionAsync(new SelectOptionValue { Label = "Invoice" });
+            await member.GetByRole(AriaRole.Button, new() { Name = "Search", Exact = true }).ClickAsync();
+            await member.GetByLabel("Field", new() { Exact = true }).SelectOptionAsync(new SelectOptionValue { Label = "Due date" });
+            await member.GetByLabel("Field value").FillAsync("2026-12-24");
+            await member.GetByRole(AriaRole.Button, new() { Name = "Search", Exact = true }).ClickAsync();
+            await Expect(member.GetByTestId("documents")).ToContainTextAsync("invoice-42");
+            await Expect(member.GetByTestId("documents")).Not.ToContainTextAsync("letter-7");
+            await Expect(member.GetByTestId("documents")).Not.ToContainTextAsync("beta-budget");
+            await member.GetByTestId("save-view").Locator("summary").ClickAsync();
+            await member.GetByLabel("View name").FillAsync("Invoices due at Christmas");
+            await member.GetByLabel("Pin to my home page").CheckAsync();
+            await member.GetByRole(AriaRole.Button, new() { Name = "Save view" }).ClickAsync();
+            await Expect(member.GetByTestId("flash")).ToContainTextAsync("saved and pinned");
+            await member.GotoAsync("/");
+            var pinned = member.GetByTestId("pinned-views");
+            await Expect(pinned).ToContainTextAsync("Invoices due at Christmas");
+            await Expect(pinned.GetByTestId("view-count")).ToHaveTextAsync("1 document");
+            await AxeCleanAsync(member);
+            await ReviewShot(member, "home-desktop", fullPage: true);
+            await pinned.GetByRole(AriaRole.Link, new() { Name = "Invoices due at Christmas" }).ClickAsync();
+            await Expect(member.GetByTestId("documents")).ToContainTextAsync("invoice-42");
+            await Expect(member.GetByTestId("documents")).Not.ToContainTextAsync("letter-7");
+
+            // Bulk: tick both new documents and tag them; the job page reports each in words.
+            await member.GotoAsync("/documents");
+            await member.GetByLabel("Select invoice-42").CheckAsync();
+            await member.GetByLabel("Select letter-7").CheckAsync();
+            await member.GetByLabel("Tags to add or remove").FillAsync("paid");
+            await member.GetByTestId("bulk-addTags").ClickAsync();
+            await Expect(member.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToContainTextAsync("Add tags");
+            await Expect(member.Locator("main")).ToContainTextAsync("2 done", new() { Timeout = 30_000 });
+            await AxeCleanAsync(member);
+            await ReviewShot(member, "bulk-job-desktop", fullPage: true);
+            await member.GotoAsync("/documents?tag=paid");
+            await Expect(member.GetByTestId("documents")).ToContainTextAsync("invoice-42");
+            await Expect(member.GetByTestId("documents")).ToContainTextAsync("letter-7");
+
+            // A comment that mentions the admin reaches the admin's notifications.
+            await member.GotoAsync(invoiceUrl);
+            await member.GetByTestId("comment-text").FillAsync($"Paid by bank transfer, @{AppFixture.AdminEmail} please file it.");
+            await member.GetByTestId("comment-post").ClickAsync();
+            await Expect(member.GetByTestId("comment")).ToContainTextAsync("Paid by bank transfer");
+            await AxeCleanAsync(member);
+            await EventuallyAsync(admin, "/notifications", async () =>
+                await admin.GetByTestId("notification").Filter(new() { HasText = "mentioned you on “invoice-42”" }).CountAsync() > 0);
+
+            // A share link, opened in a fresh browser that has never signed in: the file's name, size and a download, nothing else.
+            await member.GotoAsync(invoiceUrl);
+            await member.GetByTestId("open-shares").ClickAsync();
+            await member.GetByTestId("share-create").ClickAsync();
+            var shareUrl = await member.GetByTestId("share-url").InputValueAsync();
+            shareUrl.ShouldContain("/s/");
+            await AxeCleanAsync(member);
+            var outsider = await NewPageAsync("outsider");
+            await outsider.GotoAsync(shareUrl);
+            await Expect(outsider.GetByTestId("share-file-name")).ToHaveTextAsync("invoice-42.txt");
+            await Expect(outsider.GetByTestId("share-file-size")).ToBeVisibleAsync();
+            // Nothing about the organisation: no people, no workspace.
+            var sharePage = await outsider.Locator("body").InnerTextAsync();
+            sharePage.ShouldNotContain(MemberEmail);
+            sharePage.ShouldNotContain(AppFixture.AdminEmail);
+            sharePage.ShouldNotContain("General");
+            await AxeCleanAsync(outsider);
+            var shared = await outsider.RunAndWaitForDownloadAsync(() => outsider.GetByTestId("share-download").ClickAsync());
+            shared.SuggestedFilename.ShouldBe("invoice-42.txt");
+            var sharedPath = Path.Combine(app.DataDirectory, "shared.txt");
+            await shared.SaveAsAsync(sharedPath);
+            (await File.ReadAllTextAsync(sharedPath)).ShouldBe("Invoice 42: 1,200 EUR");
+            await ReviewShot(outsider, "share-page-desktop", fullPage: true);
+        });
+
         await Step("14-no-console-errors-no-missing-files", async () =>
         {
             // The page names its icon, and both the icon and the classic /favicon.ico answer.

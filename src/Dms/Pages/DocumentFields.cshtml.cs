@@ -14,7 +14,7 @@ namespace Dms.Pages;
 /// A document's type and field values: choose the type (shown again with that type's inputs), fill in the values by their
 /// labels, save with the ETag the editor saw (the API's PATCH handler, so the same checks and the same 412).
 /// </summary>
-internal sealed class DocumentFieldsModel(GetDocumentHandler documents, ListDocumentTypesHandler types) : UiPage
+internal sealed class DocumentFieldsModel(GetDocumentHandler documents, ListDocumentTypesHandler types, Dms.Platform.Database.Db db) : UiPage
 {
     [BindProperty(SupportsGet = true)]
     public string Id { get; set; } = "";
@@ -29,6 +29,9 @@ internal sealed class DocumentFieldsModel(GetDocumentHandler documents, ListDocu
     public DocumentResponse? Document { get; private set; }
     public List<DocumentType> Types { get; private set; } = [];
     public DocumentType? Shown { get; private set; }
+
+    /// <summary>The people a "user" field may name, by e-mail (only loaded when the shown type has one).</summary>
+    public IReadOnlyList<(Guid Id, string Email)> People { get; private set; } = [];
 
     /// <summary>The value an input starts with: what was posted, else the document's value (only of its own type), else the field's default.</summary>
     public string Value(FieldDefinition field)
@@ -55,6 +58,10 @@ internal sealed class DocumentFieldsModel(GetDocumentHandler documents, ListDocu
         Types = [.. await types.HandleAsync(new ListDocumentTypes(), Me, ct)];
         var chosen = TypeId ?? Document.TypeId?.ToString();
         Shown = Types.FirstOrDefault(t => t.Id.ToString() == chosen);
+        if (Shown?.Fields.Any(f => f.Kind == FieldKind.User) == true)
+        {
+            People = await UiLookups.PeopleAsync(db, Me, ct);
+        }
         ETag ??= Document.ETag();
     }
 

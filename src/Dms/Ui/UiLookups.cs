@@ -23,6 +23,10 @@ internal static class UiLookups
             ? await db.InTenantAsync(me.TenantId, (c, tx) => DocumentLookups.GoneAsync(c, tx, me, documentId, ct), ct)
             : null;
 
+    /// <summary>The tenant's enabled users by e-mail, to choose a person by name rather than by id (a document's "user" field).</summary>
+    public static Task<IReadOnlyList<(Guid Id, string Email)>> PeopleAsync(Db db, CurrentUser me, CancellationToken ct) =>
+        db.InTenantAsync(me.TenantId, (c, tx) => UserDirectory.ActiveUsersAsync(c, tx, me.TenantId, 500, ct), ct);
+
     /// <summary>
     /// Names for audit entities, by id: a document's title, a user's e-mail, a workspace's or folder's or token's
     /// name, and for a request its type and its document's title. Ids that name nothing (anymore) are left out.

@@ -45,6 +45,9 @@ public sealed class DocumentTypePageTests(TenantFixture f) : IClassFixture<Tenan
             ["Fields[1].Label"] = "Paid",
             ["Fields[1].Key"] = "paid",
             ["Fields[1].Kind"] = "boolean",
+            ["Fields[2].Label"] = "Approver",
+            ["Fields[2].Key"] = "approver",
+            ["Fields[2].Kind"] = "user",
         }))
         {
             more.StatusCode.ShouldBe(HttpStatusCode.Redirect);
@@ -67,7 +70,13 @@ public sealed class DocumentTypePageTests(TenantFixture f) : IClassFixture<Tenan
             missing.StatusCode.ShouldBe(HttpStatusCode.UnprocessableEntity);
             (await missing.Content.ReadAsStringAsync()).ShouldContain("Due date");
         }
-        using (var filled = await ui.PostFormAsync($"/documents/{documentId}/fields?typeId={typeId}", fields, new() { ["f.due"] = "2026-12-24", ["f.paid"] = "true" }))
+        // A person is chosen by e-mail, never typed in as an id.
+        var approver = await tenant.CreateUserAsync("Member");
+        fields = await ui.GetStringAsync($"/documents/{documentId}/fields?typeId={typeId}");
+        fields.ShouldContain($"<option value=\"{approver.UserId}\">{approver.Email}</option>");
+        fields.ShouldNotContain("User id");
+        using (var filled = await ui.PostFormAsync($"/documents/{documentId}/fields?typeId={typeId}", fields,
+            new() { ["f.due"] = "2026-12-24", ["f.paid"] = "true", ["f.approver"] = approver.UserId.ToString() }))
         {
             filled.StatusCode.ShouldBe(HttpStatusCode.Redirect);
         }
@@ -76,6 +85,9 @@ public sealed class DocumentTypePageTests(TenantFixture f) : IClassFixture<Tenan
         document.ShouldContain("24 Dec 2026");
         document.ShouldContain("<dd>Yes</dd>");
         document.ShouldNotContain(">true<");
+        document.ShouldContain($"<dt>Approver</dt>");
+        document.ShouldContain($"<dd>{approver.Email}</dd>");
+        document.ShouldNotContain($">{approver.UserId}<");
 
         var list = await ui.GetStringAsync($"/documents?typeId={typeId}&fieldKey=due&fieldValue=2026-12-24");
         list.ShouldContain($"/documents/{documentId}");

@@ -34,6 +34,13 @@ internal static class UserDirectory
             WHERE tenant_id = @tenant AND NOT disabled AND email_normalized = ANY(@emails)
             """, new { tenant, emails = emails.Select(Domain.AccountRules.NormalizeEmail).ToArray() }, tx, cancellationToken: ct))).ToList();
 
+    /// <summary>The tenant's enabled users by e-mail, for choosing one (a "user" field of a document type), at most <paramref name="limit"/>.</summary>
+    public static async Task<IReadOnlyList<(Guid Id, string Email)>> ActiveUsersAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, int limit,
+        CancellationToken ct) =>
+        (await c.QueryAsync<(Guid Id, string Email)>(new CommandDefinition("""
+            SELECT id, email FROM users WHERE tenant_id = @tenant AND NOT disabled ORDER BY email_normalized LIMIT @limit
+            """, new { tenant, limit }, tx, cancellationToken: ct))).ToList();
+
     /// <summary>Whether <paramref name="userId"/> is an enabled user of the tenant.</summary>
     public static Task<bool> IsActiveAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid userId, CancellationToken ct) =>
         c.ExecuteScalarAsync<bool>(new CommandDefinition(
