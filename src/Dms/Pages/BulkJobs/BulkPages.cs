@@ -26,6 +26,7 @@ internal sealed class IndexModel(ListBulkJobsHandler list) : UiPage
         {
             throw ApiProblem.Validation("ids", "Tick at least one document, or choose Select all matching.");
         }
+        BulkUi.RequireChoice(action, form);
         var filter = all
             ? form.Keys.Where(k => k.StartsWith("filter.", StringComparison.Ordinal)).Select(k => new KeyValuePair<string, string?>(k["filter.".Length..], form[k].ToString()))
                 .Where(p => !string.IsNullOrEmpty(p.Value)).ToList()
@@ -200,6 +201,22 @@ internal static class BulkUi
                 break;
         }
         return JsonSerializer.SerializeToElement(parameters);
+    }
+
+    /// <summary>An action whose input was left on its "Choose…" line is refused in words here, not with the API's param names.</summary>
+    public static void RequireChoice(string action, IFormCollection form)
+    {
+        var (input, message) = action switch
+        {
+            "setType" => ("setTypeId", "Choose a type to set, or No type to clear it."),
+            "setField" => ("fieldKey", "Filter the list by a document type, then choose one of its fields."),
+            "move" => ("moveTo", "Choose where to move the documents."),
+            _ => ("", ""),
+        };
+        if (input.Length > 0 && string.IsNullOrEmpty(form[input].ToString()))
+        {
+            throw ApiProblem.Validation(input, message);
+        }
     }
 
     /// <summary>The "Set type to" choice that clears the type (setType takes a null typeId).</summary>
