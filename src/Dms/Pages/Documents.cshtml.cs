@@ -65,6 +65,39 @@ internal sealed class DocumentsModel(Db db) : UiPage
 
     public bool Grid => string.Equals(View, "grid", StringComparison.OrdinalIgnoreCase);
 
+    /// <summary>
+    /// The saved view opened from the views page or the home page (<c>savedView=&lt;id&gt;</c>; <c>view</c> is the table/grid
+    /// toggle's): its columns shape the table. The filters are the query string's own, so changing one keeps the columns.
+    /// </summary>
+    [BindProperty(SupportsGet = true)]
+    public string? SavedView { get; set; }
+
+    public Modules.Documents.Views.ViewResponse? OpenView { get; private set; }
+
+    /// <summary>The table's columns: the open view's (title always first), else the table's own.</summary>
+    public IReadOnlyList<string> Columns { get; private set; } = DefaultColumns;
+
+    public static readonly IReadOnlyList<string> DefaultColumns = ["title", "type", "size", "workspace", "status", "updatedAt"];
+
+    /// <summary>Where the bulk bar's "Move to" can send documents: as the move page lists them.</summary>
+    public IReadOnlyList<Modules.Documents.Move.MoveTarget> MoveTargets { get; private set; } = [];
+
+    /// <summary>A column's heading: a custom field by its label in the listed type (else the first type that has it), else its key.</summary>
+    public string ColumnHeading(string column) => column.StartsWith("fields.", StringComparison.Ordinal)
+        ? FieldOf(column["fields.".Length..])?.Label ?? column["fields.".Length..]
+        : SavedViewsModel.ColumnLabel(column);
+
+    public Modules.Documents.Types.FieldDefinition? FieldOf(string key) =>
+        DocumentTypes.FirstOrDefault(t => t.Id.ToString() == TypeId)?.Field(key) ?? DocumentTypes.Select(t => t.Field(key)).FirstOrDefault(f => f is not null);
+
+    /// <summary>A document's value of a custom field in words, "—" when it has none.</summary>
+    public string FieldText(DocumentResponse d, string key) =>
+        d.TypeId is { } typeId && DocumentTypes.FirstOrDefault(t => t.Id == typeId)?.Field(key) is { } field
+            && d.Fields.ValueKind == System.Text.Json.JsonValueKind.Object && d.Fields.TryGetProperty(key, out var value)
+            && value.ValueKind != System.Text.Json.JsonValueKind.Null
+            ? Modules.Documents.Types.FieldValues.Display(field, value)
+            : "—";
+
     /// <summary>The grid's thumbnail state per listed version; absent: not rendered yet.</summary>
     public Dictionary<(Guid DocumentId, int Number), RenditionStatus> Thumbnails { get; private set; } = [];
 
@@ -134,6 +167,7 @@ internal sealed class DocumentsModel(Db db) : UiPage
             {
                 Subfolders = [.. await read.TopLevel.HandleAsync(new ListTopLevelFolders(Current.Id), Me, ct)];
             }
+            await OpenViewAsync(ct);
             DocumentTypes = [.. await HttpContext.RequestServices.GetRequiredService<Modules.Documents.Types.ListDocumentTypesHandler>()
                 .HandleAsync(new Modules.Documents.Types.ListDocumentTypes(), Me, ct)];
             var fieldFilter = !string.IsNullOrWhiteSpace(TypeId) && !string.IsNullOrWhiteSpace(FieldKey) && !string.IsNullOrWhiteSpace(FieldValue)
@@ -142,6 +176,11 @@ internal sealed class DocumentsModel(Db db) : UiPage
             Results = await read.Documents.HandleAsync(new ListDocuments(Q, CurrentFolder is null ? Current?.Id.ToString() : null,
                 CurrentFolder?.Id.ToString(), string.IsNullOrWhiteSpace(Tag) ? null : Tag, Blank(Status), Blank(Type), Blank(Sort), Blank(Order), 25, Cursor,
                 Blank(TypeId), fieldFilter), Me, ct);
+            if (Results.Items.Count > 0 && Contributable.Count > 0)
+            {
+                MoveTargets = await HttpContext.RequestServices.GetRequiredService<Modules.Documents.Move.ListMoveTargetsHandler>()
+                    .HandleAsync(new Modules.Documents.Move.ListMoveTargets(), Me, ct);
+            }
             if (Grid)
             {
                 // One query for the page: only listed (so readable) versions, and only their states, not their bytes.
@@ -156,6 +195,29 @@ internal sealed class DocumentsModel(Db db) : UiPage
             {
                 Response.StatusCode = problem.Status == StatusCodes.Status404NotFound ? StatusCodes.Status404NotFound : StatusCodes.Status422UnprocessableEntity;
             }
+        }
+    }
+
+    /// <summary>
+    /// Reads the view named by <c>savedView</c>. One the caller cannot see (or a malformed id) leaves the table as it is, with
+    /// the reason, rather than failing the list: the filters in the query string still apply.
+    /// </summary>
+    private async Task OpenViewAsync(CancellationToken ct)
+    {
+        if (string.IsNullOrWhiteSpace(SavedView))
+        {
+            return;
+        }
+        try
+        {
+            OpenView = await HttpContext.RequestServices.GetRequiredService<Modules.Documents.Views.GetViewHandler>()
+                .HandleAsync(new Modules.Documents.Views.GetView(RouteIds.Parse(SavedView)), Me, ct);
+            Columns = [.. OpenView.Columns.Where(c => c != "title").Prepend("title")];
+        }
+        catch (ApiProblem problem)
+        {
+            Error = $"The saved view could not be opened: {Plain(problem)}";
+            SavedView = null;
         }
     }
 
@@ -179,6 +241,7 @@ internal sealed class DocumentsModel(Db db) : UiPage
             ["sort"] = Blank(Sort),
             ["order"] = Blank(Order),
             ["view"] = view ?? (Grid ? "grid" : null),
+            ["savedView"] = Blank(SavedView),
             ["cursor"] = cursor,
         };
         return Microsoft.AspNetCore.WebUtilities.QueryHelpers.AddQueryString("/documents", query.Where(p => !string.IsNullOrEmpty(p.Value)));

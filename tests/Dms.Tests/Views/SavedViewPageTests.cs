@@ -47,7 +47,7 @@ public sealed partial class SavedViewPageTests(TenantFixture f) : IClassFixture<
         var home = await ui.GetStringAsync("/");
         home.ShouldContain("My home tag");
         home.ShouldContain("<strong>2</strong> documents");
-        home.ShouldContain($"href=\"/documents?tag={tag}&amp;sort=title\"");
+        home.ShouldContain($"href=\"/documents?tag={tag}&amp;sort=title&amp;savedView=");
 
         // The same name again: refused, and the list says why.
         using (var again = await ui.PostFormAsync("/views?handler=Save", list, new() { ["filters"] = $"?tag={tag}", ["viewName"] = "my home TAG" }))

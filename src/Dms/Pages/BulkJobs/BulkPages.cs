@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Dms.Modules.Documents.Browse;
 using Dms.Modules.Documents.Bulk;
+using Dms.Modules.Documents.Types;
 using Dms.Platform.Http;
 using Dms.Ui;
 using Microsoft.AspNetCore.Mvc;
@@ -25,17 +26,23 @@ internal sealed class IndexModel(ListBulkJobsHandler list) : UiPage
         {
             throw ApiProblem.Validation("ids", "Tick at least one document, or choose Select all matching.");
         }
+        BulkUi.RequireChoice(action, form);
         var filter = all
             ? form.Keys.Where(k => k.StartsWith("filter.", StringComparison.Ordinal)).Select(k => new KeyValuePair<string, string?>(k["filter.".Length..], form[k].ToString()))
                 .Where(p => !string.IsNullOrEmpty(p.Value)).ToList()
             : null;
-        var created = await create.HandleAsync(new CreateBulkJob(action, all ? null : ids, filter, BulkUi.ParamsOf(action, form["tags"], form["reason"])), Me, ct);
+        var created = await create.HandleAsync(new CreateBulkJob(action, all ? null : ids, filter, BulkUi.ParamsOf(action, form, await TypesAsync(action, ct))), Me, ct);
         return Redirect($"/bulk-jobs/{created.Id}");
     }, async () =>
     {
         Jobs = await list.HandleAsync(new ListBulkJobs(), Me, ct);
         return Page();
     });
+
+    /// <summary>The tenant's types, read only for <c>setField</c>: the value's spelling depends on its field's kind.</summary>
+    private async Task<IReadOnlyList<DocumentType>> TypesAsync(string action, CancellationToken ct) => action == "setField"
+        ? await HttpContext.RequestServices.GetRequiredService<ListDocumentTypesHandler>().HandleAsync(new ListDocumentTypes(), Me, ct)
+        : [];
 }
 
 /// <summary>A job's progress (polled every second by htmx while it runs) and its per-document results in words.</summary>
@@ -147,15 +154,78 @@ internal static class BulkUi
         }
     }
 
-    /// <summary>The bar's inputs as the action's params: tags for the tag actions, the reason for delete requests.</summary>
-    public static JsonElement ParamsOf(string action, string? tags, string? reason)
+    /// <summary>
+    /// The bar's inputs as the action's params: tags for the tag actions, the reason for delete requests, the chosen type
+    /// (<see cref="NoType"/> clears it), the field and its value (a value for the type's field: empty clears, a multi-select's
+    /// choices comma-separated, yes/no as true/false) and the destination (<c>workspaceId</c> or <c>workspaceId/folderId</c>, as the move
+    /// page spells it). Nothing chosen gives no param, so the action's own validation names what is missing.
+    /// </summary>
+    public static JsonElement ParamsOf(string action, IFormCollection form, IReadOnlyList<DocumentType> types)
     {
-        object parameters = action switch
+        var parameters = new Dictionary<string, object?>(StringComparer.Ordinal);
+        switch (action)
         {
-            "addTags" or "removeTags" => new { tags = (tags ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) },
-            "requestDelete" => new { reason },
-            _ => new { },
-        };
+            case "addTags" or "removeTags":
+                parameters["tags"] = form["tags"].ToString().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                break;
+            case "requestDelete":
+                parameters["reason"] = (string?)form["reason"];
+                break;
+            case "setType":
+                var typeId = form["setTypeId"].ToString();
+                if (typeId == NoType)
+                {
+                    parameters["typeId"] = null;
+                }
+                else if (typeId.Length > 0)
+                {
+                    parameters["typeId"] = typeId;
+                }
+                break;
+            case "setField":
+                var key = form["fieldKey"].ToString();
+                if (key.Length > 0)
+                {
+                    parameters["key"] = key;
+                    var field = types.FirstOrDefault(t => t.Id.ToString() == form["fieldTypeId"].ToString())?.Field(key);
+                    parameters["value"] = FieldValue(field?.Kind, form["fieldValue"].ToString().Trim());
+                }
+                break;
+            case "move":
+                var parts = form["moveTo"].ToString().Split('/');
+                if (parts[0].Length > 0)
+                {
+                    parameters["workspaceId"] = parts[0];
+                    parameters["folderId"] = parts.Length > 1 && parts[1].Length > 0 ? parts[1] : null;
+                }
+                break;
+        }
         return JsonSerializer.SerializeToElement(parameters);
     }
+
+    /// <summary>An action whose input was left on its "Choose…" line is refused in words here, not with the API's param names.</summary>
+    public static void RequireChoice(string action, IFormCollection form)
+    {
+        var (input, message) = action switch
+        {
+            "setType" => ("setTypeId", "Choose a type to set, or No type to clear it."),
+            "setField" => ("fieldKey", "Filter the list by a document type, then choose one of its fields."),
+            "move" => ("moveTo", "Choose where to move the documents."),
+            _ => ("", ""),
+        };
+        if (input.Length > 0 && string.IsNullOrEmpty(form[input].ToString()))
+        {
+            throw ApiProblem.Validation(input, message);
+        }
+    }
+
+    /// <summary>The "Set type to" choice that clears the type (setType takes a null typeId).</summary>
+    public const string NoType = "none";
+
+    private static object? FieldValue(FieldKind? kind, string text) => text.Length == 0 ? null : kind switch
+    {
+        FieldKind.Multiselect => text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+        FieldKind.Boolean => text.ToLowerInvariant() switch { "yes" or "true" => "true", "no" or "false" => "false", _ => text },
+        _ => text,
+    };
 }

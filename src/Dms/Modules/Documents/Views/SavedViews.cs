@@ -121,6 +121,10 @@ internal static partial class SavedViews
     /// <summary>
     /// The query as the documents page's URL names its parameters (<c>workspace</c> and <c>folder</c> there; the rest as the API names them).
     /// </summary>
+    /// <summary>The documents list showing the view: its filters, and <c>savedView</c> so the list shows its columns.</summary>
+    public static string DocumentsUrl(ViewResponse view) =>
+        Microsoft.AspNetCore.WebUtilities.QueryHelpers.AddQueryString(DocumentsUrl(view.Query), "savedView", view.Id.ToString());
+
     public static string DocumentsUrl(IReadOnlyDictionary<string, string> query) =>
         Microsoft.AspNetCore.WebUtilities.QueryHelpers.AddQueryString("/documents", query
             .Where(p => p.Key is not "limit")
