@@ -170,9 +170,7 @@ internal sealed class DocumentsModel(Db db) : UiPage
             await OpenViewAsync(ct);
             DocumentTypes = [.. await HttpContext.RequestServices.GetRequiredService<Modules.Documents.Types.ListDocumentTypesHandler>()
                 .HandleAsync(new Modules.Documents.Types.ListDocumentTypes(), Me, ct)];
-            var fieldFilter = !string.IsNullOrWhiteSpace(TypeId) && !string.IsNullOrWhiteSpace(FieldKey) && !string.IsNullOrWhiteSpace(FieldValue)
-                ? new Dictionary<string, string> { [$"f.{FieldKey}"] = FieldValue.Trim() }
-                : null;
+            var fieldFilter = FieldFilters();
             Results = await read.Documents.HandleAsync(new ListDocuments(Q, CurrentFolder is null ? Current?.Id.ToString() : null,
                 CurrentFolder?.Id.ToString(), string.IsNullOrWhiteSpace(Tag) ? null : Tag, Blank(Status), Blank(Type), Blank(Sort), Blank(Order), 25, Cursor,
                 Blank(TypeId), fieldFilter), Me, ct);
@@ -226,6 +224,30 @@ internal sealed class DocumentsModel(Db db) : UiPage
     public string WorkspaceName(Guid id) => Workspaces.FirstOrDefault(w => w.Id == id)?.Name ?? "";
 
     /// <summary>This list's URL with some parts changed: shareable, since every filter lives in the query string.</summary>
+    /// <summary>
+    /// The field conditions of the list: the page's own field chooser (<c>fieldKey</c>, <c>fieldValue</c>) and any <c>f.…</c> parameter as the
+    /// API names them (a saved view opened from the home page, a range from a link). Null without a document type: fields belong to one.
+    /// </summary>
+    private Dictionary<string, string>? FieldFilters()
+    {
+        if (string.IsNullOrWhiteSpace(TypeId))
+        {
+            return null;
+        }
+        var filters = Request.Query.Where(p => p.Key.StartsWith("f.", StringComparison.Ordinal) && !string.IsNullOrWhiteSpace(p.Value))
+            .ToDictionary(p => p.Key, p => p.Value.ToString().Trim(), StringComparer.Ordinal);
+        if (!string.IsNullOrWhiteSpace(FieldKey) && !string.IsNullOrWhiteSpace(FieldValue))
+        {
+            filters[$"f.{FieldKey}"] = FieldValue.Trim();
+        }
+        else if (filters.Count == 1 && filters.Keys.Single().Count(c => c == '.') == 1)
+        {
+            // One equality, as a view saved from this page holds it: shown in the field chooser.
+            (FieldKey, FieldValue) = (filters.Keys.Single()[2..], filters.Values.Single());
+        }
+        return filters.Count == 0 ? null : filters;
+    }
+
     public string Link(string? cursor = null, string? tag = null, string? workspace = null, bool clearTag = false, string? folder = null, bool keepFilters = true,
         string? view = null)
     {
@@ -238,6 +260,9 @@ internal sealed class DocumentsModel(Db db) : UiPage
             ["folder"] = folder ?? (workspace is null ? Blank(Folder) : null),
             ["status"] = keepFilters ? Blank(Status) : null,
             ["type"] = keepFilters ? Blank(Type) : null,
+            ["typeId"] = keepFilters ? Blank(TypeId) : null,
+            ["fieldKey"] = keepFilters && !string.IsNullOrWhiteSpace(TypeId) ? Blank(FieldKey) : null,
+            ["fieldValue"] = keepFilters && !string.IsNullOrWhiteSpace(TypeId) ? Blank(FieldValue) : null,
             ["sort"] = Blank(Sort),
             ["order"] = Blank(Order),
             ["view"] = view ?? (Grid ? "grid" : null),

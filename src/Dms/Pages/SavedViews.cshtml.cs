@@ -66,7 +66,14 @@ internal sealed class SavedViewsModel : UiPage
     internal static Dictionary<string, string?> ToListParameters(string? queryString)
     {
         var result = new Dictionary<string, string?>(StringComparer.Ordinal);
-        foreach (var (key, value) in QueryHelpers.ParseQuery(queryString))
+        var query = QueryHelpers.ParseQuery(queryString);
+        // The page's field chooser is one condition on the chosen type's field, as the API spells it.
+        if (query.TryGetValue("fieldKey", out var fieldKey) && query.TryGetValue("fieldValue", out var fieldValue)
+            && !string.IsNullOrWhiteSpace(fieldKey) && !string.IsNullOrWhiteSpace(fieldValue) && !string.IsNullOrWhiteSpace(query.GetValueOrDefault("typeId")))
+        {
+            result[$"f.{fieldKey}"] = fieldValue.ToString().Trim();
+        }
+        foreach (var (key, value) in query)
         {
             var name = key switch
             {
