@@ -272,3 +272,39 @@ internal sealed class DocumentsModel(Db db) : UiPage
         return Microsoft.AspNetCore.WebUtilities.QueryHelpers.AddQueryString("/documents", query.Where(p => !string.IsNullOrEmpty(p.Value)));
     }
 }
+
+/// <summary>The documents page's query string as the list API's parameters.</summary>
+internal static class DocumentsPageQuery
+{
+    /// <summary>
+    /// The list parameters in the documents page's query string, named as the API names them (<c>workspace</c> becomes <c>workspaceId</c>, the
+    /// field chooser <c>f.&lt;key&gt;</c>); paging and display are not filters. What "Save view" saves and "Select all matching" acts on.
+    /// </summary>
+    public static Dictionary<string, string?> ToListParameters(string? queryString)
+    {
+        var result = new Dictionary<string, string?>(StringComparer.Ordinal);
+        var query = Microsoft.AspNetCore.WebUtilities.QueryHelpers.ParseQuery(queryString);
+        // The page's field chooser is one condition on the chosen type's field, as the API spells it.
+        if (query.TryGetValue("fieldKey", out var fieldKey) && query.TryGetValue("fieldValue", out var fieldValue)
+            && !string.IsNullOrWhiteSpace(fieldKey) && !string.IsNullOrWhiteSpace(fieldValue) && !string.IsNullOrWhiteSpace(query.GetValueOrDefault("typeId")))
+        {
+            result[$"f.{fieldKey}"] = fieldValue.ToString().Trim();
+        }
+        foreach (var (key, value) in query)
+        {
+            var name = key switch
+            {
+                "workspace" => "workspaceId",
+                "folder" => "folderId",
+                "cursor" or "limit" or "view" or "savedView" or "handler" => null,
+                _ when key.StartsWith("f.", StringComparison.Ordinal) || ListDocuments.Names.Contains(key) => key,
+                _ => null,
+            };
+            if (name is not null && !string.IsNullOrEmpty(value.ToString()))
+            {
+                result[name] = value.ToString();
+            }
+        }
+        return result;
+    }
+}

@@ -38,7 +38,7 @@ internal sealed class SavedViewsModel : UiPage
             .Where(p => p.Key is not "cursor").Select(p => new KeyValuePair<string, string?>(p.Key, p.Value.ToString())));
         try
         {
-            var view = await create.HandleAsync(new CreateView(viewName, ToListParameters(filters), columns is { Length: > 0 } ? columns : null, shared, pin), Me, ct);
+            var view = await create.HandleAsync(new CreateView(viewName, DocumentsPageQuery.ToListParameters(filters), columns is { Length: > 0 } ? columns : null, shared, pin), Me, ct);
             TempData["Flash"] = $"View “{view.Name}” saved{(view.Pinned ? " and pinned to your home page" : "")}.";
         }
         catch (ApiProblem problem)
@@ -61,35 +61,6 @@ internal sealed class SavedViewsModel : UiPage
         await delete.HandleAsync(new DeleteView(RouteIds.Parse(id)), Me, ct);
         return Done("View deleted.", "/views");
     }, () => OnGetAsync(list, ct));
-
-    /// <summary>The list parameters in the documents page's query string, named as the API names them; anything else is not a filter.</summary>
-    internal static Dictionary<string, string?> ToListParameters(string? queryString)
-    {
-        var result = new Dictionary<string, string?>(StringComparer.Ordinal);
-        var query = QueryHelpers.ParseQuery(queryString);
-        // The page's field chooser is one condition on the chosen type's field, as the API spells it.
-        if (query.TryGetValue("fieldKey", out var fieldKey) && query.TryGetValue("fieldValue", out var fieldValue)
-            && !string.IsNullOrWhiteSpace(fieldKey) && !string.IsNullOrWhiteSpace(fieldValue) && !string.IsNullOrWhiteSpace(query.GetValueOrDefault("typeId")))
-        {
-            result[$"f.{fieldKey}"] = fieldValue.ToString().Trim();
-        }
-        foreach (var (key, value) in query)
-        {
-            var name = key switch
-            {
-                "workspace" => "workspaceId",
-                "folder" => "folderId",
-                "cursor" or "view" or "handler" => null,
-                _ when key.StartsWith("f.", StringComparison.Ordinal) || ListDocuments.Names.Contains(key) => key,
-                _ => null,
-            };
-            if (name is not null && !string.IsNullOrEmpty(value.ToString()))
-            {
-                result[name] = value.ToString();
-            }
-        }
-        return result;
-    }
 
     /// <summary>A view's columns in words.</summary>
     public static string ColumnLabel(string column) => column switch

@@ -10,7 +10,7 @@ public sealed class SavedViewFilterTests
     [Fact]
     public void The_pages_field_chooser_is_saved_as_the_fields_condition_and_display_settings_are_not_filters()
     {
-        var saved = SavedViewsModel.ToListParameters("?workspace=w1&typeId=t1&fieldKey=due&fieldValue=2026-12-24&view=grid&cursor=c&sort=title");
+        var saved = DocumentsPageQuery.ToListParameters("?workspace=w1&typeId=t1&fieldKey=due&fieldValue=2026-12-24&view=grid&cursor=c&sort=title");
         saved.ShouldBe(new Dictionary<string, string?>
         {
             ["workspaceId"] = "w1",
@@ -23,6 +23,6 @@ public sealed class SavedViewFilterTests
     [Fact]
     public void A_field_value_without_a_document_type_is_no_condition()
     {
-        SavedViewsModel.ToListParameters("?fieldKey=due&fieldValue=2026-12-24").ShouldBeEmpty();
+        DocumentsPageQuery.ToListParameters("?fieldKey=due&fieldValue=2026-12-24").ShouldBeEmpty();
     }
 }

@@ -135,24 +135,9 @@ internal static class BulkUi
     private static string LowerFirst(string? reason) =>
         string.IsNullOrEmpty(reason) ? "no reason given" : char.ToLowerInvariant(reason[0]) + reason[1..];
 
-    /// <summary>The list's current filters under the API's names (the UI's workspace/folder are workspaceId/folderId); paging left out.</summary>
-    public static IEnumerable<(string Name, string Value)> FilterOf(IQueryCollection query)
-    {
-        foreach (var (key, values) in query)
-        {
-            var value = values.ToString();
-            if (string.IsNullOrEmpty(value))
-            {
-                continue;
-            }
-            var name = key switch { "workspace" => "workspaceId", "folder" => "folderId", _ => key };
-            if (name is "cursor" or "limit" || !(ListDocuments.Names.Contains(name) || name.StartsWith("f.", StringComparison.Ordinal)))
-            {
-                continue;
-            }
-            yield return (name, value);
-        }
-    }
+    /// <summary>The list's current filters under the API's names, as "Select all matching" acts on them.</summary>
+    public static IEnumerable<(string Name, string Value)> FilterOf(HttpRequest request) =>
+        DocumentsPageQuery.ToListParameters(request.QueryString.Value).Select(p => (p.Key, p.Value ?? ""));
 
     /// <summary>
     /// The bar's inputs as the action's params: tags for the tag actions, the reason for delete requests, the chosen type
