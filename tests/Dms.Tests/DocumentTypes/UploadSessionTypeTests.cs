@@ -95,4 +95,23 @@ public sealed class UploadSessionTypeTests(TenantFixture f) : IClassFixture<Tena
         (await Ids("f.currency=EUR")).ShouldBe([documentId]);
         (await Ids("f.amount=1")).ShouldBeEmpty();
     }
+
+    [Fact]
+    public async Task The_upload_area_offers_the_types_and_their_fields_in_words()
+    {
+        var typeId = await CreateTypeAsync();
+        using var ui = await Tenant.SignInToUiAsync(Tenant.Admin);
+        var page = await ui.GetStringAsync("/documents");
+        var area = page[page.IndexOf("id=\"upload-title\"", StringComparison.Ordinal)..page.IndexOf("id=\"upload-list\"", StringComparison.Ordinal)];
+        area.ShouldContain("<label for=\"upload-type\">Document type</label>");
+        area.ShouldContain("<option value=\"\">No type</option>");
+        area.ShouldContain($"<option value=\"{typeId}\">Invoice ");
+        area.ShouldContain($"data-type-fields=\"{typeId}\" hidden");
+        area.ShouldContain("Amount<span class=\"muted\"> (required)</span>");
+        area.ShouldContain("type=\"number\"");
+        area.ShouldContain("<option value=\"USD\">USD</option>");
+        area.ShouldContain("<option value=\"EUR\" selected=\"selected\">EUR</option>", Case.Sensitive, "the default is preselected");
+        area.ShouldNotContain(">number<");
+        area.ShouldNotContain(">select<");
+    }
 }
