@@ -180,8 +180,18 @@ internal sealed class CompleteUploadHandler(DirectUploads uploads, AuditTrail au
                 }, ct);
                 await DocumentUploads.ConsumeAsync(c, tx, me.TenantId, content, session.DocumentId, ct);
                 await audit.RecordAsync(c, tx, "document.uploaded", "document", session.DocumentId,
-                    new { title = docTitle, content.FileName, content.Size, content.Sha256, content.ContentType, via = "direct", uploadId = session.Id, typed.TypeId,
-                        fields = Types.StoredFields.Parse(typed.Fields) }, ct: ct);
+                    new
+                    {
+                        title = docTitle,
+                        content.FileName,
+                        content.Size,
+                        content.Sha256,
+                        content.ContentType,
+                        via = "direct",
+                        uploadId = session.Id,
+                        typed.TypeId,
+                        fields = Types.StoredFields.Parse(typed.Fields),
+                    }, ct: ct);
                 return (await DocumentReadModel.GetAsync(c, tx, me.TenantId, session.DocumentId, ct))! with { DuplicateOf = duplicateOf };
             }, ct);
     }
