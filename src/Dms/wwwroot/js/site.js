@@ -66,8 +66,9 @@
    * Sends one file's bytes: an upload session (direct to storage, with progress), or, when the storage URL
    * cannot be reached from the browser, the streaming endpoint. Returns {session} or {streamed} or {error}.
    */
-  async function transfer(file, progress, streamUrl, streamFields) {
-    var created = await postJson('/ui/api/uploads', { fileName: file.name, size: file.size, contentType: file.type || null });
+  async function transfer(file, progress, streamUrl, streamFields, typed) {
+    var created = await postJson('/ui/api/uploads', { fileName: file.name, size: file.size, contentType: file.type || null,
+      typeId: typed.typeId, fields: typed.fields });
     if (!ok(created)) return { error: problemText(created) };
     var session = json(created);
     var parts = [];
@@ -97,6 +98,7 @@
     await send('DELETE', '/ui/api/uploads/' + session.id, null, { 'RequestVerificationToken': token() });
     var form = new FormData();
     Object.keys(streamFields).forEach(function (k) { if (streamFields[k] != null) form.append(k, streamFields[k]); });
+    if (typed.typeId) { form.append('typeId', typed.typeId); form.append('fields', JSON.stringify(typed.fields || {})); }
     form.append('file', file, file.name);
     var streamed = await send('POST', streamUrl, form, { 'RequestVerificationToken': token() }, function (loaded, total) { progress(loaded, total); });
     if (ok(streamed)) return { streamed: json(streamed) };
@@ -181,12 +183,41 @@
     li.appendChild(box);
   }
 
-  async function uploadOne(zone, list, file) {
+  /** The type chosen above the file picker and its values ({} when none): empty inputs are left out, so defaults apply. */
+  function chosenType() {
+    var select = document.getElementById('upload-type');
+    if (!select || !select.value) return { typeId: null, fields: null };
+    var fields = {};
+    var group = document.querySelector('[data-type-fields="' + select.value + '"]');
+    Array.prototype.forEach.call(group ? group.querySelectorAll('[data-field]') : [], function (input) {
+      var key = input.getAttribute('data-field');
+      var kind = input.getAttribute('data-kind');
+      if (kind === 'multiselect') {
+        var picked = Array.prototype.filter.call(input.options, function (o) { return o.selected; }).map(function (o) { return o.value; });
+        if (picked.length) fields[key] = picked;
+        return;
+      }
+      var v = input.value.trim();
+      if (v === '') return;
+      fields[key] = kind === 'number' ? Number(v) : kind === 'boolean' ? v === 'true' : v;
+    });
+    return { typeId: select.value, fields: fields };
+  }
+
+  function wireUploadType() {
+    var select = document.getElementById('upload-type');
+    if (!select) return;
+    select.addEventListener('change', function () {
+      document.querySelectorAll('[data-type-fields]').forEach(function (g) { g.hidden = g.getAttribute('data-type-fields') !== select.value; });
+    });
+  }
+
+  async function uploadOne(zone, list, file, typed) {
     var row = addRow(list, file);
     var workspaceId = zone.getAttribute('data-workspace');
     // Into the folder being browsed, if any (its workspace is implied, but both agree).
     var folderId = zone.getAttribute('data-folder') || null;
-    var result = await transfer(file, row.progress, '/ui/api/documents', { workspaceId: workspaceId, folderId: folderId });
+    var result = await transfer(file, row.progress, '/ui/api/documents', { workspaceId: workspaceId, folderId: folderId }, typed);
     if (result.error) {
       row.fail(result.error);
       if (result.duplicateOf) row.duplicate(result.duplicateOf, true);
@@ -211,7 +242,8 @@
 
   async function uploadAll(zone, files) {
     var list = document.getElementById('upload-list');
-    var jobs = Array.prototype.map.call(files, function (f) { return uploadOne(zone, list, f); });
+    var typed = chosenType();
+    var jobs = Array.prototype.map.call(files, function (f) { return uploadOne(zone, list, f, typed); });
     var results = await Promise.all(jobs);
     if (results.some(Boolean) && window.htmx && document.getElementById('results')) {
       window.htmx.ajax('GET', window.location.pathname + window.location.search, { target: '#results', select: '#results', swap: 'outerHTML' });
@@ -270,6 +302,7 @@
 
   document.addEventListener('DOMContentLoaded', function () {
     document.querySelectorAll('[data-upload]').forEach(wireDropzone);
+    wireUploadType();
     document.querySelectorAll('form[data-replace]').forEach(wireReplace);
   });
 })();

@@ -7,7 +7,8 @@ using Microsoft.Extensions.Options;
 
 namespace Dms.Modules.Documents.DirectUpload;
 
-internal sealed record CreateUploadRequest(string FileName, long? Size, string? ContentType, string? Sha256);
+internal sealed record CreateUploadRequest(string FileName, long? Size, string? ContentType, string? Sha256, string? TypeId = null,
+    System.Text.Json.JsonElement? Fields = null);
 
 internal sealed record UploadPartUrl(int Number, Uri Url);
 
@@ -31,7 +32,8 @@ internal static class UploadSessionEndpoints
     public static async Task<IResult> Create(HttpContext http, CreateUploadRequest body, [FromServices] CreateUploadHandler handler,
         IOptions<DmsOptions> options, CancellationToken ct)
     {
-        var session = await handler.HandleAsync(new CreateUpload(body.FileName, body.Size, body.ContentType, body.Sha256, ApiBase.From(http, options.Value)),
+        var session = await handler.HandleAsync(new CreateUpload(body.FileName, body.Size, body.ContentType, body.Sha256, ApiBase.From(http, options.Value),
+            body.TypeId, body.Fields),
             CurrentUser.From(http.User), ct);
         return Results.Created($"/api/v1/uploads/{session.Id}", session);
     }

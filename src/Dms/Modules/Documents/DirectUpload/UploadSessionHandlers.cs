@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Dapper;
 using Dms.Modules.Audit;
 using Dms.Modules.Documents.Domain;
@@ -13,8 +14,10 @@ using Microsoft.Extensions.Options;
 
 namespace Dms.Modules.Documents.DirectUpload;
 
-/// <summary>Start a direct upload; <paramref name="ApiBase"/> is where signed URLs of the FileSystem provider point.</summary>
-internal sealed record CreateUpload(string? FileName, long? Size, string? ContentType, string? Sha256, Uri ApiBase);
+/// <summary>Start a direct upload; <paramref name="ApiBase"/> is where signed URLs of the FileSystem provider point.
+/// <paramref name="TypeId"/> and <paramref name="Fields"/> (a JSON object) put the document into a type, checked here as the streamed upload checks them.</summary>
+internal sealed record CreateUpload(string? FileName, long? Size, string? ContentType, string? Sha256, Uri ApiBase, string? TypeId = null,
+    JsonElement? Fields = null);
 
 internal sealed class CreateUploadHandler(Db db, IBlobStore blobs, IOptions<DmsOptions> options, TimeProvider clock)
     : IHandler<CreateUpload, UploadSessionResponse>
@@ -43,6 +46,13 @@ internal sealed class CreateUploadHandler(Db db, IBlobStore blobs, IOptions<DmsO
                 $"Files of this type are not accepted. Allowed: {string.Join(", ", limits.AllowedTypeList)}.");
         }
 
+        // Before any storage is touched: a missing required field is the caller's to fix before sending bytes.
+        var typeId = Types.DocumentTyping.ParseTypeId(command.TypeId);
+        var fieldChanges = command.Fields is { ValueKind: not (JsonValueKind.Null or JsonValueKind.Undefined) } given
+            ? Types.DocumentTyping.ParseFieldsText(given.GetRawText())
+            : null;
+        var typed = await db.InTenantAsync(me.TenantId, (c, tx) => Types.DocumentTyping.ResolveAsync(c, tx, me.TenantId, typeId, null, fieldChanges, ct), ct);
+
         var id = Guid.CreateVersion7();
         var documentId = Guid.CreateVersion7();
         var versionId = Guid.CreateVersion7();
@@ -70,9 +80,11 @@ internal sealed class CreateUploadHandler(Db db, IBlobStore blobs, IOptions<DmsO
 
         await db.InTenantAsync(me.TenantId, (c, tx) => c.ExecuteAsync(new CommandDefinition($"""
             INSERT INTO upload_sessions (id, tenant_id, created_by, kind, status, file_name, declared_size, declared_sha256, declared_content_type,
-                                         staging_key, final_key, document_id, version_id, multipart_upload_id, part_size, part_count, expires_at)
+                                         staging_key, final_key, document_id, version_id, multipart_upload_id, part_size, part_count, expires_at,
+                                         type_id, fields)
             VALUES (@id, @tenant, @user, {UploadSessionKind.Direct.Sql()}, {UploadSessionStatus.Pending.Sql()}, @fileName, @size, @sha256, @contentType,
-                    @staging, @final, @documentId, @versionId, @multipartId, @partSize, @partCount, @expires)
+                    @staging, @final, @documentId, @versionId, @multipartId, @partSize, @partCount, @expires,
+                    @typeId, @fields::jsonb)
             """,
             new
             {
@@ -91,6 +103,8 @@ internal sealed class CreateUploadHandler(Db db, IBlobStore blobs, IOptions<DmsO
                 partSize,
                 partCount = parts?.Count,
                 expires = expires.UtcDateTime,
+                typeId = typed.TypeId,
+                fields = typed.TypeId is null ? null : typed.Fields,
             }, tx, cancellationToken: ct)), ct);
 
         DmsTelemetry.UploadSessions.Add(1, new KeyValuePair<string, object?>("outcome", "created"));
@@ -158,11 +172,37 @@ internal sealed class CompleteUploadHandler(DirectUploads uploads, AuditTrail au
                 var (ws, folder) = await Placement.ResolveWritableAsync(c, tx, me, workspaceId, folderId, ct);
                 var duplicateOf = await DuplicateCheck.CheckAsync(c, tx, me, session.DocumentId, content.Sha256, ct);
                 var docTitle = string.IsNullOrEmpty(title) ? DocumentFields.TitleFromFileName(content.FileName) : title;
-                await NewDocuments.InsertAsync(c, tx, me, new NewDocument(session.DocumentId, ws, folder, docTitle, command.Description, tags, content), ct);
+                // The values were checked at creation; checked again against the type as it is now (it may have changed meanwhile).
+                var typed = await Types.DocumentTyping.ResolveAsync(c, tx, me.TenantId, session.TypeId, null, StoredValues(session), ct);
+                await NewDocuments.InsertAsync(c, tx, me, new NewDocument(session.DocumentId, ws, folder, docTitle, command.Description, tags, content)
+                {
+                    Typed = typed,
+                }, ct);
                 await DocumentUploads.ConsumeAsync(c, tx, me.TenantId, content, session.DocumentId, ct);
                 await audit.RecordAsync(c, tx, "document.uploaded", "document", session.DocumentId,
-                    new { title = docTitle, content.FileName, content.Size, content.Sha256, content.ContentType, via = "direct", uploadId = session.Id }, ct: ct);
+                    new
+                    {
+                        title = docTitle,
+                        content.FileName,
+                        content.Size,
+                        content.Sha256,
+                        content.ContentType,
+                        via = "direct",
+                        uploadId = session.Id,
+                        typed.TypeId,
+                        fields = Types.StoredFields.Parse(typed.Fields),
+                    }, ct: ct);
                 return (await DocumentReadModel.GetAsync(c, tx, me.TenantId, session.DocumentId, ct))! with { DuplicateOf = duplicateOf };
             }, ct);
+    }
+
+    private static JsonElement? StoredValues(UploadSessionRow session)
+    {
+        if (session.Fields is null)
+        {
+            return null;
+        }
+        using var doc = JsonDocument.Parse(session.Fields);
+        return doc.RootElement.Clone();
     }
 }

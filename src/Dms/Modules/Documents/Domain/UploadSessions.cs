@@ -82,6 +82,10 @@ internal sealed class UploadSessionRow
     public DateTime CreatedAt { get; init; }
     public DateTime ExpiresAt { get; init; }
     public Guid? ClaimId { get; init; }
+
+    /// <summary>The document type a direct upload goes into (given at creation), and its field values as checked then.</summary>
+    public Guid? TypeId { get; init; }
+    public string? Fields { get; init; }
 }
 
 /// <summary>The SQL of <c>upload_sessions</c>; every status change goes through here.</summary>
@@ -89,7 +93,7 @@ internal static class UploadSessions
 {
     public const string Columns = """
         id, created_by, kind, status, file_name, declared_size, declared_sha256, staging_key, final_key, document_id, version_id,
-        multipart_upload_id, part_size, part_count, failure_code, created_at, expires_at, claim_id
+        multipart_upload_id, part_size, part_count, failure_code, created_at, expires_at, claim_id, type_id, fields::text AS fields
         """;
 
     /// <summary>A completion verifies the bytes outside transactions; the claim's lease bounds how long a dead node can hold it.</summary>

@@ -161,12 +161,25 @@ internal static partial class FieldDefinitions
         return result;
     }
 
-    public static string? Name(JsonElement? name) => name is { ValueKind: JsonValueKind.String } n ? n.GetString()!.Trim() : null;
+    public static string? Name(JsonElement? name) => name is { ValueKind: JsonValueKind.String } n ? Text(n)?.Trim() : null;
+
+    /// <summary>A JSON string as text; null for one that is no valid UTF-16 (an unpaired surrogate escape), which GetString throws on.</summary>
+    private static string? Text(JsonElement e)
+    {
+        try
+        {
+            return e.GetString();
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+    }
 
     public static bool IsValidName(string? name) => name is { Length: >= 1 and <= NameMax } && !name.Any(char.IsControl);
 
     private static string? Str(JsonElement o, string name) =>
-        o.TryGetProperty(name, out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
+        o.TryGetProperty(name, out var p) && p.ValueKind == JsonValueKind.String ? Text(p) : null;
 
     /// <summary>Stored form: the API's JSON (contract names for kinds).</summary>
     public static string Serialize(IReadOnlyList<FieldDefinition> fields) => JsonSerializer.Serialize(fields.Select(Stored), JsonOptions);
