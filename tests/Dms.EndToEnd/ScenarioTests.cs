@@ -26,6 +26,9 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
 
     private readonly Dictionary<string, IPage> _pages = [];
 
+    /// <summary>The step running, named in what the browser complains of.</summary>
+    private string _step = "";
+
     /// <summary>What the browser complained about on any page: console errors (CSP among them) and failed sub-resources (a missing favicon).</summary>
     private readonly List<string> _complaints = [];
 
@@ -673,33 +676,32 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             await AxeCleanAsync(admin);
             await ReviewShot(admin, "document-types-desktop", fullPage: true);
 
-            // The member uploads two files and files one as an invoice due on Christmas Eve.
+            // The member uploads a letter without a type, then an invoice straight into the type, due on Christmas Eve.
             await member.GotoAsync("/documents");
             await member.GetByTestId("file-picker").SetInputFilesAsync(
-            [
-                new FilePayload { Name = "invoice-42.txt", MimeType = "text/plain", Buffer = Encoding.UTF8.GetBytes("Invoice 42: 1,200 EUR") },
-                new FilePayload { Name = "letter-7.txt", MimeType = "text/plain", Buffer = Encoding.UTF8.GetBytes("A letter, not an invoice") },
-            ]);
-            await Expect(member.Locator(".upload-row").Nth(1).GetByTestId("upload-status")).ToContainTextAsync("Uploaded", new() { Timeout = 30_000 });
-            await Expect(member.Locator(".upload-row").Nth(0).GetByTestId("upload-status")).ToContainTextAsync("Uploaded", new() { Timeout = 30_000 });
+                new FilePayload { Name = "letter-7.txt", MimeType = "text/plain", Buffer = Encoding.UTF8.GetBytes("A letter, not an invoice") });
+            await Expect(member.Locator(".upload-row").Last.GetByTestId("upload-status")).ToContainTextAsync("Uploaded", new() { Timeout = 30_000 });
+            await member.GotoAsync("/documents");
+            await member.GetByTestId("upload-type").SelectOptionAsync(new SelectOptionValue { Label = "Invoice" });
+            await Expect(member.GetByRole(AriaRole.Group, new() { Name = "Values for Invoice" })).ToBeVisibleAsync();
+            await member.GetByLabel("Due date (required)").FillAsync("2026-12-24");
+            await AxeCleanAsync(member);
+            await ReviewShot(member, "upload-into-type-desktop", fullPage: true);
+            await member.GetByTestId("file-picker").SetInputFilesAsync(
+                new FilePayload { Name = "invoice-42.txt", MimeType = "text/plain", Buffer = Encoding.UTF8.GetBytes("Invoice 42: 1,200 EUR") });
+            await Expect(member.Locator(".upload-row").Last.GetByTestId("upload-status")).ToContainTextAsync("Uploaded", new() { Timeout = 30_000 });
             await member.GotoAsync("/documents?q=invoice-42");
             await member.GetByRole(AriaRole.Link, new() { Name = "invoice-42" }).ClickAsync();
             var invoiceUrl = member.Url;
-            await member.GetByRole(AriaRole.Link, new() { Name = "Edit type and fields" }).ClickAsync();
-            await member.GetByLabel("Document type").SelectOptionAsync(new SelectOptionValue { Label = "Invoice" });
-            await member.GetByRole(AriaRole.Button, new() { Name = "Show its fields" }).ClickAsync();
-            await member.GetByLabel("Due date *").FillAsync("2026-12-24");
-            await member.GetByRole(AriaRole.Button, new() { Name = "Save fields" }).ClickAsync();
-            await member.GotoAsync(invoiceUrl);
-            await Expect(member.Locator("main")).ToContainTextAsync("Invoice");
-            await Expect(member.Locator("main")).ToContainTextAsync("24 Dec 2026");
+            await Expect(member.GetByTestId("document-fields")).ToContainTextAsync("Invoice");
+            await Expect(member.GetByTestId("document-fields")).ToContainTextAsync("24 Dec 2026");
             await AxeCleanAsync(member);
 
             // Filter the list by the field: only the invoice is left. Then save that as a pinned view.
             await member.GotoAsync("/documents");
-            await member.GetByLabel("Document type").SelectOptionAsync(new SelectOptionValue { Label = "Invoice" });
+            await member.GetByLabel("Filter by document type").SelectOptionAsync(new SelectOptionValue { Label = "Invoice" });
             await member.GetByRole(AriaRole.Button, new() { Name = "Search", Exact = true }).ClickAsync();
-            await member.GetByLabel("Field", new() { Exact = true }).SelectOptionAsync(new SelectOptionValue { Label = "Due date" });
+            await member.GetByLabel("Filter by field").SelectOptionAsync(new SelectOptionValue { Label = "Due date" });
             await member.GetByLabel("Field value").FillAsync("2026-12-24");
             await member.GetByRole(AriaRole.Button, new() { Name = "Search", Exact = true }).ClickAsync();
             await Expect(member.GetByTestId("documents")).ToContainTextAsync("invoice-42");
@@ -775,7 +777,7 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             icon.ShouldNotBeNull();
             (await member.Context.APIRequest.GetAsync(icon)).Status.ShouldBe(200);
             (await member.Context.APIRequest.GetAsync("/favicon.ico")).Status.ShouldBe(200);
-            _complaints.ShouldBeEmpty();
+            _complaints.ShouldBeEmpty(string.Join("\n", _complaints.Select(c => c[..Math.Min(c.Length, 300)])));
         });
 
         if (WriteDocScreenshots)
@@ -881,7 +883,7 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             {
                 lock (_complaints)
                 {
-                    _complaints.Add($"{who} console on {page.Url}: {message.Text}");
+                    _complaints.Add($"{who} console in step {_step} on {page.Url} ({message.Location}): {message.Text}");
                 }
             }
         };
@@ -930,6 +932,7 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
     /// <summary>A failed step leaves a screenshot of every open page under TestResults/e2e/ and the server's last output.</summary>
     private async Task Step(string name, Func<Task> body)
     {
+        _step = name;
         try
         {
             await body();

@@ -67,6 +67,8 @@
    * cannot be reached from the browser, the streaming endpoint. Returns {session} or {streamed} or {error}.
    */
   async function transfer(file, progress, streamUrl, streamFields, typed) {
+    // A replacement keeps its document's type: only new documents are uploaded into one.
+    typed = typed || { typeId: null, fields: null };
     var created = await postJson('/ui/api/uploads', { fileName: file.name, size: file.size, contentType: file.type || null,
       typeId: typed.typeId, fields: typed.fields });
     if (!ok(created)) return { error: problemText(created) };
@@ -306,3 +308,15 @@
     document.querySelectorAll('form[data-replace]').forEach(wireReplace);
   });
 })();
+
+// Bulk actions: ticking a document opens the folded bar and says how many are ticked (delegated: htmx swaps the list).
+document.addEventListener('change', (event) => {
+  const box = event.target;
+  if (!(box instanceof HTMLInputElement) || !box.classList.contains('bulk-pick')) return;
+  const bar = document.getElementById('bulk-bar');
+  if (!bar) return;
+  const picked = document.querySelectorAll('input.bulk-pick:checked').length;
+  if (picked > 0) bar.open = true;
+  const count = bar.querySelector('[data-testid="bulk-picked"]');
+  if (count) count.textContent = picked === 0 ? '' : picked === 1 ? '(1 document ticked)' : `(${picked} documents ticked)`;
+});
