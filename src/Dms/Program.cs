@@ -3,6 +3,7 @@ using Dms.Modules.Access;
 using Dms.Modules.Access.Tenants;
 using Dms.Modules.Approvals;
 using Dms.Modules.Audit;
+using Dms.Modules.Billing;
 using Dms.Modules.Documents;
 using Dms.Modules.Notifications;
 using Dms.Modules.Webhooks;
@@ -33,6 +34,7 @@ builder.Services.AddDocuments(runBackgroundWork);
 builder.Services.AddApprovals(runBackgroundWork);
 builder.Services.AddNotifications(runBackgroundWork);
 builder.Services.AddWebhooks(runBackgroundWork);
+builder.Services.AddBilling(runBackgroundWork);
 builder.Services.AddAudit(runBackgroundWork);
 builder.Services.AddUi();
 
@@ -90,6 +92,7 @@ if (role is "all" or "api")
     app.MapApprovals();
     app.MapNotifications();
     app.MapWebhooks();
+    app.MapBilling();
     app.MapAudit();
     app.MapOutboxAdmin();
     app.MapUi();

@@ -227,6 +227,8 @@ public sealed class RowLevelSecurityTests(TenantFixture fixture) : IClassFixture
             typed.Add(new StringContent("{\"n\": 1}"), "fields");
             (await admin.PostAsync("/api/v1/documents", typed)).EnsureSuccessStatusCode();
         }
+        // tenant_subscriptions (issue 17): a plan given to the tenant.
+        await tenant.App.GivePlanAsync(tenant);
         var viewer = await tenant.CreateUserAsync("Viewer");
         using (var membership = await admin.PostAsJsonAsync($"/api/v1/workspaces/{tenant.DefaultWorkspaceId}/members", new { userId = viewer.UserId, role = "Viewer" }))
         {

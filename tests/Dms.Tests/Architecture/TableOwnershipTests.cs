@@ -57,6 +57,8 @@ public sealed class TableOwnershipTests
         ["webhook_events"] = "Webhooks",
         ["webhook_deliveries"] = "Webhooks",
         ["webhook_attempts"] = "Webhooks",
+        ["plans"] = "Billing",
+        ["tenant_subscriptions"] = "Billing",
         ["audit_events"] = "Audit",
         ["audit_heads"] = "Audit",
         ["outbox_messages"] = DmsCode.Platform,

@@ -168,6 +168,33 @@ internal sealed class DmsApp : WebApplicationFactory<Program>
         return tenant;
     }
 
+    /// <summary>A client that sends the platform operator's key (plans, tenants).</summary>
+    public HttpClient PlatformClient()
+    {
+        var client = CreateClient();
+        client.DefaultRequestHeaders.Add("X-Platform-Key", PlatformKey);
+        return client;
+    }
+
+    /// <summary>
+    /// Defines a plan with a unique name (null limits: none) and gives it to <paramref name="tenant"/>; the tenant starts its
+    /// trial. Returns the plan's id.
+    /// </summary>
+    public async Task<Guid> GivePlanAsync(TestTenant tenant, int? seats = null, long? storageBytes = null, long? maxFileBytes = null,
+        IReadOnlyDictionary<string, bool>? features = null)
+    {
+        using var platform = PlatformClient();
+        using var created = await platform.PostAsJsonAsync("/api/v1/platform/plans",
+            new { name = $"plan-{Guid.NewGuid():N}", seats, storageBytes, maxFileBytes, features });
+        await created.ShouldHaveStatusAsync(System.Net.HttpStatusCode.Created);
+        var planId = (await created.Content.ReadFromJsonAsync<CreatedPlan>())!.Id;
+        using var assigned = await platform.PutAsJsonAsync($"/api/v1/platform/tenants/{tenant.Slug}/plan", new { planId });
+        await assigned.ShouldHaveStatusAsync(System.Net.HttpStatusCode.OK);
+        return planId;
+    }
+
+    private sealed record CreatedPlan(Guid Id);
+
     /// <summary>
     /// A client for a URL the API handed out: the in-memory test server for its own signed URLs, a real
     /// HTTP client for S3 presigned URLs.
