@@ -64,20 +64,11 @@ internal sealed class ViewCounter(Db db, ListDocumentsHandler list, IOptions<Dms
     }
 
     /// <summary>
-    /// The list's filter for a query the list handler has accepted (status, file family and ids as it reads them), with the caller,
-    /// so <see cref="DocumentReadModel.Conditions"/> binds the workspace-access parameters.
+    /// The list's own filter for the query (the list handler's reading, so a count can never disagree with the list it counts),
+    /// without a search text (counted through the search) and without paging.
     /// </summary>
-    internal static DocumentFilter Filter(ListDocuments query, CurrentUser me)
-    {
-        // The values were judged by the list handler when the view was saved; one that no longer reads is refused, never dropped.
-        var status = string.IsNullOrEmpty(query.Status) ? null : ListableStatuses.Canonical(query.Status);
-        new Validator().Require(string.IsNullOrEmpty(query.Status) || status is not null, "status", "The view's status filter is not one a list knows.")
-            .Require(string.IsNullOrEmpty(query.Type) || FileFamilies.Patterns.ContainsKey(query.Type), "type", "The view's type filter is not one a list knows.")
-            .ThrowIfInvalid();
-        return new(me.TenantId, null, RouteIds.ParseOptional(query.WorkspaceId, "workspaceId"), RouteIds.ParseOptional(query.FolderId, "folderId"),
-            string.IsNullOrWhiteSpace(query.Tag) ? null : query.Tag, null, 1, me,
-            status, string.IsNullOrEmpty(query.Type) ? null : query.Type.ToLowerInvariant());
-    }
+    internal static DocumentFilter Filter(ListDocuments query, CurrentUser me) =>
+        Browse.ListDocumentsHandler.ToFilter(query with { Q = null, Cursor = null, Sort = null, Order = null }, me).Filter;
 
     /// <summary>
     /// <c>count(*)</c> over at most <paramref name="cap"/>+1 rows matching the list's conditions; a member counts only documents in
