@@ -16,12 +16,18 @@ CREATE TABLE storage_usage (
   reserved_bytes  bigint NOT NULL DEFAULT 0 CHECK (reserved_bytes >= 0)
 );
 
--- Adds to a tenant's counters, creating its row on first use (a tenant made after this migration has none yet).
+-- Adds to a tenant's counters, creating its row on first use (a tenant made after this migration has none yet). Not an
+-- INSERT … ON CONFLICT DO UPDATE: the CHECKs would judge the proposed insert row (a negative delta) before the conflict.
 CREATE FUNCTION storage_usage_add(tenant uuid, used bigint, reserved bigint) RETURNS void
-  LANGUAGE sql
+  LANGUAGE plpgsql
   AS $$
-    INSERT INTO storage_usage AS u (tenant_id, used_bytes, reserved_bytes) VALUES (tenant, used, reserved)
-    ON CONFLICT (tenant_id) DO UPDATE SET used_bytes = u.used_bytes + excluded.used_bytes, reserved_bytes = u.reserved_bytes + excluded.reserved_bytes
+  BEGIN
+    UPDATE storage_usage SET used_bytes = used_bytes + used, reserved_bytes = reserved_bytes + reserved WHERE tenant_id = tenant;
+    IF NOT FOUND THEN
+      INSERT INTO storage_usage (tenant_id) VALUES (tenant) ON CONFLICT (tenant_id) DO NOTHING;
+      UPDATE storage_usage SET used_bytes = used_bytes + used, reserved_bytes = reserved_bytes + reserved WHERE tenant_id = tenant;
+    END IF;
+  END
   $$;
 
 -- A session that ends without its bytes becoming anything gives its reservation back in the same UPDATE that ends it.
