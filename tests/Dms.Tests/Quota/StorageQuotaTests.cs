@@ -245,6 +245,23 @@ public sealed class StorageQuotaTests(ITestOutputHelper output)
         (counter.Used, counter.Reserved).ShouldBe((10_000L, 0L), "no limit on storage, yet the counter is kept");
     }
 
+    [Fact]
+    public async Task The_upload_area_shows_the_space_left_and_the_trash_says_deleted_documents_count_until_purged()
+    {
+        var tenant = await NewTenantAsync();
+        var ui = await tenant.SignInToUiAsync(tenant.Admin);
+        var unlimited = await ui.GetStringAsync("/documents");
+        unlimited.ShouldNotContain("data-testid=\"storage-left\"", Case.Sensitive, "no limit, nothing to count down");
+        (await ui.GetStringAsync("/admin/trash")).ShouldNotContain("count against your storage");
+
+        await tenant.App.GivePlanAsync(tenant, storageBytes: 1024L * 1024 * 1024);
+        await UploadAsync(tenant.Admin, "some.txt", TextFile(100_000));
+        var limited = await ui.GetStringAsync("/documents");
+        limited.ShouldContain("1023.9 MB of 1 GB left");
+        var trash = await ui.GetStringAsync("/admin/trash");
+        trash.ShouldContain("Deleted documents count against your storage until they are purged: 97.7 KB of 1 GB used.");
+    }
+
     // --- helpers ---
 
     private static async Task<TestTenant> NewTenantAsync() => await (await DmsApp.GetAsync()).CreateTenantAsync();
