@@ -47,6 +47,9 @@ internal sealed class DocumentsModel(Db db) : UiPage
     [BindProperty]
     public string? NewFolderName { get; set; }
 
+    /// <summary>The tenant's storage against its plan, for the upload area's "space left" (shown only when the plan limits it).</summary>
+    public StorageQuota? Storage { get; private set; }
+
     [BindProperty(SupportsGet = true)]
     public string? Status { get; set; }
 
@@ -153,6 +156,7 @@ internal sealed class DocumentsModel(Db db) : UiPage
     {
         Workspaces = [.. await read.Workspaces.HandleAsync(new ListWorkspaces(), Me, ct)];
         Contributable = await UiLookups.ContributableWorkspacesAsync(db, Me, ct);
+        Storage = await UiLookups.StorageAsync(db, Me, ct);
         try
         {
             if (!string.IsNullOrEmpty(Folder))

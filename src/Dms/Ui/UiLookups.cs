@@ -17,6 +17,10 @@ internal static class UiLookups
     public static Task<HashSet<Guid>> ContributableWorkspacesAsync(Db db, CurrentUser me, CancellationToken ct) =>
         db.InTenantAsync(me.TenantId, (c, tx) => DocumentLookups.ContributableWorkspacesAsync(c, tx, me, ct), ct);
 
+    /// <summary>The tenant's storage against its plan: the upload area's "space left" and the trash page's note.</summary>
+    public static Task<StorageQuota> StorageAsync(Db db, CurrentUser me, CancellationToken ct) =>
+        db.InTenantAsync(me.TenantId, (c, tx) => StorageUsage.QuotaAsync(c, tx, me.TenantId, ct), ct);
+
     /// <summary>A document that is no longer live, if the caller may read its workspace (else null, as for an unknown id).</summary>
     public static async Task<GoneDocument?> GoneDocumentAsync(Db db, CurrentUser me, string id, CancellationToken ct) =>
         Guid.TryParse(id, out var documentId)

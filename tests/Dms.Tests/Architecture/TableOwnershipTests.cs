@@ -27,6 +27,7 @@ public sealed class TableOwnershipTests
         ["documents"] = "Documents",
         ["document_versions"] = "Documents",
         ["upload_sessions"] = "Documents",
+        ["storage_usage"] = "Documents",
         ["version_texts"] = "Documents",
         ["document_search"] = "Documents",
         ["search_settings"] = "Documents",

@@ -72,6 +72,11 @@ internal sealed class DocumentUploads(Db db, StreamedForms forms, DirectUploads 
                 // Only after the session expired (a day by default) mid-upload.
                 throw new ApiProblem(StatusCodes.Status410Gone, "upload.expired", "The upload took too long and expired; send it again.");
             }
+            // The request's length was reserved while the bytes arrived; what is held from here on is the file itself
+            // (a replace request holds it until it is decided; a new version's insert has already settled it to 0).
+            await c.ExecuteAsync(new CommandDefinition(
+                "UPDATE upload_sessions SET reserved_bytes = @size WHERE tenant_id = @tenant AND id = @id AND reserved_bytes > @size",
+                new { tenant, id = staged.UploadId, size = staged.Size }, tx, cancellationToken: ct));
             return;
         }
         if (await UploadSessions.FinishAsync(c, tx, tenant, staged.UploadId, UploadSessionStatus.Completed, null, cleaned: false, ct, claimId) == 0)

@@ -1,4 +1,6 @@
 using Dms.Modules.Approvals.Retention;
+using Dms.Modules.Documents;
+using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Dms.Ui;
 using Microsoft.AspNetCore.Mvc;
@@ -6,8 +8,11 @@ using Microsoft.AspNetCore.Mvc;
 namespace Dms.Pages.Admin;
 
 /// <summary>Deleted documents until their purge: restore, and legal hold (which keeps them from being purged).</summary>
-internal sealed class TrashModel : UiPage
+internal sealed class TrashModel(Db db) : UiPage
 {
+    /// <summary>The tenant's storage against its plan: deleted documents count until purged, which the page says when storage is limited.</summary>
+    public StorageQuota? Storage { get; private set; }
+
     [BindProperty(SupportsGet = true)]
     public string? Cursor { get; set; }
 
@@ -16,6 +21,7 @@ internal sealed class TrashModel : UiPage
     public async Task<IActionResult> OnGetAsync([FromServices] ListTrashHandler trash, CancellationToken ct)
     {
         Items = await trash.HandleAsync(new ListTrash(25, Cursor), Me, ct);
+        Storage = await UiLookups.StorageAsync(db, Me, ct);
         return Page();
     }
 

@@ -263,12 +263,19 @@ internal static class ApprovalRequests
         }
     }
 
-    /// <summary>A replacement that will never be applied: its staged file is removed through the outbox.</summary>
+    /// <summary>
+    /// A replacement that will never be applied: its staged file is removed through the outbox, and the storage it
+    /// reserved is given back now, with the decision (the reconciler would otherwise release it later).
+    /// </summary>
     public static async Task DiscardStagedAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, ApprovalRow request, CancellationToken ct)
     {
         if (request.Type == ApprovalType.Replace)
         {
             await Outbox.EnqueueAsync(c, tx, tenant, OutboxTypes.DiscardStaged, new ApprovalMessage(request.Id), ct);
+            if (request.StagedVersionId is { } versionId)
+            {
+                await StorageUsage.ReleaseStagedAsync(c, tx, tenant, versionId, ct);
+            }
         }
     }
 

@@ -36,9 +36,10 @@ internal sealed class CreateUploadHandler(Db db, IBlobStore blobs, IOptions<DmsO
             .Require(command.ContentType is null || (command.ContentType.Length <= 200 && !command.ContentType.Any(char.IsControl)), "contentType", "contentType is at most 200 characters.")
             .ThrowIfInvalid();
         var size = command.Size!.Value;
-        if (size > limits.MaxBytes)
+        var maxFile = await db.InTenantAsync(me.TenantId, (c, tx) => StorageUsage.MaxFileAsync(c, tx, me.TenantId, limits.MaxBytes, ct), ct);
+        if (size > maxFile.Bytes)
         {
-            throw new ApiProblem(StatusCodes.Status413PayloadTooLarge, "document.too_large", $"The file is larger than the limit of {limits.MaxBytes} bytes.");
+            throw maxFile.TooLarge();
         }
         if (FileKind.ForExtension(fileName) is not { } kind || !limits.AllowedTypeList.Contains(kind.Name, StringComparer.OrdinalIgnoreCase))
         {
@@ -78,13 +79,19 @@ internal sealed class CreateUploadHandler(Db db, IBlobStore blobs, IOptions<DmsO
             url = blobs.PresignPut(staging, size, expires, command.ApiBase);
         }
 
-        await db.InTenantAsync(me.TenantId, (c, tx) => c.ExecuteAsync(new CommandDefinition($"""
+        try
+        {
+            // The declared size is reserved with the session, under the tenant's counter lock: a refusal stores nothing.
+            await db.InTenantAsync(me.TenantId, async (c, tx) =>
+            {
+                await StorageUsage.ReserveAsync(c, tx, me.TenantId, size, ct);
+                return await c.ExecuteAsync(new CommandDefinition($"""
             INSERT INTO upload_sessions (id, tenant_id, created_by, kind, status, file_name, declared_size, declared_sha256, declared_content_type,
                                          staging_key, final_key, document_id, version_id, multipart_upload_id, part_size, part_count, expires_at,
-                                         type_id, fields)
+                                         type_id, fields, reserved_bytes)
             VALUES (@id, @tenant, @user, {UploadSessionKind.Direct.Sql()}, {UploadSessionStatus.Pending.Sql()}, @fileName, @size, @sha256, @contentType,
                     @staging, @final, @documentId, @versionId, @multipartId, @partSize, @partCount, @expires,
-                    @typeId, @fields::jsonb)
+                    @typeId, @fields::jsonb, @size)
             """,
             new
             {
@@ -105,11 +112,31 @@ internal sealed class CreateUploadHandler(Db db, IBlobStore blobs, IOptions<DmsO
                 expires = expires.UtcDateTime,
                 typeId = typed.TypeId,
                 fields = typed.TypeId is null ? null : typed.Fields,
-            }, tx, cancellationToken: ct)), ct);
+            }, tx, cancellationToken: ct));
+            }, ct);
+        }
+        catch when (multipartId is not null)
+        {
+            // No session records the multipart upload started above: end it here (best effort; it holds no data yet).
+            await AbortQuietlyAsync(staging, multipartId);
+            throw;
+        }
 
         DmsTelemetry.UploadSessions.Add(1, new KeyValuePair<string, object?>("outcome", "created"));
         return new UploadSessionResponse(id, UploadSessionStatus.Pending, fileName, size, expires.UtcDateTime, "PUT", url, parts, partSize,
             UploadSessionResponse.NoHeaders, null);
+    }
+
+    private async Task AbortQuietlyAsync(string staging, string multipartId)
+    {
+        try
+        {
+            await blobs.AbortMultipartAsync(staging, multipartId, CancellationToken.None);
+        }
+        catch (Exception ex) when (ex is BlobStoreUnavailableException or IOException)
+        {
+            // Nothing was uploaded to it; the store's own expiry of incomplete multipart uploads ends it.
+        }
     }
 }
 

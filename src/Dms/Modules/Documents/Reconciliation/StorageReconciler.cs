@@ -10,14 +10,16 @@ using Npgsql;
 
 namespace Dms.Modules.Documents.Reconciliation;
 
-internal sealed record ReconcileReport(int Tenants, int SessionsExpired, int SessionBlobsRemoved, int OrphansRemoved, bool Skipped);
+internal sealed record ReconcileReport(int Tenants, int SessionsExpired, int SessionBlobsRemoved, int OrphansRemoved, bool Skipped, int ReservationsReleased = 0);
 
 /// <summary>
 /// Keeps storage and database in step: removes what expired, aborted or failed upload sessions left, and
 /// any blob under a tenant's prefix that no version and no pending session references and that is older
 /// than the grace period. A blob is only ever deleted after the database said nobody references it, and
 /// every writer registers its key (as a pending session) before the first byte is stored, so a
-/// referenced blob is never removed, however small the grace period.
+/// referenced blob is never removed, however small the grace period. Sessions that ended give their storage
+/// reservation back as they end (by trigger, expiry included); a completed session whose bytes neither became a version
+/// nor are held by an open replace request has its reservation released here.
 /// </summary>
 internal sealed class StorageReconciler(Db db, IBlobStore blobs, IOptions<DmsOptions> options,
     TimeProvider clock, ILogger<StorageReconciler> logger)
@@ -31,10 +33,11 @@ internal sealed class StorageReconciler(Db db, IBlobStore blobs, IOptions<DmsOpt
     public async Task<ReconcileReport> RunOnceAsync(TimeSpan? gracePeriod, CancellationToken ct)
     {
         var grace = gracePeriod ?? options.Value.Storage.OrphanGracePeriod;
-        int expired = 0, sessionBlobs = 0, orphans = 0;
+        int expired = 0, sessionBlobs = 0, orphans = 0, released = 0;
         var tenants = await db.ForEachTenantUnderLockAsync(AdvisoryLockKey, async (tenant, token) =>
         {
             var (e, s) = await CleanSessionsAsync(tenant, token);
+            released += await ReleaseStaleReservationsAsync(tenant, token);
             expired += e;
             sessionBlobs += s;
             orphans += await RemoveOrphansAsync(tenant, grace, token);
@@ -43,11 +46,11 @@ internal sealed class StorageReconciler(Db db, IBlobStore blobs, IOptions<DmsOpt
         {
             return new ReconcileReport(0, 0, 0, 0, Skipped: true);
         }
-        var report = new ReconcileReport(count, expired, sessionBlobs, orphans, Skipped: false);
+        var report = new ReconcileReport(count, expired, sessionBlobs, orphans, Skipped: false, released);
         Removed.Add(sessionBlobs, new KeyValuePair<string, object?>("reason", "session"));
         Removed.Add(orphans, new KeyValuePair<string, object?>("reason", "orphan"));
-        logger.LogInformation("Storage reconciliation over {Tenants} tenants: {Expired} sessions expired, {SessionBlobs} session blobs and {Orphans} orphaned blobs removed",
-            report.Tenants, report.SessionsExpired, report.SessionBlobsRemoved, report.OrphansRemoved);
+        logger.LogInformation("Storage reconciliation over {Tenants} tenants: {Expired} sessions expired, {SessionBlobs} session blobs and {Orphans} orphaned blobs removed, {Released} stale reservations released",
+            report.Tenants, report.SessionsExpired, report.SessionBlobsRemoved, report.OrphansRemoved, report.ReservationsReleased);
         return report;
     }
 
@@ -84,6 +87,33 @@ internal sealed class StorageReconciler(Db db, IBlobStore blobs, IOptions<DmsOpt
         }
         return (expired, removed);
     }
+
+    private sealed record HeldReservation(Guid Id, string FinalKey);
+
+    /// <summary>
+    /// Completed sessions still reserving bytes that no open replace request holds and no version took: the release the
+    /// request's end should have made (or a path that missed it). A request is opened, and a version inserted, in the
+    /// transaction that completes or settles the session, so what this sees held stays held until it ends.
+    /// </summary>
+    private Task<int> ReleaseStaleReservationsAsync(Guid tenant, CancellationToken ct) =>
+        db.InTenantAsync(tenant, async (c, tx) =>
+        {
+            var reserving = (await c.QueryAsync<HeldReservation>(new CommandDefinition($"""
+                SELECT id, final_key FROM upload_sessions
+                WHERE tenant_id = @tenant AND reserved_bytes > 0 AND status = {UploadSessionStatus.Completed.Sql()}
+                """, new { tenant }, tx, cancellationToken: ct))).ToList();
+            if (reserving.Count == 0)
+            {
+                return 0;
+            }
+            var held = await StagedReplacements.HeldAsync(c, tx, tenant, [.. reserving.Select(r => r.FinalKey)], ct);
+            var stale = reserving.Where(r => !held.Contains(r.FinalKey)).Select(r => r.Id).ToArray();
+            return stale.Length == 0 ? 0 : await c.ExecuteAsync(new CommandDefinition("""
+                UPDATE upload_sessions s SET reserved_bytes = 0
+                WHERE s.tenant_id = @tenant AND s.id = ANY(@stale) AND s.reserved_bytes > 0
+                  AND NOT EXISTS (SELECT 1 FROM document_versions v WHERE v.tenant_id = s.tenant_id AND v.id = s.version_id)
+                """, new { tenant, stale }, tx, cancellationToken: ct));
+        }, ct);
 
     private async Task<int> RemoveOrphansAsync(Guid tenant, TimeSpan grace, CancellationToken ct)
     {

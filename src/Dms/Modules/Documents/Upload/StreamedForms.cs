@@ -27,6 +27,15 @@ internal sealed class StreamedForm(CurrentUser user, Guid documentId, Guid versi
     /// <summary>The file part, stored under a key that a Pending upload session registers; null until it arrived.</summary>
     public StagedContent? File { get; set; }
 
+    /// <summary>The largest file this tenant may send (the installation's or its plan's limit).</summary>
+    public FileLimit MaxFile { get; init; } = new(long.MaxValue, ByPlan: false);
+
+    /// <summary>
+    /// What the file reserves of the storage quota before its first byte is stored: the request's Content-Length (an upper
+    /// bound of the file, as the form's other parts come with it) or, without one, the largest file allowed.
+    /// </summary>
+    public long Reservation { get; init; }
+
     public string? Field(string name) => Fields.LastOrDefault(f => f.Name == name).Value;
 
     /// <summary>The raw values of a field that may repeat (<c>tags</c>).</summary>
@@ -60,16 +69,21 @@ internal sealed class StreamedForms(Db db, IBlobStore blobs, IOptions<DmsOptions
     {
         var limits = options.Value.Uploads;
         var boundary = MultipartBoundary(request.ContentType);
-        if (request.ContentLength > limits.MaxBytes + FormOverhead)
+        var maxFile = await db.InTenantAsync(me.TenantId, (c, tx) => StorageUsage.MaxFileAsync(c, tx, me.TenantId, limits.MaxBytes, ct), ct);
+        if (request.ContentLength > maxFile.Bytes + FormOverhead)
         {
-            throw TooLarge(limits.MaxBytes);
+            throw maxFile.TooLarge();
         }
         if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
         {
-            sizeFeature.MaxRequestBodySize = limits.MaxBytes + FormOverhead;
+            sizeFeature.MaxRequestBodySize = maxFile.Bytes + FormOverhead;
         }
 
-        var form = new StreamedForm(me, documentId, Guid.CreateVersion7());
+        var form = new StreamedForm(me, documentId, Guid.CreateVersion7())
+        {
+            MaxFile = maxFile,
+            Reservation = Math.Min(request.ContentLength ?? maxFile.Bytes, maxFile.Bytes),
+        };
         var committed = false;
         try
         {
@@ -80,11 +94,11 @@ internal sealed class StreamedForms(Db db, IBlobStore blobs, IOptions<DmsOptions
         }
         catch (UploadTooLargeException)
         {
-            throw TooLarge(limits.MaxBytes);
+            throw maxFile.TooLarge();
         }
         catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
-            throw TooLarge(limits.MaxBytes);
+            throw maxFile.TooLarge();
         }
         catch (BadHttpRequestException)
         {
@@ -194,11 +208,15 @@ internal sealed class StreamedForms(Db db, IBlobStore blobs, IOptions<DmsOptions
 
         // Registered before the first byte is stored, so reconciliation treats the blob as referenced
         // until this request either commits its version or gives up.
+        // The quota is reserved in the same transaction: nothing is stored when it is refused.
         var tenant = form.User.TenantId;
         var key = BlobKeys.ForVersion(tenant, form.DocumentId, form.VersionId);
-        await db.InTenantAsync(tenant, (c, tx) => c.ExecuteAsync(new CommandDefinition($"""
-            INSERT INTO upload_sessions (id, tenant_id, created_by, kind, status, file_name, staging_key, final_key, document_id, version_id, expires_at)
-            VALUES (@id, @tenant, @user, {UploadSessionKind.Stream.Sql()}, {UploadSessionStatus.Pending.Sql()}, @fileName, @key, @key, @documentId, @id, now() + @ttl)
+        await db.InTenantAsync(tenant, async (c, tx) =>
+        {
+            await StorageUsage.ReserveAsync(c, tx, tenant, form.Reservation, ct);
+            return await c.ExecuteAsync(new CommandDefinition($"""
+            INSERT INTO upload_sessions (id, tenant_id, created_by, kind, status, file_name, staging_key, final_key, document_id, version_id, expires_at, reserved_bytes)
+            VALUES (@id, @tenant, @user, {UploadSessionKind.Stream.Sql()}, {UploadSessionStatus.Pending.Sql()}, @fileName, @key, @key, @documentId, @id, now() + @ttl, @reserved)
             """,
             new
             {
@@ -209,10 +227,12 @@ internal sealed class StreamedForms(Db db, IBlobStore blobs, IOptions<DmsOptions
                 key,
                 documentId = form.DocumentId,
                 ttl = options.Value.Storage.OrphanGracePeriod,
-            }, tx, cancellationToken: ct)), ct);
+                reserved = form.Reservation,
+            }, tx, cancellationToken: ct));
+        }, ct);
         // Known from here on, so a failure while the bytes stream removes what arrived.
         form.File = new StagedContent(form.VersionId, key, form.VersionId, 0, "", kind.ContentType, fileName);
-        await using var content = new HashingLimitedStream(head.AsMemory(0, headLength), body, limits.MaxBytes);
+        await using var content = new HashingLimitedStream(head.AsMemory(0, headLength), body, form.MaxFile.Bytes);
         await blobs.PutAsync(key, content, ct);
         DmsTelemetry.UploadBytes.Add(content.BytesRead, new KeyValuePair<string, object?>("kind", "stream"));
         return form.File with { Size = content.BytesRead, Sha256 = content.Sha256Hex() };
@@ -250,7 +270,4 @@ internal sealed class StreamedForms(Db db, IBlobStore blobs, IOptions<DmsOptions
         }
         return boundary;
     }
-
-    private static ApiProblem TooLarge(long maxBytes) =>
-        new(StatusCodes.Status413PayloadTooLarge, "document.too_large", $"The file is larger than the limit of {maxBytes} bytes.");
 }
