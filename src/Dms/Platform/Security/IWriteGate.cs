@@ -1,0 +1,11 @@
+namespace Dms.Platform.Security;
+
+/// <summary>
+/// Asked before every signed-in request that is not a GET or HEAD: may this tenant write now? Implemented by the Billing
+/// module (subscription states); it throws an <see cref="Http.ApiProblem"/> to refuse. Runs before idempotency keys, so a
+/// refusal is never stored as a key's answer.
+/// </summary>
+internal interface IWriteGate
+{
+    ValueTask CheckAsync(HttpContext context);
+}
