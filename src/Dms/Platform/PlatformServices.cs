@@ -229,7 +229,7 @@ internal static class PlatformServices
         {
             app.Use(async (context, next) =>
             {
-                if (context.User.Identity?.IsAuthenticated == true && !(HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method)))
+                if (!(HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method)))
                 {
                     await writeGate.CheckAsync(context);
                 }

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using Dapper;
+using Microsoft.AspNetCore.Authentication;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Dms.Platform.Security;
@@ -55,7 +56,7 @@ internal sealed record SubscriptionRow(SubscriptionStatus Status, DateTime? Tria
 /// stays open: signing in and out, token refresh, changing one's password, marking notifications read, and exports
 /// (a bulk ZIP job) in every state.
 /// </summary>
-internal sealed class SubscriptionGate(SubscriptionCache states) : IWriteGate
+internal sealed class SubscriptionGate(SubscriptionCache states, IAuthenticationSchemeProvider schemes) : IWriteGate
 {
     private static readonly string[] Exempt =
     [
@@ -66,8 +67,8 @@ internal sealed class SubscriptionGate(SubscriptionCache states) : IWriteGate
     public async ValueTask CheckAsync(HttpContext context)
     {
         var path = context.Request.Path;
-        if (!Guid.TryParse(context.User.FindFirst(DmsClaims.Tenant)?.Value, out var tenant) ||
-            Exempt.Any(p => path.StartsWithSegments(p, StringComparison.OrdinalIgnoreCase)))
+        if (Exempt.Any(p => path.StartsWithSegments(p, StringComparison.OrdinalIgnoreCase)) ||
+            await SignedInAsync(context) is not { } principal || !Guid.TryParse(principal.FindFirst(DmsClaims.Tenant)?.Value, out var tenant))
         {
             return;
         }
@@ -77,6 +78,31 @@ internal sealed class SubscriptionGate(SubscriptionCache states) : IWriteGate
             return;
         }
         throw new ApiProblem(StatusCodes.Status402PaymentRequired, access.RefusalCode!, access.Message!);
+    }
+
+    /// <summary>
+    /// The caller: the request's user (a bearer token), or for the web UI's form posts its session cookie, which only the
+    /// pages' policies authenticate (the handler keeps the result for the rest of the request).
+    /// </summary>
+    private async Task<System.Security.Claims.ClaimsPrincipal?> SignedInAsync(HttpContext context)
+    {
+        if (context.User.Identity?.IsAuthenticated == true)
+        {
+            return context.User;
+        }
+        if (context.Request.Cookies.Count == 0)
+        {
+            return null;
+        }
+        foreach (var scheme in await schemes.GetAllSchemesAsync())
+        {
+            if (scheme.HandlerType == typeof(Microsoft.AspNetCore.Authentication.Cookies.CookieAuthenticationHandler) &&
+                await context.AuthenticateAsync(scheme.Name) is { Succeeded: true } result)
+            {
+                return result.Principal;
+            }
+        }
+        return null;
     }
 
     /// <summary>Starting or cancelling a bulk ZIP job (API or the bulk page's form) is an export, not a change.</summary>
