@@ -32,7 +32,7 @@ internal static class SubscriptionWords
         { Status: "trialing", TrialEndsAt: { } end } => $"Trial ends {Date(end)}",
         { Status: "trialing" } => "On trial",
         { Status: "active", CurrentPeriodEnd: { } renews } => $"Active: renews {Date(renews)}",
-        { Status: "active" } => "Active",
+        { Status: "active" } => "Active (paid up)",
         { Status: "past_due", Allows.Write: true, ReadOnlyFrom: { } from } => $"Payment failed: editing stops on {Date(from)}",
         { Status: "past_due", ReadOnlyFrom: { } since } => $"Payment failed: read-only since {Date(since)}",
         { Status: "paused" } => "Paused: read-only",

@@ -34,10 +34,7 @@ internal sealed class FaultInjection(Microsoft.Extensions.Options.IOptions<Confi
         }
         if (Interlocked.Increment(ref _claims) >= Settings.KillAfterOutboxClaims)
         {
-            // Written synchronously: the console logger's queue would die with the process.
-            Console.Error.WriteLine($"dms: fault injection: killing the process after claiming outbox message {messageId}");
-            Console.Error.Flush();
-            Process.GetCurrentProcess().Kill();
+            Die($"claiming outbox message {messageId}");
         }
     }
 
@@ -46,9 +43,15 @@ internal sealed class FaultInjection(Microsoft.Extensions.Options.IOptions<Confi
     {
         if (Settings.KillAfterBillingEventStored)
         {
-            Console.Error.WriteLine($"dms: fault injection: killing the process after storing billing event {eventId}");
-            Console.Error.Flush();
-            Process.GetCurrentProcess().Kill();
+            Die($"storing billing event {eventId}");
         }
+    }
+
+    private static void Die(string after)
+    {
+        // Written synchronously: the console logger's queue would die with the process.
+        Console.Error.WriteLine($"dms: fault injection: killing the process after {after}");
+        Console.Error.Flush();
+        Process.GetCurrentProcess().Kill();
     }
 }
