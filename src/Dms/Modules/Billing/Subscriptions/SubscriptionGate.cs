@@ -1,10 +1,10 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using Dapper;
-using Microsoft.AspNetCore.Authentication;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Dms.Platform.Security;
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
 using Npgsql;
 

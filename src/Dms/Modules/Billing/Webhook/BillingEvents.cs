@@ -164,8 +164,15 @@ internal sealed class BillingEvents(Db db, SubscriptionCache states, TimeProvide
             WHERE tenant_id = @tenant AND status = @from
             """, new
         {
-            tenant, from = from.Db(), to = to.Db(), at, now, deletion = at + deletionDelay, periodEnd,
-            lastCreated = lastEvent?.Created, lastId = lastEvent?.Id,
+            tenant,
+            from = from.Db(),
+            to = to.Db(),
+            at,
+            now,
+            deletion = at + deletionDelay,
+            periodEnd,
+            lastCreated = lastEvent?.Created,
+            lastId = lastEvent?.Id,
         }, tx, cancellationToken: ct));
         if (moved != 1)
         {
