@@ -224,6 +224,18 @@ internal static class PlatformServices
             }
             await next(context);
         });
+        var writeGate = app.Services.GetService<IWriteGate>();
+        if (writeGate is not null)
+        {
+            app.Use(async (context, next) =>
+            {
+                if (!(HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method)))
+                {
+                    await writeGate.CheckAsync(context);
+                }
+                await next(context);
+            });
+        }
         app.UseAuthorization();
         app.UseRateLimiter();
         app.UseIdempotencyKeys();

@@ -41,7 +41,7 @@ public sealed class PlatformTests
             "/api/v1/documents/{id}/move", "/api/v1/admin/duplicate-settings",
             "/api/v1/document-types", "/api/v1/document-types/{id}",
             "/api/v1/views", "/api/v1/views/{id}", "/api/v1/views/{id}/count", "/api/v1/home",
-            "/api/v1/platform/plans", "/api/v1/platform/tenants/{slug}/plan",
+            "/api/v1/platform/plans", "/api/v1/platform/tenants/{slug}/plan", "/api/v1/tenant/usage", "/api/v1/billing/webhook",
         ], ignoreOrder: true);
         doc.GetProperty("components").GetProperty("securitySchemes").GetProperty("Bearer").GetProperty("scheme").GetString().ShouldBe("bearer");
 

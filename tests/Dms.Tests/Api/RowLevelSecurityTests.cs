@@ -229,6 +229,9 @@ public sealed class RowLevelSecurityTests(TenantFixture fixture) : IClassFixture
         }
         // tenant_subscriptions (issue 17): a plan given to the tenant.
         await tenant.App.GivePlanAsync(tenant);
+        // billing_events (issue 17): stored through the billing module itself (the shared app has no webhook secret).
+        await tenant.App.Service<Dms.Modules.Billing.Webhook.BillingEvents>().StoreAsync(tenant.Id, $"evt_rls_{Guid.NewGuid():N}", "invoice.upcoming",
+            DateTime.UtcNow, "{\"type\":\"invoice.upcoming\"}", CancellationToken.None);
         var viewer = await tenant.CreateUserAsync("Viewer");
         using (var membership = await admin.PostAsJsonAsync($"/api/v1/workspaces/{tenant.DefaultWorkspaceId}/members", new { userId = viewer.UserId, role = "Viewer" }))
         {

@@ -60,6 +60,7 @@ public sealed class TableOwnershipTests
         ["webhook_attempts"] = "Webhooks",
         ["plans"] = "Billing",
         ["tenant_subscriptions"] = "Billing",
+        ["billing_events"] = "Billing",
         ["audit_events"] = "Audit",
         ["audit_heads"] = "Audit",
         ["outbox_messages"] = DmsCode.Platform,

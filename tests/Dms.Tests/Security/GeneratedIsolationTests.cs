@@ -28,6 +28,7 @@ public sealed class GeneratedIsolationTests : IAsyncLifetime
         ["POST /api/v1/platform/plans"] = "platform operator key, not a tenant sign-in (PlanTests)",
         ["GET /api/v1/platform/plans"] = "platform operator key, not a tenant sign-in (PlanTests)",
         ["PUT /api/v1/platform/tenants/{slug}/plan"] = "platform operator key names the tenant by slug (PlanTests)",
+        ["POST /api/v1/billing/webhook"] = "signed by the billing provider, names its tenant by slug (BillingWebhookTests)",
         ["PUT /api/v1/storage/objects"] = "signed URL bound to tenant and key: DirectUploadTests tamper test",
         ["GET /api/v1/storage/objects"] = "signed URL bound to tenant and key: DirectUploadTests tamper test",
         ["GET /s/{token}/download"] = "public: the token is the only credential and names its tenant (ShareLinkTests)",

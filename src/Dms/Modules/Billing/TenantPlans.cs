@@ -41,5 +41,10 @@ internal static class TenantPlans
                 JsonSerializer.Deserialize<Dictionary<string, bool>>(row.Features) ?? []);
     }
 
+    /// <summary>402 <c>plan.feature_unavailable</c>: the tenant's plan switches <paramref name="feature"/> off.</summary>
+    public static Platform.Http.ApiProblem FeatureUnavailable(string feature) =>
+        new(StatusCodes.Status402PaymentRequired, "plan.feature_unavailable", $"{feature} are not part of this organisation's plan.",
+            "Ask the organisation's administrator about a plan that includes them.");
+
     private sealed record PlanRow(Guid Id, string Name, int? Seats, long? StorageBytes, long? MaxFileBytes, string Features);
 }

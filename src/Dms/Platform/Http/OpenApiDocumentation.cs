@@ -32,6 +32,7 @@ internal static class OpenApiDocumentation
         ("Webhooks", "Signed HTTP callbacks to other systems: endpoints, their delivery log, test events and replays (admins)."),
         ("Audit", "The tenant's tamper-evident audit trail: list, export, verify."),
         ("Operations", "Background work that needs an admin (dead messages)."),
+        ("Billing", "The tenant's usage against its plan and its subscription's state; the billing provider's signed webhook."),
         ("Platform", "Platform operators: tenants (platform key)."),
         ("Storage", "Internal: the signed URLs that upload and download responses hand out (filesystem storage). Clients never build these."),
     ];

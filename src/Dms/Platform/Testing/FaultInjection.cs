@@ -13,6 +13,9 @@ internal sealed class TestingOptions
 
     /// <summary>Counts only claims of this message type (empty: every type).</summary>
     public string KillOnOutboxType { get; set; } = "";
+
+    /// <summary>The process kills itself right after a billing webhook event is stored and committed, before it is applied.</summary>
+    public bool KillAfterBillingEventStored { get; set; }
 }
 
 /// <summary>Crash tests' hook: dies like a SIGKILL at a chosen point, with what was committed committed.</summary>
@@ -31,10 +34,24 @@ internal sealed class FaultInjection(Microsoft.Extensions.Options.IOptions<Confi
         }
         if (Interlocked.Increment(ref _claims) >= Settings.KillAfterOutboxClaims)
         {
-            // Written synchronously: the console logger's queue would die with the process.
-            Console.Error.WriteLine($"dms: fault injection: killing the process after claiming outbox message {messageId}");
-            Console.Error.Flush();
-            Process.GetCurrentProcess().Kill();
+            Die($"claiming outbox message {messageId}");
         }
+    }
+
+    /// <summary>Called by the billing webhook once the event and its outbox message are committed, before applying it.</summary>
+    public void BillingEventStored(string eventId)
+    {
+        if (Settings.KillAfterBillingEventStored)
+        {
+            Die($"storing billing event {eventId}");
+        }
+    }
+
+    private static void Die(string after)
+    {
+        // Written synchronously: the console logger's queue would die with the process.
+        Console.Error.WriteLine($"dms: fault injection: killing the process after {after}");
+        Console.Error.Flush();
+        Process.GetCurrentProcess().Kill();
     }
 }

@@ -19,7 +19,7 @@ internal sealed record SubscriptionResponse(Guid PlanId, string PlanName, string
     DateTime? PastDueSince, DateTime? CanceledAt, DateTime? DeletionScheduledAt, DateTime? CurrentPeriodEnd);
 
 /// <summary>The platform operator's plans: created, listed, and given to tenants (<c>X-Platform-Key</c>; no tenant sign-in).</summary>
-internal sealed class PlanCatalogue(Db db, TimeProvider clock)
+internal sealed class PlanCatalogue(Db db, TimeProvider clock, Subscriptions.SubscriptionCache cache)
 {
     public async Task<PlanResponse> CreateAsync(NewPlan body, CancellationToken ct)
     {
@@ -61,7 +61,7 @@ internal sealed class PlanCatalogue(Db db, TimeProvider clock)
         }
         var tenant = await TenantDirectory.IdBySlugAsync(db, slug, ct) ?? throw ApiProblem.NotFound("tenant");
         var now = clock.GetUtcNow().UtcDateTime;
-        return await db.InTenantAsync(tenant, async (c, tx) =>
+        var subscription = await db.InTenantAsync(tenant, async (c, tx) =>
         {
             var plan = await c.QuerySingleOrDefaultAsync<PlanRow>(new CommandDefinition($"SELECT {PlanRow.Columns} FROM plans WHERE id = @planId",
                 new { planId }, tx, cancellationToken: ct)) ?? throw ApiProblem.Validation("planId", "No plan has this id.");
@@ -77,6 +77,8 @@ internal sealed class PlanCatalogue(Db db, TimeProvider clock)
                 new { before = before is null ? null : new { planId = before }, after = new { planId, plan.Name } }, ct);
             return await SubscriptionAsync(c, tx, tenant, ct) ?? throw new InvalidOperationException("The subscription was just written.");
         }, ct);
+        cache.Forget(tenant);
+        return subscription;
     }
 
     public static Task<SubscriptionResponse?> SubscriptionAsync(Npgsql.NpgsqlConnection c, Npgsql.NpgsqlTransaction tx, Guid tenant, CancellationToken ct) =>

@@ -39,6 +39,10 @@ internal sealed class CreateShareHandler(Db db, AuditTrail audit, TimeProvider c
         var id = Guid.CreateVersion7();
         var share = await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
+            if (!(await Billing.TenantPlans.LimitsAsync(c, tx, me.TenantId, ct)).Allows(Billing.PlanFeatures.ShareLinks))
+            {
+                throw Billing.TenantPlans.FeatureUnavailable("Share links");
+            }
             var settings = await ShareSettingsStore.ReadAsync(c, tx, me.TenantId, options.Value.Sharing, ct);
             if (!settings.Enabled)
             {

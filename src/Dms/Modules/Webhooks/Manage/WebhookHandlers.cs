@@ -126,6 +126,10 @@ internal sealed class CreateWebhookHandler(Db db, AuditTrail audit, WebhookSecre
         var id = Guid.CreateVersion7();
         var created = await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
+            if (!(await Billing.TenantPlans.LimitsAsync(c, tx, me.TenantId, ct)).Allows(Billing.PlanFeatures.Webhooks))
+            {
+                throw Billing.TenantPlans.FeatureUnavailable("Webhooks");
+            }
             var row = await c.QuerySingleAsync<EndpointRow>(new CommandDefinition($"""
                 INSERT INTO webhook_endpoints (tenant_id, id, url, description, events, enabled, secret, created_by)
                 VALUES (@tenant, @id, @url, @description, @events, @enabled, @secret, @by)
