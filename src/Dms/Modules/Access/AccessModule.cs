@@ -19,6 +19,7 @@ internal static class AccessModule
         services.AddSingleton<TenantProvisioning>();
         services.AddSingleton<IssueTokens>();
         services.AddSingleton<LoginThrottle>();
+        services.AddSingleton<SeatGate>();
         services.AddHandlersFrom(typeof(AccessModule).Namespace!);
         // No signed-in caller to hand them, so they are not IHandlers: registered one by one.
         services.AddSingleton<SignInHandler>();
