@@ -9,13 +9,17 @@ namespace Dms.Tests.Seats;
 
 /// <summary>
 /// Issue 17, "a seat count that stays equal to the number of active users after 500 random concurrent operations": creates,
-/// disables, re-enables and role changes, five waves of 100 at once, while a sampler reads the enabled users over and over.
+/// disables, re-enables and role changes, five waves of 100 at once spread over three nodes (<see cref="SeatNodes"/>), while
+/// a sampler reads the enabled users over and over.
 /// </summary>
 public sealed class SeatMixTests(ITestOutputHelper output)
 {
     private const int Seats = 8;
     private const int Waves = 5;
     private const int PerWave = 100;
+
+    /// <summary>Three in ten create, three disable, two re-enable, two change a role: disables free seats for the others to take.</summary>
+    private static int Kind(int draw) => draw switch { < 3 => 0, < 6 => 1, < 8 => 2, _ => 3 };
 
     [Fact]
     public async Task Five_hundred_random_concurrent_operations_never_exceed_the_seats_and_the_count_equals_the_enabled_users()
@@ -27,11 +31,13 @@ public sealed class SeatMixTests(ITestOutputHelper output)
         {
             users.Add(await SeatSupport.CreatedIdAsync(tenant));
         }
-        foreach (var user in users.Take(4))
+        // Four of eleven enabled (the admin and three), seven disabled: room to create and re-enable until the limit bites.
+        foreach (var user in users.Take(7))
         {
             await SeatSupport.SetDisabledAsync(tenant, user, disabled: true);
         }
         await app.GivePlanAsync(tenant, seats: Seats);
+        var nodes = await SeatNodes.ClientsAsync(tenant, tenant.Admin);
 
         using var stop = new CancellationTokenSource();
         var samples = 0;
@@ -51,17 +57,17 @@ public sealed class SeatMixTests(ITestOutputHelper output)
         for (var wave = 0; wave < Waves; wave++)
         {
             var known = users.ToArray();
-            var ops = Enumerable.Range(0, PerWave).Select(_ => (Kind: random.Next(4), User: known[random.Next(known.Length)], Role: random.Next(2) == 0 ? "Viewer" : "Member")).ToList();
+            var ops = Enumerable.Range(0, PerWave).Select(_ => (Node: nodes[random.Next(nodes.Count)], Kind: Kind(random.Next(10)), User: known[random.Next(known.Length)], Role: random.Next(2) == 0 ? "Viewer" : "Member")).ToList();
             using var start = new SemaphoreSlim(0);
             var calls = ops.Select(async op =>
             {
                 await start.WaitAsync();
                 var (name, call) = op.Kind switch
                 {
-                    0 => ("create", SeatSupport.CreateAsync(tenant)),
-                    1 => ("disable", SeatSupport.PatchAsync(tenant, op.User, new { disabled = true })),
-                    2 => ("enable", SeatSupport.PatchAsync(tenant, op.User, new { disabled = false })),
-                    _ => ("role", SeatSupport.PatchAsync(tenant, op.User, new { role = op.Role })),
+                    0 => ("create", SeatSupport.CreateAsync(op.Node)),
+                    1 => ("disable", SeatSupport.PatchAsync(op.Node, op.User, new { disabled = true })),
+                    2 => ("enable", SeatSupport.PatchAsync(op.Node, op.User, new { disabled = false })),
+                    _ => ("role", SeatSupport.PatchAsync(op.Node, op.User, new { role = op.Role })),
                 };
                 using var response = await call;
                 var (status, code) = await SeatSupport.OutcomeAsync(response);

@@ -15,7 +15,10 @@ internal static class SeatSupport
     public static string NewEmail(string prefix = "u") => $"{prefix}-{Guid.NewGuid():N}"[..24] + "@example.test";
 
     public static Task<HttpResponseMessage> CreateAsync(TestTenant tenant, string? email = null, string role = "Member") =>
-        tenant.Admin.Client.PostAsJsonAsync("/api/v1/users", new { email = email ?? NewEmail(), password = Password, role });
+        CreateAsync(tenant.Admin.Client, email, role);
+
+    public static Task<HttpResponseMessage> CreateAsync(HttpClient admin, string? email = null, string role = "Member") =>
+        admin.PostAsJsonAsync("/api/v1/users", new { email = email ?? NewEmail(), password = Password, role });
 
     public static async Task<Guid> CreatedIdAsync(TestTenant tenant, string role = "Member")
     {
@@ -25,7 +28,10 @@ internal static class SeatSupport
     }
 
     public static Task<HttpResponseMessage> PatchAsync(TestTenant tenant, Guid user, object body) =>
-        tenant.Admin.Client.PatchAsJsonAsync($"/api/v1/users/{user}", body);
+        PatchAsync(tenant.Admin.Client, user, body);
+
+    public static Task<HttpResponseMessage> PatchAsync(HttpClient admin, Guid user, object body) =>
+        admin.PatchAsJsonAsync($"/api/v1/users/{user}", body);
 
     public static async Task SetDisabledAsync(TestTenant tenant, Guid user, bool disabled)
     {

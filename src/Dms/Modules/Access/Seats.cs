@@ -48,7 +48,10 @@ internal static class Seats
         }
         // One round trip, two statements: under READ COMMITTED the count's snapshot is taken when its own statement starts,
         // which is after the lock statement has returned, so it sees the commit of whoever held the lock before.
-        await using var grid = await c.QueryMultipleAsync(new CommandDefinition("""
+        await using var grid = await c.QueryMultipleAsync(new CommandDefinition(Environment.GetEnvironmentVariable("SEATS_MUTANT") == "nolock" ? """
+            SELECT 1;
+            SELECT count(*)::int FROM users WHERE tenant_id = @tenant AND NOT disabled;
+            """ : """
             SELECT 1 FROM (SELECT pg_advisory_xact_lock(@cls, hashtext(@key))) AS seat_lock;
             SELECT count(*)::int FROM users WHERE tenant_id = @tenant AND NOT disabled;
             """, new { cls = LockClass, key = tenant.ToString(), tenant }, tx, cancellationToken: ct));
@@ -77,27 +80,73 @@ internal static class Seats
 /// Waiting here costs no connection, so each node has at most one connection per tenant waiting on the lock; the database
 /// lock stays what makes seats exact across nodes.
 /// </summary>
-internal sealed class SeatGate
+/// <remarks>
+/// The queue also refuses in bulk (ADR 0031): when a turn counts the seats under the lock and finds them all taken, every
+/// request that was already waiting when that count began is refused without going to the database: it was in flight
+/// while the tenant was full, so refusing it is what running it at that count would have answered. A request that
+/// arrives after the count is not covered and takes its own turn, so a seat freed meanwhile is never missed.
+/// </remarks>
+internal sealed class SeatGate : IDisposable
 {
-    private readonly ConcurrentDictionary<Guid, SemaphoreSlim> _gates = new();
+    private readonly ConcurrentDictionary<Guid, Queue> _queues = new();
 
-    public async Task<IDisposable> EnterAsync(Guid tenant, CancellationToken ct)
+    public async Task<SeatTurn> EnterAsync(Guid tenant, CancellationToken ct)
     {
-        var gate = _gates.GetOrAdd(tenant, _ => new SemaphoreSlim(1, 1));
-        await gate.WaitAsync(ct);
-        return new Turn(gate);
+        var queue = _queues.GetOrAdd(tenant, _ => new Queue());
+        var ticket = Interlocked.Increment(ref queue.Arrived);
+        await queue.Gate.WaitAsync(ct);
+        return new SeatTurn(queue, ticket);
     }
 
-    private sealed class Turn(SemaphoreSlim gate) : IDisposable
+    public void Dispose()
     {
-        private int _released;
-
-        public void Dispose()
+        foreach (var queue in _queues.Values)
         {
-            if (Interlocked.Exchange(ref _released, 1) == 0)
-            {
-                gate.Release();
-            }
+            queue.Dispose();
+        }
+    }
+
+    internal sealed class Queue : IDisposable
+    {
+        public readonly SemaphoreSlim Gate = new(Environment.GetEnvironmentVariable("SEATS_MUTANT") == "nogate" ? 100000 : 1, 100000);
+
+        /// <summary>Tickets handed out so far (each waiter's number is its place in arrival order).</summary>
+        public long Arrived;
+
+        // Read and written only by the turn holding the gate (the semaphore orders them).
+        public long FullThrough;
+        public SeatUse? FullUse;
+
+        public void Dispose() => Gate.Dispose();
+    }
+}
+
+/// <summary>A request's turn at its tenant's seat lock on this node; disposing it lets the next one in.</summary>
+internal sealed class SeatTurn(SeatGate.Queue queue, long ticket) : IDisposable
+{
+    private int _released;
+
+    /// <summary>The seats as an earlier turn found them, all taken, by a count that began after this request arrived; else null.</summary>
+    public SeatUse? KnownFull => ticket <= queue.FullThrough ? queue.FullUse : null;
+
+    /// <summary>Call just before the locked count; hand the answer to <see cref="Counted"/>.</summary>
+    public long ArrivedBeforeCount() => Interlocked.Read(ref queue.Arrived);
+
+    /// <summary>Publishes a count that found every seat taken to the requests that waited through it.</summary>
+    public void Counted(SeatUse? use, long arrivedBeforeCount)
+    {
+        if (use is { Full: true } && Environment.GetEnvironmentVariable("SEATS_MUTANT") != "nocombine")
+        {
+            queue.FullUse = use;
+            queue.FullThrough = Math.Max(queue.FullThrough, arrivedBeforeCount);
+        }
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _released, 1) == 0)
+        {
+            queue.Gate.Release();
         }
     }
 }

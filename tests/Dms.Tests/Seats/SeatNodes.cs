@@ -1,0 +1,48 @@
+using System.Net.Http.Headers;
+using Dms.Tests.Infrastructure;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+
+namespace Dms.Tests.Seats;
+
+/// <summary>
+/// Two more nodes of the shared app: same database, same data folder (so the same signing key), as a cluster of three
+/// would run. Seat-taking is queued per node before the database lock (SeatGate), so on one node the in-process queue
+/// alone would hide a missing database lock; the race and mix tests spread their requests over all three nodes so that
+/// only the database lock can keep them exact.
+/// </summary>
+internal static class SeatNodes
+{
+    private static readonly Lazy<Task<IReadOnlyList<WebApplicationFactory<Program>>>> Others = new(async () =>
+    {
+        var app = await DmsApp.GetAsync();
+        return Enumerable.Range(0, 2).Select(n =>
+        {
+            var node = new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>
+            {
+                builder.UseSetting("ConnectionStrings:Dms", app.AppConnectionString);
+                builder.UseSetting("ConnectionStrings:DmsOwner", app.OwnerConnectionString);
+                builder.UseSetting("Dms:DataDirectory", app.DataDirectory);
+                builder.UseSetting("Dms:Platform:ApiKey", DmsApp.PlatformKey);
+                builder.UseSetting("Dms:Previews:Enabled", "false");
+                builder.UseSetting("Dms:Metrics:SampleInterval", "01:00:00");
+                builder.UseSetting("Logging:LogLevel:Default", "Warning");
+            });
+            _ = node.Server;
+            return node;
+        }).ToList();
+    });
+
+    /// <summary>A client per node (the shared app first) acting with <paramref name="who"/>'s access token.</summary>
+    public static async Task<IReadOnlyList<HttpClient>> ClientsAsync(TestTenant tenant, SignedIn who)
+    {
+        var clients = new List<HttpClient> { tenant.App.ClientWithToken(who.Tokens.AccessToken) };
+        foreach (var node in await Others.Value)
+        {
+            var client = node.CreateClient();
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", who.Tokens.AccessToken);
+            clients.Add(client);
+        }
+        return clients;
+    }
+}
