@@ -107,7 +107,9 @@ public sealed partial class SeatRuleTests
 
         using (var created = await ui.PostFormAsync("/admin/users?handler=Create", page, new()
         {
-            ["Form.Email"] = SeatSupport.NewEmail("ui"), ["Form.Role"] = "Member", ["Form.Password"] = SeatSupport.Password,
+            ["Form.Email"] = SeatSupport.NewEmail("ui"),
+            ["Form.Role"] = "Member",
+            ["Form.Password"] = SeatSupport.Password,
         }))
         {
             created.StatusCode.ShouldBe(HttpStatusCode.Redirect, await created.Content.ReadAsStringAsync());
@@ -118,7 +120,9 @@ public sealed partial class SeatRuleTests
 
         using var refused = await ui.PostFormAsync("/admin/users?handler=Create", page, new()
         {
-            ["Form.Email"] = SeatSupport.NewEmail("ui"), ["Form.Role"] = "Member", ["Form.Password"] = SeatSupport.Password,
+            ["Form.Email"] = SeatSupport.NewEmail("ui"),
+            ["Form.Role"] = "Member",
+            ["Form.Password"] = SeatSupport.Password,
         });
         refused.StatusCode.ShouldBe(HttpStatusCode.UnprocessableEntity);
         var answer = await refused.Content.ReadAsStringAsync();

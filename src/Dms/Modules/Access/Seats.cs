@@ -48,10 +48,7 @@ internal static class Seats
         }
         // One round trip, two statements: under READ COMMITTED the count's snapshot is taken when its own statement starts,
         // which is after the lock statement has returned, so it sees the commit of whoever held the lock before.
-        await using var grid = await c.QueryMultipleAsync(new CommandDefinition(Environment.GetEnvironmentVariable("SEATS_MUTANT") == "nolock" ? """
-            SELECT 1;
-            SELECT count(*)::int FROM users WHERE tenant_id = @tenant AND NOT disabled;
-            """ : """
+        await using var grid = await c.QueryMultipleAsync(new CommandDefinition("""
             SELECT 1 FROM (SELECT pg_advisory_xact_lock(@cls, hashtext(@key))) AS seat_lock;
             SELECT count(*)::int FROM users WHERE tenant_id = @tenant AND NOT disabled;
             """, new { cls = LockClass, key = tenant.ToString(), tenant }, tx, cancellationToken: ct));
@@ -108,7 +105,7 @@ internal sealed class SeatGate : IDisposable
 
     internal sealed class Queue : IDisposable
     {
-        public readonly SemaphoreSlim Gate = new(Environment.GetEnvironmentVariable("SEATS_MUTANT") == "nogate" ? 100000 : 1, 100000);
+        public readonly SemaphoreSlim Gate = new(1, 1);
 
         /// <summary>Tickets handed out so far (each waiter's number is its place in arrival order).</summary>
         public long Arrived;
@@ -135,7 +132,7 @@ internal sealed class SeatTurn(SeatGate.Queue queue, long ticket) : IDisposable
     /// <summary>Publishes a count that found every seat taken to the requests that waited through it.</summary>
     public void Counted(SeatUse? use, long arrivedBeforeCount)
     {
-        if (use is { Full: true } && Environment.GetEnvironmentVariable("SEATS_MUTANT") != "nocombine")
+        if (use is { Full: true })
         {
             queue.FullUse = use;
             queue.FullThrough = Math.Max(queue.FullThrough, arrivedBeforeCount);

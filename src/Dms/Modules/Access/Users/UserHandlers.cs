@@ -49,26 +49,18 @@ internal sealed class CreateUserHandler(Db db, IPasswordHasher<UserAccount> hash
         var email = command.Email.Trim();
         // Without the lock: a tenant already full is refused at once, in parallel, without queuing for the lock.
         var seen = await db.InTenantAsync(me.TenantId, (c, tx) => Seats.UseAsync(c, tx, me.TenantId, ct), ct);
-        if (Environment.GetEnvironmentVariable("SEATS_MUTANT") != "nocheck-create")
-        {
-            Seats.EnsureFree(seen);
-        }
+        Seats.EnsureFree(seen);
         // Without a seat limit nothing is serialised: hash first, outside any transaction, as before plans existed.
-        var hash = seen.Limit is null || Environment.GetEnvironmentVariable("SEATS_MUTANT") == "hashfirst" ? hasher.HashPassword(new UserAccount(id, me.TenantId), command.Password) : null;
+        var hash = seen.Limit is null ? hasher.HashPassword(new UserAccount(id, me.TenantId), command.Password) : null;
         using var turn = seen.Limit is null ? null : await seatGate.EnterAsync(me.TenantId, ct);
-        if (turn?.KnownFull is { } full && Environment.GetEnvironmentVariable("SEATS_MUTANT") != "nocheck-create")
-        {
-            Seats.EnsureFree(full);
-        }
+        // A turn before this one found every seat taken while this request waited: refused without the database.
+        Seats.EnsureFree(turn?.KnownFull);
         return await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
             var arrived = turn?.ArrivedBeforeCount() ?? 0;
-            var mutantUse = await Seats.LockAsync(c, tx, me.TenantId, ct);
-            turn?.Counted(mutantUse, arrived);
-            if (Environment.GetEnvironmentVariable("SEATS_MUTANT") != "nocheck-create")
-            {
-                Seats.EnsureFree(mutantUse);
-            }
+            var seats = await Seats.LockAsync(c, tx, me.TenantId, ct);
+            turn?.Counted(seats, arrived);
+            Seats.EnsureFree(seats);
             // Under the seat lock: creation is serialised per tenant at about one hash time each, which an admin API
             // affords; hashing before the lock would make every loser of a race for the last seat hash for nothing.
             hash ??= hasher.HashPassword(new UserAccount(id, me.TenantId), command.Password);
@@ -182,10 +174,7 @@ internal sealed class UpdateUserHandler(Db db, AuditTrail audit, SeatGate seatGa
             if (before is { Disabled: true } && enabling)
             {
                 // The count under the lock leaves this user out (disabled): enabling them needs one seat free.
-                if (Environment.GetEnvironmentVariable("SEATS_MUTANT") != "nocheck-enable")
-                {
-                    Seats.EnsureFree(seats);
-                }
+                Seats.EnsureFree(seats);
             }
             var admins = (await c.QueryAsync<Guid>(new CommandDefinition(
                 "SELECT id FROM users WHERE tenant_id = @tenant AND role = @admin AND NOT disabled ORDER BY id FOR UPDATE",
