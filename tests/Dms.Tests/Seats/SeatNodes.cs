@@ -2,6 +2,8 @@ using System.Net.Http.Headers;
 using Dms.Tests.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace Dms.Tests.Seats;
 
@@ -20,6 +22,9 @@ internal static class SeatNodes
         {
             var node = new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>
             {
+                // API only: the shared app's tests set up its outbox, webhooks and mail (fault injection, receivers on
+                // localhost); a node running background work with other settings would take their messages.
+                builder.UseSetting("Dms:Role", "api");
                 builder.UseSetting("ConnectionStrings:Dms", app.AppConnectionString);
                 builder.UseSetting("ConnectionStrings:DmsOwner", app.OwnerConnectionString);
                 builder.UseSetting("Dms:DataDirectory", app.DataDirectory);
@@ -29,6 +34,11 @@ internal static class SeatNodes
                 builder.UseSetting("Logging:LogLevel:Default", "Warning");
             });
             _ = node.Server;
+            var background = node.Services.GetServices<IHostedService>().Select(h => h.GetType().Name).Where(n => n.Contains("Outbox", StringComparison.Ordinal)).ToList();
+            if (background.Count > 0)
+            {
+                throw new InvalidOperationException($"The extra node runs background work ({string.Join(", ", background)}): it must be API only.");
+            }
             return node;
         }).ToList();
     });
