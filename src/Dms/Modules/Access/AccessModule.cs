@@ -19,6 +19,7 @@ internal static class AccessModule
         services.AddSingleton<TenantProvisioning>();
         services.AddSingleton<IssueTokens>();
         services.AddSingleton<LoginThrottle>();
+        services.AddSingleton<SeatGate>();
         services.AddHandlersFrom(typeof(AccessModule).Namespace!);
         // No signed-in caller to hand them, so they are not IHandlers: registered one by one.
         services.AddSingleton<SignInHandler>();
@@ -44,11 +45,11 @@ internal static class AccessModule
         tokens.MapDelete("/{id}", Tokens.TokenEndpoints.Revoke).Produces(StatusCodes.Status204NoContent).WithSummary("Revoke one of your personal API tokens");
 
         var users = app.MapGroup("/api/v1/users").WithTags("Users").RequireAuthorization(Policies.Admin);
-        users.MapPost("", UserEndpoints.Create).Produces<UserResponse>(201).WithSummary("Create a user (admins)");
+        users.MapPost("", UserEndpoints.Create).Produces<UserResponse>(201).ProducesProblem(StatusCodes.Status402PaymentRequired).WithSummary("Create a user (admins; takes a seat of the plan)");
         users.MapGet("", UserEndpoints.ListAll).Produces<ItemsResponse<UserResponse>>(200).WithSummary("List the tenant's users (admins)");
         users.MapGet("/{id}", UserEndpoints.Get).Produces<UserResponse>(200).WithSummary("Get a user (admins)");
         users.MapPost("/{id}/password-reset", Passwords.PasswordEndpoints.Reset).Produces<Passwords.PasswordResetResponse>(200).WithSummary("Reset a user's password to a temporary one, shown once (admins)");
-        users.MapPatch("/{id}", UserEndpoints.Update).Produces<UserResponse>(200).WithSummary("Change a user's role, name or disabled state (admins)");
+        users.MapPatch("/{id}", UserEndpoints.Update).Produces<UserResponse>(200).ProducesProblem(StatusCodes.Status402PaymentRequired).WithSummary("Change a user's role, name or disabled state (admins; enabling takes a seat of the plan)");
 
         // Anyone signed in to the tenant lists the groups (policy editors pick approvers from it); admins do the rest.
         var groups = app.MapGroup("/api/v1/groups").WithTags("Groups").RequireAuthorization();

@@ -29,8 +29,12 @@ internal static class UserColumns
     public const string List = "id, email, display_name, role, disabled, created_at, updated_at";
 }
 
-/// <summary>A new user of the caller's tenant; members and viewers also join the default workspace. There is no public sign-up.</summary>
-internal sealed class CreateUserHandler(Db db, IPasswordHasher<UserAccount> hasher, AuditTrail audit) : IHandler<CreateUser, UserResponse>
+/// <summary>
+/// A new user of the caller's tenant; members and viewers also join the default workspace. There is no public sign-up.
+/// A new user takes a seat of the plan (ADR 0031): with a seat limit, the seat is checked under the tenant's seat lock
+/// before the password is hashed, so the requests that lose the race for the last seat are refused without hashing.
+/// </summary>
+internal sealed class CreateUserHandler(Db db, IPasswordHasher<UserAccount> hasher, AuditTrail audit, SeatGate seatGate) : IHandler<CreateUser, UserResponse>
 {
     public async Task<UserResponse> HandleAsync(CreateUser command, CurrentUser me, CancellationToken ct)
     {
@@ -43,9 +47,23 @@ internal sealed class CreateUserHandler(Db db, IPasswordHasher<UserAccount> hash
 
         var id = Guid.CreateVersion7();
         var email = command.Email.Trim();
-        var hash = hasher.HashPassword(new UserAccount(id, me.TenantId), command.Password);
+        // Without the lock: a tenant already full is refused at once, in parallel, without queuing for the lock.
+        var seen = await db.InTenantAsync(me.TenantId, (c, tx) => Seats.UseAsync(c, tx, me.TenantId, ct), ct);
+        Seats.EnsureFree(seen);
+        // Without a seat limit nothing is serialised: hash first, outside any transaction, as before plans existed.
+        var hash = seen.Limit is null ? hasher.HashPassword(new UserAccount(id, me.TenantId), command.Password) : null;
+        using var turn = seen.Limit is null ? null : await seatGate.EnterAsync(me.TenantId, ct);
+        // A turn before this one found every seat taken while this request waited: refused without the database.
+        Seats.EnsureFree(turn?.KnownFull);
         return await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
+            var arrived = turn?.ArrivedBeforeCount() ?? 0;
+            var seats = await Seats.LockAsync(c, tx, me.TenantId, ct);
+            turn?.Counted(seats, arrived);
+            Seats.EnsureFree(seats);
+            // Under the seat lock: creation is serialised per tenant at about one hash time each, which an admin API
+            // affords; hashing before the lock would make every loser of a race for the last seat hash for nothing.
+            hash ??= hasher.HashPassword(new UserAccount(id, me.TenantId), command.Password);
             var created = await c.QuerySingleOrDefaultAsync<UserResponse>(new CommandDefinition($"""
             INSERT INTO users (id, tenant_id, email, email_normalized, display_name, password_hash, role)
             VALUES (@id, @tenant, @email, @normalized, @displayName, @hash, @role)
@@ -105,6 +123,15 @@ internal sealed class ListColleaguesHandler(Db db) : IHandler<ListColleagues, IR
             new { tenant = me.TenantId }, tx, cancellationToken: ct)), ct)).ToList();
 }
 
+internal sealed record GetSeatUse;
+
+/// <summary>The tenant's seats used and the plan's limit (null: no limit), for the users page.</summary>
+internal sealed class GetSeatUseHandler(Db db) : IHandler<GetSeatUse, SeatUse>
+{
+    public Task<SeatUse> HandleAsync(GetSeatUse query, CurrentUser me, CancellationToken ct) =>
+        db.InTenantAsync(me.TenantId, (c, tx) => Seats.UseAsync(c, tx, me.TenantId, ct), ct);
+}
+
 internal sealed class GetUserHandler(Db db) : IHandler<GetUser, UserResponse>
 {
     public async Task<UserResponse> HandleAsync(GetUser query, CurrentUser me, CancellationToken ct) =>
@@ -119,7 +146,12 @@ internal sealed class GetUserHandler(Db db) : IHandler<GetUser, UserResponse>
 /// that would remove the last one is refused (checked under a lock on the tenant's admin rows, so two
 /// admins demoting each other at once cannot both succeed). Disabling revokes the user's refresh tokens.
 /// </summary>
-internal sealed class UpdateUserHandler(Db db, AuditTrail audit) : IHandler<UpdateUser, UserResponse>
+/// <remarks>
+/// Enabling a disabled user takes a seat (ADR 0031): a request that may enable (<c>disabled: false</c>) takes the
+/// tenant's seat lock before it reads the user, so two re-enables of one user cannot both count it as free, and a
+/// re-enable of a user already enabled takes nothing. Role and name changes and disabling never touch seats.
+/// </remarks>
+internal sealed class UpdateUserHandler(Db db, AuditTrail audit, SeatGate seatGate) : IHandler<UpdateUser, UserResponse>
 {
     public async Task<UserResponse> HandleAsync(UpdateUser command, CurrentUser me, CancellationToken ct)
     {
@@ -130,10 +162,20 @@ internal sealed class UpdateUserHandler(Db db, AuditTrail audit) : IHandler<Upda
             .Require(command.DisplayName is null || AccountRules.IsValidName(command.DisplayName, 200), "displayName", "displayName must be 1-200 characters without control characters.")
             .ThrowIfInvalid();
 
+        var enabling = command.Disabled == false;
+        using var turn = enabling ? await seatGate.EnterAsync(me.TenantId, ct) : null;
         var user = await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
+            var arrived = turn?.ArrivedBeforeCount() ?? 0;
+            var seats = enabling ? await Seats.LockAsync(c, tx, me.TenantId, ct) : null;
+            turn?.Counted(seats, arrived);
             var before = await c.QuerySingleOrDefaultAsync<UserResponse>(new CommandDefinition(
                 $"SELECT {UserColumns.List} FROM users WHERE tenant_id = @tenant AND id = @userId", new { tenant = me.TenantId, userId }, tx, cancellationToken: ct));
+            if (before is { Disabled: true } && enabling)
+            {
+                // The count under the lock leaves this user out (disabled): enabling them needs one seat free.
+                Seats.EnsureFree(seats);
+            }
             var admins = (await c.QueryAsync<Guid>(new CommandDefinition(
                 "SELECT id FROM users WHERE tenant_id = @tenant AND role = @admin AND NOT disabled ORDER BY id FOR UPDATE",
                 new { tenant = me.TenantId, admin = Roles.Admin }, tx, cancellationToken: ct))).ToList();
