@@ -20,6 +20,12 @@ namespace Dms.Platform.Database;
 /// </remarks>
 internal sealed class EmbeddedPostgres : IAsyncDisposable
 {
+    /// <summary>
+    /// Room for several nodes' pools of 50 on one embedded server (the test suite runs many app instances against it at
+    /// once; 200 ran out during the seat races: "too many clients"). A slot costs a few hundred KB of shared memory.
+    /// </summary>
+    private const int MaxConnections = 500;
+
     internal const string DatabaseName = "dms";
     internal const string OwnerRole = "dms_owner";
     internal const string AppRole = "dms_app";
@@ -113,7 +119,7 @@ internal sealed class EmbeddedPostgres : IAsyncDisposable
     internal Task<int> StartServerAgainAsync(CancellationToken ct) =>
         RunAsync(_binDir, "pg_ctl",
             ["start", "-D", _dataDir, "-l", Path.Combine(_dataDir, "server.log"), "-w", "-t", "60", "-o",
-                $"-p {Port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=200 -c shared_buffers=128MB -c fsync=on"],
+                $"-p {Port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections={MaxConnections} -c shared_buffers=128MB -c fsync=on"],
             _runAsUser, ct, throwOnError: false);
 
     /// <summary>
@@ -280,7 +286,7 @@ internal sealed class EmbeddedPostgres : IAsyncDisposable
     {
         var port = FreeTcpPort();
         var logFile = Path.Combine(dataDir, "server.log");
-        var options = $"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=200 -c shared_buffers=128MB -c fsync=on";
+        var options = $"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections={MaxConnections} -c shared_buffers=128MB -c fsync=on";
         var exit = await RunAsync(binDir, "pg_ctl",
             ["start", "-D", dataDir, "-l", logFile, "-w", "-t", waitSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), "-o", options],
             runAsUser, ct, throwOnError: false);
