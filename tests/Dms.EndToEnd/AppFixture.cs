@@ -17,6 +17,10 @@ public sealed class AppFixture : IAsyncLifetime
     public const string AdminEmail = "admin@e2e.test";
     public const string AdminPassword = "Admin-Passw0rd!-e2e";
 
+    /// <summary>The platform operator's key (plans) and the billing provider's signing secret, for the plan step.</summary>
+    public const string PlatformKey = "e2e-platform-key-0123456789";
+    public const string BillingSecret = "e2e-billing-secret-0123456789";
+
     private readonly StringBuilder _output = new();
     private Process? _server;
     private IPlaywright? _playwright;
@@ -74,6 +78,8 @@ public sealed class AppFixture : IAsyncLifetime
         info.Environment["Dms__Security__LoginRateLimit__PermitLimit"] = "1000";
         // The browser scenario registers a webhook on a loopback address (nothing needs to answer it).
         info.Environment["Dms__Webhooks__AllowPrivateTargets"] = "true";
+        info.Environment["Dms__Platform__ApiKey"] = PlatformKey;
+        info.Environment["Dms__Billing__WebhookSecret"] = BillingSecret;
         info.Environment["Logging__LogLevel__Default"] = "Warning";
         info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         info.Environment["DOTNET_ENVIRONMENT"] = "Production";

@@ -1,5 +1,9 @@
 using System.IO.Compression;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using Deque.AxeCore.Playwright;
 using Microsoft.Playwright;
@@ -770,6 +774,83 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             await ReviewShot(outsider, "share-page-desktop", fullPage: true);
         });
 
+        await Step("13f-plan-limits-usage-and-a-failed-payment", async () =>
+        {
+            // The platform operator gives the organisation a plan with every seat taken and 64 KB of storage to spare.
+            using var http = new HttpClient { BaseAddress = app.BaseAddress };
+            using var login = await http.PostAsJsonAsync("/api/v1/auth/login", new { tenant = AppFixture.Tenant, email = AppFixture.AdminEmail, password = AppFixture.AdminPassword });
+            login.EnsureSuccessStatusCode();
+            var token = (await login.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("accessToken").GetString();
+            using var usageRequest = new HttpRequestMessage(HttpMethod.Get, "/api/v1/tenant/usage");
+            usageRequest.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            using var usageResponse = await http.SendAsync(usageRequest);
+            usageResponse.EnsureSuccessStatusCode();
+            var usage = await usageResponse.Content.ReadFromJsonAsync<JsonElement>();
+            var seatsUsed = usage.GetProperty("seats").GetProperty("used").GetInt32();
+            var usedBytes = usage.GetProperty("storage").GetProperty("usedBytes").GetInt64();
+            using var platform = new HttpClient { BaseAddress = app.BaseAddress };
+            platform.DefaultRequestHeaders.Add("X-Platform-Key", AppFixture.PlatformKey);
+            using var plan = await platform.PostAsJsonAsync("/api/v1/platform/plans",
+                new { name = "Team", seats = seatsUsed, storageBytes = usedBytes + 64 * 1024, features = new { shareLinks = true } });
+            plan.EnsureSuccessStatusCode();
+            var planId = (await plan.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
+            (await platform.PutAsJsonAsync($"/api/v1/platform/tenants/{AppFixture.Tenant}/plan", new { planId })).EnsureSuccessStatusCode();
+
+            // The admin sees the plan, the trial and both bars.
+            await admin.GotoAsync("/admin/usage");
+            await Expect(admin.GetByTestId("plan-name")).ToHaveTextAsync("Team");
+            await Expect(admin.GetByTestId("subscription-state")).ToContainTextAsync("Trial ends");
+            await Expect(admin.GetByTestId("seats-text")).ToContainTextAsync($"{seatsUsed} of {seatsUsed} seats");
+            await Expect(admin.Locator("#storage-meter")).ToBeVisibleAsync();
+            await Expect(admin.GetByTestId("storage-text")).ToContainTextAsync(" of ");
+            await AxeCleanAsync(admin);
+            await ReviewShot(admin, "usage-desktop", fullPage: true);
+
+            // Every seat is taken: the users page says so, and a new user is refused with the reason.
+            await admin.GotoAsync("/admin/users");
+            await Expect(admin.GetByTestId("seats")).ToContainTextAsync($"{seatsUsed} of {seatsUsed} seats used");
+            await admin.GetByLabel("E-mail").FillAsync("one.too.many@e2e.test");
+            await admin.GetByLabel("Display name").FillAsync("One Too Many");
+            await admin.GetByLabel("Role", new() { Exact = true }).SelectOptionAsync("Member");
+            await admin.GetByLabel("Initial password").FillAsync("One-Too-Many-Passw0rd!");
+            await admin.GetByRole(AriaRole.Button, new() { Name = "Create user" }).ClickAsync();
+            await Expect(admin.GetByTestId("error")).ToContainTextAsync($"All {seatsUsed} seats of the plan are taken");
+            await Expect(admin.GetByTestId("users")).Not.ToContainTextAsync("one.too.many@e2e.test");
+            await AxeCleanAsync(admin);
+            await ReviewShot(admin, "users-seats-full-desktop", fullPage: true);
+
+            // The upload area says how much space is left; a file bigger than that is refused with the reason, a small one fits.
+            await member.GotoAsync("/documents");
+            await Expect(member.GetByTestId("storage-left")).ToContainTextAsync("left");
+            await member.GetByTestId("file-picker").SetInputFilesAsync(
+                new FilePayload { Name = "too-big.txt", MimeType = "text/plain", Buffer = Encoding.UTF8.GetBytes(new string('x', 100 * 1024)) });
+            await Expect(member.Locator(".upload-row").Last.GetByTestId("upload-status")).ToContainTextAsync("Not enough storage left", new() { Timeout = 30_000 });
+            await AxeCleanAsync(member);
+            await ReviewShot(member, "upload-over-quota-desktop", fullPage: true);
+            await member.GotoAsync("/documents");
+            await member.GetByTestId("file-picker").SetInputFilesAsync(
+                new FilePayload { Name = "small-note.txt", MimeType = "text/plain", Buffer = Encoding.UTF8.GetBytes("Fits in the plan") });
+            await Expect(member.Locator(".upload-row").Last.GetByTestId("upload-status")).ToContainTextAsync("Uploaded", new() { Timeout = 30_000 });
+
+            // A failed payment: every page of the organisation says what happens next; a later payment clears it.
+            var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+            await SendBillingEventAsync(http, $"evt-fail-{now}", "payment.failed", now);
+            await member.GotoAsync("/documents");
+            await Expect(member.GetByTestId("subscription-banner")).ToContainTextAsync("Payment failed");
+            await AxeCleanAsync(member);
+            await admin.GotoAsync("/admin/usage");
+            await Expect(admin.GetByTestId("subscription-state")).ToContainTextAsync("Payment failed");
+            await admin.SetViewportSizeAsync(390, 844);
+            await admin.GotoAsync("/admin/usage");
+            await ShouldFitTheWidthAsync(admin);
+            await AxeCleanAsync(admin);
+            await ReviewShot(admin, "usage-phone", fullPage: true);
+            await admin.SetViewportSizeAsync(1280, 860);
+            await SendBillingEventAsync(http, $"evt-paid-{now}", "payment.succeeded", now + 1);
+            await member.GotoAsync("/documents");
+            await Expect(member.GetByTestId("subscription-banner")).ToHaveCountAsync(0);
+        });
+
         await Step("14-no-console-errors-no-missing-files", async () =>
         {
             // The page names its icon, and both the icon and the classic /favicon.ico answer.
@@ -785,6 +866,18 @@ public sealed partial class ScenarioTests(AppFixture app) : IClassFixture<AppFix
             await admin.GotoAsync(documentUrl);
             await Shot(admin, "document-admin", fullPage: true);
         }
+    }
+
+    /// <summary>An event from the billing provider, signed as the contract says (HMAC-SHA256 of "{t}.{body}").</summary>
+    private static async Task SendBillingEventAsync(HttpClient http, string id, string type, long created)
+    {
+        var body = JsonSerializer.Serialize(new { id, type, created, data = new { tenant = AppFixture.Tenant } });
+        var t = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var signature = Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(AppFixture.BillingSecret), Encoding.UTF8.GetBytes($"{t}.{body}")));
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/billing/webhook") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        request.Headers.Add("Billing-Signature", $"t={t},v1={signature}");
+        using var response = await http.SendAsync(request);
+        response.EnsureSuccessStatusCode();
     }
 
     /// <summary>axe-core finds no accessibility violation on the page as it is now.</summary>
