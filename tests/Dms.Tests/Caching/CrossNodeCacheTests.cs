@@ -106,10 +106,11 @@ public sealed class CrossNodeCacheTests(ITestOutputHelper output)
         var connects = listener.Connects;
         var pid = listener.BackendPid;
         pid.ShouldNotBe(0);
-        await using (var owner = new NpgsqlConnection(tenant.App.OwnerConnectionString))
+        // As the role the backend runs as (the app's): the schema owner is no member of it, so PostgreSQL refuses it the kill.
+        await using (var sameRole = new NpgsqlConnection(tenant.App.AppConnectionString))
         {
-            await owner.OpenAsync();
-            await using var kill = new NpgsqlCommand("SELECT pg_terminate_backend(@pid)", owner);
+            await sameRole.OpenAsync();
+            await using var kill = new NpgsqlCommand("SELECT pg_terminate_backend(@pid)", sameRole);
             kill.Parameters.AddWithValue("pid", pid);
             ((bool)(await kill.ExecuteScalarAsync())!).ShouldBeTrue();
         }
