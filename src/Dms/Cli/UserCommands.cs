@@ -30,7 +30,7 @@ internal static class UserCommands
         await using var conn = new NpgsqlConnection(services.GetRequiredService<DatabaseConnections>().Owner);
         await conn.OpenAsync();
         var temporary = await PasswordStore.ResetFromCliAsync(conn, services.GetRequiredService<IPasswordHasher<UserAccount>>(),
-            services.GetRequiredService<LoginThrottle>(), tenant, email, CancellationToken.None);
+            services.GetRequiredService<LoginThrottle>(), services.GetRequiredService<Dms.Modules.Access.AccountChanges>(), tenant, email, CancellationToken.None);
         if (temporary is null)
         {
             await Console.Error.WriteLineAsync($"dms: no user '{email}' in tenant '{tenant}'.");

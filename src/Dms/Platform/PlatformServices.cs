@@ -65,6 +65,9 @@ internal static class PlatformServices
             return source.Build();
         });
         services.AddSingleton<Db>();
+        // Every role: an api node serves from the caches, a worker node's handlers may read them too (ADR 0033).
+        services.AddSingleton<Caching.CacheListener>();
+        services.AddHostedService(sp => sp.GetRequiredService<Caching.CacheListener>());
         services.AddHttpContextAccessor();
         services.AddSingleton<Testing.FaultInjection>();
         services.AddSingleton<Processes.ExternalTools>();

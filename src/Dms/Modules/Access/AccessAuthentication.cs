@@ -9,6 +9,8 @@ internal static class AccessAuthentication
 {
     public static IServiceCollection AddAccessAuthentication(this IServiceCollection services)
     {
+        services.AddSingleton<AccountChanges>();
+        services.AddSingleton<Dms.Platform.Caching.INodeCache>(sp => sp.GetRequiredService<AccountChanges>());
         services.AddSingleton<IAccountCheck, AccountCheck>();
         services.AddAuthentication().AddScheme<AuthenticationSchemeOptions, PersonalTokenHandler>(PersonalTokens.Scheme, _ => { });
         services.Configure<BearerTokenSchemes>(o => o.ByPrefix[PersonalTokens.Prefix] = PersonalTokens.Scheme);

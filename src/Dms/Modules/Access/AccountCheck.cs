@@ -1,8 +1,10 @@
 using System.Collections.Concurrent;
 using System.Security.Claims;
+using Dms.Platform.Caching;
 using Dms.Platform.Database;
 using Dms.Platform.Security;
 using Microsoft.Extensions.Caching.Memory;
+using Npgsql;
 
 namespace Dms.Modules.Access;
 
@@ -15,10 +17,10 @@ namespace Dms.Modules.Access;
 /// </summary>
 /// <remarks>
 /// Bearer requests (no sign-in to check) may reuse a lookup for <c>Dms:Security:AccountCheckCacheSeconds</c> (ADR 0019):
-/// a change made in this process drops it at once (<see cref="AccountChanges"/>); another node's change is seen within
-/// that many seconds. UI cookie requests always read the database, as their sign-in can end at any moment.
+/// a change made on any node drops it at once on every node (<see cref="AccountChanges"/>, a database notification, ADR 0033);
+/// while a node's listener is disconnected, another node's change is seen there within that many seconds. UI cookie requests always read the database, as their sign-in can end at any moment.
 /// </remarks>
-internal sealed class AccountCheck(Db db, IConfiguration configuration) : IAccountCheck, IDisposable
+internal sealed class AccountCheck(Db db, AccountChanges changes, IConfiguration configuration) : IAccountCheck, IDisposable
 {
     private readonly TimeSpan _ttl = TimeSpan.FromSeconds(Math.Clamp(configuration.GetValue("Dms:Security:AccountCheckCacheSeconds", 5), 0, 60));
     private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = 100_000 });
@@ -82,14 +84,14 @@ internal sealed class AccountCheck(Db db, IConfiguration configuration) : IAccou
     private async Task<StoredAccount?> CachedAsync(Guid tenantId, Guid userId, CancellationToken ct)
     {
         var key = (tenantId, userId);
-        var generation = AccountChanges.Generation(key);
+        var generation = changes.Generation(key);
         if (_cache.TryGetValue(key, out Entry? hit) && hit!.Generation == generation)
         {
             return hit.Account;
         }
         var account = await ReadAsync(tenantId, userId, null, ct);
         // Only a read that began after the last change (and outside its commit window) may be reused.
-        if (AccountChanges.MayCache(key, generation))
+        if (changes.MayCache(key, generation))
         {
             _cache.Set(key, new Entry(account, generation), new MemoryCacheEntryOptions { AbsoluteExpirationRelativeToNow = _ttl, Size = 1 });
         }
@@ -98,41 +100,65 @@ internal sealed class AccountCheck(Db db, IConfiguration configuration) : IAccou
 
     public void Dispose() => _cache.Dispose();
 
-    private sealed record Entry(StoredAccount? Account, long Generation);
+    private sealed record Entry(StoredAccount? Account, (long Change, long Clears) Generation);
 }
 
 /// <summary>
-/// Changes to an account that the account check must see on the very next request in this process: role, disabled,
-/// password (must-change). Call <see cref="Changed"/> in the changing transaction: a read that starts between the call
-/// and the commit could still see the old row, so reads are not cached for a window after a change (longer than any
-/// such transaction and than the longest cache lifetime, so no entry from before the change outlives its record);
-/// and a read that started before the call is never cached (generations only grow).
+/// Changes to an account that the account check must see on the very next request: role, disabled, password (must-change).
+/// One per app (a DI singleton, never static: two nodes in one test process must not share it). Call
+/// <see cref="ChangedAsync"/> in the changing transaction: it marks the change here at once and sends it to every node
+/// (this one too) when the transaction commits (ADR 0033). A read that starts between the mark and the commit could still
+/// see the old row, so reads are not cached for a window after a change (longer than any such transaction and than the
+/// longest cache lifetime, so no entry from before the change outlives its record); and a read that started before a mark
+/// or a clear is never cached (generations only grow).
 /// </summary>
-internal static class AccountChanges
+internal sealed class AccountChanges : INodeCache
 {
     private static readonly TimeSpan Window = TimeSpan.FromMinutes(2);
-    private static readonly ConcurrentDictionary<(Guid Tenant, Guid User), Change> Changes = new();
-    private static long _generations;
+    private readonly ConcurrentDictionary<(Guid Tenant, Guid User), Change> _changes = new();
+    private long _generations;
+    private long _clears;
 
-    public static void Changed(Guid tenantId, Guid userId)
+    /// <summary>Marks the change on this node and notifies every node on commit.</summary>
+    public Task ChangedAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenantId, Guid userId, CancellationToken ct)
     {
-        var change = new Change(Interlocked.Increment(ref _generations), Environment.TickCount64);
-        Changes[(tenantId, userId)] = change;
+        Changed(tenantId, userId);
+        return CacheNotifications.PublishAsync(c, tx, CacheChange.Account(tenantId, userId), ct);
     }
 
-    internal static long Generation((Guid, Guid) key) => Changes.TryGetValue(key, out var change) ? change.Generation : 0;
-
-    internal static bool MayCache((Guid, Guid) key, long generationBeforeRead)
+    public void Invalidate(CacheChange change)
     {
-        if (!Changes.TryGetValue(key, out var change))
+        if (change.Kind == CacheChangeKind.Account)
         {
-            return generationBeforeRead == 0;
+            Changed(change.Tenant, change.User);
+        }
+    }
+
+    /// <summary>Every entry cached before now is dropped: each entry carries the clear count it was read under.</summary>
+    public void Clear() => Interlocked.Increment(ref _clears);
+
+    internal void Changed(Guid tenantId, Guid userId) =>
+        _changes[(tenantId, userId)] = new Change(Interlocked.Increment(ref _generations), Environment.TickCount64);
+
+    /// <summary>What an entry must match to be used: the key's last change, and the clears so far.</summary>
+    internal (long Change, long Clears) Generation((Guid, Guid) key) =>
+        (_changes.TryGetValue(key, out var change) ? change.Generation : 0, Interlocked.Read(ref _clears));
+
+    internal bool MayCache((Guid, Guid) key, (long Change, long Clears) generationBeforeRead)
+    {
+        if (Interlocked.Read(ref _clears) != generationBeforeRead.Clears)
+        {
+            return false;
+        }
+        if (!_changes.TryGetValue(key, out var change))
+        {
+            return generationBeforeRead.Change == 0;
         }
         if (Environment.TickCount64 - change.At > Window.TotalMilliseconds)
         {
             // Old enough to forget: keeps the map as small as the set of recently changed accounts.
-            Changes.TryRemove(KeyValuePair.Create(key, change));
-            return change.Generation == generationBeforeRead;
+            _changes.TryRemove(KeyValuePair.Create(key, change));
+            return change.Generation == generationBeforeRead.Change;
         }
         return false;
     }

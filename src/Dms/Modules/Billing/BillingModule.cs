@@ -28,6 +28,7 @@ internal static class BillingModule
         DbEnums.Register<BillingEventOutcome>();
         services.AddSingleton<PlanCatalogue>();
         services.AddSingleton<SubscriptionCache>();
+        services.AddSingleton<Dms.Platform.Caching.INodeCache>(sp => sp.GetRequiredService<SubscriptionCache>());
         services.AddSingleton<IWriteGate, SubscriptionGate>();
         services.AddSingleton<BillingEvents>();
         services.AddSingleton<TrialExpiry>();

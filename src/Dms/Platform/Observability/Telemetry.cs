@@ -38,6 +38,12 @@ internal static class DmsTelemetry
     public static readonly Counter<long> SignInFailures = Meter.CreateCounter<long>("dms.auth.signin.failures", null,
         "Failed sign-ins by reason (bad_credentials, locked, disabled)");
 
+    public static readonly Counter<long> CacheNotifications = Meter.CreateCounter<long>("dms.cache.notifications", null,
+        "Cache invalidations received from the database (LISTEN dms_cache), by kind (account, subscription)");
+
+    public static readonly Counter<long> CacheListenerReconnects = Meter.CreateCounter<long>("dms.cache.listener.reconnects", null,
+        "Times the cache listener reconnected after losing its connection (each one clears the node's caches)");
+
     public static readonly Counter<long> Lockouts = Meter.CreateCounter<long>("dms.auth.lockouts", null, "Sign-in lockouts started");
 
     public static readonly Counter<long> ApprovalTransitions = Meter.CreateCounter<long>("dms.approvals.transitions", null,

@@ -16,7 +16,7 @@ namespace Dms.Modules.Access.Passwords;
 internal sealed record ChangePassword(string CurrentPassword, string NewPassword);
 
 /// <summary>Answers fresh tokens for this client; every other sign-in of the user is ended.</summary>
-internal sealed class ChangePasswordHandler(Db db, IPasswordHasher<UserAccount> hasher, IssueTokens issue, AuditTrail audit, LoginThrottle throttle)
+internal sealed class ChangePasswordHandler(Db db, IPasswordHasher<UserAccount> hasher, IssueTokens issue, AuditTrail audit, LoginThrottle throttle, AccountChanges accountChanges)
     : IHandler<ChangePassword, TokenResponse>
 {
     private sealed record Account(Guid Id, string Email, string PasswordHash, string Slug);
@@ -53,7 +53,7 @@ internal sealed class ChangePasswordHandler(Db db, IPasswordHasher<UserAccount> 
         var hash = hasher.HashPassword(user, command.NewPassword);
         return await db.InTenantAsync(me.TenantId, async (c, tx) =>
         {
-            await PasswordStore.SetAsync(c, tx, me.TenantId, account.Id, hash, mustChange: false, ct);
+            await PasswordStore.SetAsync(c, tx, accountChanges, me.TenantId, account.Id, hash, mustChange: false, ct);
             await audit.RecordAsync(c, tx, "password.changed", "user", account.Id, null, ct: ct);
             return await issue.InFamilyAsync(c, tx, me.TenantId, account.Id, me.Role, account.Email, Guid.CreateVersion7(), ct);
         }, ct);

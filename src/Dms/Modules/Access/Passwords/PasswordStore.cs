@@ -16,14 +16,14 @@ namespace Dms.Modules.Access.Passwords;
 /// </summary>
 internal static class PasswordStore
 {
-    public static async Task SetAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid userId, string hash, bool mustChange, CancellationToken ct)
+    public static async Task SetAsync(NpgsqlConnection c, NpgsqlTransaction tx, AccountChanges changes, Guid tenant, Guid userId, string hash, bool mustChange, CancellationToken ct)
     {
         await c.ExecuteAsync(new CommandDefinition("""
             UPDATE users SET password_hash = @hash, must_change_password = @mustChange, password_changed_at = now(), updated_at = now()
             WHERE tenant_id = @tenant AND id = @userId
             """, new { hash, mustChange, tenant, userId }, tx, cancellationToken: ct));
-        // The account check must see must_change_password on the next request (its cache, ADR 0019).
-        AccountChanges.Changed(tenant, userId);
+        // The account check must see must_change_password on the next request, on every node (its cache, ADR 0019, 0033).
+        await changes.ChangedAsync(c, tx, tenant, userId, ct);
         // Every sign-in made with the old password ends (the caller of a change gets a new one).
         await c.ExecuteAsync(new CommandDefinition(
             "UPDATE refresh_tokens SET revoked_at = now() WHERE tenant_id = @tenant AND user_id = @userId AND revoked_at IS NULL",
@@ -44,7 +44,7 @@ internal static class PasswordStore
 
     /// <summary>The CLI's reset, as the schema owner (no signed-in admin exists to do it). Null when the tenant or user is unknown.</summary>
     public static async Task<string?> ResetFromCliAsync(NpgsqlConnection ownerConnection, IPasswordHasher<UserAccount> hasher, LoginThrottle throttle,
-        string slug, string email, CancellationToken ct)
+        AccountChanges changes, string slug, string email, CancellationToken ct)
     {
         await using var tx = await ownerConnection.BeginTransactionAsync(ct);
         var tenantId = await ownerConnection.QuerySingleOrDefaultAsync<Guid?>(new CommandDefinition(
@@ -62,7 +62,7 @@ internal static class PasswordStore
             return null;
         }
         var temporary = GenerateTemporary();
-        await SetAsync(ownerConnection, tx, tenant, user, hasher.HashPassword(new UserAccount(user, tenant), temporary), mustChange: true, ct);
+        await SetAsync(ownerConnection, tx, changes, tenant, user, hasher.HashPassword(new UserAccount(user, tenant), temporary), mustChange: true, ct);
         await AuditTrail.RecordDetachedAsync(ownerConnection, tx, new AuditActor("system", null, "command line"), "password.reset", "user", user,
             new { email = email.Trim(), via = "cli" }, ct);
         await tx.CommitAsync(ct);

@@ -16,7 +16,7 @@ internal sealed record ResetPassword(Guid UserId);
 internal sealed record PasswordResetResponse(Guid UserId, string Email, string TemporaryPassword, bool MustChangePassword);
 
 /// <summary>Sets a temporary password (shown once in the answer) that must be changed at the next sign-in.</summary>
-internal sealed class ResetPasswordHandler(Db db, IPasswordHasher<UserAccount> hasher, AuditTrail audit, LoginThrottle throttle)
+internal sealed class ResetPasswordHandler(Db db, IPasswordHasher<UserAccount> hasher, AuditTrail audit, LoginThrottle throttle, AccountChanges accountChanges)
     : IHandler<ResetPassword, PasswordResetResponse>
 {
     public async Task<PasswordResetResponse> HandleAsync(ResetPassword command, CurrentUser me, CancellationToken ct)
@@ -30,7 +30,7 @@ internal sealed class ResetPasswordHandler(Db db, IPasswordHasher<UserAccount> h
                 SELECT u.email, t.slug FROM users u JOIN tenants t ON t.id = u.tenant_id
                 WHERE u.tenant_id = @tenant AND u.id = @userId FOR UPDATE OF u
                 """, new { tenant = me.TenantId, userId }, tx, cancellationToken: ct)) ?? throw ApiProblem.NotFound("user");
-            await PasswordStore.SetAsync(c, tx, me.TenantId, userId, hash, mustChange: true, ct);
+            await PasswordStore.SetAsync(c, tx, accountChanges, me.TenantId, userId, hash, mustChange: true, ct);
             await audit.RecordAsync(c, tx, "password.reset", "user", userId, new { email = target.Email }, ct: ct);
             return target;
         }, ct);

@@ -151,7 +151,7 @@ internal sealed class GetUserHandler(Db db) : IHandler<GetUser, UserResponse>
 /// tenant's seat lock before it reads the user, so two re-enables of one user cannot both count it as free, and a
 /// re-enable of a user already enabled takes nothing. Role and name changes and disabling never touch seats.
 /// </remarks>
-internal sealed class UpdateUserHandler(Db db, AuditTrail audit, SeatGate seatGate) : IHandler<UpdateUser, UserResponse>
+internal sealed class UpdateUserHandler(Db db, AuditTrail audit, SeatGate seatGate, AccountChanges accountChanges) : IHandler<UpdateUser, UserResponse>
 {
     public async Task<UserResponse> HandleAsync(UpdateUser command, CurrentUser me, CancellationToken ct)
     {
@@ -189,8 +189,8 @@ internal sealed class UpdateUserHandler(Db db, AuditTrail audit, SeatGate seatGa
             {
                 return null;
             }
-            // A role or disabled change applies on the next request, whatever the account check has cached (ADR 0019).
-            AccountChanges.Changed(me.TenantId, userId);
+            // A role or disabled change applies on the next request, whatever the account check has cached on any node (ADR 0019, 0033).
+            await accountChanges.ChangedAsync(c, tx, me.TenantId, userId, ct);
             var stillAdmin = updated.Role == Roles.Admin && !updated.Disabled;
             if (admins.Contains(userId) && !stillAdmin && admins.Count == 1)
             {

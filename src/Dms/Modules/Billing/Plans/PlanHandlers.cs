@@ -75,6 +75,7 @@ internal sealed class PlanCatalogue(Db db, TimeProvider clock, Subscriptions.Sub
                 """, new { tenant, planId, status = status.ToString(), now, trialDays = plan.TrialDays }, tx, cancellationToken: ct));
             await AuditTrail.RecordDetachedAsync(c, tx, new AuditActor("system", null, "platform"), "tenant.plan_changed", "tenant", tenant,
                 new { before = before is null ? null : new { planId = before }, after = new { planId, plan.Name } }, ct);
+            await Subscriptions.SubscriptionCache.ChangedAsync(c, tx, tenant, ct);
             return await SubscriptionAsync(c, tx, tenant, ct) ?? throw new InvalidOperationException("The subscription was just written.");
         }, ct);
         cache.Forget(tenant);

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using Dapper;
+using Dms.Platform.Caching;
 using Dms.Platform.Database;
 using Dms.Platform.Http;
 using Dms.Platform.Security;
@@ -12,12 +13,16 @@ namespace Dms.Modules.Billing.Subscriptions;
 
 /// <summary>
 /// Tenants' subscription states, cached for a few seconds per node (<see cref="BillingOptions.StateCacheDuration"/>) so
-/// the write gate costs no query per request. A change made on this node forgets its entry at once; another node sees it
-/// when its entry expires (docs/billing.md, ADR 0030).
+/// the write gate costs no query per request. A change notifies every node on commit (<see cref="ChangedAsync"/>, ADR 0033),
+/// which forget their entry at once; a node whose listener is disconnected sees it when its entry expires (docs/billing.md,
+/// ADR 0030).
 /// </summary>
-internal sealed class SubscriptionCache(Db db, TimeProvider clock, IOptions<BillingOptions> options)
+internal sealed class SubscriptionCache(Db db, TimeProvider clock, IOptions<BillingOptions> options) : INodeCache
 {
     private readonly ConcurrentDictionary<Guid, (SubscriptionState? State, DateTime Until)> _cache = new();
+
+    // Grows with every forget and clear: a read that began before one is not stored (it may have seen the old row).
+    private long _generation;
 
     public async ValueTask<SubscriptionState?> OfAsync(Guid tenant, CancellationToken ct)
     {
@@ -26,14 +31,40 @@ internal sealed class SubscriptionCache(Db db, TimeProvider clock, IOptions<Bill
         {
             return hit.State;
         }
+        var generation = Interlocked.Read(ref _generation);
         var state = await db.ReadInTenantAsync(tenant, "SELECT status, trial_ends_at, past_due_since, canceled_at, deletion_scheduled_at FROM tenant_subscriptions WHERE tenant_id = @tenant",
             new { tenant }, grid => grid.ReadSingleOrDefaultAsync<SubscriptionState>(), ct);
-        _cache[tenant] = (state, now + options.Value.StateCacheDuration);
+        if (Interlocked.Read(ref _generation) == generation)
+        {
+            _cache[tenant] = (state, now + options.Value.StateCacheDuration);
+        }
         return state;
     }
 
-    /// <summary>Called after every change of a tenant's subscription on this node.</summary>
-    public void Forget(Guid tenant) => _cache.TryRemove(tenant, out _);
+    /// <summary>Called in the transaction of every change of a tenant's subscription: every node forgets it on commit.</summary>
+    public static Task ChangedAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, CancellationToken ct) =>
+        CacheNotifications.PublishAsync(c, tx, CacheChange.Subscription(tenant), ct);
+
+    /// <summary>Called after every change of a tenant's subscription on this node (its notification may come a moment later).</summary>
+    public void Forget(Guid tenant)
+    {
+        Interlocked.Increment(ref _generation);
+        _cache.TryRemove(tenant, out _);
+    }
+
+    public void Invalidate(CacheChange change)
+    {
+        if (change.Kind == CacheChangeKind.Subscription)
+        {
+            Forget(change.Tenant);
+        }
+    }
+
+    public void Clear()
+    {
+        Interlocked.Increment(ref _generation);
+        _cache.Clear();
+    }
 
     /// <summary>What the tenant may do now; everything when it has no subscription.</summary>
     public async ValueTask<SubscriptionAccess> AccessAsync(Guid tenant, CancellationToken ct) =>

@@ -180,6 +180,7 @@ internal sealed class BillingEvents(Db db, SubscriptionCache states, TimeProvide
         }
         await AuditTrail.RecordDetachedAsync(c, tx, new AuditActor("system", null, "billing"), "subscription.changed", "tenant", tenant,
             new { from = from.Json(), to = to.Json(), cause }, ct);
+        await SubscriptionCache.ChangedAsync(c, tx, tenant, ct);
     }
 
     private static DateTime? PeriodEnd(string payload)
