@@ -64,6 +64,17 @@ internal static class PlatformServices
             source.ConnectionStringBuilder.Timeout = Math.Max(1, (int)Math.Ceiling(sp.GetRequiredService<IOptions<DmsOptions>>().Value.Database.ConnectTimeout.TotalSeconds));
             return source.Build();
         });
+        services.AddSingleton(sp =>
+        {
+            var connections = sp.GetRequiredService<DatabaseConnections>();
+            if (connections.Direct == connections.App)
+            {
+                return new DirectDataSource(sp.GetRequiredService<NpgsqlDataSource>(), owned: false);
+            }
+            var source = new NpgsqlDataSourceBuilder(connections.Direct) { Name = "dms-direct" };
+            source.ConnectionStringBuilder.Timeout = Math.Max(1, (int)Math.Ceiling(sp.GetRequiredService<IOptions<DmsOptions>>().Value.Database.ConnectTimeout.TotalSeconds));
+            return new DirectDataSource(source.Build(), owned: true);
+        });
         services.AddSingleton<Db>();
         services.AddHttpContextAccessor();
         services.AddSingleton<Testing.FaultInjection>();
