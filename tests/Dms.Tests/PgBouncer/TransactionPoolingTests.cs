@@ -129,4 +129,23 @@ public sealed class TransactionPoolingTests(PgBouncerFixture fixture) : IClassFi
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND ((classid::bigint << 32) | objid::bigint) = @key", new { key }));
         Assert.NotNull(await db.ForEachTenantUnderLockAsync(key, (_, _) => Task.CompletedTask, CancellationToken.None));
     }
+
+    [Fact]
+    public async Task With_DMS_TEST_PGBOUNCER_the_shared_apps_runtime_connection_is_pooled_in_transaction_mode()
+    {
+        if (!PgBouncerServer.Enabled)
+        {
+            return; // the main suite runs without it; test.sh runs the named subset with it
+        }
+        var app = await DmsApp.GetAsync();
+        var bouncer = Assert.IsType<PgBouncerServer>(app.Bouncer);
+        Assert.Equal(bouncer.Port, new NpgsqlConnectionStringBuilder(app.Service<NpgsqlDataSource>().ConnectionString).Port);
+        Assert.NotEqual(bouncer.Port, new NpgsqlConnectionStringBuilder(app.Service<DirectDataSource>().Source.ConnectionString).Port);
+        var tenant = await app.CreateTenantAsync();
+        using var listed = await tenant.Admin.Client.GetAsync("/api/v1/documents");
+        await listed.ShouldHaveStatusAsync(HttpStatusCode.OK);
+        var database = new NpgsqlConnectionStringBuilder(app.AppConnectionString).Database;
+        var pool = Assert.Single(await bouncer.AdminAsync("SHOW POOLS"), p => p["database"] == database && p["user"] == "dms_app");
+        Assert.Equal("transaction", pool["pool_mode"]);
+    }
 }
