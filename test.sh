@@ -164,7 +164,7 @@ summary() {
       seen = 1
     }
     END { if (seen) printf "%d passed, %d failed, %d skipped\n", p, f, s; else print "0 passed, 1 failed (no test summary found)" }
-' "$1"
+  ' "$1"
 }
 summary TestResults/test-output.log
 printf 'PgBouncer subset: '
