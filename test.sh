@@ -40,6 +40,20 @@ if [ "$(id -u)" = 0 ]; then
   command -v runuser >/dev/null 2>&1 || die "runuser not found (Debian: apt-get install util-linux)."
 fi
 
+# PgBouncer 1.18+ (Debian's pgbouncer) for the PgBouncer tests and the subset run through it in transaction mode
+# (the fixtures start it on a free port; ADR 0034). Treated like PostgreSQL: installed when root + apt, else a hard stop.
+if ! command -v pgbouncer >/dev/null 2>&1; then
+  if can_apt; then
+    say "installing PgBouncer (apt-get install pgbouncer)"
+    apt_install pgbouncer
+    # Installed for its binary only: do not leave Debian's own PgBouncer service running on :6432.
+    if [ -d /run/systemd/system ]; then systemctl disable --now pgbouncer >/dev/null 2>&1 || true; fi
+  else
+    die "pgbouncer not found: install it (Debian/Ubuntu: sudo apt-get install pgbouncer) and re-run (the suite runs a named subset through PgBouncer in transaction mode)."
+  fi
+fi
+command -v psql >/dev/null 2>&1 || die "psql not found (Debian: apt-get install postgresql-client): the PgBouncer tests read its admin console with it."
+
 # A real S3-compatible server for the S3 provider's tests (the fixtures start it on a free port).
 if ! command -v moto_server >/dev/null 2>&1; then
   if command -v pip3 >/dev/null 2>&1 && pip3 install -q 'moto[server]' >/dev/null 2>&1 && command -v moto_server >/dev/null 2>&1; then
@@ -117,19 +131,44 @@ dotnet test Dms.slnx -c Release --no-build --nologo \
 status=${PIPESTATUS[0]}
 set -e
 
+# The named PgBouncer subset (docs/operations.md, "PgBouncer"): the same tests again with every test app's runtime
+# connection through a PgBouncer in transaction mode, session-level work on the direct connection (ADR 0034).
+pgbouncer_subset=(
+  Dms.Tests.PgBouncer.
+  Dms.Tests.Api.DocumentTests Dms.Tests.Api.DocumentListTests Dms.Tests.Api.SearchTests
+  Dms.Tests.Api.RowLevelSecurityTests Dms.Tests.Api.TenantIsolationTests Dms.Tests.Api.IdempotencyTests
+  Dms.Tests.Storage.DirectUploadTests
+  Dms.Tests.Approvals.ApprovalTests Dms.Tests.Approvals.ApprovalConcurrencyTests
+  Dms.Tests.Audit.AuditTrailTests
+  Dms.Tests.Seats.SeatRaceTests Dms.Tests.Quota.StorageQuotaTests Dms.Tests.Billing.SubscriptionGateTests
+)
+pgbouncer_filter="$(printf 'FullyQualifiedName~%s|' "${pgbouncer_subset[@]}")"
+say "running the PgBouncer subset (transaction pooling, DMS_TEST_PGBOUNCER=1)"
+set +e
+DMS_TEST_PGBOUNCER=1 dotnet test tests/Dms.Tests -c Release --no-build --nologo --filter "${pgbouncer_filter%|}" \
+  --logger "trx;LogFileName=dms-tests-pgbouncer.trx" --results-directory TestResults 2>&1 | tee TestResults/test-output-pgbouncer.log
+pgbouncer_status=${PIPESTATUS[0]}
+set -e
+[ "$status" -ne 0 ] || status=$pgbouncer_status
+
 # One plain summary line over every test project: "N passed, N failed, N skipped".
-awk '
-  /(Passed|Failed)! +- +Failed:/ {
-    gsub(",", "");
-    for (i = 1; i <= NF; i++) {
-      if ($i == "Failed:") f += $(i + 1);
-      if ($i == "Passed:") p += $(i + 1);
-      if ($i == "Skipped:") s += $(i + 1);
+summary() {
+  awk '
+    /(Passed|Failed)! +- +Failed:/ {
+      gsub(",", "");
+      for (i = 1; i <= NF; i++) {
+        if ($i == "Failed:") f += $(i + 1);
+        if ($i == "Passed:") p += $(i + 1);
+        if ($i == "Skipped:") s += $(i + 1);
+      }
+      seen = 1
     }
-    seen = 1
-  }
-  END { if (seen) printf "%d passed, %d failed, %d skipped\n", p, f, s; else print "0 passed, 1 failed (no test summary found)" }
-' TestResults/test-output.log
+    END { if (seen) printf "%d passed, %d failed, %d skipped\n", p, f, s; else print "0 passed, 1 failed (no test summary found)" }
+  ' "$1"
+}
+summary TestResults/test-output.log
+printf 'PgBouncer subset: '
+summary TestResults/test-output-pgbouncer.log
 
 # No token, password or signed URL in any log line of the whole run: JWTs and signed-URL tokens (eyJ….…), personal
 # tokens (dms_pat_…), the tests' generated passwords (pw-<32 hex>), S3 signatures.

@@ -64,6 +64,17 @@ internal static class PlatformServices
             source.ConnectionStringBuilder.Timeout = Math.Max(1, (int)Math.Ceiling(sp.GetRequiredService<IOptions<DmsOptions>>().Value.Database.ConnectTimeout.TotalSeconds));
             return source.Build();
         });
+        services.AddSingleton(sp =>
+        {
+            var connections = sp.GetRequiredService<DatabaseConnections>();
+            if (connections.Direct == connections.App)
+            {
+                return new DirectDataSource(sp.GetRequiredService<NpgsqlDataSource>(), owned: false);
+            }
+            var source = new NpgsqlDataSourceBuilder(connections.Direct) { Name = "dms-direct" };
+            source.ConnectionStringBuilder.Timeout = Math.Max(1, (int)Math.Ceiling(sp.GetRequiredService<IOptions<DmsOptions>>().Value.Database.ConnectTimeout.TotalSeconds));
+            return new DirectDataSource(source.Build(), owned: true);
+        });
         services.AddSingleton<Db>();
         // Every role: an api node serves from the caches, a worker node's handlers may read them too (ADR 0033).
         services.AddSingleton<Caching.CacheListener>();

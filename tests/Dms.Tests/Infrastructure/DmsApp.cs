@@ -20,7 +20,7 @@ internal sealed class DmsApp : WebApplicationFactory<Program>
     {
         var cluster = await TestCluster.GetAsync();
         var (appConnection, ownerConnection) = await cluster.CreateDatabaseAsync("dms_fs");
-        var app = new DmsApp(appConnection, ownerConnection, "fs", new Dictionary<string, string>
+        var app = new DmsApp(appConnection, ownerConnection, "fs", await SharedBouncerAsync(), new Dictionary<string, string>
         {
             // Small parts so multipart direct uploads are exercised with small files.
             ["Dms:Uploads:MultipartThreshold"] = "131072",
@@ -37,7 +37,7 @@ internal sealed class DmsApp : WebApplicationFactory<Program>
         var cluster = await TestCluster.GetAsync();
         var moto = await MotoServer.GetAsync();
         var (appConnection, ownerConnection) = await cluster.CreateDatabaseAsync("dms_s3");
-        var app = new DmsApp(appConnection, ownerConnection, "s3", new Dictionary<string, string>
+        var app = new DmsApp(appConnection, ownerConnection, "s3", await SharedBouncerAsync(), new Dictionary<string, string>
         {
             ["Dms:Storage:Provider"] = "S3",
             ["Dms:Storage:S3:ServiceUrl"] = moto.ToString(),
@@ -59,8 +59,10 @@ internal sealed class DmsApp : WebApplicationFactory<Program>
     /// An app of its own (own database, own storage folder) for tests that break things: its outbox and
     /// jobs cannot touch the shared apps' tenants.
     /// </summary>
+    /// <param name="bouncer">A PgBouncer of the test's own for the runtime connection; else the shared one when
+    /// <c>DMS_TEST_PGBOUNCER=1</c>, else none.</param>
     public static async Task<DmsApp> CreateIsolatedAsync(string name, IReadOnlyDictionary<string, string> settings,
-        Action<IServiceCollection>? services = null)
+        Action<IServiceCollection>? services = null, PgBouncerServer? bouncer = null)
     {
         var cluster = await TestCluster.GetAsync();
         var (appConnection, ownerConnection) = await cluster.CreateDatabaseAsync($"dms_{name}");
@@ -69,7 +71,7 @@ internal sealed class DmsApp : WebApplicationFactory<Program>
         {
             merged[key] = value;
         }
-        var app = new DmsApp(appConnection, ownerConnection, name, merged) { _services = services };
+        var app = new DmsApp(appConnection, ownerConnection, name, bouncer ?? await SharedBouncerAsync(), merged) { _services = services };
         _ = app.Server;
         return app;
     }
@@ -91,11 +93,15 @@ internal sealed class DmsApp : WebApplicationFactory<Program>
     private readonly string _appConnection;
     private readonly string _ownerConnection;
     private readonly IReadOnlyDictionary<string, string> _settings;
+    private readonly PgBouncerServer? _bouncer;
     private Action<IServiceCollection>? _services;
 
-    private DmsApp(string appConnection, string ownerConnection, string name, IReadOnlyDictionary<string, string> settings)
+    private static async Task<PgBouncerServer?> SharedBouncerAsync() => PgBouncerServer.Enabled ? await PgBouncerServer.GetAsync() : null;
+
+    private DmsApp(string appConnection, string ownerConnection, string name, PgBouncerServer? bouncer, IReadOnlyDictionary<string, string> settings)
     {
         _appConnection = appConnection;
+        _bouncer = bouncer;
         _ownerConnection = ownerConnection;
         _settings = settings;
         DataDirectory = Path.Combine(TestCluster.Root, $"app-{name}");
@@ -110,7 +116,11 @@ internal sealed class DmsApp : WebApplicationFactory<Program>
 
     public string DataDirectory { get; }
     public string BlobRoot => Path.Combine(DataDirectory, "blobs");
+    /// <summary>The runtime role straight to PostgreSQL (also the app's <c>ConnectionStrings:DmsDirect</c> behind a PgBouncer).</summary>
     public string AppConnectionString => _appConnection;
+
+    /// <summary>The PgBouncer the app's runtime connection goes through, if any.</summary>
+    public PgBouncerServer? Bouncer => _bouncer;
     public string OwnerConnectionString => _ownerConnection;
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
@@ -123,7 +133,12 @@ internal sealed class DmsApp : WebApplicationFactory<Program>
         {
             builder.UseSetting(key, value);
         }
-        builder.UseSetting("ConnectionStrings:Dms", _appConnection);
+        // Behind a PgBouncer (transaction pooling) only session-level work keeps a direct connection (ADR 0034).
+        builder.UseSetting("ConnectionStrings:Dms", _bouncer?.Through(_appConnection) ?? _appConnection);
+        if (_bouncer is not null)
+        {
+            builder.UseSetting("ConnectionStrings:DmsDirect", _appConnection);
+        }
         builder.UseSetting("ConnectionStrings:DmsOwner", _ownerConnection);
         builder.UseSetting("Dms:DataDirectory", DataDirectory);
         builder.UseSetting("Dms:Platform:ApiKey", PlatformKey);

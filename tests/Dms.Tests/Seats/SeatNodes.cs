@@ -25,7 +25,9 @@ internal static class SeatNodes
                 // API only: the shared app's tests set up its outbox, webhooks and mail (fault injection, receivers on
                 // localhost); a node running background work with other settings would take their messages.
                 builder.UseSetting("Dms:Role", "api");
-                builder.UseSetting("ConnectionStrings:Dms", app.AppConnectionString);
+                // Through the shared app's PgBouncer when the suite runs behind one (DMS_TEST_PGBOUNCER=1, ADR 0034).
+                builder.UseSetting("ConnectionStrings:Dms", app.Bouncer?.Through(app.AppConnectionString) ?? app.AppConnectionString);
+                builder.UseSetting("ConnectionStrings:DmsDirect", app.AppConnectionString);
                 builder.UseSetting("ConnectionStrings:DmsOwner", app.OwnerConnectionString);
                 builder.UseSetting("Dms:DataDirectory", app.DataDirectory);
                 builder.UseSetting("Dms:Platform:ApiKey", DmsApp.PlatformKey);

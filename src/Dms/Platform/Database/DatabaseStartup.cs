@@ -13,14 +13,19 @@ internal sealed class DatabaseConnections : IAsyncDisposable
 {
     private string? _app;
     private string? _owner;
+    private string? _direct;
 
     public string App => _app ?? throw new InvalidOperationException("The database has not been started yet.");
     public string Owner => _owner ?? throw new InvalidOperationException("The database has not been started yet.");
+
+    /// <summary>The runtime role's connection for session-level work (ADR 0034): <c>ConnectionStrings__DmsDirect</c>, else <see cref="App"/>.</summary>
+    public string Direct => _direct ?? App;
     public EmbeddedPostgres? Embedded { get; private set; }
 
-    public void Set(string app, string owner, EmbeddedPostgres? embedded)
+    public void Set(string app, string owner, EmbeddedPostgres? embedded, string? direct = null)
     {
         _app = app;
+        _direct = string.IsNullOrWhiteSpace(direct) ? null : direct;
         _owner = owner;
         Embedded = embedded;
     }
@@ -62,7 +67,8 @@ internal sealed class DatabaseStartup(
         {
             owner = app;
         }
-        connections.Set(app, owner!, embedded);
+        // Without ConnectionStrings__Dms (embedded cluster) there is no PgBouncer in front, so direct is the runtime string.
+        connections.Set(app, owner!, embedded, embedded is null ? configuration.GetConnectionString("DmsDirect") : null);
 
         // An external server may be restarting or replaying its WAL: wait for it within the same budget, so
         // that the migrations below meet a server that answers, and a dead one ends in one clear line.
@@ -76,6 +82,10 @@ internal sealed class DatabaseStartup(
         var applied = await MigrationRunner.MigrateAsync(owner!, MigrationRunner.EmbeddedMigrations(), afterMigrations, ct);
         logger.LogInformation("Database schema up to date ({Applied} migration(s) applied now)", applied);
         await CheckRuntimeRoleAsync(app, ct);
+        if (connections.Direct != app)
+        {
+            await CheckRuntimeRoleAsync(connections.Direct, ct);
+        }
     }
 
     private static async Task CheckRuntimeRoleAsync(string app, CancellationToken ct)
@@ -94,7 +104,7 @@ internal sealed class DatabaseStartup(
         {
             throw new StartupException(
                 $"The runtime database role '{role.Name}' is a superuser, has BYPASSRLS or owns the schema's tables, which switches off tenant isolation: " +
-                "give ConnectionStrings__Dms a plain role that is a member of dms_app and ConnectionStrings__DmsOwner the schema owner.");
+                "give ConnectionStrings__Dms (and ConnectionStrings__DmsDirect) a plain role that is a member of dms_app and ConnectionStrings__DmsOwner the schema owner.");
         }
     }
 }

@@ -8,7 +8,7 @@ namespace Dms.Platform.Database;
 /// <c>app.tenant_id</c> is set (transaction-local, so a pooled connection never carries it over);
 /// row-level security hides every other tenant's rows. This is the only place that sets it.
 /// </summary>
-internal sealed class Db(NpgsqlDataSource dataSource)
+internal sealed class Db(NpgsqlDataSource dataSource, DirectDataSource direct)
 {
     public async Task<T> InTenantAsync<T>(Guid tenantId, Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken ct)
     {
@@ -61,10 +61,13 @@ internal sealed class Db(NpgsqlDataSource dataSource)
     /// <paramref name="lockKey"/>, runs <paramref name="perTenant"/> for each tenant in id order. Returns the
     /// number of tenants visited, or null when another node holds the lock (the pass is skipped, not queued).
     /// The tenant directory (<c>tenants</c>, owned by Access) is read here as a documented read model.
+    /// The lock is session state, so its connection is a direct one (<c>ConnectionStrings__DmsDirect</c>, ADR 0034):
+    /// through a transaction-pooling PgBouncer the lock would be taken on one server session and the unlock sent to
+    /// another, and a second node could be handed the session that holds it (advisory locks are re-entrant).
     /// </summary>
     public async Task<int?> ForEachTenantUnderLockAsync(long lockKey, Func<Guid, CancellationToken, Task> perTenant, CancellationToken ct)
     {
-        await using var lockConnection = await dataSource.OpenConnectionAsync(ct);
+        await using var lockConnection = await direct.Source.OpenConnectionAsync(ct);
         if (!await lockConnection.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_try_advisory_lock(@key)", new { key = lockKey }, cancellationToken: ct)))
         {
             return null;
@@ -84,4 +87,16 @@ internal sealed class Db(NpgsqlDataSource dataSource)
             await lockConnection.ExecuteAsync("SELECT pg_advisory_unlock(@key)", new { key = lockKey });
         }
     }
+}
+
+/// <summary>
+/// Connections that may hold session state (a session advisory lock, LISTEN): straight to PostgreSQL, never through a
+/// transaction-pooling PgBouncer. <c>ConnectionStrings__DmsDirect</c>, or the runtime connection when it is not set.
+/// </summary>
+internal sealed class DirectDataSource(NpgsqlDataSource source, bool owned) : IAsyncDisposable
+{
+    public NpgsqlDataSource Source { get; } = source;
+
+    // The shared runtime source is disposed by the container; only a source of its own is disposed here.
+    public ValueTask DisposeAsync() => owned ? Source.DisposeAsync() : ValueTask.CompletedTask;
 }
