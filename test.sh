@@ -141,6 +141,7 @@ pgbouncer_subset=(
   Dms.Tests.Approvals.ApprovalTests Dms.Tests.Approvals.ApprovalConcurrencyTests
   Dms.Tests.Audit.AuditTrailTests
   Dms.Tests.Seats.SeatRaceTests Dms.Tests.Quota.StorageQuotaTests Dms.Tests.Billing.SubscriptionGateTests
+  Dms.Tests.Caching.CrossNodeCacheTests
 )
 pgbouncer_filter="$(printf 'FullyQualifiedName~%s|' "${pgbouncer_subset[@]}")"
 say "running the PgBouncer subset (transaction pooling, DMS_TEST_PGBOUNCER=1)"

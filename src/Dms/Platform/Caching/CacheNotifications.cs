@@ -139,11 +139,11 @@ internal sealed class CacheListener(DatabaseConnections connections, IEnumerable
 
     /// <summary>
     /// The one place the listening connection is opened: unpooled and long-lived, and a session-level LISTEN, so behind a
-    /// transaction-pooling PgBouncer it must go straight to PostgreSQL (route a direct connection string here then).
+    /// transaction-pooling PgBouncer it goes straight to PostgreSQL (<c>ConnectionStrings__DmsDirect</c>, ADR 0034).
     /// </summary>
     private async Task<NpgsqlConnection> OpenListenerConnectionAsync(CancellationToken ct)
     {
-        var builder = new NpgsqlConnectionStringBuilder(connections.App)
+        var builder = new NpgsqlConnectionStringBuilder(connections.Direct)
         {
             Pooling = false,
             ApplicationName = "dms-cache-listener",
