@@ -180,6 +180,56 @@ public sealed class StorageQuotaTests(ITestOutputHelper output)
         (counter.Used, counter.Reserved).ShouldBe((10_000L, 0L));
     }
 
+    /// <summary>
+    /// An upload commits in the order "its session's row, then the tenant's counter" (the version insert's trigger). The
+    /// reconciler must keep that order: it expires many sessions in one statement, whose counter updates are AFTER triggers
+    /// run at the end of the statement, so every session row is locked before the counter is. A reconciler taking the
+    /// counter first deadlocks with the upload (40P01, seen when this test was written against that change).
+    /// </summary>
+    [Fact]
+    public async Task Expiring_sessions_never_deadlocks_with_an_upload_committing_one_of_them()
+    {
+        var tenant = await NewTenantAsync();
+        await tenant.App.GivePlanAsync(tenant, storageBytes: 1_000_000);
+        var ids = new List<Guid>();
+        foreach (var size in new[] { 10_000, 20_000 })
+        {
+            using var created = await CreateSessionAsync(tenant, size);
+            await created.ShouldHaveStatusAsync(HttpStatusCode.Created);
+            ids.Add((await created.JsonAsync()).GetProperty("id").GetGuid());
+        }
+        await OwnerSqlAsync(tenant, "UPDATE upload_sessions SET expires_at = now() - interval '1 second' WHERE id = ANY(@ids)", ("ids", ids.ToArray()));
+
+        // The session an UPDATE over both reaches second (equal index keys are kept in the rows' physical order).
+        var second = await OwnerScalarAsync<Guid>(tenant, "SELECT id FROM upload_sessions WHERE id = ANY(@ids) ORDER BY ctid DESC LIMIT 1", ("ids", ids.ToArray()));
+
+        // The committing upload: holds that session's row...
+        await using var upload = await OwnerAsync(tenant);
+        await using var tx = await upload.BeginTransactionAsync();
+        await using (var hold = new NpgsqlCommand("SELECT pg_current_xact_id()::text FROM upload_sessions WHERE id = @id FOR UPDATE", upload, tx))
+        {
+            hold.Parameters.AddWithValue("id", second);
+            var xid = (string)(await hold.ExecuteScalarAsync())!;
+            var reconcile = Task.Run(() => ReconcileAsync(tenant));
+            // ...until the reconciler queues behind it,
+            await WaitForAsync(async () => await OwnerScalarAsync<long>(tenant,
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted AND transactionid::text = @xid", ("xid", xid)) > 0,
+                "the reconciler never waited for the session's row");
+            // ...then takes the counter, as the version insert's trigger does. A deadlock fails one side after deadlock_timeout.
+            await using (var counter = new NpgsqlCommand("UPDATE storage_usage SET used_bytes = used_bytes WHERE tenant_id = @t", upload, tx) { CommandTimeout = 30 })
+            {
+                counter.Parameters.AddWithValue("t", tenant.Id);
+                await counter.ExecuteNonQueryAsync();
+            }
+            await tx.CommitAsync();
+            await reconcile;
+        }
+        (await OwnerScalarAsync<long>(tenant, "SELECT count(*) FROM upload_sessions WHERE id = ANY(@ids) AND status = 'Expired'", ("ids", ids.ToArray()))).ShouldBe(2);
+        var after = await CounterAsync(tenant);
+        after.ShouldBeConsistent();
+        after.Reserved.ShouldBe(0);
+    }
+
     [Fact]
     public async Task Staged_replacement_bytes_count_until_the_request_is_rejected_or_become_used_when_it_is_carried_out()
     {
