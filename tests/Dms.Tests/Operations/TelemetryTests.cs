@@ -130,6 +130,8 @@ public sealed partial class TelemetryTests : IAsyncLifetime
             // Webhook deliveries: only once a tenant has a webhook (WebhookTests send real ones).
             "dms_webhooks_deliveries_total", "dms_webhooks_delivery_duration_seconds_bucket", "dms_webhooks_delivery_duration_seconds_sum",
             "dms_webhooks_delivery_duration_seconds_count",
+            // Cache invalidation: only once another change notifies this node / its listener reconnects (CrossNodeCacheTests).
+            "dms_cache_notifications_total", "dms_cache_listener_reconnects_total",
         ];
         var documented = Deploy.MonitoringFiles.DocumentedMetricNames(Deploy.MonitoringFiles.Read("docs/observability.md"));
         documented.Count.ShouldBeGreaterThan(30);
