@@ -111,25 +111,5 @@ public sealed class BillingCrashTests : IDisposable
         return (await response.JsonAsync()).GetProperty("items").GetArrayLength();
     }
 
-    public void Dispose()
-    {
-        var pid = Path.Combine(_dataDirectory, "postgres", "pgdata", "postmaster.pid");
-        if (File.Exists(pid) && int.TryParse(File.ReadLines(pid).FirstOrDefault(), out var postmaster))
-        {
-            try
-            {
-                System.Diagnostics.Process.GetProcessById(postmaster).Kill();
-            }
-            catch (ArgumentException)
-            {
-            }
-        }
-        try
-        {
-            Directory.Delete(_dataDirectory, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => Process.ServerDataDirectory.Remove(_dataDirectory);
 }

@@ -116,27 +116,7 @@ public sealed class ApprovalCrashTests : IDisposable
         (await second.StopAsync()).ShouldBe(0);
     }
 
-    public void Dispose()
-    {
-        var pid = Path.Combine(_dataDirectory, "postgres", "pgdata", "postmaster.pid");
-        if (File.Exists(pid) && int.TryParse(File.ReadLines(pid).FirstOrDefault(), out var postmaster))
-        {
-            try
-            {
-                System.Diagnostics.Process.GetProcessById(postmaster).Kill();
-            }
-            catch (ArgumentException)
-            {
-            }
-        }
-        try
-        {
-            Directory.Delete(_dataDirectory, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => ServerDataDirectory.Remove(_dataDirectory);
 
     /// <summary>The child's output pipes drain a moment after it exits.</summary>
     private static async Task WaitForOutputAsync(DmsProcess process, string text)

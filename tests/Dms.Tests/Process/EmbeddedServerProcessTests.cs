@@ -172,27 +172,7 @@ public sealed partial class EmbeddedServerProcessTests : IDisposable
         output.ShouldNotContain("   at ");
     }
 
-    public void Dispose()
-    {
-        var pid = PostmasterPid;
-        if (File.Exists(pid) && int.TryParse(File.ReadLines(pid).FirstOrDefault(), out var postmaster))
-        {
-            try
-            {
-                System.Diagnostics.Process.GetProcessById(postmaster).Kill();
-            }
-            catch (ArgumentException)
-            {
-            }
-        }
-        try
-        {
-            Directory.Delete(_dataDirectory, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => ServerDataDirectory.Remove(_dataDirectory);
 
     private string PostmasterPid => Path.Combine(_dataDirectory, "postgres", "pgdata", "postmaster.pid");
 
