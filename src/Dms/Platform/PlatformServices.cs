@@ -75,6 +75,8 @@ internal static class PlatformServices
             source.ConnectionStringBuilder.Timeout = Math.Max(1, (int)Math.Ceiling(sp.GetRequiredService<IOptions<DmsOptions>>().Value.Database.ConnectTimeout.TotalSeconds));
             return new DirectDataSource(source.Build(), owned: true);
         });
+        services.AddSingleton<TenantDatabases>();
+        services.AddSingleton<ReadRouting>();
         services.AddSingleton<Db>();
         // Every role: an api node serves from the caches, a worker node's handlers may read them too (ADR 0033).
         services.AddSingleton<Caching.CacheListener>();

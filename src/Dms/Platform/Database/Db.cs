@@ -8,11 +8,12 @@ namespace Dms.Platform.Database;
 /// <c>app.tenant_id</c> is set (transaction-local, so a pooled connection never carries it over);
 /// row-level security hides every other tenant's rows. This is the only place that sets it.
 /// </summary>
-internal sealed class Db(NpgsqlDataSource dataSource, DirectDataSource direct)
+internal sealed class Db(NpgsqlDataSource dataSource, DirectDataSource direct, TenantDatabases tenants, ReadRouting reads)
 {
     public async Task<T> InTenantAsync<T>(Guid tenantId, Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken ct)
     {
-        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        var source = await tenants.SourceForAsync(tenantId, ct);
+        await using var conn = await source.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         await EnterTenantAsync(conn, tx, tenantId, ct);
         var result = await work(conn, tx);
@@ -31,7 +32,13 @@ internal sealed class Db(NpgsqlDataSource dataSource, DirectDataSource direct)
     /// </summary>
     public async Task<T> ReadInTenantAsync<T>(Guid tenantId, string sql, object? parameters, Func<SqlMapper.GridReader, Task<T>> read, CancellationToken ct)
     {
-        await using var conn = await dataSource.OpenConnectionAsync(ct);
+        var primary = await tenants.SourceForAsync(tenantId, ct);
+        return await reads.ReadAsync(tenantId, primary, source => ReadOnAsync(source, tenantId, sql, parameters, read, ct), ct);
+    }
+
+    private static async Task<T> ReadOnAsync<T>(NpgsqlDataSource source, Guid tenantId, string sql, object? parameters, Func<SqlMapper.GridReader, Task<T>> read, CancellationToken ct)
+    {
+        await using var conn = await source.OpenConnectionAsync(ct);
         var p = new DynamicParameters(parameters);
         p.Add(TenantParameter, tenantId.ToString());
         await using var grid = await conn.QueryMultipleAsync(new CommandDefinition($"{TenantSetting};\n{sql}", p, cancellationToken: ct));
