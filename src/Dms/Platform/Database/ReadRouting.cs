@@ -67,6 +67,7 @@ internal sealed class ReadRouting(NpgsqlDataSource main, ReplicaDatabase replica
             context.Items[typeof(ReadRouting)] = token;
             return null;
         }
-        return replica.LagSeconds is { } lag && lag <= replica.Options.MaxLagSeconds ? null : "lag";
+        // No lag known (not sampled yet, or the last sample failed): the replica is not known to answer.
+        return replica.LagSeconds is not { } lag ? Down : lag <= replica.Options.MaxLagSeconds ? null : "lag";
     }
 }

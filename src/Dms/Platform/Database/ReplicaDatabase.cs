@@ -264,7 +264,12 @@ internal sealed class ReplicaMonitor(ReplicaDatabase replica, NpgsqlDataSource p
             }
             try
             {
-                await Task.Delay(replica.Options.SampleInterval, stoppingToken);
+                // In short steps, re-reading the interval: a test slows the sampler down to meet a replica failure in a read.
+                var slept = Stopwatch.StartNew();
+                while (slept.Elapsed < replica.Options.SampleInterval)
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(250, Math.Max(1, (replica.Options.SampleInterval - slept.Elapsed).TotalMilliseconds))), stoppingToken);
+                }
             }
             catch (OperationCanceledException)
             {
