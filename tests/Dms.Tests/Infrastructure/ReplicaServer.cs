@@ -157,6 +157,31 @@ internal sealed class ReplicaServer : IAsyncDisposable
         await cmd.ExecuteNonQueryAsync();
     }
 
+    /// <summary>
+    /// Pauses the replica's replay and waits until it has really stopped (<c>pg_wal_replay_pause()</c> only asks: a few
+    /// more records may be replayed before the startup process looks), so nothing written afterwards reaches the replica.
+    /// </summary>
+    public async Task PauseReplayAsync()
+    {
+        await ExecuteAsync("SELECT pg_wal_replay_pause()");
+        await using var conn = new NpgsqlConnection(SuperUser("postgres"));
+        await conn.OpenAsync();
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            await using var cmd = new NpgsqlCommand("SELECT pg_get_wal_replay_pause_state()", conn);
+            if ((string)(await cmd.ExecuteScalarAsync())! == "paused")
+            {
+                return;
+            }
+            if (clock.Elapsed > TimeSpan.FromSeconds(30))
+            {
+                throw new InvalidOperationException("The replica's replay did not pause within 30 s.");
+            }
+            await Task.Delay(20);
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (_disposed)

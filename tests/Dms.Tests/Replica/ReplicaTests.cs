@@ -171,7 +171,7 @@ public sealed class ReplicaTests(ReplicaFixture f) : IClassFixture<ReplicaFixtur
         var reader = await f.Tenant.CreateUserAsync("Admin");
         var readerClient = BareClient(reader);
         var tokenReadsBefore = f.Reads["primary:token"];
-        await f.Replica.ExecuteAsync("SELECT pg_wal_replay_pause()");
+        await f.Replica.PauseReplayAsync();
         try
         {
             var stale = 0;
@@ -227,7 +227,7 @@ public sealed class ReplicaTests(ReplicaFixture f) : IClassFixture<ReplicaFixtur
         var reader = BareClient(await f.Tenant.CreateUserAsync("Admin"));
         var options = App.Service<ReplicaDatabase>().Options;
         var lagBefore = f.Reads["primary:lag"];
-        await f.Replica.ExecuteAsync("SELECT pg_wal_replay_pause()");
+        await f.Replica.PauseReplayAsync();
         options.MaxLagSeconds = 0.5;
         try
         {

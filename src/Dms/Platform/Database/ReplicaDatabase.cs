@@ -100,6 +100,8 @@ internal sealed class ReplicaDatabase : IAsyncDisposable
         }
         _lagSeconds = null;
         _lagBytes = null;
+        // The replica that comes back may be another one (rebuilt, replaced) that has replayed less: learn it again.
+        Interlocked.Exchange(ref _replayed, 0);
         // Every pooled connection to a replica that went away is dead: without this each would fail one more read.
         _source?.Clear();
     }
