@@ -76,7 +76,11 @@ internal static class PlatformServices
             return new DirectDataSource(source.Build(), owned: true);
         });
         services.AddSingleton<TenantDatabases>();
+        services.AddSingleton<ReplicaDatabase>();
+        services.AddSingleton<ReplicaConsistency>();
+        services.AddHostedService<ReplicaMonitor>();
         services.AddSingleton<ReadRouting>();
+        services.AddSingleton<ReplicaReads>();
         services.AddSingleton<Db>();
         // Every role: an api node serves from the caches, a worker node's handlers may read them too (ADR 0033).
         services.AddSingleton<Caching.CacheListener>();
@@ -148,7 +152,7 @@ internal static class PlatformServices
             var origins = dms.Value.Security.AllowedOrigins.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             if (origins.Length > 0)
             {
-                cors.AddDefaultPolicy(p => p.WithOrigins(origins).AllowAnyHeader().AllowAnyMethod().WithExposedHeaders("ETag", "Location", "X-Correlation-Id", IdempotencyKeys.ReplayedHeader));
+                cors.AddDefaultPolicy(p => p.WithOrigins(origins).AllowAnyHeader().AllowAnyMethod().WithExposedHeaders("ETag", "Location", "X-Correlation-Id", IdempotencyKeys.ReplayedHeader, ReplicaConsistency.Header));
             }
         });
         services.AddAuthorization(Policies.Add);
@@ -213,6 +217,7 @@ internal static class PlatformServices
         app.UseProblemResponses();
         app.UseCors();
         app.UseAuthentication();
+        app.UseConsistencyTokens();
         app.Use(async (context, next) =>
         {
             // A read-only personal token may only read.

@@ -41,6 +41,9 @@ internal sealed class DmsOptions
     public BulkOptions Bulk { get; set; } = new();
     public SavedViewOptions Views { get; set; } = new();
 
+    /// <summary>The read replica (<c>ConnectionStrings__DmsReplica</c>, ADR 0035).</summary>
+    public Dms.Platform.Database.ReplicaOptions Replica { get; set; } = new();
+
     public string DataDirectoryFullPath => Path.GetFullPath(DataDirectory);
 }
 
