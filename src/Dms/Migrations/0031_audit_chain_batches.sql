@@ -18,7 +18,10 @@ CREATE INDEX audit_events_pending ON audit_events (tenant_id, recorded) WHERE se
 
 -- Records one event for the current tenant (app.tenant_id must be set; RLS checks it), pending. The head is only
 -- read (and created with the tenant's very first event), never locked: a tenant's writers no longer wait for each
--- other. The notification, delivered on commit only, wakes every node's chainer.
+-- other. The notification, delivered on commit only, wakes every node's chainer; it is sent only when no other
+-- pending event of the tenant is visible, because PostgreSQL serialises the commits of notifying transactions (a
+-- notification per event would bring back a per-commit queue): while events keep coming, the woken chainer keeps
+-- polling the tenant, and the periodic sweep catches the rest.
 CREATE OR REPLACE FUNCTION audit_append(p_actor_type text, p_actor_id uuid, p_actor_label text, p_action text, p_entity_type text,
                                         p_entity_id text, p_data jsonb, p_client_ip text, p_user_agent text, p_correlation_id text)
   RETURNS uuid
@@ -40,7 +43,9 @@ CREATE OR REPLACE FUNCTION audit_append(p_actor_type text, p_actor_id uuid, p_ac
                               client_ip, user_agent, correlation_id)
     VALUES (v_id, v_tenant, date_trunc('microseconds', clock_timestamp()), p_actor_type, p_actor_id, left(p_actor_label, 320), p_action,
             p_entity_type, p_entity_id, p_data, left(p_client_ip, 64), left(p_user_agent, 512), left(p_correlation_id, 64));
-    PERFORM pg_notify('dms_audit', replace(v_tenant::text, '-', ''));
+    IF NOT EXISTS (SELECT 1 FROM audit_events WHERE tenant_id = v_tenant AND seq IS NULL AND id <> v_id) THEN
+      PERFORM pg_notify('dms_audit', replace(v_tenant::text, '-', ''));
+    END IF;
     RETURN v_id;
   END
   $$;

@@ -14,7 +14,8 @@ namespace Dms.Modules.Audit;
 
 /// <summary>
 /// Chains recorded audit events into their tenant's hash chain, many per transaction (ADR 0038). Runs on every node:
-/// woken by the notification each recording transaction sends on commit (<c>LISTEN dms_audit</c>, payload the tenant),
+/// woken by the notification a recording transaction sends on commit when it saw no other event of its tenant pending
+/// (<c>LISTEN dms_audit</c>, payload the tenant), it then keeps polling that tenant every 20 ms while events keep coming;
 /// and every <c>Dms__Audit__ChainInterval</c> it asks the database which tenants still have events pending, so what a
 /// crashed node, a rolled-back chaining or a lost notification left is chained by the next pass of any node. Two nodes
 /// chaining one tenant take turns on its head row (inside <c>audit_chain</c>), so none is chained twice or skipped.
@@ -35,7 +36,12 @@ internal sealed class AuditChainer(Db db, DatabaseConnections connections, Fault
     private static long _backlog = -1;
     private static double _oldest;
 
+    /// <summary>How often a tenant with recent events is chained again without being woken, and for how many empty polls.</summary>
+    private static readonly TimeSpan HotPoll = TimeSpan.FromMilliseconds(20);
+    private const int HotPolls = 10;
+
     private readonly ConcurrentDictionary<Guid, byte> _due = new();
+    private readonly ConcurrentDictionary<Guid, int> _hot = new();
     private readonly SemaphoreSlim _wake = new(0, 1);
 
     static AuditChainer()
@@ -79,9 +85,10 @@ internal sealed class AuditChainer(Db db, DatabaseConnections connections, Fault
                     logger.LogWarning(ex, "Audit chaining failed; the events stay pending and are retried at the next sweep");
                 }
                 var untilSweep = sweepEvery - Stopwatch.GetElapsedTime(lastSweep);
+                var pause = _hot.IsEmpty ? untilSweep : TimeSpan.FromTicks(Math.Min(untilSweep.Ticks, HotPoll.Ticks));
                 try
                 {
-                    await _wake.WaitAsync(untilSweep > TimeSpan.Zero ? untilSweep : TimeSpan.Zero, stoppingToken);
+                    await _wake.WaitAsync(pause > TimeSpan.Zero ? pause : TimeSpan.Zero, stoppingToken);
                 }
                 catch (OperationCanceledException)
                 {
@@ -110,13 +117,22 @@ internal sealed class AuditChainer(Db db, DatabaseConnections connections, Fault
 
     private async Task ChainDueAsync(CancellationToken ct)
     {
-        foreach (var tenant in _due.Keys)
+        foreach (var tenant in _due.Keys.Union(_hot.Keys).ToList())
         {
             // Taken off first: a notification arriving while the tenant is being chained marks it due again.
             _due.TryRemove(tenant, out _);
             try
             {
-                await ChainAsync(tenant, ct);
+                // A tenant that is being written stays hot (polled every HotPoll) until it had nothing for a few polls:
+                // its writers do not notify while they see events pending (audit_append), so this is what keeps the lag short.
+                if (await ChainAsync(tenant, ct) > 0)
+                {
+                    _hot[tenant] = 0;
+                }
+                else if (_hot.TryGetValue(tenant, out var idle) && (idle >= HotPolls || !_hot.TryUpdate(tenant, idle + 1, idle)))
+                {
+                    _hot.TryRemove(tenant, out _);
+                }
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
