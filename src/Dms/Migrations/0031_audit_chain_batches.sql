@@ -73,6 +73,10 @@ CREATE FUNCTION audit_chain(p_limit integer)
     IF p_limit IS NULL OR p_limit NOT BETWEEN 1 AND 10000 THEN
       RAISE EXCEPTION 'audit_chain: invalid limit';
     END IF;
+    -- Nothing to chain (a polling chainer, most of the time): no head lock, no write at all.
+    IF NOT EXISTS (SELECT 1 FROM audit_events e WHERE e.tenant_id = v_tenant AND e.seq IS NULL) THEN
+      RETURN;
+    END IF;
     INSERT INTO audit_heads (tenant_id, last_seq, last_hash) VALUES (v_tenant, 0, repeat('0', 64)) ON CONFLICT (tenant_id) DO NOTHING;
     SELECT h.last_seq, h.last_hash INTO v_seq, v_prev FROM audit_heads h WHERE h.tenant_id = v_tenant FOR UPDATE;
     FOR v_event IN
