@@ -247,7 +247,8 @@ internal sealed class DocumentModel(Db db, ApprovalHistoryHandler history, ListA
             {
                 Events.AddRange((await auditEvents.HandleAsync(new ListAuditEvents(null, null, entity, null, null, 50, null), Me, ct)).Items);
             }
-            Events = [.. Events.OrderByDescending(e => e.Seq).Take(50)];
+            // Pending events (not yet chained, ADR 0038) are the newest.
+            Events = [.. Events.OrderByDescending(e => e.Seq ?? long.MaxValue).ThenByDescending(e => e.OccurredAt).Take(50)];
             Names = await UiLookups.EntityNamesAsync(db, Me, Events.Select(e => e.ActorId?.ToString()), ct);
         }
     }

@@ -55,6 +55,7 @@ public sealed class AuditAnchorTests(TenantFixture fixture) : IClassFixture<Tena
         var (tenant, checkpoints) = await FreshTenantAsync();
         await AnchorAsync(tenant, checkpoints);
         await UploadAsync(tenant, "after the checkpoint");
+        await AuditChainWait.ChainedAsync(tenant);
         var victim = (await (await tenant.Admin.Client.GetAsync("/api/v1/audit?action=document.uploaded")).JsonAsync())
             .GetProperty("items").EnumerateArray().Last().GetProperty("seq").GetInt64(); // the oldest upload: before the checkpoint
 
@@ -85,6 +86,7 @@ public sealed class AuditAnchorTests(TenantFixture fixture) : IClassFixture<Tena
         verify.GetProperty("firstBrokenEventId").ValueKind.ShouldBe(JsonValueKind.Null, "every link matches: only the anchor shows the rewrite");
 
         await UploadAsync(tenant, "the head moves on");
+        await AuditChainWait.ChainedAsync(tenant);
         (await checkpoints.CheckpointAsync(tenant.Id, CancellationToken.None)).ShouldBeNull("a tampered chain must not be re-anchored");
         (await VerifyAsync(tenant)).GetProperty("problem").GetString().ShouldBe("tail_rewritten");
     }
@@ -95,6 +97,7 @@ public sealed class AuditAnchorTests(TenantFixture fixture) : IClassFixture<Tena
         var (tenant, checkpoints) = await FreshTenantAsync();
         var genuine = await AnchorAsync(tenant, checkpoints);
         await UploadAsync(tenant, "more");
+        await AuditChainWait.ChainedAsync(tenant);
         var head = await HeadAsync(tenant);
 
         // Whoever can write the store but lacks the key: a plausible checkpoint, signed with another key.
@@ -138,6 +141,7 @@ public sealed class AuditAnchorTests(TenantFixture fixture) : IClassFixture<Tena
         {
             await UploadAsync(tenant, $"anchored {i}");
         }
+        await AuditChainWait.ChainedAsync(tenant);
         return (tenant, tenant.App.Service<AuditCheckpoints>());
     }
 
@@ -196,6 +200,7 @@ public sealed class AuditAnchorS3Tests
         {
             upload.EnsureSuccessStatusCode();
         }
+        await AuditChainWait.ChainedAsync(tenant);
         var checkpoints = app.Service<AuditCheckpoints>();
         var anchor = await checkpoints.CheckpointAsync(tenant.Id, CancellationToken.None)
             ?? (await checkpoints.LatestAsync(tenant.Id, CancellationToken.None)).ShouldNotBeNull().Checkpoint.ShouldNotBeNull();
@@ -249,13 +254,13 @@ public sealed class AuditCheckpointWorkerTests : IAsyncLifetime
         (await KeysAsync(blobs, tenant.Id)).ShouldBe(second);
     }
 
-    /// <summary>Waits until the newest checkpoint is the tenant's head (its sign-in may land after a first checkpoint).</summary>
+    /// <summary>Waits until every event is chained and the newest checkpoint is the tenant's head (its sign-in may land after a first checkpoint).</summary>
     private static async Task<List<string>> WaitForAnchoredHeadAsync(TestTenant tenant, IBlobStore blobs)
     {
         for (var i = 0; i < 200; i++)
         {
             var verify = await (await tenant.Admin.Client.GetAsync("/api/v1/audit/verify")).JsonAsync();
-            if (verify.GetProperty("anchored").GetBoolean() && verify.GetProperty("unanchoredEvents").GetInt64() == 0)
+            if (verify.GetProperty("anchored").GetBoolean() && verify.GetProperty("unanchoredEvents").GetInt64() == 0 && verify.GetProperty("unchained").GetInt64() == 0)
             {
                 return await KeysAsync(blobs, tenant.Id);
             }

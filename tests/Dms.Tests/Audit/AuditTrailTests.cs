@@ -37,6 +37,7 @@ public sealed class AuditTrailTests(ApprovalFixture f) : IClassFixture<ApprovalF
         await (await ApprovalFixture.ApproveAsync(f.Admin, approvalId)).ShouldHaveStatusAsync(HttpStatusCode.OK);
         await f.WaitForStatusAsync(approvalId, "Executed");
         await (await f.Admin.Client.PostAsync($"/api/v1/documents/{documentId}/restore", null)).ShouldHaveStatusAsync(HttpStatusCode.OK);
+        await AuditChainWait.ChainedAsync(f.Admin.Client);
 
         var events = await EventsAsync();
         var actions = events.Select(e => e.GetProperty("action").GetString()).ToList();
@@ -73,6 +74,7 @@ public sealed class AuditTrailTests(ApprovalFixture f) : IClassFixture<ApprovalF
         {
             await f.UploadAsync(f.Member, $"page {i}");
         }
+        await AuditChainWait.ChainedAsync(f.Admin.Client);
         var first = await (await f.Admin.Client.GetAsync("/api/v1/audit?limit=2")).JsonAsync();
         var cursor = first.GetProperty("nextCursor").GetString().ShouldNotBeNull();
         var second = await (await f.Admin.Client.GetAsync($"/api/v1/audit?limit=2&cursor={cursor}")).JsonAsync();
@@ -87,6 +89,7 @@ public sealed class AuditTrailTests(ApprovalFixture f) : IClassFixture<ApprovalF
     public async Task Export_streams_csv_and_ndjson_of_the_whole_trail()
     {
         await f.UploadAsync(f.Member, "exported");
+        await AuditChainWait.ChainedAsync(f.Admin.Client);
         var total = (await EventsAsync()).Count;
         using var ndjson = await f.Admin.Client.GetAsync("/api/v1/audit/export?format=ndjson");
         await ndjson.ShouldHaveStatusAsync(HttpStatusCode.OK);
@@ -157,7 +160,7 @@ public sealed class AuditVerifyTests(TenantFixture fixture) : IClassFixture<Tena
             using var upload = await tenant.Admin.Client.PostAsync("/api/v1/documents", Uploads.Form($"v{i}.txt", Uploads.Text($"v{i}")));
             upload.EnsureSuccessStatusCode();
         }
-        var verify = await (await tenant.Admin.Client.GetAsync("/api/v1/audit/verify")).JsonAsync();
+        var verify = await AuditChainWait.ChainedAsync(tenant);
         verify.GetProperty("valid").GetBoolean().ShouldBeTrue();
         var checkedCount = verify.GetProperty("checked").GetInt64();
         checkedCount.ShouldBeGreaterThanOrEqualTo(4);

@@ -9,13 +9,17 @@ using Microsoft.AspNetCore.Mvc;
 
 namespace Dms.Modules.Audit;
 
+/// <summary>
+/// One audit event. A <see cref="Pending"/> event is recorded (what it describes committed) but not yet chained: it has
+/// no <see cref="Seq"/> or <see cref="Hash"/> until the chainer seals it, usually well within a second (ADR 0038).
+/// </summary>
 internal sealed record AuditEventResponse(
-    Guid Id, long Seq, DateTime OccurredAt, string ActorType, Guid? ActorId, string ActorLabel, string Action, string EntityType,
-    string? EntityId, JsonElement? Data, string? ClientIp, string? UserAgent, string? CorrelationId, string Hash);
+    Guid Id, long? Seq, DateTime OccurredAt, string ActorType, Guid? ActorId, string ActorLabel, string Action, string EntityType,
+    string? EntityId, JsonElement? Data, string? ClientIp, string? UserAgent, string? CorrelationId, string? Hash, bool Pending);
 
 /// <summary>
-/// <c>GET /audit</c> (filter, newest first), <c>GET /audit/export?format=csv|ndjson</c> (the whole filtered trail,
-/// streamed oldest first) and <c>GET /audit/verify</c> (walks the tenant's hash chain). Admins and Auditors only.
+/// <c>GET /audit</c> (filter, newest first: pending events before chained ones), <c>GET /audit/export?format=csv|ndjson</c>
+/// (the whole filtered trail, streamed oldest first: the chain in seq order, then the pending events) and <c>GET /audit/verify</c> (walks the tenant's hash chain). Admins and Auditors only.
 /// </summary>
 internal static class AuditEndpoints
 {
@@ -39,7 +43,7 @@ internal static class AuditEndpoints
         await using var writer = new StreamWriter(http.Response.Body, new UTF8Encoding(false), 65536);
         if (kind == "csv")
         {
-            await writer.WriteLineAsync("seq,occurred_at,actor_type,actor_id,actor_label,action,entity_type,entity_id,data,client_ip,user_agent,correlation_id,hash,id");
+            await writer.WriteLineAsync("seq,occurred_at,actor_type,actor_id,actor_label,action,entity_type,entity_id,data,client_ip,user_agent,correlation_id,hash,id,pending");
         }
         await foreach (var row in events.ReadAllAsync(ct))
         {
@@ -47,9 +51,9 @@ internal static class AuditEndpoints
             {
                 await writer.WriteLineAsync(string.Join(',', new[]
                 {
-                    row.Seq.ToString(CultureInfo.InvariantCulture), row.OccurredAt.ToString("O", CultureInfo.InvariantCulture), row.ActorType,
+                    row.Seq?.ToString(CultureInfo.InvariantCulture) ?? "", row.OccurredAt.ToString("O", CultureInfo.InvariantCulture), row.ActorType,
                     row.ActorId?.ToString() ?? "", row.ActorLabel, row.Action, row.EntityType, row.EntityId ?? "", row.DataText ?? "",
-                    row.ClientIp ?? "", row.UserAgent ?? "", row.CorrelationId ?? "", row.Hash, row.Id.ToString(),
+                    row.ClientIp ?? "", row.UserAgent ?? "", row.CorrelationId ?? "", row.Hash ?? "", row.Id.ToString(), row.Pending ? "true" : "false",
                 }.Select(Csv)));
             }
             else

@@ -7,7 +7,7 @@ namespace Dms.Modules.Audit;
 
 internal static class AuditModule
 {
-    /// <summary>Checkpoint signing and store; worker nodes also anchor every tenant's chain head periodically (ADR 0012).</summary>
+    /// <summary>Checkpoint signing and store; every node chains recorded events (ADR 0038), worker nodes also anchor every tenant's chain head periodically (ADR 0012).</summary>
     public static IServiceCollection AddAudit(this IServiceCollection services, bool runBackgroundWork)
     {
         services.AddSingleton<AuditTrail>();
@@ -15,6 +15,9 @@ internal static class AuditModule
         services.AddSingleton<AuditCheckpointKey>();
         services.AddSingleton<AuditCheckpoints>();
         services.AddHandlersFrom(typeof(AuditModule).Namespace!);
+        // Every node chains (ADR 0038): recorded events must not wait for a worker node to exist.
+        services.AddSingleton<AuditChainer>();
+        services.AddHostedService(sp => sp.GetRequiredService<AuditChainer>());
         if (runBackgroundWork)
         {
             services.AddHostedService<AuditCheckpointService>();

@@ -12,11 +12,13 @@ internal sealed record CheckpointSummary(long Sequence, string? At);
 /// link does not match), <c>head_mismatch</c> (the head disagrees with the last event), <c>truncated</c> (the
 /// chain ends before its newest checkpoint), <c>tail_rewritten</c> (the chain was recomputed: its hash at the
 /// checkpoint differs from the signed one), <c>checkpoint_invalid</c> (the newest checkpoint's signature does
-/// not verify, or it is malformed).
+/// not verify, or it is malformed). <c>Unchained</c> counts events recorded but not yet chained (ADR 0038), and
+/// <c>OldestUnchainedSeconds</c> says how long the oldest of them has waited: they are not part of the chain yet, so
+/// they never make it invalid; a growing tail means the chainers are behind or stopped.
 /// </summary>
 internal sealed record AuditVerifyResponse(
     bool Valid, long Checked, Guid? FirstBrokenEventId, long? FirstBrokenSeq, bool Anchored, CheckpointSummary? Checkpoint,
-    long UnanchoredEvents, string? Problem);
+    long UnanchoredEvents, string? Problem, long Unchained = 0, double? OldestUnchainedSeconds = null);
 
 internal static class AuditVerification
 {
@@ -26,12 +28,17 @@ internal static class AuditVerification
         var stored = await checkpoints.LatestAsync(tenant, ct);
         var anchor = stored?.Checkpoint;
         await using var conn = await dataSource.OpenConnectionAsync(ct);
-        await using var tx = await conn.BeginTransactionAsync(ct);
+        // One snapshot for the walk, the head and the pending tail: a batch chained meanwhile is either wholly in it or not.
+        await using var tx = await conn.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
         await Db.EnterTenantAsync(conn, tx, tenant, ct);
+        var (unchained, oldestSeconds) = await conn.QuerySingleAsync<(long, double?)>(new CommandDefinition("""
+            SELECT count(*), extract(epoch FROM clock_timestamp() - min(occurred_at))::float8
+            FROM audit_events WHERE tenant_id = @tenant AND seq IS NULL
+            """, new { tenant }, tx, cancellationToken: ct));
         // The database recomputes each link with the same function that made it; this walks them in order.
         await using var reader = await conn.ExecuteReaderAsync(new CommandDefinition("""
             SELECT e.id, e.seq, e.prev_hash, e.hash, audit_link(e.prev_hash, e) AS recomputed
-            FROM audit_events e WHERE e.tenant_id = @tenant ORDER BY e.seq
+            FROM audit_events e WHERE e.tenant_id = @tenant AND e.seq IS NOT NULL ORDER BY e.seq
             """, new { tenant }, tx, cancellationToken: ct));
         var expectedPrev = new string('0', 64);
         long expectedSeq = 1, checkedCount = 0;
@@ -41,7 +48,7 @@ internal static class AuditVerification
             var (id, seq, prev, hash, recomputed) = (reader.GetGuid(0), reader.GetInt64(1), reader.GetString(2), reader.GetString(3), reader.GetString(4));
             if (seq != expectedSeq || prev != expectedPrev || hash != recomputed)
             {
-                return new AuditVerifyResponse(false, checkedCount, id, seq, false, Summary(stored, tenant), 0, "broken_link");
+                return new AuditVerifyResponse(false, checkedCount, id, seq, false, Summary(stored, tenant), 0, "broken_link") with { Unchained = unchained, OldestUnchainedSeconds = oldestSeconds };
             }
             if (seq == stored?.KeySequence)
             {
@@ -58,26 +65,26 @@ internal static class AuditVerification
         var headOk = head is null ? checkedCount == 0 : head.Value.LastSeq == checkedCount && head.Value.LastHash == expectedPrev;
         if (!headOk)
         {
-            return new AuditVerifyResponse(false, checkedCount, null, checkedCount + 1, false, Summary(stored, tenant), 0, "head_mismatch");
+            return new AuditVerifyResponse(false, checkedCount, null, checkedCount + 1, false, Summary(stored, tenant), 0, "head_mismatch") with { Unchained = unchained, OldestUnchainedSeconds = oldestSeconds };
         }
         if (stored is null)
         {
-            return new AuditVerifyResponse(true, checkedCount, null, null, false, null, checkedCount, null);
+            return new AuditVerifyResponse(true, checkedCount, null, null, false, null, checkedCount, null, unchained, oldestSeconds);
         }
         if (!stored.IsTrusted(tenant) || anchor is null)
         {
-            return new AuditVerifyResponse(false, checkedCount, null, null, false, Summary(stored, tenant), 0, "checkpoint_invalid");
+            return new AuditVerifyResponse(false, checkedCount, null, null, false, Summary(stored, tenant), 0, "checkpoint_invalid") with { Unchained = unchained, OldestUnchainedSeconds = oldestSeconds };
         }
         // A consistent chain that is shorter than, or differs at, what was signed earlier was cut or recomputed.
         if (checkedCount < anchor.Sequence)
         {
-            return new AuditVerifyResponse(false, checkedCount, null, checkedCount + 1, false, Summary(stored, tenant), 0, "truncated");
+            return new AuditVerifyResponse(false, checkedCount, null, checkedCount + 1, false, Summary(stored, tenant), 0, "truncated") with { Unchained = unchained, OldestUnchainedSeconds = oldestSeconds };
         }
         if (hashAtCheckpoint != anchor.Hash)
         {
-            return new AuditVerifyResponse(false, checkedCount, null, null, false, Summary(stored, tenant), 0, "tail_rewritten");
+            return new AuditVerifyResponse(false, checkedCount, null, null, false, Summary(stored, tenant), 0, "tail_rewritten") with { Unchained = unchained, OldestUnchainedSeconds = oldestSeconds };
         }
-        return new AuditVerifyResponse(true, checkedCount, null, null, true, Summary(stored, tenant), checkedCount - anchor.Sequence, null);
+        return new AuditVerifyResponse(true, checkedCount, null, null, true, Summary(stored, tenant), checkedCount - anchor.Sequence, null, unchained, oldestSeconds);
     }
 
     // An untrusted checkpoint's fields are whatever its forger wrote: only its place in the store is reported.

@@ -8,10 +8,13 @@ using Microsoft.AspNetCore.WebUtilities;
 
 namespace Dms.Pages.Admin;
 
-internal sealed record VerifyResult(bool Valid, long Checked, Guid? FirstBrokenEventId, long? FirstBrokenSeq, bool Anchored = false, string? Problem = null)
+internal sealed record VerifyResult(bool Valid, long Checked, Guid? FirstBrokenEventId, long? FirstBrokenSeq, bool Anchored = false, string? Problem = null,
+    long Unchained = 0)
 {
     /// <summary>What an auditor reads; the problem codes are the API's (docs/api.md).</summary>
-    public string Message => Problem switch
+    public string Message => Verdict + (Unchained > 0 ? $" {Unchained} newer events are recorded and not yet chained." : "");
+
+    private string Verdict => Problem switch
     {
         null when Anchored => $"The chain is intact and matches its signed checkpoint: {Checked} events checked.",
         null => $"The chain is intact: {Checked} events checked (no signed checkpoint yet).",
@@ -60,7 +63,7 @@ internal sealed class AuditModel(Db db) : UiPage
     public async Task<IActionResult> OnGetVerifyAsync([FromServices] VerifyAuditChainHandler verify, [FromServices] ListAuditEventsHandler list, CancellationToken ct)
     {
         var chain = await verify.HandleAsync(new VerifyAuditChain(), Me, ct);
-        Verified = new VerifyResult(chain.Valid, chain.Checked, chain.FirstBrokenEventId, chain.FirstBrokenSeq, chain.Anchored, chain.Problem);
+        Verified = new VerifyResult(chain.Valid, chain.Checked, chain.FirstBrokenEventId, chain.FirstBrokenSeq, chain.Anchored, chain.Problem, chain.Unchained);
         return await OnGetAsync(list, ct);
     }
 

@@ -193,6 +193,15 @@ internal sealed class AuditOptions
 
     /// <summary>Keys that signed older checkpoints, still accepted when verifying after a rotation.</summary>
     public List<string> PreviousCheckpointKeys { get; set; } = [];
+
+    /// <summary>
+    /// How often each node's audit chainer looks for tenants with events not yet chained (ADR 0038), besides being woken
+    /// by every recording transaction's notification: what a crashed node or a lost notification left is chained by then.
+    /// </summary>
+    public TimeSpan ChainInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Most events one chaining transaction seals (a tenant's larger backlog takes several in a row).</summary>
+    public int ChainBatchSize { get; set; } = 500;
 }
 
 internal sealed class SecurityOptions

@@ -16,6 +16,9 @@ internal sealed class TestingOptions
 
     /// <summary>The process kills itself right after a billing webhook event is stored and committed, before it is applied.</summary>
     public bool KillAfterBillingEventStored { get; set; }
+
+    /// <summary>The process kills itself while chaining audit events: after sealing a batch, before committing it.</summary>
+    public bool KillWhileChainingAudit { get; set; }
 }
 
 /// <summary>Crash tests' hook: dies like a SIGKILL at a chosen point, with what was committed committed.</summary>
@@ -44,6 +47,15 @@ internal sealed class FaultInjection(Microsoft.Extensions.Options.IOptions<Confi
         if (Settings.KillAfterBillingEventStored)
         {
             Die($"storing billing event {eventId}");
+        }
+    }
+
+    /// <summary>Called by the audit chainer with a batch sealed in its still open transaction.</summary>
+    public void AuditBatchSealed(Guid tenant, int events)
+    {
+        if (Settings.KillWhileChainingAudit)
+        {
+            Die($"sealing {events} audit events of tenant {tenant} (not committed)");
         }
     }
 

@@ -11,7 +11,13 @@ internal sealed record AuditFilter(string? Actor, string? Action, string? Entity
 internal sealed class AuditEventRow
 {
     public Guid Id { get; init; }
-    public long Seq { get; init; }
+
+    /// <summary>Null while the event is pending: recorded, not yet chained (ADR 0038).</summary>
+    public long? Seq { get; init; }
+
+    /// <summary>The order events were recorded in (null for events chained before ADR 0038); keys the pending part of a list.</summary>
+    public long? Recorded { get; init; }
+
     public DateTime OccurredAt { get; init; }
     public string ActorType { get; init; } = "";
     public Guid? ActorId { get; init; }
@@ -23,16 +29,18 @@ internal sealed class AuditEventRow
     public string? ClientIp { get; init; }
     public string? UserAgent { get; init; }
     public string? CorrelationId { get; init; }
-    public string Hash { get; init; } = "";
+    public string? Hash { get; init; }
+
+    public bool Pending => Seq is null;
 
     public AuditEventResponse ToResponse() => new(Id, Seq, OccurredAt, ActorType, ActorId, ActorLabel, Action, EntityType, EntityId,
-        DataText is null ? null : JsonDocument.Parse(DataText).RootElement.Clone(), ClientIp, UserAgent, CorrelationId, Hash);
+        DataText is null ? null : JsonDocument.Parse(DataText).RootElement.Clone(), ClientIp, UserAgent, CorrelationId, Hash, Pending);
 }
 
 /// <summary>The filters the list and the export share, and the SQL they make.</summary>
 internal static class AuditEventQuery
 {
-    public const string Columns = "id, seq, occurred_at, actor_type, actor_id, actor_label, action, entity_type, entity_id, data::text AS data_text, client_ip, user_agent, correlation_id, hash";
+    public const string Columns = "id, seq, occurred_at, actor_type, actor_id, actor_label, action, entity_type, entity_id, data::text AS data_text, client_ip, user_agent, correlation_id, hash, recorded";
 
     public static AuditFilter Parse(string? actor, string? action, string? entityId, string? from, string? to)
     {

@@ -8,7 +8,7 @@ using Npgsql;
 
 namespace Dms.Modules.Audit.Events;
 
-/// <summary>The whole filtered trail, oldest first.</summary>
+/// <summary>The whole filtered trail, oldest first: the chain in seq order, then the pending events in the order they were recorded.</summary>
 internal sealed record ExportAuditEvents(string? Actor, string? Action, string? EntityId, string? From, string? To);
 
 /// <summary>
@@ -47,7 +47,7 @@ internal sealed class ExportAuditEventsHandler(NpgsqlDataSource dataSource) : IH
         {
             tx = await conn.BeginTransactionAsync(ct);
             await Db.EnterTenantAsync(conn, tx, me.TenantId, ct);
-            var reader = await conn.ExecuteReaderAsync(new CommandDefinition($"SELECT {AuditEventQuery.Columns} FROM audit_events WHERE {where} ORDER BY seq", p, tx,
+            var reader = await conn.ExecuteReaderAsync(new CommandDefinition($"SELECT {AuditEventQuery.Columns} FROM audit_events WHERE {where} ORDER BY seq NULLS LAST, recorded", p, tx,
                 flags: CommandFlags.None, cancellationToken: ct));
             return new AuditEventStream(conn, tx, reader);
         }
