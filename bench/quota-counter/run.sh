@@ -9,6 +9,7 @@
 #      statements with THINK_MS of client time between them (the rest of the upload's transaction), then COMMIT.
 # Usage: bench/quota-counter/run.sh [clients=16] [seconds=30] [round_trips=10] [think_ms=2]
 set -euo pipefail
+FOLD_AT=${FOLD_AT:-256}  # StorageUsage.FoldAt
 CLIENTS=${1:-16}; SECONDS_=${2:-30}; ROUND_TRIPS=${3:-10}; THINK_MS=${4:-2}
 BIN=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)")
 DIR=$(mktemp -d /tmp/quota-counter.XXXXXX); chmod 777 "$DIR"
@@ -68,8 +69,7 @@ rest() { for _ in $(seq "$ROUND_TRIPS"); do printf 'SELECT 1;\n\\sleep %s ms\n' 
 {
   echo 'BEGIN;'
   echo 'SELECT 1 FROM after.storage_usage WHERE tenant_id = 1 FOR UPDATE;'
-  echo 'SELECT count(*) >= 256 AS fold FROM (SELECT 1 FROM after.storage_usage_deltas WHERE tenant_id = 1) d \gset'
-  echo 'SELECT (SELECT used_bytes + reserved_bytes FROM after.storage_usage WHERE tenant_id = 1) + (SELECT coalesce(sum(used_delta + reserved_delta), 0) FROM after.storage_usage_deltas WHERE tenant_id = 1);'
+  echo "SELECT (SELECT used_bytes + reserved_bytes FROM after.storage_usage WHERE tenant_id = 1) + coalesce(sum(used_delta + reserved_delta), 0) AS total, count(*) >= $FOLD_AT AS fold FROM after.storage_usage_deltas WHERE tenant_id = 1 \\gset"
   echo '\if :fold'
   echo 'SELECT after.storage_usage_fold(1);'
   echo '\endif'
