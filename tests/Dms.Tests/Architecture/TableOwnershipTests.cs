@@ -28,6 +28,7 @@ public sealed class TableOwnershipTests
         ["document_versions"] = "Documents",
         ["upload_sessions"] = "Documents",
         ["storage_usage"] = "Documents",
+        ["storage_usage_deltas"] = "Documents",
         ["version_texts"] = "Documents",
         ["document_search"] = "Documents",
         ["search_settings"] = "Documents",

@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Dms.Modules.Approvals.Retention;
+using Dms.Modules.Documents;
 using Dms.Modules.Documents.Reconciliation;
 using Dms.Tests.Infrastructure;
 using Npgsql;
@@ -15,8 +16,9 @@ namespace Dms.Tests.Quota;
 
 /// <summary>
 /// The storage quota of a plan, held exactly (issue 17 item 3, ADR 0032): uploads reserve before they store, under the
-/// tenant's counter row lock, and settle or release at the end; the counter always equals the rows it sums. Every test
-/// makes a tenant of its own, as each needs its own quota and counter.
+/// tenant's counter row lock, and settle or release at the end; the counter (base row plus deltas, ADR 0039) always equals
+/// the rows it sums, and only reservations lock it. Every test makes a tenant of its own, as each needs its own quota and
+/// counter.
 /// </summary>
 public sealed class StorageQuotaTests(ITestOutputHelper output)
 {
@@ -181,10 +183,12 @@ public sealed class StorageQuotaTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// An upload commits in the order "its session's row, then the tenant's counter" (the version insert's trigger). The
-    /// reconciler must keep that order: it expires many sessions in one statement, whose counter updates are AFTER triggers
-    /// run at the end of the statement, so every session row is locked before the counter is. A reconciler taking the
-    /// counter first deadlocks with the upload (40P01, seen when this test was written against that change).
+    /// Written when an upload committed in the order "its session's row, then the tenant's counter row" (the version
+    /// insert's trigger, ADR 0032). Since ADR 0039 the trigger appends a delta instead, but the reconciler's fold locks the
+    /// counter's base row, so the order still matters: the reconciler expires many sessions in one statement and folds
+    /// in a transaction of its own, never holding the base row while it waits for a session's row. A reconciler taking
+    /// the counter first deadlocks with a transaction like this one (40P01, seen when this test was written against that
+    /// change).
     /// </summary>
     [Fact]
     public async Task Expiring_sessions_never_deadlocks_with_an_upload_committing_one_of_them()
@@ -228,6 +232,78 @@ public sealed class StorageQuotaTests(ITestOutputHelper output)
         var after = await CounterAsync(tenant);
         after.ShouldBeConsistent();
         after.Reserved.ShouldBe(0);
+    }
+
+    /// <summary>
+    /// The point of ADR 0039: a transaction that moved the counter (as an upload's last transaction does from its version
+    /// insert's trigger, early on) and has not committed yet holds nothing another upload waits for. With the counter
+    /// updated in place (ADR 0032) the upload below queued behind it until it ended.
+    /// </summary>
+    [Fact]
+    public async Task An_upload_is_not_held_up_by_a_transaction_that_moved_the_counter_and_has_not_committed()
+    {
+        var tenant = await NewTenantAsync();
+        await tenant.App.GivePlanAsync(tenant, storageBytes: 1_000_000);
+        await UploadAsync(tenant.Admin, "first.txt", TextFile(10_000));
+
+        await using var settling = await OwnerAsync(tenant);
+        await using var tx = await settling.BeginTransactionAsync();
+        await using (var add = new NpgsqlCommand("SELECT storage_usage_add(@t, 20000, 0)", settling, tx))
+        {
+            add.Parameters.AddWithValue("t", tenant.Id);
+            await add.ExecuteNonQueryAsync();
+        }
+        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            var upload = tenant.Admin.Client.PostAsync("/api/v1/documents", Form("meanwhile.txt", TextFile(10_000)), timeout.Token);
+            var finished = await Task.WhenAny(upload, Task.Delay(TimeSpan.FromSeconds(30)));
+            (finished == upload).ShouldBeTrue("the upload waited 30 s for the open transaction's counter change");
+            using var response = await upload;
+            await response.ShouldHaveStatusAsync(HttpStatusCode.Created);
+        }
+        await tx.RollbackAsync();
+        var counter = await CounterAsync(tenant);
+        counter.ShouldBeConsistent();
+        (counter.Used, counter.Reserved).ShouldBe((20_000L, 0L));
+    }
+
+    [Fact]
+    public async Task Deltas_are_folded_into_the_base_row_by_the_reconciler_and_by_a_reservation_and_a_negative_sum_fails_the_fold()
+    {
+        var tenant = await NewTenantAsync();
+        await tenant.App.GivePlanAsync(tenant, storageBytes: 1_000_000);
+        await UploadAsync(tenant.Admin, "one.txt", TextFile(10_000));
+        (await DeltasAsync(tenant)).ShouldBeGreaterThan(0, "the triggers append deltas");
+        (await BaseRowAsync(tenant)).ShouldBe((0L, 0L), "nothing folded yet");
+
+        // A tenant that piled up deltas (zero-sum here, as settled uploads are) has them folded by the reconciler.
+        await PileUpAsync(tenant, StorageUsage.FoldAt);
+        await ReconcileAsync(tenant);
+        (await DeltasAsync(tenant)).ShouldBe(0);
+        (await BaseRowAsync(tenant)).ShouldBe((10_000L, 0L));
+        (await CounterAsync(tenant)).ShouldBeConsistent();
+
+        // ...and by the next reservation, which holds the base row anyway.
+        await PileUpAsync(tenant, StorageUsage.FoldAt);
+        await UploadAsync(tenant.Admin, "two.txt", TextFile(10_000));
+        (await DeltasAsync(tenant)).ShouldBeLessThan(10, "only the deltas of the upload's steps after its reservation");
+        (await BaseRowAsync(tenant)).Used.ShouldBe(10_000L);
+        var counter = await CounterAsync(tenant);
+        counter.ShouldBeConsistent();
+        (counter.Used, counter.Reserved).ShouldBe((20_000L, 0L));
+
+        // A counting bug (bytes taken away that were never counted) fails the fold instead of being folded in.
+        await OwnerSqlAsync(tenant, "INSERT INTO storage_usage_deltas (tenant_id, used_delta, reserved_delta) VALUES (@t, -1000000, 0)", ("t", tenant.Id));
+        var before = await DeltasAsync(tenant);
+        var failed = await Should.ThrowAsync<PostgresException>(() => OwnerScalarAsync<long>(tenant, "SELECT storage_usage_fold(@t)", ("t", tenant.Id)));
+        failed.SqlState.ShouldBe(PostgresErrorCodes.CheckViolation);
+        (await DeltasAsync(tenant)).ShouldBe(before, "the failed fold moved nothing");
+        using (var refused = await tenant.Admin.Client.GetAsync("/api/v1/tenant/usage"))
+        {
+            refused.IsSuccessStatusCode.ShouldBeFalse("a negative counter is not shown as a usage");
+        }
+        await OwnerSqlAsync(tenant, "DELETE FROM storage_usage_deltas WHERE tenant_id = @t AND used_delta = -1000000", ("t", tenant.Id));
+        (await CounterAsync(tenant)).ShouldBeConsistent();
     }
 
     [Fact]
@@ -395,7 +471,7 @@ public sealed class StorageQuotaTests(ITestOutputHelper output)
         }
     }
 
-    /// <summary>The tenant's counter row and, next to it, the sums it must equal.</summary>
+    /// <summary>The tenant's counter (base row plus deltas) and, next to it, the sums it must equal.</summary>
     internal sealed record Counter(long Used, long Reserved, long VersionBytes, long SessionBytes)
     {
         public void ShouldBeConsistent()
@@ -405,12 +481,28 @@ public sealed class StorageQuotaTests(ITestOutputHelper output)
         }
     }
 
+    private static Task<long> DeltasAsync(TestTenant tenant) =>
+        OwnerScalarAsync<long>(tenant, "SELECT count(*) FROM storage_usage_deltas WHERE tenant_id = @t", ("t", tenant.Id));
+
+    private static async Task<(long Used, long Reserved)> BaseRowAsync(TestTenant tenant) =>
+        (await OwnerScalarAsync<long>(tenant, "SELECT coalesce((SELECT used_bytes FROM storage_usage WHERE tenant_id = @t), 0)", ("t", tenant.Id)),
+         await OwnerScalarAsync<long>(tenant, "SELECT coalesce((SELECT reserved_bytes FROM storage_usage WHERE tenant_id = @t), 0)", ("t", tenant.Id)));
+
+    /// <summary>Appends <paramref name="count"/> deltas that sum to nothing (pairs of +1 and -1 used byte), as a busy tenant's settled uploads do.</summary>
+    private static Task PileUpAsync(TestTenant tenant, int count) =>
+        OwnerSqlAsync(tenant, """
+            INSERT INTO storage_usage_deltas (tenant_id, used_delta, reserved_delta)
+            SELECT @t, CASE WHEN i % 2 = 0 THEN 1 ELSE -1 END, 0 FROM generate_series(1, @n) i
+            """, ("t", tenant.Id), ("n", count + count % 2));
+
     private static async Task<Counter> CounterAsync(TestTenant tenant)
     {
         await using var conn = await OwnerAsync(tenant);
         await using var cmd = new NpgsqlCommand("""
-            SELECT coalesce((SELECT used_bytes FROM storage_usage WHERE tenant_id = @t), 0),
-                   coalesce((SELECT reserved_bytes FROM storage_usage WHERE tenant_id = @t), 0),
+            SELECT coalesce((SELECT used_bytes FROM storage_usage WHERE tenant_id = @t), 0)
+                     + (SELECT coalesce(sum(used_delta), 0)::bigint FROM storage_usage_deltas WHERE tenant_id = @t),
+                   coalesce((SELECT reserved_bytes FROM storage_usage WHERE tenant_id = @t), 0)
+                     + (SELECT coalesce(sum(reserved_delta), 0)::bigint FROM storage_usage_deltas WHERE tenant_id = @t),
                    (SELECT coalesce(sum(v.size), 0)::bigint FROM document_versions v JOIN documents d ON d.tenant_id = v.tenant_id AND d.id = v.document_id
                     WHERE v.tenant_id = @t AND d.status <> 'Purged'),
                    (SELECT coalesce(sum(reserved_bytes), 0)::bigint FROM upload_sessions WHERE tenant_id = @t)

@@ -10,7 +10,7 @@ using Npgsql;
 
 namespace Dms.Modules.Documents.Reconciliation;
 
-internal sealed record ReconcileReport(int Tenants, int SessionsExpired, int SessionBlobsRemoved, int OrphansRemoved, bool Skipped, int ReservationsReleased = 0);
+internal sealed record ReconcileReport(int Tenants, int SessionsExpired, int SessionBlobsRemoved, int OrphansRemoved, bool Skipped, int ReservationsReleased = 0, long DeltasFolded = 0);
 
 /// <summary>
 /// Keeps storage and database in step: removes what expired, aborted or failed upload sessions left, and
@@ -19,7 +19,9 @@ internal sealed record ReconcileReport(int Tenants, int SessionsExpired, int Ses
 /// every writer registers its key (as a pending session) before the first byte is stored, so a
 /// referenced blob is never removed, however small the grace period. Sessions that ended give their storage
 /// reservation back as they end (by trigger, expiry included); a completed session whose bytes neither became a version
-/// nor are held by an open replace request has its reservation released here.
+/// nor are held by an open replace request has its reservation released here. A tenant whose storage counter gathered
+/// <see cref="StorageUsage.FoldAt"/> deltas has them folded into its base row (ADR 0039), for tenants that stopped
+/// uploading (purges and releases append deltas too) and whose reads would otherwise sum them for ever.
 /// </summary>
 internal sealed class StorageReconciler(Db db, IBlobStore blobs, IOptions<DmsOptions> options,
     TimeProvider clock, ILogger<StorageReconciler> logger)
@@ -34,6 +36,7 @@ internal sealed class StorageReconciler(Db db, IBlobStore blobs, IOptions<DmsOpt
     {
         var grace = gracePeriod ?? options.Value.Storage.OrphanGracePeriod;
         int expired = 0, sessionBlobs = 0, orphans = 0, released = 0;
+        long folded = 0;
         var tenants = await db.ForEachTenantUnderLockAsync(AdvisoryLockKey, async (tenant, token) =>
         {
             var (e, s) = await CleanSessionsAsync(tenant, token);
@@ -41,16 +44,18 @@ internal sealed class StorageReconciler(Db db, IBlobStore blobs, IOptions<DmsOpt
             expired += e;
             sessionBlobs += s;
             orphans += await RemoveOrphansAsync(tenant, grace, token);
+            // Last and in a transaction of its own: after the releases above, and holding the base row only for the fold.
+            folded += await db.InTenantAsync(tenant, (c, tx) => StorageUsage.FoldIfManyAsync(c, tx, tenant, token), token);
         }, ct);
         if (tenants is not { } count)
         {
             return new ReconcileReport(0, 0, 0, 0, Skipped: true);
         }
-        var report = new ReconcileReport(count, expired, sessionBlobs, orphans, Skipped: false, released);
+        var report = new ReconcileReport(count, expired, sessionBlobs, orphans, Skipped: false, released, folded);
         Removed.Add(sessionBlobs, new KeyValuePair<string, object?>("reason", "session"));
         Removed.Add(orphans, new KeyValuePair<string, object?>("reason", "orphan"));
-        logger.LogInformation("Storage reconciliation over {Tenants} tenants: {Expired} sessions expired, {SessionBlobs} session blobs and {Orphans} orphaned blobs removed, {Released} stale reservations released",
-            report.Tenants, report.SessionsExpired, report.SessionBlobsRemoved, report.OrphansRemoved, report.ReservationsReleased);
+        logger.LogInformation("Storage reconciliation over {Tenants} tenants: {Expired} sessions expired, {SessionBlobs} session blobs and {Orphans} orphaned blobs removed, {Released} stale reservations released, {Folded} storage counter deltas folded",
+            report.Tenants, report.SessionsExpired, report.SessionBlobsRemoved, report.OrphansRemoved, report.ReservationsReleased, report.DeltasFolded);
         return report;
     }
 
