@@ -175,6 +175,8 @@ public sealed class LargeTenantFixture : IAsyncLifetime
                    u.ids[1 + d.n % @users], 'seeded', 1, d.created_at, d.created_at + interval '7 days'
             FROM (SELECT id, created_at, row_number() OVER (ORDER BY created_at DESC) AS n FROM documents WHERE tenant_id = @tenant) d, seeded_users u
             WHERE d.n % 10 = 0 AND d.n / 10 <= @approvals;
+            -- The chainer seals pending events onto the same head: hold it while the seeded events take the next numbers.
+            SELECT last_seq FROM audit_heads WHERE tenant_id = @tenant FOR UPDATE;
             INSERT INTO audit_events (id, tenant_id, seq, occurred_at, actor_type, actor_id, actor_label, action, entity_type, entity_id, prev_hash, hash)
             SELECT gen_random_uuid(), @tenant, h.last_seq + g, now() - (@events - g) * interval '1 second', 'user',
                    u.ids[1 + g % @users], 'seeded user',
