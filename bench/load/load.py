@@ -4,6 +4,7 @@
   load.py setup     --base URL --platform-key KEY --slug SLUG                 -> JSON: tenant, users, tokens
   load.py ingest    --nodes URL[,URL] --token T --clients 16 --duration S --ids FILE
   load.py approvals --nodes URL[,URL] --requester T --approver T --ids FILE --count N --clients 16 --tenant ID
+  load.py seed      --nodes URL[,URL] --token T --ids FILE --count N          (untimed uploads up to N documents)
   load.py mixed     --nodes URL[,URL] --token T --ids FILE --clients 16 --duration S
 
 Each measuring command prints one JSON object on stdout. Every client thread keeps one keep-alive connection to one
@@ -326,6 +327,27 @@ def cmd_approvals(args):
         "requests": stats_summary}))
 
 
+def cmd_seed(args):
+    """Uploads (untimed) until the ids file holds at least --count documents: the approvals need that many."""
+    urls = [u for u in args.nodes.split(",") if u]
+    have = sum(1 for x in open(args.ids) if x.strip()) if os.path.exists(args.ids) else 0
+    missing = max(0, args.count - have)
+    ids, lock = [], threading.Lock()
+
+    def worker(i):
+        node = Node(urls[i % len(urls)], args.token)
+        for n in range(i, missing, args.clients):
+            status, body = upload(node, f"bench seed {args.tag} {n}")
+            if status == 201:
+                with lock:
+                    ids.append(json.loads(body)["id"])
+
+    run_threads(args.clients, worker)
+    with open(args.ids, "a") as f:
+        f.writelines(x + "\n" for x in ids)
+    print(json.dumps({"phase": "seed", "had": have, "uploaded": len(ids)}))
+
+
 def cmd_mixed(args):
     """80% reads (40% list, 20% search, 20% GET by id), 20% writes (10% upload, 10% metadata edit)."""
     urls = [u for u in args.nodes.split(",") if u]
@@ -397,6 +419,13 @@ def main():
     s.add_argument("--base", required=True)
     s.add_argument("--platform-key", required=True)
     s.add_argument("--slug", required=True)
+    s = sub.add_parser("seed")
+    s.add_argument("--nodes", required=True)
+    s.add_argument("--token", required=True)
+    s.add_argument("--ids", required=True)
+    s.add_argument("--count", type=int, required=True)
+    s.add_argument("--clients", type=int, default=16)
+    s.add_argument("--tag", default="")
     for name in ("ingest", "approvals", "mixed"):
         s = sub.add_parser(name)
         s.add_argument("--nodes", required=True, help="comma-separated base URLs")
@@ -415,7 +444,7 @@ def main():
             s.add_argument("--count", type=int, default=500)
             s.add_argument("--timeout", type=float, default=300)
     args = p.parse_args()
-    {"setup": cmd_setup, "ingest": cmd_ingest, "approvals": cmd_approvals, "mixed": cmd_mixed}[args.cmd](args)
+    {"setup": cmd_setup, "seed": cmd_seed, "ingest": cmd_ingest, "approvals": cmd_approvals, "mixed": cmd_mixed}[args.cmd](args)
 
 
 if __name__ == "__main__":

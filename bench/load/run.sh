@@ -172,21 +172,29 @@ wait_drained() { # the outbox (all lanes) empty and no app query running; report
 }
 export PGUSER=dms_owner PGDATABASE=dms PGPASSWORD=bench-owner  # load.py's psql: owner, FORCE RLS with app.tenant_id
 
+scrape() { # scrape <label> <start|stop>: every node's /metrics, for the per-request cost of the phase (profile.py)
+  local k; mkdir -p "$out/metrics"
+  for k in "${!app_pids[@]}"; do
+    curl -s "http://127.0.0.1:$((app_port + k - 1))/metrics" >"$out/metrics/${1// /_}.$2.node$k.prom" || true
+  done
+}
 sampler_start() { # sampler_start <label>: wait events of the app's sessions every 100 ms, and commit counters
   [ "$profile" = 1 ] || return 0
   su_psql -d dms -c "SELECT pg_stat_statements_reset()" >/dev/null
   su_psql -d postgres -tAc "SELECT '$1', 'start', extract(epoch FROM clock_timestamp()), xact_commit, xact_rollback, tup_inserted, tup_updated, blks_hit FROM pg_stat_database WHERE datname = 'dms'" >>"$out/xact.psv"
-  ( while :; do
-      su_psql -d postgres -tA -F'|' -c "SELECT '$1', state, coalesce(wait_event_type, 'CPU'), coalesce(wait_event, 'CPU') FROM pg_stat_activity WHERE usename = 'dms_app' AND state <> 'idle'" >>"$out/waits.psv" 2>/dev/null
-      sleep 0.1
-    done ) &
+  scrape "$1" start
+  # One session polls every 100 ms (a psql per sample would cost the CPU being measured); a tick row counts the samples.
+  echo "SELECT '$1', 'tick', '', '' UNION ALL SELECT '$1', state, coalesce(wait_event_type, 'CPU'), coalesce(wait_event, 'CPU') FROM pg_stat_activity WHERE usename = 'dms_app' AND state <> 'idle' \\watch 0.1" \
+    | PGPASSWORD=bench-super psql -U "$super" -d postgres -X -q -tA -F'|' >>"$out/waits.psv" 2>/dev/null &
   sampler_pid=$!
 }
 sampler_stop() { # sampler_stop <label>
   [ "$profile" = 1 ] || return 0
   kill "$sampler_pid" 2>/dev/null; wait "$sampler_pid" 2>/dev/null || true; sampler_pid=""
+  scrape "$1" stop
   su_psql -d postgres -tAc "SELECT '$1', 'stop', extract(epoch FROM clock_timestamp()), xact_commit, xact_rollback, tup_inserted, tup_updated, blks_hit FROM pg_stat_database WHERE datname = 'dms'" >>"$out/xact.psv"
   su_psql -d dms -tA -F'|' -c "SELECT '$1', calls, round(total_exec_time::numeric, 1), round(mean_exec_time::numeric, 3), rows, regexp_replace(left(query, 160), '\s+', ' ', 'g') FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'dms') ORDER BY total_exec_time DESC LIMIT 40" >>"$out/statements.psv"
+  su_psql -d dms -tA -F'|' -c "SELECT '$1', sum(calls), round(sum(total_exec_time)::numeric, 1), 0, sum(rows), 'ALL STATEMENTS' FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'dms')" >>"$out/statements.psv"
 }
 
 start_node 1
@@ -206,11 +214,15 @@ for n in "${round_list[@]}"; do
   python3 "$here/load.py" mixed --nodes "$nodes" --token "$admin_token" --clients "$clients" --duration "$warmup" --ids "$ids.warm" --tag "w$n" --seed-uploads 32 >/dev/null
   wait_drained
   memory "nodes=$n before"
+  if [ "$profile" = 1 ]; then sampler_start "idle nodes=$n"; sleep 10; sampler_stop "idle nodes=$n"; fi
 
   sampler_start "ingest nodes=$n"
   r="$(python3 "$here/load.py" ingest --nodes "$nodes" --token "$admin_token" --clients "$clients" --duration "$duration" --ids "$ids" --tag "n$n")"
   sampler_stop "ingest nodes=$n"
   emit "{\"nodes\":$n,$(machine),${r#\{}"; log "ingest: $r"
+  # The approvals take their documents from this round's uploads, the mixed load reads and edits 200 more: when ingest
+  # made too few, upload the rest (untimed).
+  log "$(python3 "$here/load.py" seed --nodes "$nodes" --token "$admin_token" --clients "$clients" --ids "$ids" --count "$((approvals + 200))" --tag "s$n")"
   wait_drained
 
   sampler_start "approvals nodes=$n"
@@ -231,5 +243,6 @@ pgbench_run "after"
 memory "end"
 python3 "$here/report.py" "$results" >"$out/results.md"
 python3 "$here/report.py" "$results" --plot "$repo/docs/benchmarks/load.png"
+[ "$profile" = 1 ] && python3 "$here/profile.py" "$out" >"$out/profile.md"
 cat "$out/results.md" >&2
 log "wrote $out/results.md, $results and docs/benchmarks/load.png"
