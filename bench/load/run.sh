@@ -2,11 +2,12 @@
 # Load benchmark (issue 18, item 6): ingest, approvals and a mixed read/write workload with 1 and 2 API nodes, beside
 # pgbench TPC-B in the same run.
 #
-#   bench/load/run.sh [--nodes 1,2] [--duration 20] [--warmup 5] [--clients 16] [--approvals 500] [--profile] [--no-build]
+#   bench/load/run.sh [--nodes 1,2] [--phases ingest,approvals,mixed] [--duration 20] [--warmup 5] [--clients 16] [--approvals 500] [--profile] [--no-build]
 #                     [--pg-port 55450] [--app-port 55490] [--out DIR] [--keep]
 #
 # --nodes     which rounds to run: "1", "2" or "1,2" (default): each round makes a fresh tenant and runs ingest,
 #             approvals and mixed against that many app processes (node k listens on app-port + k - 1).
+# --phases    which phases each round runs (default all three; e.g. "ingest" to compare uploads before/after a change).
 # --duration  seconds of ingest, of mixed and of each pgbench run; --clients concurrent clients everywhere (default 16).
 # --warmup    seconds of mixed load (not measured) at the start of each round, so JIT and pools are warm on every node.
 # --approvals delete requests created, then approved, per round (taken from that round's ingested documents).
@@ -18,17 +19,19 @@
 # phases, starts the Release app as separate process(es) sharing one data directory (blobs, signing keys) on the one
 # database, and drives it with load.py (Python 3 stdlib). Between phases it waits until the outbox is drained (text
 # extraction of the uploads runs in the background lanes) so that no phase measures the previous one's leftovers.
-# Writes DIR/results.jsonl and DIR/results.md (default DIR: bench/load/results/<UTC time>), and redraws
-# docs/benchmarks/load.png. Everything it started is stopped on exit (also on Ctrl+C or an error).
+# Writes DIR/results.jsonl, DIR/results.md and DIR/load.png (default DIR: bench/load/results/<UTC time>); a full run
+# (all phases, --nodes 1,2) also copies the plot to docs/benchmarks/load.png. Everything it started is stopped on exit
+# (also on Ctrl+C or an error).
 # Needs: dotnet, PostgreSQL 15+ server binaries, psql, pgbench, python3, gnuplot. Run as root (PostgreSQL then runs as
 # the postgres user) or as a user who may run initdb.
 set -euo pipefail
 
-rounds="1,2" duration=20 warmup=5 clients=16 approvals=500 profile=0 build=1 pg_port=55450 app_port=55490 out="" keep=0
+rounds="1,2" phases="ingest,approvals,mixed" duration=20 warmup=5 clients=16 approvals=500 profile=0 build=1 pg_port=55450 app_port=55490 out="" keep=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --nodes) rounds="$2"; shift 2 ;;
     --duration) duration="$2"; shift 2 ;;
+    --phases) phases="$2"; shift 2 ;;
     --warmup) warmup="$2"; shift 2 ;;
     --clients) clients="$2"; shift 2 ;;
     --approvals) approvals="$2"; shift 2 ;;
@@ -216,33 +219,45 @@ for n in "${round_list[@]}"; do
   memory "nodes=$n before"
   if [ "$profile" = 1 ]; then sampler_start "idle nodes=$n"; sleep 10; sampler_stop "idle nodes=$n"; fi
 
+  has() { [[ ",$phases," == *",$1,"* ]]; }
+  if has ingest; then
   sampler_start "ingest nodes=$n"
   r="$(python3 "$here/load.py" ingest --nodes "$nodes" --token "$admin_token" --clients "$clients" --duration "$duration" --ids "$ids" --tag "n$n")"
   sampler_stop "ingest nodes=$n"
   emit "{\"nodes\":$n,$(machine),${r#\{}"; log "ingest: $r"
+  wait_drained
+  fi
   # The approvals take their documents from this round's uploads, the mixed load reads and edits 200 more: when ingest
-  # made too few, upload the rest (untimed).
+  # made too few (or did not run), upload the rest (untimed).
+  if has approvals || has mixed; then
   log "$(python3 "$here/load.py" seed --nodes "$nodes" --token "$admin_token" --clients "$clients" --ids "$ids" --count "$((approvals + 200))" --tag "s$n")"
   wait_drained
+  fi
 
+  if has approvals; then
   sampler_start "approvals nodes=$n"
   r="$(python3 "$here/load.py" approvals --nodes "$nodes" --requester "$admin_token" --approver "$approver_token" --tenant "$tenant" --count "$approvals" --clients "$clients" --ids "$ids")"
   sampler_stop "approvals nodes=$n"
   emit "{\"nodes\":$n,$(machine),${r#\{}"; log "approvals: $r"
   wait_drained
+  fi
 
+  if has mixed; then
   sampler_start "mixed nodes=$n"
   r="$(python3 "$here/load.py" mixed --nodes "$nodes" --token "$admin_token" --clients "$clients" --duration "$duration" --ids "$ids" --tag "n$n")"
   sampler_stop "mixed nodes=$n"
   emit "{\"nodes\":$n,$(machine),${r#\{}"; log "mixed: $r"
   wait_drained
+  fi
   memory "nodes=$n after"
 done
 
 pgbench_run "after"
 memory "end"
 python3 "$here/report.py" "$results" >"$out/results.md"
-python3 "$here/report.py" "$results" --plot "$repo/docs/benchmarks/load.png"
+python3 "$here/report.py" "$results" --plot "$out/load.png"
+# Only a full run redraws the plot in the docs.
+if [ "$phases" = "ingest,approvals,mixed" ] && [ "$rounds" = "1,2" ]; then cp "$out/load.png" "$repo/docs/benchmarks/load.png"; fi
 [ "$profile" = 1 ] && python3 "$here/profile.py" "$out" >"$out/profile.md"
 cat "$out/results.md" >&2
-log "wrote $out/results.md, $results and docs/benchmarks/load.png"
+log "wrote $out/results.md, $results and $out/load.png"
