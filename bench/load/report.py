@@ -26,7 +26,10 @@ def fmt(v, digits=1):
 
 
 def ratio(v, base):
-    return "" if v is None or not base else f"{v / base:.2f}×"
+    if v is None or not base:
+        return ""
+    r = v / base
+    return f"{r:.3f}×" if r < 0.1 else f"{r:.2f}×"
 
 
 def table(rows):

@@ -117,7 +117,7 @@ results="$out/results.jsonl"
 : >"$results"
 emit() { echo "$1" >>"$results"; }
 machine() { printf '"uptime":"%s","loadavg":"%s"' "$(uptime | sed 's/.*up/up/')" "$(cut -d' ' -f1-3 /proc/loadavg)"; }
-emit "{\"phase\":\"meta\",\"date\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"commit\":\"$(git -C "$repo" rev-parse --short HEAD)\",\"postgres\":\"$(su_psql -d postgres -tAc 'SHOW server_version')\",\"cpu\":\"$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1) x $(nproc)\",\"memory_gib\":$(awk '/MemTotal/ {printf "%.0f", $2/1048576}' /proc/meminfo),\"duration\":$duration,\"clients\":$clients,\"approvals\":$approvals,$(machine)}"
+emit "{\"phase\":\"meta\",\"date\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"commit\":\"$(git -C "$repo" describe --always --dirty)\",\"postgres\":\"$(su_psql -d postgres -tAc 'SHOW server_version')\",\"cpu\":\"$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1) x $(nproc)\",\"memory_gib\":$(awk '/MemTotal/ {printf "%.0f", $2/1048576}' /proc/meminfo),\"duration\":$duration,\"clients\":$clients,\"approvals\":$approvals,$(machine)}"
 
 pgbench_run() { # pgbench_run <label>: TPC-B, the baseline every ratio is taken against
   local tps
