@@ -70,7 +70,7 @@ internal sealed class DocumentUploads(Db db, StreamedForms forms, DirectUploads 
             if (await UploadSessions.FinishAsync(c, tx, tenant, staged.UploadId, UploadSessionStatus.Completed, null, cleaned: false, ct) == 0)
             {
                 // Only after the session expired (a day by default) mid-upload.
-                throw new ApiProblem(StatusCodes.Status410Gone, "upload.expired", "The upload took too long and expired; send it again.");
+                throw Expired();
             }
             // The request's length was reserved while the bytes arrived; what is held from here on is the file itself
             // (a replace request holds it until it is decided; a new version's insert has already settled it to 0).
@@ -86,6 +86,31 @@ internal sealed class DocumentUploads(Db db, StreamedForms forms, DirectUploads 
         await c.ExecuteAsync(new CommandDefinition("UPDATE upload_sessions SET document_id = @documentId WHERE tenant_id = @tenant AND id = @sessionId",
             new { documentId, tenant, sessionId = staged.UploadId }, tx, cancellationToken: ct));
     }
+
+    /// <summary>
+    /// <see cref="ConsumeAsync"/> for bytes that become a new document's version 1; call it <em>before</em> inserting the
+    /// version. A streamed upload's session then only ends Completed, which leaves the storage counter alone: the version
+    /// insert's trigger settles the reservation to 0 (so <see cref="ConsumeAsync"/>'s second update would find nothing).
+    /// A direct upload's (claimed) session is ended as by <see cref="ConsumeAsync"/>, whose updates leave the counter alone too.
+    /// That keeps it out of the stretch in which the transaction holds the tenant's counter row and every other upload of
+    /// the tenant waits (docs/performance.md, "Write path: where the time goes"). The lock order stays session row, then
+    /// counter (ADR 0032).
+    /// </summary>
+    public static async Task ConsumeBeforeNewVersionAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, StagedContent staged, Guid documentId,
+        CancellationToken ct)
+    {
+        if (staged.ClaimId is not null)
+        {
+            await ConsumeAsync(c, tx, tenant, staged, documentId, ct);
+            return;
+        }
+        if (await UploadSessions.FinishAsync(c, tx, tenant, staged.UploadId, UploadSessionStatus.Completed, null, cleaned: false, ct) == 0)
+        {
+            throw Expired();
+        }
+    }
+
+    private static ApiProblem Expired() => new(StatusCodes.Status410Gone, "upload.expired", "The upload took too long and expired; send it again.");
 
     /// <summary>
     /// Streams the <c>file</c> part of a multipart body into a new version blob of <paramref name="documentId"/>, then runs

@@ -201,11 +201,12 @@ internal sealed class CompleteUploadHandler(DirectUploads uploads, AuditTrail au
                 var docTitle = string.IsNullOrEmpty(title) ? DocumentFields.TitleFromFileName(content.FileName) : title;
                 // The values were checked at creation; checked again against the type as it is now (it may have changed meanwhile).
                 var typed = await Types.DocumentTyping.ResolveAsync(c, tx, me.TenantId, session.TypeId, null, StoredValues(session), ct);
+                // Before the version insert, which takes the tenant's storage counter row until COMMIT (as in UploadDocumentHandler).
+                await DocumentUploads.ConsumeBeforeNewVersionAsync(c, tx, me.TenantId, content, session.DocumentId, ct);
                 await NewDocuments.InsertAsync(c, tx, me, new NewDocument(session.DocumentId, ws, folder, docTitle, command.Description, tags, content)
                 {
                     Typed = typed,
                 }, ct);
-                await DocumentUploads.ConsumeAsync(c, tx, me.TenantId, content, session.DocumentId, ct);
                 await audit.RecordAsync(c, tx, "document.uploaded", "document", session.DocumentId,
                     new
                     {

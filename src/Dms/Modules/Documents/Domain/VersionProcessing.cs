@@ -21,6 +21,15 @@ internal static class VersionProcessing
         await c.ExecuteAsync(new CommandDefinition(
             "INSERT INTO version_texts (tenant_id, document_id, version_number) VALUES (@tenant, @documentId, @number) ON CONFLICT DO NOTHING",
             new { tenant, documentId, number }, tx, cancellationToken: ct));
+        await EnqueueAsync(c, tx, tenant, documentId, number, ct);
+    }
+
+    /// <summary>
+    /// Only the messages: for a caller that inserts the Pending text row itself, in the batch that inserts the version
+    /// (<see cref="NewDocuments"/>). The messages do not refer to the rows, so they may be queued before them.
+    /// </summary>
+    public static async Task EnqueueAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, Guid documentId, int number, CancellationToken ct)
+    {
         var message = new VersionMessage(documentId, number);
         await Outbox.EnqueueAsync(c, tx, tenant, ExtractText, message, ct);
         await Outbox.EnqueueAsync(c, tx, tenant, RenderPreviews, message, ct);

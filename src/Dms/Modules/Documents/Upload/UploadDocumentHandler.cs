@@ -47,11 +47,13 @@ internal sealed class UploadDocumentHandler(Db db, AuditTrail audit) : IHandler<
             var (ws, folder) = await Placement.ResolveWritableAsync(c, tx, me, workspaceId, folderId, ct);
             var duplicateOf = await DuplicateCheck.CheckAsync(c, tx, me, command.DocumentId, file!.Sha256, ct);
             var typed = await Types.DocumentTyping.ResolveAsync(c, tx, me.TenantId, typeId, null, fieldChanges, ct);
+            // Everything that does not touch the tenant's storage counter comes before the version insert, which does
+            // (and holds it until COMMIT): from there on only the insert, the audit record and the answer's read remain.
+            await DocumentUploads.ConsumeBeforeNewVersionAsync(c, tx, me.TenantId, file!, command.DocumentId, ct);
             await NewDocuments.InsertAsync(c, tx, me, new NewDocument(command.DocumentId, ws, folder, title!, command.Description, tags, file!)
             {
                 Typed = typed,
             }, ct);
-            await DocumentUploads.ConsumeAsync(c, tx, me.TenantId, file!, command.DocumentId, ct);
             await audit.RecordAsync(c, tx, "document.uploaded", "document", command.DocumentId,
                 new { title, file!.FileName, file.Size, file.Sha256, file.ContentType, via = "stream", typed.TypeId, fields = Types.StoredFields.Parse(typed.Fields) }, ct: ct);
             return (await DocumentReadModel.GetAsync(c, tx, me.TenantId, command.DocumentId, ct))! with { DuplicateOf = duplicateOf };
