@@ -50,7 +50,9 @@ public sealed class StorageQuotaTests(ITestOutputHelper output)
         var answers = await Task.WhenAll(uploads);
         output.WriteLine($"200 parallel uploads: {clock.ElapsedMilliseconds} ms");
 
-        answers.Count(r => r.StatusCode == HttpStatusCode.Created).ShouldBe(150);
+        var tally = string.Join(", ", answers.GroupBy(r => $"{(int)r.StatusCode} {r.Code}").Select(g => $"{g.Count()} × {g.Key}"));
+        output.WriteLine($"answers: {tally}");
+        answers.Count(r => r.StatusCode == HttpStatusCode.Created).ShouldBe(150, $"answers: {tally}");
         answers.Where(r => r.StatusCode != HttpStatusCode.Created).ShouldAllBe(r => r.StatusCode == HttpStatusCode.RequestEntityTooLarge && r.Code == "plan.storage_exhausted");
         var counter = await CounterAsync(tenant);
         counter.ShouldBeConsistent();
