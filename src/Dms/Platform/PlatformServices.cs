@@ -76,6 +76,8 @@ internal static class PlatformServices
             return new DirectDataSource(source.Build(), owned: true);
         });
         services.AddSingleton<TenantDatabases>();
+        services.AddSingleton<Caching.INodeCache>(sp => sp.GetRequiredService<TenantDatabases>());
+        services.AddSingleton<TenantMover>();
         services.AddSingleton<ReadRouting>();
         services.AddSingleton<Db>();
         // Every role: an api node serves from the caches, a worker node's handlers may read them too (ADR 0033).

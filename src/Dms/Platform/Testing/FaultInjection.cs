@@ -16,6 +16,9 @@ internal sealed class TestingOptions
 
     /// <summary>The process kills itself right after a billing webhook event is stored and committed, before it is applied.</summary>
     public bool KillAfterBillingEventStored { get; set; }
+
+    /// <summary>A tenant move fails right after this step (copy, delta or verify) and rolls back (empty: never).</summary>
+    public string FailTenantMoveAt { get; set; } = "";
 }
 
 /// <summary>Crash tests' hook: dies like a SIGKILL at a chosen point, with what was committed committed.</summary>
@@ -44,6 +47,15 @@ internal sealed class FaultInjection(Microsoft.Extensions.Options.IOptions<Confi
         if (Settings.KillAfterBillingEventStored)
         {
             Die($"storing billing event {eventId}");
+        }
+    }
+
+    /// <summary>Called by the tenant mover after each step; throws (the mover rolls back) when the step is the chosen one.</summary>
+    public void TenantMoveStep(string step)
+    {
+        if (Settings.FailTenantMoveAt.Length > 0 && string.Equals(Settings.FailTenantMoveAt, step, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new InvalidOperationException($"fault injection: the tenant move fails after its {step} step");
         }
     }
 
