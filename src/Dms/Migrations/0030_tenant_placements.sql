@@ -16,8 +16,8 @@ CREATE TABLE tenant_placements (
 GRANT SELECT ON tenant_placements TO dms_app;
 
 -- The outbox rows of a moved tenant stay behind in this database with the rest of its rows, and its copies run in its
--- new database: the claim here leaves them alone (in a tenant's own database there are no directory rows, so it
--- claims everything, as before).
+-- new database: the claim here leaves them alone, and those of a tenant frozen for a move too (nothing of it may change
+-- once the mover copied the last changes). In a tenant's own database there are no directory rows: it claims everything.
 CREATE OR REPLACE FUNCTION outbox_claim(p_node text, p_batch integer, p_lease interval, p_max_attempts integer, p_types text[], p_only boolean)
   RETURNS TABLE (id uuid, tenant_id uuid, type text, payload text, attempts integer)
   LANGUAGE plpgsql
@@ -34,13 +34,13 @@ CREATE OR REPLACE FUNCTION outbox_claim(p_node text, p_batch integer, p_lease in
         last_error = 'The lease expired during attempt ' || m.attempts || ' (the node stopped while handling it); not retried.'
     WHERE m.status = 'Processing' AND m.locked_until < now() AND m.attempts >= p_max_attempts
       AND (m.type = ANY(coalesce(p_types, '{}'))) = p_only
-      AND NOT EXISTS (SELECT 1 FROM tenant_placements p WHERE p.tenant = m.tenant_id AND p.state = 'Moved');
+      AND NOT EXISTS (SELECT 1 FROM tenant_placements p WHERE p.tenant = m.tenant_id AND p.state IN ('Frozen', 'Moved'));
     RETURN QUERY
       WITH due AS (
         SELECT d.id FROM outbox_messages d
         WHERE ((d.status = 'Pending' AND d.available_at <= now()) OR (d.status = 'Processing' AND d.locked_until < now()))
           AND (d.type = ANY(coalesce(p_types, '{}'))) = p_only
-          AND NOT EXISTS (SELECT 1 FROM tenant_placements p WHERE p.tenant = d.tenant_id AND p.state = 'Moved')
+          AND NOT EXISTS (SELECT 1 FROM tenant_placements p WHERE p.tenant = d.tenant_id AND p.state IN ('Frozen', 'Moved'))
         ORDER BY d.available_at, d.id
         LIMIT p_batch
         FOR UPDATE SKIP LOCKED)

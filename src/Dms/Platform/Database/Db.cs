@@ -50,7 +50,7 @@ internal sealed class Db(NpgsqlDataSource dataSource, DirectDataSource direct, T
     /// trip: Npgsql sends BEGIN and the three statements together. The state is read by a statement of its own so that its
     /// snapshot is taken after the lock is granted: a writer that queued behind the mover sees the state the mover left.
     /// </summary>
-    private static async Task<TenantPlacementState> EnterTenantForWriteAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenantId, CancellationToken ct)
+    internal static async Task<TenantPlacementState> EnterTenantForWriteAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenantId, CancellationToken ct)
     {
         var p = new DynamicParameters();
         p.Add(TenantParameter, tenantId.ToString());

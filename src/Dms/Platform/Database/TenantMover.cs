@@ -67,7 +67,8 @@ internal sealed class TenantMover(
 
         // The mover's own session on the main database: it holds the mover lock for the whole move and, later, the
         // tenant's move lock. Straight to PostgreSQL (the owner's connection), as session locks need.
-        await using var session = new NpgsqlConnection(connections.Owner);
+        // Unpooled, so its session locks end with it even if an unlock is missed.
+        await using var session = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connections.Owner) { Pooling = false, ApplicationName = "dms-tenant-move" }.ConnectionString);
         await session.OpenAsync(ct);
         var tenant = await session.QuerySingleOrDefaultAsync<Guid?>(new CommandDefinition("SELECT id FROM tenants WHERE slug = @slug", new { slug }, cancellationToken: ct))
             ?? throw new TenantMoveException($"No tenant with slug '{slug}'.");
@@ -126,6 +127,14 @@ internal sealed class TenantMover(
             // Waits for every write that took the shared lock before the freeze was visible; later ones see Frozen and stop.
             await session.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_lock(@c, @k)::text",
                 new { c = TenantMoving.LockClass, k = TenantMoving.LockKey(tenant) }, commandTimeout: 0, cancellationToken: ct));
+            // The outbox claim (one statement across tenants, no move lock) may have read Home just before the freeze: its row
+            // locks are waited for here, and held until the switch so that such a claim skips the tenant's rows.
+            await using var outboxHold = new NpgsqlConnection(connections.Owner);
+            await outboxHold.OpenAsync(ct);
+            await using var outboxTx = await outboxHold.BeginTransactionAsync(ct);
+            await Db.EnterTenantAsync(outboxHold, outboxTx, tenant, ct);
+            await outboxHold.ExecuteAsync(new CommandDefinition("SELECT id FROM outbox_messages WHERE tenant_id = @tenant FOR UPDATE",
+                new { tenant }, outboxTx, commandTimeout: 0, cancellationToken: ct));
 
             progress("copying the changes made during the copy");
             await CopyDeltaAsync(source, targetConnection, schema, tenant, snapshotXmin, ct);
@@ -157,9 +166,9 @@ internal sealed class TenantMover(
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            progress($"failed ({ex.Message}); rolling back");
+            progress($"failed ({DatabaseWait.OneLine(ex)}); rolling back");
             await RollBackAsync(session, targetConnectionString, schema, tenant, frozen, actor);
-            throw ex as TenantMoveException ?? new TenantMoveException($"The move failed and was rolled back: {ex.Message}", ex);
+            throw ex as TenantMoveException ?? new TenantMoveException($"The move failed and was rolled back: {DatabaseWait.OneLine(ex)}", ex);
         }
     }
 
@@ -169,7 +178,7 @@ internal sealed class TenantMover(
     /// </summary>
     public async Task<bool> UnfreezeAsync(string slug, string actor, CancellationToken ct)
     {
-        await using var session = new NpgsqlConnection(connections.Owner);
+        await using var session = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connections.Owner) { Pooling = false, ApplicationName = "dms-tenant-unfreeze" }.ConnectionString);
         await session.OpenAsync(ct);
         var tenant = await session.QuerySingleOrDefaultAsync<Guid?>(new CommandDefinition("SELECT id FROM tenants WHERE slug = @slug", new { slug }, cancellationToken: ct))
             ?? throw new TenantMoveException($"No tenant with slug '{slug}'.");
@@ -272,8 +281,8 @@ internal sealed class TenantMover(
         }
         foreach (var table in schema.Tables)
         {
-            await PipeAsync(source, $"COPY (SELECT {table.ColumnList} FROM {table.Quoted} WHERE {table.Filter(tenant)}) TO STDOUT (FORMAT BINARY)",
-                target, $"COPY {table.Quoted} ({table.ColumnList}) FROM STDIN (FORMAT BINARY)", ct);
+            await PipeAsync(source, $"COPY (SELECT {table.ColumnList} FROM {table.Quoted} WHERE {table.Filter(tenant)}) TO STDOUT{table.Format}",
+                target, $"COPY {table.Quoted} ({table.ColumnList}) FROM STDIN{table.Format}", ct);
         }
         await AdvanceSequencesAsync(target, schema, ct);
         await CloseTablesAsync(target, schema, ct);
@@ -330,9 +339,10 @@ internal sealed class TenantMover(
         var staging = $"dms_move_{purpose}_{table.Index}";
         await target.ExecuteAsync(new CommandDefinition(
             $"CREATE TEMP TABLE {staging} ON COMMIT DROP AS SELECT {table.ColumnList} FROM {table.Quoted} WITH NO DATA", cancellationToken: ct));
-        await PipeAsync(source, $"COPY (SELECT {table.ColumnList} FROM {table.Quoted} WHERE {filter}) TO STDOUT (FORMAT BINARY)",
-            target, $"COPY {staging} ({table.ColumnList}) FROM STDIN (FORMAT BINARY)", ct);
-        var others = table.Columns.Where(c => !table.Key.Contains(c)).ToList();
+        await PipeAsync(source, $"COPY (SELECT {table.ColumnList} FROM {table.Quoted} WHERE {filter}) TO STDOUT{table.Format}",
+            target, $"COPY {staging} ({table.ColumnList}) FROM STDIN{table.Format}", ct);
+        // An identity column never changes after the insert (and cannot be set by an update).
+        var others = table.Columns.Where(c => !table.Key.Contains(c) && !table.Identity.Contains(c)).ToList();
         var conflict = doNothing || table.Key.Count == 0 || others.Count == 0
             ? (table.Key.Count == 0 ? "" : "ON CONFLICT DO NOTHING")
             : $"ON CONFLICT ({table.KeyList}) DO UPDATE SET {string.Join(", ", others.Select(c => $"{Quote(c)} = EXCLUDED.{Quote(c)}"))}";
@@ -343,6 +353,18 @@ internal sealed class TenantMover(
 
     private static async Task PipeAsync(NpgsqlConnection source, string copyOut, NpgsqlConnection target, string copyIn, CancellationToken ct)
     {
+        if (!copyOut.EndsWith("(FORMAT BINARY)", StringComparison.Ordinal))
+        {
+            using var text = await source.BeginTextExportAsync(copyOut, ct);
+            await using var into = await target.BeginTextImportAsync(copyIn, ct);
+            var buffer = new char[1 << 15];
+            int read;
+            while ((read = await text.ReadAsync(buffer, ct)) > 0)
+            {
+                await into.WriteAsync(buffer.AsMemory(0, read), ct);
+            }
+            return;
+        }
         await using var reader = await source.BeginRawBinaryCopyAsync(copyOut, ct);
         await using var writer = await target.BeginRawBinaryCopyAsync(copyIn, ct);
         await reader.CopyToAsync(writer, 1 << 16, ct);

@@ -8,8 +8,16 @@ namespace Dms.Platform.Database;
 /// sequences behind its columns, and how the tenant's rows are found (<c>tenant_id</c>, or <c>id</c> for the tenants row).
 /// </summary>
 internal sealed record TenantTable(int Index, string Name, IReadOnlyList<string> Columns, IReadOnlyList<string> Key, bool ForcedSecurity,
-    IReadOnlyList<(string Column, string Sequence)> Sequences, string TenantColumn, string? GlobalFilterSql = null)
+    IReadOnlyList<(string Column, string Sequence)> Sequences, IReadOnlyList<string> Identity, string TenantColumn, string? GlobalFilterSql = null)
 {
+    /// <summary>
+    /// Copied as text, not binary: a column holds an OID (regconfig: the search configuration dms_simple has another OID in
+    /// every database) or a composite whose binary form names type OIDs. As text they travel by name.
+    /// </summary>
+    public bool Text { get; init; }
+
+    public string Format => Text ? "" : " (FORMAT BINARY)";
+
     public string Quoted => TenantMover.Quote(Name);
     public string ColumnList => string.Join(", ", Columns.Select(TenantMover.Quote));
     public string KeyList => string.Join(", ", Key.Select(TenantMover.Quote));
@@ -82,9 +90,10 @@ internal sealed record TenantSchema(IReadOnlyList<TenantTable> Tables, IReadOnly
 
     private static async Task<TenantTable> DescribeAsync(NpgsqlConnection conn, int index, string name, bool forced, string tenantColumn, string? globalFilter, CancellationToken ct)
     {
-        var columns = (await conn.QueryAsync<(string Name, string? Sequence)>(new CommandDefinition("""
-            SELECT a.attname, pg_get_serial_sequence(quote_ident(@name), a.attname)
-            FROM pg_attribute a
+        var columns = (await conn.QueryAsync<(string Name, string? Sequence, bool Identity, bool ByName)>(new CommandDefinition("""
+            SELECT a.attname, pg_get_serial_sequence(quote_ident(@name), a.attname), a.attidentity <> '',
+                   (t.typname LIKE 'reg%' AND t.typnamespace = 'pg_catalog'::regnamespace) OR t.typtype = 'c'
+            FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
             WHERE a.attrelid = @name::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
             ORDER BY a.attnum
             """, new { name }, cancellationToken: ct))).ToList();
@@ -96,6 +105,10 @@ internal sealed record TenantSchema(IReadOnlyList<TenantTable> Tables, IReadOnly
             ORDER BY k.n
             """, new { name }, cancellationToken: ct))).ToList();
         return new TenantTable(index, name, columns.Select(c => c.Name).ToList(), key, forced,
-            columns.Where(c => c.Sequence is not null).Select(c => (c.Name, c.Sequence!)).ToList(), tenantColumn, globalFilter);
+            columns.Where(c => c.Sequence is not null).Select(c => (c.Name, c.Sequence!)).ToList(),
+            columns.Where(c => c.Identity).Select(c => c.Name).ToList(), tenantColumn, globalFilter)
+        {
+            Text = columns.Any(c => c.ByName),
+        };
     }
 }
