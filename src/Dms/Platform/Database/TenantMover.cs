@@ -274,7 +274,7 @@ internal sealed class TenantMover(
         await Db.EnterTenantAsync(source, sourceTx, tenant, ct);
         var xmin = await source.ExecuteScalarAsync<string>(new CommandDefinition("SELECT pg_snapshot_xmin(pg_current_snapshot())::text", transaction: sourceTx, cancellationToken: ct));
         await using var targetTx = await target.BeginTransactionAsync(ct);
-        await OpenTablesAsync(target, schema, tenant, ct);
+        await OpenTablesAsync(target, schema, ct);
         foreach (var global in schema.Globals)
         {
             await UpsertAsync(source, target, global, global.Filter(tenant), "global", doNothing: true, ct);
@@ -297,7 +297,7 @@ internal sealed class TenantMover(
         await using var sourceTx = await source.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
         await Db.EnterTenantAsync(source, sourceTx, tenant, ct);
         await using var targetTx = await target.BeginTransactionAsync(ct);
-        await OpenTablesAsync(target, schema, tenant, ct);
+        await OpenTablesAsync(target, schema, ct);
         foreach (var global in schema.Globals)
         {
             await UpsertAsync(source, target, global, global.Filter(tenant), "global", doNothing: true, ct);
@@ -376,9 +376,8 @@ internal sealed class TenantMover(
     /// index, tags, storage counters) are copied rather than recomputed and nothing counts twice. ALTER TABLE locks the
     /// tables until the commit, which puts them back as they were: other tenants in the target database wait meanwhile.
     /// </summary>
-    private static async Task OpenTablesAsync(NpgsqlConnection target, TenantSchema schema, Guid tenant, CancellationToken ct)
+    private static async Task OpenTablesAsync(NpgsqlConnection target, TenantSchema schema, CancellationToken ct)
     {
-        await target.ExecuteAsync(new CommandDefinition("SELECT set_config('app.tenant_id', @t, true)", new { t = tenant.ToString() }, cancellationToken: ct));
         var sql = new StringBuilder();
         foreach (var table in schema.Tables.Concat(schema.Globals))
         {
@@ -422,7 +421,7 @@ internal sealed class TenantMover(
     private static async Task DeleteFromTargetAsync(NpgsqlConnection target, TenantSchema schema, Guid tenant, CancellationToken ct)
     {
         await using var tx = await target.BeginTransactionAsync(ct);
-        await OpenTablesAsync(target, schema, tenant, ct);
+        await OpenTablesAsync(target, schema, ct);
         foreach (var table in schema.Tables.Reverse())
         {
             await target.ExecuteAsync(new CommandDefinition($"DELETE FROM {table.Quoted} WHERE {table.Filter(tenant)}", commandTimeout: 0, cancellationToken: ct));
