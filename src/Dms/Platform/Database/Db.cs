@@ -45,8 +45,9 @@ internal sealed class Db(NpgsqlDataSource dataSource, DirectDataSource direct, T
     }
 
     /// <summary>
-    /// The tenant setting, then the tenant's move lock (shared: writers never wait for each other; the mover's exclusive
-    /// lock waits for the writers that started before the freeze and holds off the rest), then the move state. One round
+    /// The tenant setting, then the tenant's move lock (shared, tried: writers never wait for each other; the mover's exclusive
+    /// lock waits for the writers that started before the freeze, and a writer that finds it taken is refused), then the
+    /// move state. One round
     /// trip: Npgsql sends BEGIN and the three statements together. The state is read by a statement of its own so that its
     /// snapshot is taken after the lock is granted: a writer that queued behind the mover sees the state the mover left.
     /// </summary>
@@ -59,12 +60,18 @@ internal sealed class Db(NpgsqlDataSource dataSource, DirectDataSource direct, T
         p.Add("dms_tenant", tenantId);
         await using var grid = await c.QueryMultipleAsync(new CommandDefinition($"""
             {TenantSetting};
-            SELECT pg_advisory_xact_lock_shared(@dms_move_class, @dms_move_key)::text;
+            SELECT pg_try_advisory_xact_lock_shared(@dms_move_class, @dms_move_key);
             SELECT state FROM tenant_placements WHERE tenant = @dms_tenant
             """, p, tx, cancellationToken: ct));
         await grid.ReadSingleAsync<string>();
-        await grid.ReadSingleAsync<string>();
+        // Never waits: the mover holds the lock exclusively only while the tenant is frozen (or queues for it right after
+        // freezing), so a lock not granted is a freeze, refused at once rather than a request hanging for the freeze.
+        var locked = await grid.ReadSingleAsync<bool>();
         var state = await grid.ReadSingleOrDefaultAsync<string>();
+        if (!locked)
+        {
+            return TenantPlacementState.Frozen;
+        }
         return state is null ? TenantPlacementState.Home : Enum.Parse<TenantPlacementState>(state);
     }
 
