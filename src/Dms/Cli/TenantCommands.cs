@@ -6,7 +6,8 @@ namespace Dms.Cli;
 
 /// <summary>
 /// Command-line verbs that run against the same database as the server:
-/// <c>dms tenant create --slug S --name N --admin-email E --admin-password P</c>.
+/// <c>dms tenant create --slug S --name N --admin-email E --admin-password P</c>, <c>dms tenant move</c> and
+/// <c>dms tenant unfreeze</c> (<see cref="TenantMoveCommand"/>).
 /// </summary>
 internal static class TenantCommands
 {
@@ -16,9 +17,17 @@ internal static class TenantCommands
 
     public static async Task<int> RunAsync(string[] args, IServiceProvider services)
     {
+        if (args.Length >= 2 && args[1] == "move")
+        {
+            return await TenantMoveCommand.MoveAsync(args[2..], services, Console.Out, Console.Error, CancellationToken.None);
+        }
+        if (args.Length >= 2 && args[1] == "unfreeze")
+        {
+            return await TenantMoveCommand.UnfreezeAsync(args[2..], services, Console.Out, Console.Error, CancellationToken.None);
+        }
         if (args.Length < 2 || args[1] != "create")
         {
-            await Console.Error.WriteLineAsync(Usage);
+            await Console.Error.WriteLineAsync($"{Usage}\n{TenantMoveCommand.MoveUsage}\n{TenantMoveCommand.UnfreezeUsage}");
             return 2;
         }
         var options = ParseOptions(args[2..]);

@@ -79,6 +79,8 @@ internal static class PlatformServices
         services.AddSingleton<ReplicaDatabase>();
         services.AddSingleton<ReplicaConsistency>();
         services.AddHostedService<ReplicaMonitor>();
+        services.AddSingleton<Caching.INodeCache>(sp => sp.GetRequiredService<TenantDatabases>());
+        services.AddSingleton<TenantMover>();
         services.AddSingleton<ReadRouting>();
         services.AddSingleton<ReplicaReads>();
         services.AddSingleton<Db>();

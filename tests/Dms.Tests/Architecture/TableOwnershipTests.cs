@@ -67,6 +67,7 @@ public sealed class TableOwnershipTests
         ["outbox_messages"] = DmsCode.Platform,
         ["schema_migrations"] = DmsCode.Platform,
         ["idempotency_keys"] = DmsCode.Platform,
+        ["tenant_placements"] = DmsCode.Platform,
     };
 
     /// <summary>Documented read models: a module may read these tables it does not own (never write them).</summary>

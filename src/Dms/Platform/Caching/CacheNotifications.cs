@@ -11,6 +11,9 @@ internal enum CacheChangeKind
 {
     Account,
     Subscription,
+
+    /// <summary>A tenant's entry in the tenant directory (its move state, its database; ADR 0036).</summary>
+    Placement,
 }
 
 /// <summary>A change that makes every node drop its cached entries for <see cref="Tenant"/> (and <see cref="User"/>).</summary>
@@ -20,8 +23,15 @@ internal readonly record struct CacheChange(CacheChangeKind Kind, Guid Tenant, G
 
     public static CacheChange Subscription(Guid tenant) => new(CacheChangeKind.Subscription, tenant, Guid.Empty);
 
-    /// <summary>Small and fixed: "a:tenant:user" or "s:tenant" (a NOTIFY payload is limited to 8,000 bytes).</summary>
-    public string Payload => Kind == CacheChangeKind.Account ? $"a:{Tenant:N}:{User:N}" : $"s:{Tenant:N}";
+    public static CacheChange Placement(Guid tenant) => new(CacheChangeKind.Placement, tenant, Guid.Empty);
+
+    /// <summary>Small and fixed: "a:tenant:user", "s:tenant" or "p:tenant" (a NOTIFY payload is limited to 8,000 bytes).</summary>
+    public string Payload => Kind switch
+    {
+        CacheChangeKind.Account => $"a:{Tenant:N}:{User:N}",
+        CacheChangeKind.Placement => $"p:{Tenant:N}",
+        _ => $"s:{Tenant:N}",
+    };
 
     public static CacheChange? Parse(string payload)
     {
@@ -30,6 +40,7 @@ internal readonly record struct CacheChange(CacheChangeKind Kind, Guid Tenant, G
         {
             ["a", var t, var u] when Guid.TryParseExact(t, "N", out var tenant) && Guid.TryParseExact(u, "N", out var user) => Account(tenant, user),
             ["s", var t] when Guid.TryParseExact(t, "N", out var tenant) => Subscription(tenant),
+            ["p", var t] when Guid.TryParseExact(t, "N", out var tenant) => Placement(tenant),
             _ => null,
         };
     }
@@ -169,7 +180,12 @@ internal sealed class CacheListener(DatabaseConnections connections, IEnumerable
             logger.LogWarning("The cache listener ignored a notification it cannot read.");
             return;
         }
-        DmsTelemetry.CacheNotifications.Add(1, new KeyValuePair<string, object?>("kind", change.Kind == CacheChangeKind.Account ? "account" : "subscription"));
+        DmsTelemetry.CacheNotifications.Add(1, new KeyValuePair<string, object?>("kind", change.Kind switch
+        {
+            CacheChangeKind.Account => "account",
+            CacheChangeKind.Placement => "placement",
+            _ => "subscription",
+        }));
         foreach (var cache in _caches)
         {
             cache.Invalidate(change);

@@ -10,15 +10,69 @@ namespace Dms.Platform.Database;
 /// </summary>
 internal sealed class Db(NpgsqlDataSource dataSource, DirectDataSource direct, TenantDatabases tenants, ReadRouting reads)
 {
+    /// <summary>
+    /// A write (or read-write) unit of work for <paramref name="tenantId"/> in the database that holds the tenant. In the same
+    /// round trip as the tenant setting it takes the tenant's move lock in shared mode and reads the tenant's move state
+    /// (ADR 0036): Frozen refuses the write with 503 <c>tenant.moving</c> before anything ran; Moved (this node's directory
+    /// cache was behind) drops the cached placement and runs the work on the tenant's new database instead.
+    /// </summary>
     public async Task<T> InTenantAsync<T>(Guid tenantId, Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken ct)
     {
-        var source = await tenants.SourceForAsync(tenantId, ct);
-        await using var conn = await source.OpenConnectionAsync(ct);
-        await using var tx = await conn.BeginTransactionAsync(ct);
-        await EnterTenantAsync(conn, tx, tenantId, ct);
-        var result = await work(conn, tx);
-        await tx.CommitAsync(ct);
-        return result;
+        for (var attempt = 1; ; attempt++)
+        {
+            var source = await tenants.SourceForAsync(tenantId, ct);
+            await using var conn = await source.OpenConnectionAsync(ct);
+            await using var tx = await conn.BeginTransactionAsync(ct);
+            var state = await EnterTenantForWriteAsync(conn, tx, tenantId, ct);
+            if (state == TenantPlacementState.Frozen)
+            {
+                throw TenantMoving.Problem();
+            }
+            if (state == TenantPlacementState.Moved)
+            {
+                // Only the main database has directory rows, so the second attempt runs where the tenant is now.
+                tenants.Forget(tenantId);
+                if (attempt < 3)
+                {
+                    continue;
+                }
+                throw new InvalidOperationException($"Tenant {tenantId} is marked moved but its database could not be found.");
+            }
+            var result = await work(conn, tx);
+            await tx.CommitAsync(ct);
+            return result;
+        }
+    }
+
+    /// <summary>
+    /// The tenant setting, then the tenant's move lock (shared, tried: writers never wait for each other; the mover's exclusive
+    /// lock waits for the writers that started before the freeze, and a writer that finds it taken is refused), then the
+    /// move state. One round
+    /// trip: Npgsql sends BEGIN and the three statements together. The state is read by a statement of its own so that its
+    /// snapshot is taken after the lock is granted: a writer that queued behind the mover sees the state the mover left.
+    /// </summary>
+    internal static async Task<TenantPlacementState> EnterTenantForWriteAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenantId, CancellationToken ct)
+    {
+        var p = new DynamicParameters();
+        p.Add(TenantParameter, tenantId.ToString());
+        p.Add("dms_move_class", TenantMoving.LockClass);
+        p.Add("dms_move_key", TenantMoving.LockKey(tenantId));
+        p.Add("dms_tenant", tenantId);
+        await using var grid = await c.QueryMultipleAsync(new CommandDefinition($"""
+            {TenantSetting};
+            SELECT pg_try_advisory_xact_lock_shared(@dms_move_class, @dms_move_key);
+            SELECT state FROM tenant_placements WHERE tenant = @dms_tenant
+            """, p, tx, cancellationToken: ct));
+        await grid.ReadSingleAsync<string>();
+        // Never waits: the mover holds the lock exclusively only while the tenant is frozen (or queues for it right after
+        // freezing), so a lock not granted is a freeze, refused at once rather than a request hanging for the freeze.
+        var locked = await grid.ReadSingleAsync<bool>();
+        var state = await grid.ReadSingleOrDefaultAsync<string>();
+        if (!locked)
+        {
+            return TenantPlacementState.Frozen;
+        }
+        return state is null ? TenantPlacementState.Home : Enum.Parse<TenantPlacementState>(state);
     }
 
     public Task InTenantAsync(Guid tenantId, Func<NpgsqlConnection, NpgsqlTransaction, Task> work, CancellationToken ct) =>

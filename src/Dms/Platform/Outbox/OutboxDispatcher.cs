@@ -15,7 +15,7 @@ namespace Dms.Platform.Outbox;
 /// takes the message over. On shutdown it finishes the message in hand and releases the rest.
 /// </summary>
 internal sealed class OutboxDispatcher(
-    NpgsqlDataSource dataSource, IEnumerable<IOutboxHandler> handlers, IOptions<DmsOptions> options, Testing.FaultInjection faults,
+    TenantDatabases databases, IEnumerable<IOutboxHandler> handlers, IOptions<DmsOptions> options, Testing.FaultInjection faults,
     ILogger<OutboxDispatcher> logger, OutboxLane lane) : BackgroundService
 {
     // Names the lease holder: which host and process hold a message, unique per dispatcher instance.
@@ -62,34 +62,47 @@ internal sealed class OutboxDispatcher(
         }
     }
 
-    /// <summary>Claims one batch and handles it; returns how many messages were handled.</summary>
+    /// <summary>
+    /// Claims one batch in each database that holds tenants (the main one, then each moved tenant's, ADR 0036) and handles
+    /// it; returns how many messages were handled.
+    /// </summary>
     internal async Task<int> RunOnceAsync(CancellationToken stoppingToken)
     {
-        var claimed = await ClaimAsync(stoppingToken);
+        var handled = 0;
+        foreach (var source in await databases.AllAsync(stoppingToken))
+        {
+            handled += await RunOnceAsync(source, stoppingToken);
+        }
+        return handled;
+    }
+
+    private async Task<int> RunOnceAsync(NpgsqlDataSource dataSource, CancellationToken stoppingToken)
+    {
+        var claimed = await ClaimAsync(dataSource, stoppingToken);
         for (var i = 0; i < claimed.Count; i++)
         {
             if (stoppingToken.IsCancellationRequested)
             {
-                await ReleaseAsync(claimed.Skip(i).ToList());
+                await ReleaseAsync(dataSource, claimed.Skip(i).ToList());
                 return i;
             }
             try
             {
-                await HandleAsync(claimed[i]);
+                await HandleAsync(dataSource, claimed[i]);
             }
             catch (Exception ex) when (Database.DatabaseWait.IsUnavailable(ex))
             {
                 // The database went away between messages (renewing a lease, recording an outcome): the rest of the
                 // batch goes back uncounted once it returns, instead of waiting out its lease and losing an attempt.
                 logger.LogWarning("Outbox lane {Lane}: the database is unavailable; handing {Count} claimed message(s) back when it returns", lane, claimed.Count - i);
-                await HandBackAsync(claimed.Skip(i).ToList());
+                await HandBackAsync(dataSource, claimed.Skip(i).ToList());
                 return i;
             }
         }
         return claimed.Count;
     }
 
-    private async Task<List<OutboxMessage>> ClaimAsync(CancellationToken ct)
+    private async Task<List<OutboxMessage>> ClaimAsync(NpgsqlDataSource dataSource, CancellationToken ct)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
         // The only cross-tenant access the runtime role has: a function that leases due messages (ADR 0012).
@@ -108,14 +121,14 @@ internal sealed class OutboxDispatcher(
             }, cancellationToken: ct))).ToList();
     }
 
-    private async Task HandleAsync(OutboxMessage message)
+    private async Task HandleAsync(NpgsqlDataSource dataSource, OutboxMessage message)
     {
         // Crash tests die here: the state change committed, this message leased, its side effect not carried out.
         faults.OutboxMessageClaimed(message.Id, message.Type);
 
         // The batch shares one claim, so a message late in it may have waited most of its lease: renew it now,
         // and leave it alone if it already expired and another node took it over.
-        if (!await RenewLeaseAsync(message))
+        if (!await RenewLeaseAsync(dataSource, message))
         {
             logger.LogInformation("Outbox message {MessageId} was taken over by another node before its turn", message.Id);
             return;
@@ -137,8 +150,15 @@ internal sealed class OutboxDispatcher(
                 throw new PermanentOutboxFailure($"No handler for message type '{message.Type}'.");
             }
             await handler.HandleAsync(message, timeout.Token);
-            await FinishAsync(message, OutboxStatus.Done, null, null);
+            await FinishAsync(dataSource, message, OutboxStatus.Done, null, null);
             Measure(message, started, "done");
+        }
+        catch (Exception ex) when (TenantMoving.IsProblem(ex))
+        {
+            // The tenant is frozen for a move (seconds): not the message's fault, so it goes back without counting an
+            // attempt; after the move its copy in the tenant's new database runs there (this one is left behind).
+            Measure(message, started, "retry");
+            await HandBackAsync(dataSource, [message]);
         }
         catch (Exception ex) when (Database.DatabaseWait.IsUnavailable(ex))
         {
@@ -147,7 +167,7 @@ internal sealed class OutboxDispatcher(
             Measure(message, started, "retry");
             logger.LogWarning("Outbox message {MessageId} ({Type}) interrupted: the database is unavailable; handing it back when it returns",
                 message.Id, message.Type);
-            await HandBackAsync([message]);
+            await HandBackAsync(dataSource, [message]);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
@@ -163,7 +183,7 @@ internal sealed class OutboxDispatcher(
             {
                 logger.LogWarning(ex, "Outbox message {MessageId} ({Type}) failed on attempt {Attempts}; retrying in {RetryIn}", message.Id, message.Type, message.Attempts, retryIn);
             }
-            await FinishAsync(message, dead ? OutboxStatus.Dead : OutboxStatus.Pending, Describe(ex), dead ? null : retryIn);
+            await FinishAsync(dataSource, message, dead ? OutboxStatus.Dead : OutboxStatus.Pending, Describe(ex), dead ? null : retryIn);
         }
     }
 
@@ -171,7 +191,7 @@ internal sealed class OutboxDispatcher(
         DmsTelemetry.OutboxHandlerDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds,
             new TagList { { "type", message.Type }, { "outcome", outcome } });
 
-    private async Task FinishAsync(OutboxMessage message, OutboxStatus status, string? error, TimeSpan? retryIn)
+    private async Task FinishAsync(NpgsqlDataSource dataSource, OutboxMessage message, OutboxStatus status, string? error, TimeSpan? retryIn)
     {
         // The lease is the one guard (below); the state machine is checked here so a wrong move fails loudly in tests.
         if (!OutboxStates.CanMove(OutboxStatus.Processing, status))
@@ -180,7 +200,7 @@ internal sealed class OutboxDispatcher(
         }
         await using var conn = await dataSource.OpenConnectionAsync();
         await using var tx = await conn.BeginTransactionAsync();
-        await Database.Db.EnterTenantAsync(conn, tx, message.TenantId, CancellationToken.None);
+        await EnterForBookkeepingAsync(conn, tx, message.TenantId);
         // Only while the lease is ours: if it expired and another node took over, that node finishes it.
         await conn.ExecuteAsync(new CommandDefinition("""
             UPDATE outbox_messages
@@ -201,11 +221,19 @@ internal sealed class OutboxDispatcher(
         await tx.CommitAsync();
     }
 
-    private async Task<bool> RenewLeaseAsync(OutboxMessage message)
+    private async Task<bool> RenewLeaseAsync(NpgsqlDataSource dataSource, OutboxMessage message)
     {
         await using var conn = await dataSource.OpenConnectionAsync();
         await using var tx = await conn.BeginTransactionAsync();
-        await Database.Db.EnterTenantAsync(conn, tx, message.TenantId, CancellationToken.None);
+        try
+        {
+            await EnterForBookkeepingAsync(conn, tx, message.TenantId);
+        }
+        catch (Http.ApiProblem ex) when (TenantMoving.IsProblem(ex))
+        {
+            // Frozen or moved: not run here now; the lease runs out and the tenant's database (after the move) runs it.
+            return false;
+        }
         var renewed = await conn.ExecuteAsync(new CommandDefinition($"""
             UPDATE outbox_messages SET locked_until = now() + @lease
             WHERE id = @id AND locked_by = @node AND status = {OutboxStatus.Processing.Sql()}
@@ -218,14 +246,14 @@ internal sealed class OutboxDispatcher(
     /// Hands a message back uncounted once the database answers, retrying for as long as its lease lasts; past that, the
     /// lease runs out and the next claim counts an attempt (a database away longer than a lease costs one attempt).
     /// </summary>
-    private async Task HandBackAsync(List<OutboxMessage> messages)
+    private async Task HandBackAsync(NpgsqlDataSource dataSource, List<OutboxMessage> messages)
     {
         var until = Stopwatch.GetTimestamp() + (long)(Settings.Lease(lane).TotalSeconds * Stopwatch.Frequency);
         while (true)
         {
             try
             {
-                await ReleaseAsync(messages);
+                await ReleaseAsync(dataSource, messages);
                 return;
             }
             catch (Exception ex) when (Database.DatabaseWait.IsUnavailable(ex) && Stopwatch.GetTimestamp() < until)
@@ -241,7 +269,7 @@ internal sealed class OutboxDispatcher(
     }
 
     /// <summary>Claimed but not started at shutdown: handed back at once, without counting an attempt.</summary>
-    private async Task ReleaseAsync(List<OutboxMessage> messages)
+    private async Task ReleaseAsync(NpgsqlDataSource dataSource, List<OutboxMessage> messages)
     {
         if (messages.Count == 0)
         {
@@ -252,7 +280,15 @@ internal sealed class OutboxDispatcher(
         foreach (var tenant in messages.GroupBy(m => m.TenantId))
         {
             await using var tx = await conn.BeginTransactionAsync();
-            await Database.Db.EnterTenantAsync(conn, tx, tenant.Key, CancellationToken.None);
+            try
+            {
+                await EnterForBookkeepingAsync(conn, tx, tenant.Key);
+            }
+            catch (Http.ApiProblem ex) when (TenantMoving.IsProblem(ex))
+            {
+                // Left leased: the lease runs out (and, after a move, the copy in the tenant's database runs).
+                continue;
+            }
             await conn.ExecuteAsync(new CommandDefinition($"""
                 UPDATE outbox_messages SET status = {OutboxStatus.Pending.Sql()}, locked_by = NULL, locked_until = NULL, attempts = attempts - 1
                 WHERE id = ANY(@ids) AND locked_by = @node
@@ -260,6 +296,18 @@ internal sealed class OutboxDispatcher(
             await tx.CommitAsync();
         }
         logger.LogInformation("Released {Count} claimed outbox message(s) without counting an attempt", messages.Count);
+    }
+
+    /// <summary>
+    /// The dispatcher's own writes to a tenant's outbox rows wait for and respect a tenant move like any write (ADR 0036):
+    /// once the mover copied the last changes, nothing of the tenant may change in this database.
+    /// </summary>
+    private static async Task EnterForBookkeepingAsync(NpgsqlConnection conn, NpgsqlTransaction tx, Guid tenant)
+    {
+        if (await Database.Db.EnterTenantForWriteAsync(conn, tx, tenant, CancellationToken.None) != TenantPlacementState.Home)
+        {
+            throw TenantMoving.Problem();
+        }
     }
 
     /// <summary>

@@ -19,6 +19,8 @@ internal sealed class TestingOptions
 
     /// <summary>The process kills itself while chaining audit events: after sealing a batch, before committing it.</summary>
     public bool KillWhileChainingAudit { get; set; }
+    /// <summary>A tenant move fails right after this step (copy, delta or verify) and rolls back (empty: never).</summary>
+    public string FailTenantMoveAt { get; set; } = "";
 }
 
 /// <summary>Crash tests' hook: dies like a SIGKILL at a chosen point, with what was committed committed.</summary>
@@ -56,6 +58,15 @@ internal sealed class FaultInjection(Microsoft.Extensions.Options.IOptions<Confi
         if (Settings.KillWhileChainingAudit)
         {
             Die($"sealing {events} audit events of tenant {tenant} (not committed)");
+        }
+    }
+
+    /// <summary>Called by the tenant mover after each step; throws (the mover rolls back) when the step is the chosen one.</summary>
+    public void TenantMoveStep(string step)
+    {
+        if (Settings.FailTenantMoveAt.Length > 0 && string.Equals(Settings.FailTenantMoveAt, step, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new InvalidOperationException($"fault injection: the tenant move fails after its {step} step");
         }
     }
 

@@ -26,7 +26,7 @@ internal interface ITransactionalBulkAction : IBulkAction
 /// unexpected error leaves the item for a later try (its lease is released); after <see cref="BulkOptions.MaxAttempts"/>
 /// it is reported failed. A worker that dies leaves its lease to lapse, and another worker takes the items over.
 /// </summary>
-internal sealed class BulkRunner(NpgsqlDataSource dataSource, Db db, IServiceScopeFactory scopes, IHttpContextAccessor http, IOptions<DmsOptions> options,
+internal sealed class BulkRunner(TenantDatabases databases, Db db, IServiceScopeFactory scopes, IHttpContextAccessor http, IOptions<DmsOptions> options,
     TimeProvider clock, ILogger<BulkRunner> logger)
 {
     private readonly string _node = $"{Environment.MachineName}:{Environment.ProcessId}:bulk:{Guid.NewGuid():N}";
@@ -48,12 +48,18 @@ internal sealed class BulkRunner(NpgsqlDataSource dataSource, Db db, IServiceSco
     /// <summary>Claims and works one batch; returns how many items it took (0: nothing to do).</summary>
     public async Task<int> RunOnceAsync(CancellationToken ct)
     {
-        List<Claimed> claimed;
-        await using (var conn = await dataSource.OpenConnectionAsync(ct))
+        List<Claimed> claimed = [];
+        // Every database that holds tenants (ADR 0036), until one has work; the main one leaves moved tenants alone.
+        foreach (var dataSource in await databases.AllAsync(ct))
         {
+            await using var conn = await dataSource.OpenConnectionAsync(ct);
             claimed = (await conn.QueryAsync<Claimed>(new CommandDefinition(
                 "SELECT tenant_id, job_id, seq, document_id FROM bulk_claim(@node, @batch, @lease)",
                 new { node = _node, batch = Math.Clamp(Settings.BatchSize, 1, 1000), lease = Settings.Lease }, cancellationToken: ct))).ToList();
+            if (claimed.Count > 0)
+            {
+                break;
+            }
         }
         if (claimed.Count == 0)
         {

@@ -22,7 +22,7 @@ namespace Dms.Modules.Webhooks.Delivery;
 /// holds only its own share and never the others'. Each attempt is logged; a failure is retried on the schedule, then
 /// the delivery is dead; too many failures in a row pause the endpoint (its admins are told) until a probe gets through.
 /// </summary>
-internal sealed class DeliveryWorker(NpgsqlDataSource dataSource, Db db, WebhookSender sender, WebhookSecrets secrets, IOptions<WebhookOptions> options,
+internal sealed class DeliveryWorker(TenantDatabases databases, Db db, WebhookSender sender, WebhookSecrets secrets, IOptions<WebhookOptions> options,
     TimeProvider clock, ILogger<DeliveryWorker> logger) : BackgroundService
 {
     private readonly string _node = $"{Environment.MachineName}:{Environment.ProcessId}:webhooks:{Guid.NewGuid():N}";
@@ -129,21 +129,40 @@ internal sealed class DeliveryWorker(NpgsqlDataSource dataSource, Db db, Webhook
 
     private async Task CleanupAsync(CancellationToken ct)
     {
-        await using var conn = await dataSource.OpenConnectionAsync(ct);
-        var removed = await conn.ExecuteScalarAsync<int>(new CommandDefinition("SELECT webhook_cleanup(@keep)", new { keep = Settings.LogRetention }, cancellationToken: ct));
+        var removed = 0;
+        // Every database that holds tenants (ADR 0036): the main one and each moved tenant's.
+        foreach (var dataSource in await databases.AllAsync(ct))
+        {
+            await using var conn = await dataSource.OpenConnectionAsync(ct);
+            removed += await conn.ExecuteScalarAsync<int>(new CommandDefinition("SELECT webhook_cleanup(@keep)", new { keep = Settings.LogRetention }, cancellationToken: ct));
+        }
         if (removed > 0)
         {
             logger.LogInformation("Removed {Count} finished webhook deliveries older than {Retention}", removed, Settings.LogRetention);
         }
     }
 
+    /// <summary>
+    /// Claims up to <paramref name="batch"/> deliveries in every database that holds tenants (the main one first, then each
+    /// moved tenant's, ADR 0036); what happens to a delivery afterwards goes through <see cref="Db"/>, which knows where its
+    /// tenant lives. The main database's claim leaves moved and frozen tenants alone (migration 0030).
+    /// </summary>
     internal async Task<List<Claimed>> ClaimAsync(int batch, CancellationToken ct)
     {
-        await using var conn = await dataSource.OpenConnectionAsync(ct);
-        return (await conn.QueryAsync<Claimed>(new CommandDefinition(
-            "SELECT id, tenant_id, endpoint_id, event_id, attempts FROM webhook_claim(@node, @batch, @lease, @perEndpoint, @probe)",
-            new { node = _node, batch, lease = Lease, perEndpoint = Math.Max(1, Settings.MaxInFlightPerEndpoint), probe = Settings.BreakerProbeInterval },
-            cancellationToken: ct))).ToList();
+        var claimed = new List<Claimed>();
+        foreach (var dataSource in await databases.AllAsync(ct))
+        {
+            if (claimed.Count >= batch)
+            {
+                break;
+            }
+            await using var conn = await dataSource.OpenConnectionAsync(ct);
+            claimed.AddRange(await conn.QueryAsync<Claimed>(new CommandDefinition(
+                "SELECT id, tenant_id, endpoint_id, event_id, attempts FROM webhook_claim(@node, @batch, @lease, @perEndpoint, @probe)",
+                new { node = _node, batch = batch - claimed.Count, lease = Lease, perEndpoint = Math.Max(1, Settings.MaxInFlightPerEndpoint), probe = Settings.BreakerProbeInterval },
+                cancellationToken: ct)));
+        }
+        return claimed;
     }
 
     private async Task DeliverAsync(Claimed delivery)
