@@ -84,9 +84,11 @@ public sealed class TenantMoveTests(TenantMoveFixture fixture, ITestOutputHelper
             byId[id].ShouldBe(title);
         }
         byId.Count.ShouldBe(seeded.Count + movingWrites.Acknowledged.Count, "no document that was never acknowledged");
-        // The counter row was copied as it was, not counted again by the target's triggers.
+        // The counter (its row and its not yet folded deltas, ADR 0039) was copied as it was, not counted again by the
+        // target's triggers.
         var (used, versions) = await conn.QuerySingleAsync<(long, long)>("""
-            SELECT (SELECT used_bytes FROM storage_usage WHERE tenant_id = @t),
+            SELECT (SELECT used_bytes FROM storage_usage WHERE tenant_id = @t)
+                   + (SELECT coalesce(sum(used_delta), 0)::bigint FROM storage_usage_deltas WHERE tenant_id = @t),
                    (SELECT coalesce(sum(v.size), 0)::bigint FROM document_versions v WHERE v.tenant_id = @t)
             """, new { t = moving.Id });
         used.ShouldBe(versions);
@@ -138,6 +140,19 @@ public sealed class TenantMoveTests(TenantMoveFixture fixture, ITestOutputHelper
         await WaitUntilAsync(async () => (await (await admin.GetAsync($"/api/v1/approvals/{approvalId}")).JsonAsync()).GetProperty("status").GetString() == "Executed",
             "the approval to be executed");
         await (await admin.GetAsync($"/api/v1/documents/{document}")).ShouldBeProblemAsync(HttpStatusCode.NotFound, "document.not_found");
+        // The audit events written in the new database are chained there (its chainer sweeps every tenant database), and
+        // the verification and export read the new database.
+        await WaitUntilAsync(async () =>
+        {
+            var verify = await (await admin.GetAsync("/api/v1/audit/verify")).JsonAsync();
+            return verify.GetProperty("valid").GetBoolean() && verify.GetProperty("unchained").GetInt64() == 0;
+        }, "the moved tenant's audit events to be chained in its new database");
+        await using (var moved = await OpenAsTenantAsync(target.Owner, tenant.Id))
+        {
+            (await moved.ExecuteScalarAsync<long>("SELECT count(*) FROM audit_events WHERE tenant_id = @t AND seq IS NULL", new { t = tenant.Id })).ShouldBe(0);
+            (await moved.ExecuteScalarAsync<long>("SELECT count(*) FROM audit_events WHERE tenant_id = @t AND action = 'approval.executed'", new { t = tenant.Id })).ShouldBe(1);
+        }
+        (await (await admin.GetAsync("/api/v1/audit/export?format=csv")).Content.ReadAsStringAsync()).ShouldContain("approval.executed");
         // The main database's copy was left behind untouched.
         await using var main = await OpenAsTenantAsync(App.OwnerConnectionString, tenant.Id);
         (await main.ExecuteScalarAsync<string>("SELECT status FROM documents WHERE id = @document", new { document })).ShouldBe("Active");

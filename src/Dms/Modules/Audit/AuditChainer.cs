@@ -20,7 +20,7 @@ namespace Dms.Modules.Audit;
 /// crashed node, a rolled-back chaining or a lost notification left is chained by the next pass of any node. Two nodes
 /// chaining one tenant take turns on its head row (inside <c>audit_chain</c>), so none is chained twice or skipped.
 /// </summary>
-internal sealed class AuditChainer(Db db, DatabaseConnections connections, FaultInjection faults, IOptions<DmsOptions> options,
+internal sealed class AuditChainer(Db db, TenantDatabases tenants, DatabaseConnections connections, FaultInjection faults, IOptions<DmsOptions> options,
     ILogger<AuditChainer> logger) : BackgroundService
 {
     public const string Channel = "dms_audit";
@@ -105,8 +105,18 @@ internal sealed class AuditChainer(Db db, DatabaseConnections connections, Fault
     /// <summary>Finds every tenant with pending events (and updates the backlog gauges) and marks it due.</summary>
     public async Task SweepAsync(CancellationToken ct)
     {
-        var pending = (await db.WithoutTenantAsync(c => c.QueryAsync<(Guid Tenant, long Pending, double OldestSeconds)>(new CommandDefinition(
-            "SELECT tenant_id, pending, oldest_seconds FROM audit_pending_tenants()", cancellationToken: ct)), ct)).ToList();
+        // Every database that holds tenants (ADR 0036): a moved tenant's events are recorded in its own database. The
+        // main database's stale copy of a moved tenant is left alone; its chainers listen on the main database only, so a
+        // moved tenant's events are chained by this sweep and its hot polls (within ChainInterval).
+        var movedAway = await tenants.MovedAwayAsync(ct);
+        var pending = new List<(Guid Tenant, long Pending, double OldestSeconds)>();
+        foreach (var source in await tenants.AllAsync(ct))
+        {
+            await using var c = await source.OpenConnectionAsync(ct);
+            var found = await c.QueryAsync<(Guid Tenant, long Pending, double OldestSeconds)>(new CommandDefinition(
+                "SELECT tenant_id, pending, oldest_seconds FROM audit_pending_tenants()", cancellationToken: ct));
+            pending.AddRange(ReferenceEquals(source, tenants.Main) ? found.Where(e => !movedAway.Contains(e.Tenant)) : found);
+        }
         Interlocked.Exchange(ref _backlog, pending.Sum(p => p.Pending));
         Volatile.Write(ref _oldest, pending.Count == 0 ? 0 : pending.Max(p => p.OldestSeconds));
         foreach (var p in pending)

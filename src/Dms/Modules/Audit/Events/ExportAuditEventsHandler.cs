@@ -35,12 +35,14 @@ internal sealed class AuditEventStream(NpgsqlConnection conn, NpgsqlTransaction 
     }
 }
 
-internal sealed class ExportAuditEventsHandler(NpgsqlDataSource dataSource) : IHandler<ExportAuditEvents, AuditEventStream>
+internal sealed class ExportAuditEventsHandler(TenantDatabases tenants) : IHandler<ExportAuditEvents, AuditEventStream>
 {
     public async Task<AuditEventStream> HandleAsync(ExportAuditEvents query, CurrentUser me, CancellationToken ct)
     {
         var filter = AuditEventQuery.Parse(query.Actor, query.Action, query.EntityId, query.From, query.To);
         var (where, p) = AuditEventQuery.Where(me.TenantId, filter);
+        // The tenant's own database once it has been moved (ADR 0036).
+        var dataSource = await tenants.SourceForAsync(me.TenantId, ct);
         var conn = await dataSource.OpenConnectionAsync(ct);
         NpgsqlTransaction? tx = null;
         try
