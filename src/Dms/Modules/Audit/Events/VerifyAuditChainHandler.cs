@@ -1,6 +1,6 @@
+using Dms.Platform.Database;
 using Dms.Platform.Security;
 using Dms.Platform.UseCases;
-using Dms.Platform.Database;
 
 namespace Dms.Modules.Audit.Events;
 
