@@ -16,7 +16,7 @@ namespace Dms.Tests.Process;
 /// answers only 503 <c>database.unavailable</c> with <c>Retry-After</c>, never a 500 or a hang; every upload it
 /// acknowledged is there afterwards; it recovers without an operator; the outbox spends no attempt on the outage.
 /// </summary>
-public sealed class DatabaseOutageTests : IAsyncLifetime
+public sealed class DatabaseOutageTests(Xunit.Abstractions.ITestOutputHelper output) : IAsyncLifetime
 {
     private static readonly TimeSpan Outage = TimeSpan.FromSeconds(30);
     private readonly string _root = Path.Combine(Path.GetTempPath(), $"dms-outage-{Guid.NewGuid():N}");
@@ -135,19 +135,22 @@ public sealed class DatabaseOutageTests : IAsyncLifetime
         }
         if (outbox.Open > 0)
         {
-            await using var open = new NpgsqlCommand("SELECT type, status, attempts, locked_until, last_error FROM outbox_messages WHERE status IN ('Pending', 'Processing')", conn);
+            await using var open = new NpgsqlCommand("SELECT type, status, attempts, locked_until, last_error, locked_by FROM outbox_messages WHERE status IN ('Pending', 'Processing')", conn);
             await using var rows = await open.ExecuteReaderAsync();
             while (await rows.ReadAsync())
             {
-                Console.WriteLine($"open: {rows.GetString(0)} {rows.GetString(1)} attempts {rows.GetInt32(2)} until {(rows.IsDBNull(3) ? "-" : rows.GetDateTime(3).ToString("O"))} {(rows.IsDBNull(4) ? "" : rows.GetString(4))}");
+                output.WriteLine($"open: {rows.GetString(0)} {rows.GetString(1)} attempts {rows.GetInt32(2)} until {(rows.IsDBNull(3) ? "-" : rows.GetDateTime(3).ToString("O"))} {(rows.IsDBNull(4) ? "" : rows.GetString(4))} by {(rows.IsDBNull(5) ? "-" : rows.GetString(5))}");
             }
-            Console.WriteLine(server.Output[^Math.Min(4000, server.Output.Length)..]);
+            foreach (var line in server.Output.Split('\n').Where(l => l.Contains("utbox", StringComparison.Ordinal)).TakeLast(100))
+            {
+                output.WriteLine(line);
+            }
         }
         outbox.Open.ShouldBe(0, "the backlog drained after the outage");
         outbox.Dead.ShouldBe(0);
         outbox.MaxAttempts.ShouldBeLessThanOrEqualTo(1, "no attempt was spent on the outage");
-        Console.WriteLine($"backlog drained {draining.Elapsed.TotalSeconds:F1} s after recovery");
-        Console.WriteLine($"outage {Outage.TotalSeconds:F0} s: {all.Count} requests, {all.Count(a => a.Status == HttpStatusCode.ServiceUnavailable)} answered 503, {acknowledged.Count} uploads acknowledged");
+        output.WriteLine($"backlog drained {draining.Elapsed.TotalSeconds:F1} s after recovery");
+        output.WriteLine($"outage {Outage.TotalSeconds:F0} s: {all.Count} requests, {all.Count(a => a.Status == HttpStatusCode.ServiceUnavailable)} answered 503, {acknowledged.Count} uploads acknowledged");
         (await server.StopAsync()).ShouldBe(0);
     }
 

@@ -98,6 +98,15 @@ internal sealed class OutboxDispatcher(
                 await HandBackAsync(dataSource, claimed.Skip(i).ToList());
                 return i;
             }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // Anything else escaping the bookkeeping would strand the rest of the batch until its lease runs out (five
+                // minutes on the background lane) and cost each message an attempt: hand it back too, and say why loudly.
+                logger.LogError(ex, "Outbox lane {Lane}: unexpected failure while handling message {MessageId}; handing {Count} claimed message(s) back",
+                    lane, claimed[i].Id, claimed.Count - i);
+                await HandBackAsync(dataSource, claimed.Skip(i).ToList());
+                return i;
+            }
         }
         return claimed.Count;
     }
