@@ -116,7 +116,12 @@ internal sealed class PgBouncerServer
             await RunAsync("chown", "-R", "postgres:", folder);
             await RunAsync("chmod", "0700", folder);
         }
-        var start = asRoot ? new ProcessStartInfo("runuser", ["-u", "postgres", "--", "pgbouncer", config]) : new ProcessStartInfo("pgbouncer", [config]);
+        // A shell watches the test process and stops PgBouncer once it is gone: the kill at ProcessExit below does not always
+        // run (the test host is ended while an earlier exit handler, the cluster's pg_ctl stop, still waits), and PgBouncers
+        // were left running after the suite. /proc, not kill -0: as the postgres user, signalling root's process is refused.
+        string[] watched = ["sh", "-c", "pgbouncer \"$1\" & child=$!; while [ -d /proc/$2 ] && kill -0 $child 2>/dev/null; do sleep 1; done; kill $child 2>/dev/null; wait $child",
+            "sh", config, Environment.ProcessId.ToString(CultureInfo.InvariantCulture)];
+        var start = asRoot ? new ProcessStartInfo("runuser", ["-u", "postgres", "--", .. watched]) : new ProcessStartInfo(watched[0], watched[1..]);
         start.RedirectStandardOutput = true;
         start.RedirectStandardError = true;
         start.WorkingDirectory = "/";
