@@ -82,7 +82,6 @@ internal static class PlatformServices
         services.AddSingleton<Caching.INodeCache>(sp => sp.GetRequiredService<TenantDatabases>());
         services.AddSingleton<TenantMover>();
         services.AddSingleton<ReadRouting>();
-        services.AddSingleton<ReplicaReads>();
         services.AddSingleton<Db>();
         // Every role: an api node serves from the caches, a worker node's handlers may read them too (ADR 0033).
         services.AddSingleton<Caching.CacheListener>();

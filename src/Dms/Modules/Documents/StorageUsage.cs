@@ -47,15 +47,18 @@ internal static class StorageUsage
         return new StorageUse(sums.UsedBytes, sums.ReservedBytes);
     }
 
+    /// <summary>Read on every upload and quota check: planned as the runtime role in QueryPlanTests.</summary>
+    internal const string SumsSql = """
+        SELECT coalesce((SELECT used_bytes FROM storage_usage WHERE tenant_id = @tenant), 0) + d.used AS used_bytes,
+               coalesce((SELECT reserved_bytes FROM storage_usage WHERE tenant_id = @tenant), 0) + d.reserved AS reserved_bytes,
+               d.deltas
+        FROM (SELECT coalesce(sum(used_delta), 0)::bigint AS used, coalesce(sum(reserved_delta), 0)::bigint AS reserved, count(*) AS deltas
+              FROM storage_usage_deltas WHERE tenant_id = @tenant) d
+        """;
+
     private static async Task<Sums> SumsAsync(NpgsqlConnection c, NpgsqlTransaction tx, Guid tenant, CancellationToken ct)
     {
-        var sums = await c.QuerySingleAsync<Sums>(new CommandDefinition("""
-            SELECT coalesce((SELECT used_bytes FROM storage_usage WHERE tenant_id = @tenant), 0) + d.used AS used_bytes,
-                   coalesce((SELECT reserved_bytes FROM storage_usage WHERE tenant_id = @tenant), 0) + d.reserved AS reserved_bytes,
-                   d.deltas
-            FROM (SELECT coalesce(sum(used_delta), 0)::bigint AS used, coalesce(sum(reserved_delta), 0)::bigint AS reserved, count(*) AS deltas
-                  FROM storage_usage_deltas WHERE tenant_id = @tenant) d
-            """, new { tenant }, tx, cancellationToken: ct));
+        var sums = await c.QuerySingleAsync<Sums>(new CommandDefinition(SumsSql, new { tenant }, tx, cancellationToken: ct));
         // The base row's CHECKs no longer see every change as it happens; a negative sum is the same counting bug.
         if (sums.UsedBytes < 0 || sums.ReservedBytes < 0)
         {

@@ -79,6 +79,26 @@ internal sealed class Db(NpgsqlDataSource dataSource, DirectDataSource direct, T
         InTenantAsync(tenantId, async (c, t) => { await work(c, t); return true; }, ct);
 
     /// <summary>
+    /// A read-only unit of tenant work that needs a transaction of its own (several queries that depend on each other, such
+    /// as a document list and its comment counts), routed like <see cref="ReadInTenantAsync{T}"/>: on the read replica when
+    /// <see cref="ReadRouting"/> says so (ADR 0035). The work must not write: a replica refuses, and the read would run again
+    /// on the primary.
+    /// </summary>
+    public async Task<T> ReadTransactionInTenantAsync<T>(Guid tenantId, Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken ct)
+    {
+        var primary = await tenants.SourceForAsync(tenantId, ct);
+        return await reads.ReadAsync(tenantId, primary, async source =>
+        {
+            await using var conn = await source.OpenConnectionAsync(ct);
+            await using var tx = await conn.BeginTransactionAsync(ct);
+            await EnterTenantAsync(conn, tx, tenantId, ct);
+            var result = await work(conn, tx);
+            await tx.CommitAsync(ct);
+            return result;
+        }, ct);
+    }
+
+    /// <summary>
     /// A read in one round trip: the tenant setting and <paramref name="sql"/> (one or more statements) go to the server as
     /// one batch, which PostgreSQL runs as one implicit transaction, so the transaction-local setting covers every
     /// statement and ends with them, exactly as in <see cref="InTenantAsync{T}"/> (issue 12: BEGIN, set_config, query and

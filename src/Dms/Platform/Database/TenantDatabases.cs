@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using Dapper;
 using Dms.Platform.Caching;
 using Dms.Platform.Configuration;
@@ -54,6 +55,10 @@ internal sealed class TenantDatabases(NpgsqlDataSource main, DatabaseConnections
     private readonly ConcurrentDictionary<Guid, TenantPlacement?> _placements = new();
     private readonly ConcurrentDictionary<string, NpgsqlDataSource> _sources = new(StringComparer.Ordinal);
 
+    // Bumped by every invalidation: a cache fill that began before it is not kept (it may have read the old state).
+    private long _generation;
+    private volatile DirectorySnapshot? _directory;
+
     public NpgsqlDataSource Main => main;
 
     public async ValueTask<NpgsqlDataSource> SourceForAsync(Guid tenantId, CancellationToken ct)
@@ -69,11 +74,15 @@ internal sealed class TenantDatabases(NpgsqlDataSource main, DatabaseConnections
         {
             return cached;
         }
+        var generation = Volatile.Read(ref _generation);
         await using var conn = await main.OpenConnectionAsync(ct);
         var placement = await ReadAsync(conn, null, tenantId, ct);
-        // A concurrent invalidation may have dropped the entry meanwhile; a refill with what was just read is harmless
-        // because the state only changes under a notification that arrives after the change committed.
-        _placements[tenantId] = placement;
+        // Kept only if no invalidation arrived while reading: a read that began before a move committed, and whose
+        // notification came in meanwhile, would otherwise keep this node reading the tenant's old database.
+        if (Volatile.Read(ref _generation) == generation)
+        {
+            _placements[tenantId] = placement;
+        }
         return placement;
     }
 
@@ -86,32 +95,46 @@ internal sealed class TenantDatabases(NpgsqlDataSource main, DatabaseConnections
 
     /// <summary>
     /// Every database that holds tenants on this node's view: the main one first, then each distinct target of a moved
-    /// tenant (read fresh from the directory: background passes call this once per pass).
+    /// tenant. Background passes call this once per pass (every outbox lane, the chainer, webhook and bulk workers, several
+    /// times a second together), so the directory is cached like placements and read again after a placement
+    /// notification, or after <see cref="DirectoryFor"/> in case one was missed.
     /// </summary>
-    public async Task<IReadOnlyList<NpgsqlDataSource>> AllAsync(CancellationToken ct)
-    {
-        await using var conn = await main.OpenConnectionAsync(ct);
-        var targets = await conn.QueryAsync<(string Host, int Port, string Database)>(new CommandDefinition(
-            $"SELECT DISTINCT host, port, database FROM tenant_placements WHERE state = '{nameof(TenantPlacementState.Moved)}' ORDER BY 1, 2, 3",
-            cancellationToken: ct));
-        var result = new List<NpgsqlDataSource> { main };
-        foreach (var (host, port, database) in targets)
-        {
-            var source = SourceAt(new TenantPlacement(TenantPlacementState.Moved, host, port, database));
-            if (!result.Contains(source))
-            {
-                result.Add(source);
-            }
-        }
-        return result;
-    }
+    public async Task<IReadOnlyList<NpgsqlDataSource>> AllAsync(CancellationToken ct) => (await DirectoryAsync(ct)).All;
 
     /// <summary>The tenants that live in another database than the main one (background passes on the main one skip them).</summary>
-    public async Task<IReadOnlySet<Guid>> MovedAwayAsync(CancellationToken ct)
+    public async Task<IReadOnlySet<Guid>> MovedAwayAsync(CancellationToken ct) => (await DirectoryAsync(ct)).MovedAway;
+
+    private static readonly TimeSpan DirectoryFor = TimeSpan.FromSeconds(5);
+
+    private sealed record DirectorySnapshot(IReadOnlyList<NpgsqlDataSource> All, IReadOnlySet<Guid> MovedAway, long ReadAt);
+
+    private async Task<DirectorySnapshot> DirectoryAsync(CancellationToken ct)
     {
+        if (_directory is { } current && Stopwatch.GetElapsedTime(current.ReadAt) < DirectoryFor)
+        {
+            return current;
+        }
+        var generation = Volatile.Read(ref _generation);
+        var readAt = Stopwatch.GetTimestamp();
         await using var conn = await main.OpenConnectionAsync(ct);
-        return (await conn.QueryAsync<Guid>(new CommandDefinition(
-            $"SELECT tenant FROM tenant_placements WHERE state = '{nameof(TenantPlacementState.Moved)}'", cancellationToken: ct))).ToHashSet();
+        var moved = (await conn.QueryAsync<(Guid Tenant, string Host, int Port, string Database)>(new CommandDefinition(
+            $"SELECT tenant, host, port, database FROM tenant_placements WHERE state = '{nameof(TenantPlacementState.Moved)}' ORDER BY host, port, database",
+            cancellationToken: ct))).ToList();
+        var all = new List<NpgsqlDataSource> { main };
+        foreach (var (_, host, port, database) in moved)
+        {
+            var source = SourceAt(new TenantPlacement(TenantPlacementState.Moved, host, port, database));
+            if (!all.Contains(source))
+            {
+                all.Add(source);
+            }
+        }
+        var snapshot = new DirectorySnapshot(all, moved.Select(m => m.Tenant).ToHashSet(), readAt);
+        if (Volatile.Read(ref _generation) == generation)
+        {
+            _directory = snapshot;
+        }
+        return snapshot;
     }
 
     /// <summary>The runtime data source of the database at <paramref name="placement"/>'s address (the main one if it is that).</summary>
@@ -140,8 +163,13 @@ internal sealed class TenantDatabases(NpgsqlDataSource main, DatabaseConnections
         return string.Equals(x.Host, y.Host, StringComparison.OrdinalIgnoreCase) && x.Port == y.Port && x.Database == y.Database;
     }
 
-    /// <summary>Drops one tenant's entry on this node only (a write found the tenant moved before the notification came).</summary>
-    public void Forget(Guid tenantId) => _placements.TryRemove(tenantId, out _);
+    /// <summary>Drops one tenant's entry, and the directory, on this node only (a write found the tenant moved before the notification came).</summary>
+    public void Forget(Guid tenantId)
+    {
+        Interlocked.Increment(ref _generation);
+        _placements.TryRemove(tenantId, out _);
+        _directory = null;
+    }
 
     public void Invalidate(CacheChange change)
     {
@@ -151,7 +179,12 @@ internal sealed class TenantDatabases(NpgsqlDataSource main, DatabaseConnections
         }
     }
 
-    public void Clear() => _placements.Clear();
+    public void Clear()
+    {
+        Interlocked.Increment(ref _generation);
+        _placements.Clear();
+        _directory = null;
+    }
 
     public async ValueTask DisposeAsync()
     {

@@ -57,13 +57,13 @@ internal sealed record ListDocuments(string? Q = null, string? WorkspaceId = nul
     };
 }
 
-internal sealed class ListDocumentsHandler(ReplicaReads reads, Search.DocumentSearch search) : IHandler<ListDocuments, Page<DocumentResponse>>
+internal sealed class ListDocumentsHandler(Db db, Search.DocumentSearch search) : IHandler<ListDocuments, Page<DocumentResponse>>
 {
     public async Task<Page<DocumentResponse>> HandleAsync(ListDocuments query, CurrentUser me, CancellationToken ct)
     {
         var (filter, typeId, searching) = ToFilter(query, me);
         // Read-only: on the read replica when a GET may read there (ADR 0035).
-        return await reads.InTenantAsync(me.TenantId, async (c, tx) =>
+        return await db.ReadTransactionInTenantAsync(me.TenantId, async (c, tx) =>
         {
             var scoped = filter;
             if (typeId is { } id)
