@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Http.Json;
 using Dapper;
 using Dms.Platform.Database;
 using Dms.Tests.Infrastructure;
@@ -107,8 +108,8 @@ public sealed class ReplicaTests(ReplicaFixture f) : IClassFixture<ReplicaFixtur
         return client;
     }
 
-    /// <summary>Scans of the documents table counted by <paramref name="server"/> for the app's database, once every backend has reported.</summary>
-    private async Task<long> DocumentScansAsync(string connectionString)
+    /// <summary>Scans of <paramref name="table"/> counted by the server of <paramref name="connectionString"/> for the app's database, once every backend has reported.</summary>
+    private async Task<long> DocumentScansAsync(string connectionString, string table = "documents")
     {
         // Backends report their table statistics when they end (or after a pause): end the app's idle connections first.
         App.Service<ReplicaDatabase>().Source.Clear();
@@ -123,7 +124,7 @@ public sealed class ReplicaTests(ReplicaFixture f) : IClassFixture<ReplicaFixtur
         {
             await conn.ExecuteAsync("SELECT pg_stat_clear_snapshot()");
             var now = await conn.ExecuteScalarAsync<long>(
-                "SELECT coalesce(sum(seq_scan + coalesce(idx_scan, 0)), 0)::bigint FROM pg_stat_user_tables WHERE relname = 'documents'");
+                "SELECT coalesce(sum(seq_scan + coalesce(idx_scan, 0)), 0)::bigint FROM pg_stat_user_tables WHERE relname = @table", new { table });
             stable = now == last ? stable + 1 : 0;
             last = now;
             await Task.Delay(200);
@@ -163,6 +164,33 @@ public sealed class ReplicaTests(ReplicaFixture f) : IClassFixture<ReplicaFixtur
         replicaScans.ShouldBeGreaterThanOrEqualTo(3 * rounds, "every list, search and read by id scanned documents on the replica");
         primaryScans.ShouldBeLessThan(replicaScans, "the primary served (nearly) none of them");
         (f.Reads["replica"] - readsBefore).ShouldBeGreaterThanOrEqualTo(3 * rounds);
+    }
+
+    [Fact]
+    public async Task The_approval_queue_reads_on_the_replica()
+    {
+        var admin = f.Tenant.Admin.Client;
+        var id = await UploadAsync(admin, "queued for deletion");
+        // A member asks, so the admin can decide (nobody decides their own request).
+        var member = await f.Tenant.CreateUserAsync("Member");
+        using (var request = await member.Client.PostAsJsonAsync($"/api/v1/documents/{id}/delete-requests", new { reason = "replica queue" }))
+        {
+            await request.ShouldHaveStatusAsync(HttpStatusCode.Created);
+        }
+        var replicaBefore = await DocumentScansAsync(f.Replica.SuperUser(Database), "approval_requests");
+        var primaryBefore = await DocumentScansAsync(PrimarySuperUser, "approval_requests");
+
+        const int rounds = 10;
+        for (var i = 0; i < rounds; i++)
+        {
+            using var queue = await admin.GetAsync("/api/v1/approvals?status=Pending");
+            await queue.ShouldHaveStatusAsync(HttpStatusCode.OK);
+        }
+
+        var replicaScans = await DocumentScansAsync(f.Replica.SuperUser(Database), "approval_requests") - replicaBefore;
+        var primaryScans = await DocumentScansAsync(PrimarySuperUser, "approval_requests") - primaryBefore;
+        replicaScans.ShouldBeGreaterThanOrEqualTo(rounds, "every read of the queue scanned approval requests on the replica");
+        primaryScans.ShouldBeLessThan(replicaScans, "the primary served (nearly) none of them");
     }
 
     [Fact]

@@ -21,7 +21,8 @@ internal sealed class ListApprovalsHandler(Db db, TimeProvider clock) : IHandler
     public Task<Page<ApprovalResponse>> HandleAsync(ListApprovals query, CurrentUser me, CancellationToken ct)
     {
         var filter = Filter.From(query);
-        return db.InTenantAsync(me.TenantId, (c, tx) => ListAsync(c, tx, me, filter, clock.GetUtcNow().UtcDateTime, ct), ct);
+        // Read-only: on the read replica when a GET may read there (ADR 0035).
+        return db.ReadTransactionInTenantAsync(me.TenantId, (c, tx) => ListAsync(c, tx, me, filter, clock.GetUtcNow().UtcDateTime, ct), ct);
     }
 
     internal sealed record Filter(ApprovalStatus? Status, ApprovalType? Type, int Take, KeysetCursor? After, bool AwaitingMe = false)
