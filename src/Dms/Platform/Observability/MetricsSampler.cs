@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using Dapper;
 using Dms.Platform.Configuration;
+using Dms.Platform.Database;
 using Dms.Platform.Outbox;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -13,7 +14,7 @@ namespace Dms.Platform.Observability;
 /// </summary>
 internal sealed class MetricsSampler : BackgroundService
 {
-    private readonly NpgsqlDataSource _dataSource;
+    private readonly TenantDatabases _databases;
     private readonly DmsOptions _options;
     private readonly ILogger<MetricsSampler> _logger;
     private readonly Dictionary<string, OutboxLane> _lanes;
@@ -35,9 +36,9 @@ internal sealed class MetricsSampler : BackgroundService
             _latest.Rows.Where(m => m.Metric == "outbox_backlog" && m.Label == ExtractionType).Sum(m => m.Value)), "{version}", "Versions waiting for text extraction");
     }
 
-    public MetricsSampler(NpgsqlDataSource dataSource, IOptions<DmsOptions> options, IEnumerable<IOutboxHandler> handlers, ILogger<MetricsSampler> logger)
+    public MetricsSampler(TenantDatabases databases, IOptions<DmsOptions> options, IEnumerable<IOutboxHandler> handlers, ILogger<MetricsSampler> logger)
     {
-        _dataSource = dataSource;
+        _databases = databases;
         _options = options.Value;
         _logger = logger;
         _lanes = handlers.GroupBy(h => h.Type).ToDictionary(g => g.Key, g => g.First().Lane);
@@ -46,12 +47,34 @@ internal sealed class MetricsSampler : BackgroundService
     /// <summary>The outbox type of text extraction (Documents' handler), reported on its own as the extraction backlog.</summary>
     internal const string ExtractionType = "document.extract_text";
 
-    /// <summary>Reads the snapshot now (tests; the loop below otherwise).</summary>
-    public async Task SampleAsync(CancellationToken ct)
+    /// <summary>Reads the snapshot now and returns it (tests; the loop below otherwise).</summary>
+    /// <remarks>
+    /// Every database that holds tenants is sampled (a moved tenant's outbox lives in its own database, ADR 0036) and the
+    /// rows added up: counts summed, ages the oldest. A tenant database that cannot be read is left out of this sample and
+    /// logged; only the main database failing keeps the last sample whole.
+    /// </remarks>
+    public async Task<IReadOnlyList<(string Metric, string Label, double Value)>> SampleAsync(CancellationToken ct)
     {
-        await using var conn = await _dataSource.OpenConnectionAsync(ct);
-        _latest = new Snapshot([.. await conn.QueryAsync<(string, string, double)>(new CommandDefinition(
-            "SELECT metric, label, value FROM dms_metrics_snapshot()", cancellationToken: ct))], _lanes);
+        var rows = new List<(string Metric, string Label, double Value)>();
+        var first = true;
+        foreach (var source in await _databases.AllAsync(ct))
+        {
+            try
+            {
+                await using var conn = await source.OpenConnectionAsync(ct);
+                rows.AddRange(await conn.QueryAsync<(string, string, double)>(new CommandDefinition(
+                    "SELECT metric, label, value FROM dms_metrics_snapshot()", cancellationToken: ct)));
+            }
+            catch (Exception ex) when (!first && ex is not OperationCanceledException)
+            {
+                _logger.LogWarning(ex, "Metrics sample of tenant database {Database} failed; its outbox is left out of this sample", new NpgsqlConnectionStringBuilder(source.ConnectionString).Database);
+            }
+            first = false;
+        }
+        var sample = new Snapshot([.. rows.GroupBy(r => (r.Metric, r.Label)).Select(g => (g.Key.Metric, g.Key.Label,
+            g.Key.Metric == "outbox_oldest_pending_age" ? g.Max(r => r.Value) : g.Sum(r => r.Value)))], _lanes);
+        _latest = sample;
+        return sample.Rows;
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
