@@ -26,7 +26,7 @@ GRANT EXECUTE ON FUNCTION dms_metrics_snapshot() TO dms_app;
 -- leaves its messages Processing under a lease nobody works on: they would wait the lease out (five minutes on the
 -- background lane) and lose an attempt. Once the database answers again, the dispatcher that lost the answer hands back
 -- what is still leased to it and not in its hands (p_keep), without counting the attempt. Only its own leases: p_node is
--- unique per dispatcher instance.
+-- unique per dispatcher instance. Leased messages are few: found on outbox_messages_leased (0003).
 CREATE FUNCTION outbox_release_orphans(p_node text, p_keep uuid[])
   RETURNS integer
   LANGUAGE plpgsql
@@ -49,6 +49,3 @@ CREATE FUNCTION outbox_release_orphans(p_node text, p_keep uuid[])
   $$;
 REVOKE ALL ON FUNCTION outbox_release_orphans(text, uuid[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION outbox_release_orphans(text, uuid[]) TO dms_app;
--- Leased messages are few at any time: the release (and the claim's look for expired leases) finds them here instead of
--- scanning every message ever sent.
-CREATE INDEX outbox_messages_leased ON outbox_messages (locked_by) WHERE status = 'Processing';
