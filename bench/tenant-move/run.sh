@@ -9,7 +9,7 @@
 # the app's chainer before the move, so the audit chain the move verifies under its freeze has a realistic length.
 #
 # Starts a throwaway PostgreSQL cluster (own port, data under /tmp) with a second database dms_target, the app (Release
-# build) on it, seeds, runs the writer (curl) and `dms tenant move`, and writes bench/tenant-move/results/<N>.md.
+# build) on it, seeds, runs the writer (curl) and `dms tenant move`, and writes bench/tenant-move/results/<N>.md (<N>-audit-<M>.md with --audit-events M).
 # Everything it started is stopped on exit. Needs: dotnet, PostgreSQL 15+ server binaries, psql, curl, jq, python3.
 set -euo pipefail
 
@@ -26,6 +26,7 @@ while [ $# -gt 0 ]; do
 done
 
 here="$(cd "$(dirname "$0")" && pwd)"
+result_name="$docs"; [ "$audit_events" -gt 0 ] && result_name="$docs-audit-$audit_events"
 repo="$(cd "$here/../.." && pwd)"
 results="$here/results"
 mkdir -p "$results"
@@ -189,7 +190,7 @@ target_docs="$(PGPASSWORD=bench-owner psql -h 127.0.0.1 -p "$pg_port" -U dms_own
 target_docs="$(tail -1 <<<"$target_docs")"
 log "$moved_line"
 log "writer: $writes writes acknowledged, $refused refused with 503 and retried; documents in the target: $target_docs"
-cat >"$results/$docs.md" <<MD
+cat >"$results/$result_name.md" <<MD
 # Tenant move, $docs documents ($(date -u +%Y-%m-%d))
 
 \`$moved_line\`
@@ -200,4 +201,4 @@ cat >"$results/$docs.md" <<MD
 - audit events added before the move (chained): $audit_events
 - seeded in ${seed_seconds} s; machine: $(nproc) cores, PostgreSQL $(su_psql -d postgres -tAc 'SHOW server_version')
 MD
-log "wrote $results/$docs.md"
+log "wrote $results/$result_name.md"
