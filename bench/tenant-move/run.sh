@@ -3,17 +3,21 @@
 # bench/scale does) is moved to a database of its own while a writer uploads and edits its documents; reports the total
 # time, how long its writes were frozen and how many writes were refused (503 tenant.moving, retried) on the way.
 #
-#   bench/tenant-move/run.sh [--docs 100000] [--pg-port 55441] [--app-port 55481] [--keep]
+#   bench/tenant-move/run.sh [--docs 100000] [--audit-events 0] [--pg-port 55441] [--app-port 55481] [--keep]
+#
+# --audit-events N adds N audit events to the tenant (bench/scale/seed.sql writes none), recorded pending and chained by
+# the app's chainer before the move, so the audit chain the move verifies under its freeze has a realistic length.
 #
 # Starts a throwaway PostgreSQL cluster (own port, data under /tmp) with a second database dms_target, the app (Release
-# build) on it, seeds, runs the writer (curl) and `dms tenant move`, and writes bench/tenant-move/results/<N>.md.
+# build) on it, seeds, runs the writer (curl) and `dms tenant move`, and writes bench/tenant-move/results/<N>.md (<N>-audit-<M>.md with --audit-events M).
 # Everything it started is stopped on exit. Needs: dotnet, PostgreSQL 15+ server binaries, psql, curl, jq, python3.
 set -euo pipefail
 
-docs=100000 pg_port=55441 app_port=55481 keep=0
+docs=100000 audit_events=0 pg_port=55441 app_port=55481 keep=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --docs) docs="$2"; shift 2 ;;
+    --audit-events) audit_events="$2"; shift 2 ;;
     --pg-port) pg_port="$2"; shift 2 ;;
     --app-port) app_port="$2"; shift 2 ;;
     --keep) keep=1; shift ;;
@@ -22,6 +26,7 @@ while [ $# -gt 0 ]; do
 done
 
 here="$(cd "$(dirname "$0")" && pwd)"
+result_name="$docs"; [ "$audit_events" -gt 0 ] && result_name="$docs-audit-$audit_events"
 repo="$(cd "$here/../.." && pwd)"
 results="$here/results"
 mkdir -p "$results"
@@ -124,6 +129,25 @@ seed_end=$(date +%s.%N)
 seed_seconds=$(python3 -c "print(round($seed_end - $seed_start, 1))")
 log "seeded in ${seed_seconds} s ($(python3 -c "print(round($seed_insert - $seed_start, 1))") s inserts and indexes, $(python3 -c "print(round($seed_end - $seed_insert, 1))") s VACUUM ANALYZE)"
 
+if [ "$audit_events" -gt 0 ]; then
+  log "adding $audit_events audit events (pending), waiting for the chainer"
+  owner_psql -v tenant="$tenant" -v admin="$admin" -v n="$audit_events" <<'SQL'
+SELECT set_config('app.tenant_id', :'tenant', false);
+INSERT INTO audit_events (id, tenant_id, occurred_at, actor_type, actor_id, actor_label, action, entity_type, entity_id, data, client_ip, user_agent, correlation_id)
+SELECT gen_random_uuid(), :'tenant', now() - make_interval(secs => :n - g), 'user', :'admin', 'admin@bench.test', 'document.uploaded', 'document',
+       gen_random_uuid()::text, jsonb_build_object('title', 'bench document ' || g), '127.0.0.1', 'bench', md5(g::text)
+FROM generate_series(1, :n) g;
+SQL
+  chain_start=$(date +%s)
+  while :; do
+    pending="$(owner_psql -tA -c "SELECT set_config('app.tenant_id', '$tenant', false)" -c "SELECT count(*) FROM audit_events WHERE seq IS NULL" | tail -1)"
+    [ "$pending" = 0 ] && break
+    [ $(( $(date +%s) - chain_start )) -gt 900 ] && { echo "the chainer left $pending events pending after 900 s" >&2; exit 1; }
+    sleep 2
+  done
+  log "audit events chained in $(( $(date +%s) - chain_start )) s"
+fi
+
 # 4. The writer: uploads and title edits in a loop; a 503 tenant.moving is retried after a short pause.
 writer() {
   local ok=0 refused=0 i=0 code id
@@ -166,7 +190,7 @@ target_docs="$(PGPASSWORD=bench-owner psql -h 127.0.0.1 -p "$pg_port" -U dms_own
 target_docs="$(tail -1 <<<"$target_docs")"
 log "$moved_line"
 log "writer: $writes writes acknowledged, $refused refused with 503 and retried; documents in the target: $target_docs"
-cat >"$results/$docs.md" <<MD
+cat >"$results/$result_name.md" <<MD
 # Tenant move, $docs documents ($(date -u +%Y-%m-%d))
 
 \`$moved_line\`
@@ -174,6 +198,7 @@ cat >"$results/$docs.md" <<MD
 - wall time of the command (including the .NET start and the target's migrations): $(python3 -c "print(round($move_end - $move_start, 1))") s
 - writer during the move: $writes writes acknowledged, $refused refused with 503 tenant.moving and retried
 - documents of the tenant in the target afterwards: $target_docs
+- audit events added before the move (chained): $audit_events
 - seeded in ${seed_seconds} s; machine: $(nproc) cores, PostgreSQL $(su_psql -d postgres -tAc 'SHOW server_version')
 MD
-log "wrote $results/$docs.md"
+log "wrote $results/$result_name.md"

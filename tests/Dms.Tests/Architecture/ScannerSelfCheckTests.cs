@@ -30,6 +30,7 @@ public sealed class ScannerSelfCheckTests
     [InlineData("REVOKE ALL ON DATABASE dms FROM PUBLIC", "")]
     [InlineData("Remove the file from storage, then update the index and join workspaces.", "")]
     [InlineData("SELECT {} FROM {} WHERE id = @id", "")]
+    [InlineData("CREATE TRIGGER t_u AFTER UPDATE ON {} REFERENCING OLD TABLE AS dms_old FOR EACH STATEMENT EXECUTE FUNCTION f()", "")]
     public void Finds_the_tables_an_SQL_text_writes_and_reads(string sql, string expected) =>
         string.Join(' ', SqlTables.Find(sql).Select(u => $"{u.Table}:{u.Access}")).ShouldBe(expected);
 

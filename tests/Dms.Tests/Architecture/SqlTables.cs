@@ -57,8 +57,11 @@ internal static partial class SqlTables
     [GeneratedRegex(@"^\s*(?:select\s|insert\s+into\s|delete\s+from\s|update\s+\w+\s+set\s|with\s+(?:recursive\s+)?\w+\s+as\s*\()")]
     private static partial Regex LowercaseStatement();
 
-    /// <summary>Words that can follow UPDATE/FROM/JOIN in valid SQL without being a table (STDIN: <c>COPY t FROM STDIN</c>).</summary>
-    private static readonly HashSet<string> NotTables = new(StringComparer.OrdinalIgnoreCase) { "SET", "OF", "SKIP", "NOWAIT", "LATERAL", "ONLY", "SELECT", "STDIN" };
+    /// <summary>
+    /// Words that can follow UPDATE/FROM/JOIN in valid SQL without being a table (STDIN: <c>COPY t FROM STDIN</c>; ON:
+    /// <c>CREATE TRIGGER … AFTER UPDATE ON t</c>).
+    /// </summary>
+    private static readonly HashSet<string> NotTables = new(StringComparer.OrdinalIgnoreCase) { "SET", "OF", "SKIP", "NOWAIT", "LATERAL", "ONLY", "SELECT", "STDIN", "ON" };
 
     public static IReadOnlyList<TableUse> Find(string sql)
     {

@@ -68,6 +68,7 @@ public sealed class TableOwnershipTests
         ["schema_migrations"] = DmsCode.Platform,
         ["idempotency_keys"] = DmsCode.Platform,
         ["tenant_placements"] = DmsCode.Platform,
+        ["tenant_move_changes"] = DmsCode.Platform,
     };
 
     /// <summary>Documented read models: a module may read these tables it does not own (never write them).</summary>

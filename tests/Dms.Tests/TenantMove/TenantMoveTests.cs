@@ -233,6 +233,125 @@ public sealed class TenantMoveTests(TenantMoveFixture fixture, ITestOutputHelper
         again.Stderr.ShouldContain("already been moved");
     }
 
+    [Fact]
+    public async Task A_deletion_during_the_live_copy_is_carried_over_by_the_change_log()
+    {
+        var tenant = await App.CreateTenantAsync();
+        var target = await TargetAsync("e");
+        var document = await UploadAsync(tenant.Admin.Client, "commented");
+        var kept = await CommentAsync(tenant.Admin.Client, document, "stays");
+        var deleted = await CommentAsync(tenant.Admin.Client, document, "deleted while the tenant is copied");
+
+        // After the bulk copy (the comment is in the copy), before the freeze: the runtime role deletes it under RLS.
+        var (exit, stdout, stderr) = await MoveWithHookAsync(tenant.Slug, target.Owner, async step =>
+        {
+            if (step == "copy")
+            {
+                (await tenant.Admin.Client.DeleteAsync($"/api/v1/comments/{deleted}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
+            }
+        });
+        output.WriteLine(stdout + stderr);
+        exit.ShouldBe(0, stderr);
+        stdout.ShouldContain("document_comments");
+
+        await using var copy = await OpenAsTenantAsync(target.Owner, tenant.Id);
+        (await copy.ExecuteScalarAsync<long>("SELECT count(*) FROM document_comments WHERE tenant_id = @t AND id = @deleted", new { t = tenant.Id, deleted })).ShouldBe(0);
+        (await copy.ExecuteScalarAsync<long>("SELECT count(*) FROM document_comments WHERE tenant_id = @t AND id = @kept", new { t = tenant.Id, kept })).ShouldBe(1);
+        await ShouldHaveNoChangeLogAsync(tenant.Id);
+    }
+
+    [Fact]
+    public async Task Rows_written_during_the_live_copy_are_carried_over_by_the_change_log()
+    {
+        var tenant = await App.CreateTenantAsync();
+        var target = await TargetAsync("f");
+        var edited = await UploadAsync(tenant.Admin.Client, "edited during the copy");
+        Guid added = default;
+
+        var (exit, stdout, stderr) = await MoveWithHookAsync(tenant.Slug, target.Owner, async step =>
+        {
+            if (step == "copy")
+            {
+                var request = new HttpRequestMessage(HttpMethod.Patch, $"/api/v1/documents/{edited}") { Content = JsonContent.Create(new { title = "changed after the snapshot" }) };
+                request.Headers.TryAddWithoutValidation("If-Match", "\"1\"");
+                using var patched = await tenant.Admin.Client.SendAsync(request);
+                await patched.ShouldHaveStatusAsync(HttpStatusCode.OK);
+                added = await UploadAsync(tenant.Admin.Client, "uploaded after the snapshot");
+            }
+        });
+        output.WriteLine(stdout + stderr);
+        exit.ShouldBe(0, stderr);
+
+        await using var copy = await OpenAsTenantAsync(target.Owner, tenant.Id);
+        (await copy.ExecuteScalarAsync<string>("SELECT title FROM documents WHERE tenant_id = @t AND id = @edited", new { t = tenant.Id, edited })).ShouldBe("changed after the snapshot");
+        (await copy.ExecuteScalarAsync<long>("SELECT count(*) FROM documents WHERE tenant_id = @t AND id = @added", new { t = tenant.Id, added })).ShouldBe(1);
+        (await copy.ExecuteScalarAsync<long>("SELECT count(*) FROM document_versions WHERE tenant_id = @t AND document_id = @added", new { t = tenant.Id, added })).ShouldBe(1);
+        await ShouldHaveNoChangeLogAsync(tenant.Id);
+    }
+
+    [Fact]
+    public async Task A_target_row_changed_after_the_bulk_copy_fails_the_verification_and_the_move_rolls_back()
+    {
+        var tenant = await App.CreateTenantAsync();
+        var target = await TargetAsync("g");
+        var document = await UploadAsync(tenant.Admin.Client, "tampered in the target");
+
+        var (exit, _, stderr) = await MoveWithHookAsync(tenant.Slug, target.Owner, async step =>
+        {
+            if (step == "copy")
+            {
+                await using var copy = await OpenAsTenantAsync(target.Owner, tenant.Id);
+                (await copy.ExecuteAsync("UPDATE documents SET title = 'tampered' WHERE tenant_id = @t AND id = @document", new { t = tenant.Id, document })).ShouldBe(1);
+            }
+        });
+        output.WriteLine(stderr);
+        exit.ShouldBe(1);
+        // The target's own triggers follow the edit (its search row), so the first table found to differ may be another.
+        stderr.ShouldContain("Verification failed for table");
+        stderr.ShouldContain("after the bulk copy");
+
+        await using (var main = await OpenAsTenantAsync(App.OwnerConnectionString, tenant.Id))
+        {
+            (await main.ExecuteScalarAsync<string?>("SELECT state FROM tenant_placements WHERE tenant = @t", new { t = tenant.Id }) ?? "Home").ShouldBe("Home");
+        }
+        (await CountAsync(target.Owner, tenant.Id, document)).ShouldBe(0);
+        await ShouldHaveNoChangeLogAsync(tenant.Id);
+        // Still at home and writable.
+        var after = await UploadAsync(tenant.Admin.Client, "after the rolled back move");
+        (await CountAsync(App.OwnerConnectionString, tenant.Id, after)).ShouldBe(1);
+    }
+
+    /// <summary>A move with the tests' hook (FaultInjection.TenantMoveHook) awaited after each of its steps.</summary>
+    private async Task<(int Exit, string Stdout, string Stderr)> MoveWithHookAsync(string slug, string to, Func<string, Task> hook)
+    {
+        var faults = App.Service<Dms.Platform.Testing.FaultInjection>();
+        faults.TenantMoveHook = hook;
+        try
+        {
+            return await MoveAsync(slug, to);
+        }
+        finally
+        {
+            faults.TenantMoveHook = null;
+        }
+    }
+
+    /// <summary>The move removed its triggers and its log from the main database (moved or rolled back).</summary>
+    private async Task ShouldHaveNoChangeLogAsync(Guid tenant)
+    {
+        await using var main = new NpgsqlConnection(App.OwnerConnectionString);
+        await main.OpenAsync();
+        (await main.ExecuteScalarAsync<long>("SELECT count(*) FROM pg_trigger WHERE tgname LIKE @name", new { name = $"dms_move_{tenant:N}%" })).ShouldBe(0);
+        (await main.ExecuteScalarAsync<long>("SELECT count(*) FROM tenant_move_changes WHERE tenant = @tenant", new { tenant })).ShouldBe(0);
+    }
+
+    private static async Task<Guid> CommentAsync(HttpClient client, Guid document, string text)
+    {
+        using var response = await client.PostAsJsonAsync($"/api/v1/documents/{document}/comments", new { text });
+        await response.ShouldHaveStatusAsync(HttpStatusCode.Created);
+        return (await response.JsonAsync()).GetProperty("id").GetGuid();
+    }
+
     /// <summary>Uploads, then edits the title (If-Match: the first version), retrying a 503 tenant.moving after its Retry-After.</summary>
     private sealed class Writer(HttpClient client)
     {

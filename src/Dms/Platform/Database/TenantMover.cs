@@ -113,14 +113,18 @@ internal sealed class TenantMover(
         var schema = await TenantSchema.ReadAsync(source, ct);
         var frozen = false;
         long freezeStarted = 0;
+        TenantMoveResult result;
         try
         {
             // Leftovers of an earlier attempt that died before its rollback.
             await DeleteFromTargetAsync(targetConnection, schema, tenant, ct);
 
+            // Before the snapshot: every change the triggers miss is in it (TenantMoveChanges.InstallAsync).
+            progress("logging the tenant's changes from now on (triggers on its tables)");
+            await TenantMoveChanges.InstallAsync(session, schema, tenant, ct);
+
             progress("copying the tenant's rows");
-            var snapshotXmin = await CopyAsync(source, targetConnection, schema, tenant, ct);
-            faults.TenantMoveStep("copy");
+            await CopyAsync(source, targetConnection, schema, tenant, progress, ct);
 
             progress("freezing the tenant's writes");
             await SetStateAsync(session, tenant, TenantPlacementState.Home, placement with { State = TenantPlacementState.Frozen }, actor, ct);
@@ -138,12 +142,11 @@ internal sealed class TenantMover(
             await outboxHold.ExecuteAsync(new CommandDefinition("SELECT id FROM outbox_messages WHERE tenant_id = @tenant FOR UPDATE",
                 new { tenant }, outboxTx, commandTimeout: 0, cancellationToken: ct));
 
-            progress("copying the changes made during the copy");
-            await CopyDeltaAsync(source, targetConnection, schema, tenant, snapshotXmin, ct);
-            faults.TenantMoveStep("delta");
+            progress("copying and verifying the changes logged since the snapshot");
+            var rows = await CopyChangesAsync(source, targetConnection, schema, tenant, progress, ct);
+            await faults.TenantMoveStepAsync("delta");
 
-            progress("verifying the copy");
-            var rows = await VerifyAsync(source, targetConnection, schema, tenant, ct);
+            progress("verifying the audit chain on the target");
             var runtimeTarget = tenants.SourceAt(placement with { State = TenantPlacementState.Moved });
             await using (var conn = await runtimeTarget.OpenConnectionAsync(ct))
             {
@@ -156,7 +159,7 @@ internal sealed class TenantMover(
             {
                 throw new TenantMoveException($"The audit chain of the copy does not verify ({problem}).");
             }
-            faults.TenantMoveStep("verify");
+            await faults.TenantMoveStepAsync("verify");
 
             progress("switching the tenant to its new database");
             await SetStateAsync(session, tenant, TenantPlacementState.Frozen, placement with { State = TenantPlacementState.Moved }, actor, ct);
@@ -164,13 +167,35 @@ internal sealed class TenantMover(
             await UnlockAsync(session, tenant);
             logger.LogInformation("Tenant {Tenant} moved from {From} to {To}: {Rows} rows, frozen for {Freeze} ms", tenant, from, placement.Address, rows,
                 (long)freeze.TotalMilliseconds);
-            return new TenantMoveResult(tenant, from, placement.Address, rows, schema.Tables.Count, Stopwatch.GetElapsedTime(started), freeze);
+            result = new TenantMoveResult(tenant, from, placement.Address, rows, schema.Tables.Count, Stopwatch.GetElapsedTime(started), freeze);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             progress($"failed ({DatabaseWait.OneLine(ex)}); rolling back");
             await RollBackAsync(session, targetConnectionString, schema, tenant, frozen, actor);
             throw ex as TenantMoveException ?? new TenantMoveException($"The move failed and was rolled back: {DatabaseWait.OneLine(ex)}", ex);
+        }
+        // Moved: what is left is housekeeping, which must not undo the move.
+        progress("removing the change log");
+        await RemoveChangeLogAsync(session, tenant);
+        return result;
+    }
+
+    /// <summary>Best effort: a trigger left behind logs nothing more for a moved tenant, and the next move or unfreeze removes it.</summary>
+    private async Task RemoveChangeLogAsync(NpgsqlConnection session, Guid tenant)
+    {
+        try
+        {
+            if (!await TenantMoveChanges.RemoveAsync(session, tenant, throwOnTimeout: false, CancellationToken.None))
+            {
+                logger.LogWarning("Tenant {Tenant}: some of the move's change-log triggers could not be removed (their tables stayed locked); the next move or unfreeze removes them", tenant);
+            }
+        }
+#pragma warning disable CA1031 // Housekeeping after the move (or its rollback): reported, never thrown.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            logger.LogWarning("Tenant {Tenant}: the move's change log could not be removed ({Error}); the next move or unfreeze removes it", tenant, DatabaseWait.OneLine(ex));
         }
     }
 
@@ -192,9 +217,12 @@ internal sealed class TenantMover(
         var current = await TenantDatabases.ReadAsync(session, null, tenant, ct);
         if (current is not { State: TenantPlacementState.Frozen })
         {
+            // A move that died before its freeze may have left its change log behind.
+            await RemoveChangeLogAsync(session, tenant);
             return false;
         }
         await SetStateAsync(session, tenant, TenantPlacementState.Frozen, current with { State = TenantPlacementState.Home }, actor, ct);
+        await RemoveChangeLogAsync(session, tenant);
         return true;
     }
 
@@ -213,6 +241,7 @@ internal sealed class TenantMover(
                 await UnlockAsync(session, tenant);
             }
         }
+        await RemoveChangeLogAsync(session, tenant);
         try
         {
             // A fresh connection: the one in use may be in the middle of a failed COPY.
@@ -267,89 +296,139 @@ internal sealed class TenantMover(
     }
 
     /// <summary>
-    /// The bulk copy from one REPEATABLE READ snapshot; returns the snapshot's xmin (32 bits, as <c>xmin</c> columns are),
-    /// below which every committed row version was in the snapshot.
+    /// The bulk copy from one REPEATABLE READ snapshot, verified against that snapshot before the freeze: per table, row
+    /// counts and checksums of the source (in the snapshot) and of the target (all the tenant's rows there), both sides at
+    /// once. Then the target's tables are vacuumed and analyzed, so the counts and key lookups under the freeze are quick.
     /// </summary>
-    private static async Task<long> CopyAsync(NpgsqlConnection source, NpgsqlConnection target, TenantSchema schema, Guid tenant, CancellationToken ct)
+    private async Task CopyAsync(NpgsqlConnection source, NpgsqlConnection target, TenantSchema schema, Guid tenant, Action<string> progress, CancellationToken ct)
     {
         await using var sourceTx = await source.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
         await Db.EnterTenantAsync(source, sourceTx, tenant, ct);
-        var xmin = await source.ExecuteScalarAsync<string>(new CommandDefinition("SELECT pg_snapshot_xmin(pg_current_snapshot())::text", transaction: sourceTx, cancellationToken: ct));
-        await using var targetTx = await target.BeginTransactionAsync(ct);
-        await OpenTablesAsync(target, schema, ct);
-        foreach (var global in schema.Globals)
+        await using (var targetTx = await target.BeginTransactionAsync(ct))
         {
-            await UpsertAsync(source, target, global, global.Filter(tenant), "global", doNothing: true, ct);
-        }
-        foreach (var table in schema.Tables)
-        {
-            await PipeAsync(source, $"COPY (SELECT {table.ColumnList} FROM {table.Quoted} WHERE {table.Filter(tenant)}) TO STDOUT{table.Format}",
-                target, $"COPY {table.Quoted} ({table.ColumnList}) FROM STDIN{table.Format}", ct);
-        }
-        await AdvanceSequencesAsync(target, schema, ct);
-        await CloseTablesAsync(target, schema, ct);
-        await targetTx.CommitAsync(ct);
-        await sourceTx.CommitAsync(ct);
-        return (long)(ulong.Parse(xmin!, CultureInfo.InvariantCulture) % 4_294_967_296UL);
-    }
-
-    /// <summary>Under the freeze: rows written since the snapshot are upserted, rows deleted since are deleted.</summary>
-    private static async Task CopyDeltaAsync(NpgsqlConnection source, NpgsqlConnection target, TenantSchema schema, Guid tenant, long snapshotXmin, CancellationToken ct)
-    {
-        await using var sourceTx = await source.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
-        await Db.EnterTenantAsync(source, sourceTx, tenant, ct);
-        await using var targetTx = await target.BeginTransactionAsync(ct);
-        await OpenTablesAsync(target, schema, ct);
-        foreach (var global in schema.Globals)
-        {
-            await UpsertAsync(source, target, global, global.Filter(tenant), "global", doNothing: true, ct);
-        }
-        // Children first: a deleted parent may still be referenced by a deleted child on the target.
-        foreach (var table in schema.Tables.Reverse())
-        {
-            if (table.Key.Count == 0)
+            await OpenTablesAsync(target, schema.Tables.Concat(schema.Globals), ct);
+            foreach (var global in schema.Globals)
             {
-                await target.ExecuteAsync(new CommandDefinition($"DELETE FROM {table.Quoted} WHERE {table.Filter(tenant)}", cancellationToken: ct));
-                continue;
+                await StageAsync(source, target, global, global.Filter(tenant), ct);
+                await ApplyAsync(target, global, doNothing: true, ct);
             }
-            var keys = $"dms_move_keys_{table.Index}";
-            await target.ExecuteAsync(new CommandDefinition(
-                $"CREATE TEMP TABLE {keys} ON COMMIT DROP AS SELECT {table.KeyList} FROM {table.Quoted} WITH NO DATA", cancellationToken: ct));
-            await PipeAsync(source, $"COPY (SELECT {table.KeyList} FROM {table.Quoted} WHERE {table.Filter(tenant)}) TO STDOUT (FORMAT BINARY)",
-                target, $"COPY {keys} ({table.KeyList}) FROM STDIN (FORMAT BINARY)", ct);
-            var match = string.Join(" AND ", table.Key.Select(k => $"k.{Quote(k)} = t.{Quote(k)}"));
-            await target.ExecuteAsync(new CommandDefinition(
-                $"DELETE FROM {table.Quoted} t WHERE {table.Filter(tenant, "t")} AND NOT EXISTS (SELECT 1 FROM {keys} k WHERE {match})",
-                commandTimeout: 0, cancellationToken: ct));
+            foreach (var table in schema.Tables)
+            {
+                await PipeAsync(source, $"COPY (SELECT {table.ColumnList} FROM {table.Quoted} WHERE {table.Filter(tenant)}) TO STDOUT{table.Format}",
+                    target, $"COPY {table.Quoted} ({table.ColumnList}) FROM STDIN{table.Format}", ct);
+            }
+            await AdvanceSequencesAsync(target, schema.Tables.Concat(schema.Globals), ct);
+            await CloseTablesAsync(target, schema.Tables.Concat(schema.Globals), ct);
+            await targetTx.CommitAsync(ct);
         }
-        // Parents first. xmin compared the way PostgreSQL compares transaction ids (modulo 2^32): not older than the snapshot.
-        var changed = $"((xmin::text::bigint - {snapshotXmin} + 4294967296) % 4294967296) < 2147483648";
-        foreach (var table in schema.Tables)
-        {
-            var filter = table.Key.Count == 0 ? table.Filter(tenant) : $"{table.Filter(tenant)} AND {changed}";
-            await UpsertAsync(source, target, table, filter, "delta", doNothing: false, ct);
-        }
-        await AdvanceSequencesAsync(target, schema, ct);
-        await CloseTablesAsync(target, schema, ct);
-        await targetTx.CommitAsync(ct);
+        await faults.TenantMoveStepAsync("copy");
+
+        progress("verifying the copy against its snapshot (live)");
+        var sourceSums = ChecksumsAsync(source, sourceTx, schema.Tables, t => t.Filter(tenant, "t"), tenant, ct);
+        var targetSums = ChecksumsAsync(target, null, schema.Tables, t => t.Filter(tenant, "t"), tenant, ct);
+        Compare(schema.Tables, await sourceSums, await targetSums, "after the bulk copy");
         await sourceTx.CommitAsync(ct);
+
+        progress("analyzing the target's tables");
+        await target.ExecuteAsync(new CommandDefinition(
+            $"VACUUM (ANALYZE) {string.Join(", ", schema.Tables.Concat(schema.Globals).Select(t => t.Quoted).Distinct(StringComparer.Ordinal))}",
+            commandTimeout: 0, cancellationToken: ct));
     }
 
-    /// <summary>Rows of <paramref name="table"/> matching <paramref name="filter"/> on the source, upserted by primary key on the target.</summary>
-    private static async Task UpsertAsync(NpgsqlConnection source, NpgsqlConnection target, TenantTable table, string filter, string purpose, bool doNothing, CancellationToken ct)
+    /// <summary>
+    /// Under the freeze, in one transaction on each side: the rows whose keys the change log holds are copied (upserted
+    /// parents first; the logged keys the source no longer has are deleted, children first); a table without a primary key
+    /// that was touched is copied whole. Then verified: row counts of every table, and the checksums of the logged rows
+    /// (ADR 0041: the other rows did not change since the snapshot the bulk copy was verified against). Returns the rows.
+    /// </summary>
+    private static async Task<long> CopyChangesAsync(NpgsqlConnection source, NpgsqlConnection target, TenantSchema schema, Guid tenant, Action<string> progress, CancellationToken ct)
     {
-        var staging = $"dms_move_{purpose}_{table.Index}";
+        await using var sourceTx = await source.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
+        await Db.EnterTenantAsync(source, sourceTx, tenant, ct);
+        var changed = await TenantMoveChanges.ChangedTablesAsync(source, sourceTx, tenant, ct);
+        var tables = schema.Tables.Where(t => changed.ContainsKey(t.Name)).ToList();
+        progress(string.Create(CultureInfo.InvariantCulture, $"{changed.Values.Sum()} logged change(s) in {tables.Count} table(s): {string.Join(", ", tables.Select(t => t.Name))}"));
+
+        await using var targetTx = await target.BeginTransactionAsync(ct);
+        await Db.EnterTenantAsync(target, targetTx, tenant, ct);
+        await target.ExecuteAsync(new CommandDefinition("CREATE TEMP TABLE dms_move_changed (table_name text NOT NULL, key jsonb NOT NULL) ON COMMIT DROP", cancellationToken: ct));
+        await PipeAsync(source, $"COPY (SELECT DISTINCT table_name, key FROM tenant_move_changes WHERE tenant = '{tenant}') TO STDOUT",
+            target, "COPY dms_move_changed (table_name, key) FROM STDIN", ct);
+        foreach (var table in tables)
+        {
+            await StageAsync(source, target, table, ChangedFilter(table, tenant, source: true), ct);
+        }
+        await OpenTablesAsync(target, tables.Concat(schema.Globals), ct);
+        // Children first: a deleted parent may still be referenced by a deleted child on the target.
+        foreach (var table in Enumerable.Reverse(tables))
+        {
+            var gone = table.Key.Count == 0
+                ? table.Filter(tenant, "t")
+                : $"{ChangedFilter(table, tenant, source: false)} AND NOT EXISTS (SELECT 1 FROM {Staging(table)} s WHERE {string.Join(" AND ", table.Key.Select(k => $"s.{Quote(k)} = t.{Quote(k)}"))})";
+            await target.ExecuteAsync(new CommandDefinition($"DELETE FROM {table.Quoted} t WHERE {gone}", commandTimeout: 0, cancellationToken: ct));
+        }
+        foreach (var global in schema.Globals)
+        {
+            await StageAsync(source, target, global, global.Filter(tenant), ct);
+            await ApplyAsync(target, global, doNothing: true, ct);
+        }
+        foreach (var table in tables)
+        {
+            await ApplyAsync(target, table, doNothing: false, ct);
+        }
+        await AdvanceSequencesAsync(target, tables.Concat(schema.Globals), ct);
+        await CloseTablesAsync(target, tables.Concat(schema.Globals), ct);
+
+        // Counts of every table (both sides at once), then the logged rows' checksums.
+        var counts = string.Join(" UNION ALL ", schema.Tables.Select(t => $"SELECT {t.Index} AS i, count(*) AS n FROM {t.Quoted} WHERE {t.Filter(tenant)}"));
+        var sourceCounts = source.QueryAsync<(int I, long N)>(new CommandDefinition(counts, transaction: sourceTx, commandTimeout: 0, cancellationToken: ct));
+        var targetCounts = target.QueryAsync<(int I, long N)>(new CommandDefinition(counts, transaction: targetTx, commandTimeout: 0, cancellationToken: ct));
+        var (a, b) = ((await sourceCounts).ToDictionary(x => x.I, x => x.N), (await targetCounts).ToDictionary(x => x.I, x => x.N));
+        foreach (var table in schema.Tables)
+        {
+            if (a[table.Index] != b[table.Index])
+            {
+                throw new TenantMoveException(string.Create(CultureInfo.InvariantCulture,
+                    $"Verification failed for table {table.Name} under the freeze: {a[table.Index]} row(s) in the main database, {b[table.Index]} in the target."));
+            }
+        }
+        var sourceSums = ChecksumsAsync(source, sourceTx, tables, t => ChangedFilter(t, tenant, source: true), tenant, ct);
+        var targetSums = ChecksumsAsync(target, targetTx, tables, t => ChangedFilter(t, tenant, source: false), tenant, ct);
+        Compare(tables, await sourceSums, await targetSums, "under the freeze (rows changed since the snapshot)");
+
+        await targetTx.CommitAsync(ct);
+        await sourceTx.CommitAsync(ct);
+        return b.Values.Sum();
+    }
+
+    /// <summary>The rows of a changed table to copy and verify under the freeze (alias t): those with logged keys, or all of a table without a key.</summary>
+    private static string ChangedFilter(TenantTable table, Guid tenant, bool source) => table.Key.Count == 0
+        ? table.Filter(tenant, "t")
+        : $"{table.Filter(tenant, "t")} AND " + (source
+            ? TenantMoveChanges.LoggedKey(table, "tenant_move_changes", $"c.tenant = '{tenant}'")
+            : TenantMoveChanges.LoggedKey(table, "dms_move_changed", null));
+
+    private static string Staging(TenantTable table) => $"dms_move_staging_{table.Index}";
+
+    /// <summary>Rows of <paramref name="table"/> matching <paramref name="filter"/> (alias t) on the source, into a temporary table on the target.</summary>
+    private static async Task StageAsync(NpgsqlConnection source, NpgsqlConnection target, TenantTable table, string filter, CancellationToken ct)
+    {
         await target.ExecuteAsync(new CommandDefinition(
-            $"CREATE TEMP TABLE {staging} ON COMMIT DROP AS SELECT {table.ColumnList} FROM {table.Quoted} WITH NO DATA", cancellationToken: ct));
-        await PipeAsync(source, $"COPY (SELECT {table.ColumnList} FROM {table.Quoted} WHERE {filter}) TO STDOUT{table.Format}",
-            target, $"COPY {staging} ({table.ColumnList}) FROM STDIN{table.Format}", ct);
+            $"CREATE TEMP TABLE {Staging(table)} ON COMMIT DROP AS SELECT {table.ColumnList} FROM {table.Quoted} WITH NO DATA", cancellationToken: ct));
+        await PipeAsync(source, $"COPY (SELECT {table.ColumnList} FROM {table.Quoted} t WHERE {filter}) TO STDOUT{table.Format}",
+            target, $"COPY {Staging(table)} ({table.ColumnList}) FROM STDIN{table.Format}", ct);
+    }
+
+    /// <summary>The staged rows of <paramref name="table"/>, upserted by primary key (or inserted, without one).</summary>
+    private static async Task ApplyAsync(NpgsqlConnection target, TenantTable table, bool doNothing, CancellationToken ct)
+    {
         // An identity column never changes after the insert (and cannot be set by an update).
         var others = table.Columns.Where(c => !table.Key.Contains(c) && !table.Identity.Contains(c)).ToList();
         var conflict = doNothing || table.Key.Count == 0 || others.Count == 0
             ? (table.Key.Count == 0 ? "" : "ON CONFLICT DO NOTHING")
             : $"ON CONFLICT ({table.KeyList}) DO UPDATE SET {string.Join(", ", others.Select(c => $"{Quote(c)} = EXCLUDED.{Quote(c)}"))}";
         await target.ExecuteAsync(new CommandDefinition(
-            $"INSERT INTO {table.Quoted} ({table.ColumnList}) OVERRIDING SYSTEM VALUE SELECT {table.ColumnList} FROM {staging} {conflict}",
+            $"INSERT INTO {table.Quoted} ({table.ColumnList}) OVERRIDING SYSTEM VALUE SELECT {table.ColumnList} FROM {Staging(table)} {conflict}",
             commandTimeout: 0, cancellationToken: ct));
     }
 
@@ -378,10 +457,10 @@ internal sealed class TenantMover(
     /// index, tags, storage counters) are copied rather than recomputed and nothing counts twice. ALTER TABLE locks the
     /// tables until the commit, which puts them back as they were: other tenants in the target database wait meanwhile.
     /// </summary>
-    private static async Task OpenTablesAsync(NpgsqlConnection target, TenantSchema schema, CancellationToken ct)
+    private static async Task OpenTablesAsync(NpgsqlConnection target, IEnumerable<TenantTable> tables, CancellationToken ct)
     {
         var sql = new StringBuilder();
-        foreach (var table in schema.Tables.Concat(schema.Globals))
+        foreach (var table in tables)
         {
             sql.Append(CultureInfo.InvariantCulture, $"ALTER TABLE {table.Quoted} DISABLE TRIGGER USER;");
             if (table.ForcedSecurity)
@@ -392,10 +471,10 @@ internal sealed class TenantMover(
         await target.ExecuteAsync(new CommandDefinition(sql.ToString(), commandTimeout: 0, cancellationToken: ct));
     }
 
-    private static async Task CloseTablesAsync(NpgsqlConnection target, TenantSchema schema, CancellationToken ct)
+    private static async Task CloseTablesAsync(NpgsqlConnection target, IEnumerable<TenantTable> tables, CancellationToken ct)
     {
         var sql = new StringBuilder();
-        foreach (var table in schema.Tables.Concat(schema.Globals))
+        foreach (var table in tables)
         {
             sql.Append(CultureInfo.InvariantCulture, $"ALTER TABLE {table.Quoted} ENABLE TRIGGER USER;");
             if (table.ForcedSecurity)
@@ -407,9 +486,9 @@ internal sealed class TenantMover(
     }
 
     /// <summary>Every sequence behind a copied column ends past the copied values (it never goes back: other tenants may use it).</summary>
-    private static async Task AdvanceSequencesAsync(NpgsqlConnection target, TenantSchema schema, CancellationToken ct)
+    private static async Task AdvanceSequencesAsync(NpgsqlConnection target, IEnumerable<TenantTable> tables, CancellationToken ct)
     {
-        foreach (var table in schema.Tables.Concat(schema.Globals))
+        foreach (var table in tables)
         {
             foreach (var (column, sequence) in table.Sequences)
             {
@@ -423,46 +502,51 @@ internal sealed class TenantMover(
     private static async Task DeleteFromTargetAsync(NpgsqlConnection target, TenantSchema schema, Guid tenant, CancellationToken ct)
     {
         await using var tx = await target.BeginTransactionAsync(ct);
-        await OpenTablesAsync(target, schema, ct);
+        await OpenTablesAsync(target, schema.Tables.Concat(schema.Globals), ct);
         foreach (var table in schema.Tables.Reverse())
         {
             await target.ExecuteAsync(new CommandDefinition($"DELETE FROM {table.Quoted} WHERE {table.Filter(tenant)}", commandTimeout: 0, cancellationToken: ct));
         }
-        await CloseTablesAsync(target, schema, ct);
+        await CloseTablesAsync(target, schema.Tables.Concat(schema.Globals), ct);
         await tx.CommitAsync(ct);
     }
 
-    /// <summary>Row count and checksum of each table's tenant rows on both sides (under the freeze, so they must agree); returns the rows.</summary>
-    private static async Task<long> VerifyAsync(NpgsqlConnection source, NpgsqlConnection target, TenantSchema schema, Guid tenant, CancellationToken ct)
+    /// <summary>
+    /// Row count and checksum (md5 of the rows' md5s in key order) of <paramref name="filter"/>'s rows (alias t) of each
+    /// table, in order, on one side: in <paramref name="tx"/>, or each in a transaction of its own.
+    /// </summary>
+    private static async Task<List<(long Rows, string Sum)>> ChecksumsAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, IReadOnlyList<TenantTable> tables,
+        Func<TenantTable, string> filter, Guid tenant, CancellationToken ct)
     {
-        long rows = 0;
-        foreach (var table in schema.Tables)
+        var sums = new List<(long, string)>(tables.Count);
+        foreach (var table in tables)
         {
-            var order = table.Key.Count == 0 ? "1" : table.KeyList;
-            var sql = $"SELECT count(*) AS rows, coalesce(md5(string_agg(md5(ROW({table.ColumnList})::text), '' ORDER BY {order})), '') AS sum FROM {table.Quoted} WHERE {table.Filter(tenant)}";
-            if (table.Key.Count == 0)
+            var sql = table.Key.Count == 0
+                ? $"SELECT count(*) AS rows, coalesce(md5(string_agg(h, '' ORDER BY h)), '') AS sum FROM (SELECT md5(ROW({table.ColumnList})::text) AS h FROM {table.Quoted} t WHERE {filter(table)}) x"
+                : $"SELECT count(*) AS rows, coalesce(md5(string_agg(md5(ROW({table.ColumnList})::text), '' ORDER BY {table.KeyList})), '') AS sum FROM {table.Quoted} t WHERE {filter(table)}";
+            if (tx is not null)
             {
-                sql = $"SELECT count(*) AS rows, coalesce(md5(string_agg(h, '' ORDER BY h)), '') AS sum FROM (SELECT md5(ROW({table.ColumnList})::text) AS h FROM {table.Quoted} WHERE {table.Filter(tenant)}) x";
+                sums.Add(await conn.QuerySingleAsync<(long, string)>(new CommandDefinition(sql, transaction: tx, commandTimeout: 0, cancellationToken: ct)));
+                continue;
             }
-            // Both sides at once: the freeze lasts as long as the slower of the two.
-            var (sourceSum, targetSum) = (ChecksumAsync(source, sql, tenant, ct), ChecksumAsync(target, sql, tenant, ct));
-            var (a, b) = (await sourceSum, await targetSum);
-            if (a != b)
-            {
-                throw new TenantMoveException($"Verification failed for table {table.Name}: {a.Rows} row(s) in the main database, {b.Rows} in the target, or their checksums differ.");
-            }
-            rows += a.Rows;
+            await using var own = await conn.BeginTransactionAsync(ct);
+            await Db.EnterTenantAsync(conn, own, tenant, ct);
+            sums.Add(await conn.QuerySingleAsync<(long, string)>(new CommandDefinition(sql, transaction: own, commandTimeout: 0, cancellationToken: ct)));
+            await own.CommitAsync(ct);
         }
-        return rows;
+        return sums;
     }
 
-    private static async Task<(long Rows, string Sum)> ChecksumAsync(NpgsqlConnection conn, string sql, Guid tenant, CancellationToken ct)
+    private static void Compare(IReadOnlyList<TenantTable> tables, List<(long Rows, string Sum)> source, List<(long Rows, string Sum)> target, string when)
     {
-        await using var tx = await conn.BeginTransactionAsync(ct);
-        await Db.EnterTenantAsync(conn, tx, tenant, ct);
-        var result = await conn.QuerySingleAsync<(long Rows, string Sum)>(new CommandDefinition(sql, transaction: tx, commandTimeout: 0, cancellationToken: ct));
-        await tx.CommitAsync(ct);
-        return result;
+        for (var i = 0; i < tables.Count; i++)
+        {
+            if (source[i] != target[i])
+            {
+                throw new TenantMoveException(string.Create(CultureInfo.InvariantCulture,
+                    $"Verification failed for table {tables[i].Name} {when}: {source[i].Rows} row(s) in the main database, {target[i].Rows} in the target, or their checksums differ."));
+            }
+        }
     }
 
     private static string Address(string connectionString)

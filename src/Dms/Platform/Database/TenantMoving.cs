@@ -12,9 +12,11 @@ internal static class TenantMoving
     public const int RetryAfterSeconds = 1;
 
     /// <summary>
-    /// The tenant's key within <see cref="LockClass"/>: 32 bits of its id. Two tenants sharing a key only means that a
-    /// move's exclusive lock also waits for the other tenant's writers (it never refuses them: the refusal is the
-    /// directory's state, which is per tenant).
+    /// The tenant's key within <see cref="LockClass"/>: 32 bits of its id (the two-key form has no room for more). Two
+    /// tenants may share a key (among 10,000 tenants, some pair does with a chance of about 1%): then a move's exclusive
+    /// lock also waits for the other tenant's writers, and the other tenant's writes are refused with 503
+    /// <c>tenant.moving</c> while the move holds it (writers try the lock, Db.EnterTenantForWriteAsync), that is for that
+    /// move's freeze only (seconds; clients retry). Its data never moves and its state stays Home.
     /// </summary>
     public static int LockKey(Guid tenant)
     {

@@ -61,8 +61,23 @@ internal sealed class FaultInjection(Microsoft.Extensions.Options.IOptions<Confi
         }
     }
 
+    /// <summary>
+    /// Tests' hook into a tenant move: awaited after each step (copy: the bulk copy is committed on the target and not yet
+    /// verified, the tenant is live; delta; verify), before the step's fault. Set in code only, never from configuration.
+    /// </summary>
+    public Func<string, Task>? TenantMoveHook { get; set; }
+
     /// <summary>Called by the tenant mover after each step; throws (the mover rolls back) when the step is the chosen one.</summary>
-    public void TenantMoveStep(string step)
+    public async Task TenantMoveStepAsync(string step)
+    {
+        if (TenantMoveHook is { } hook)
+        {
+            await hook(step);
+        }
+        TenantMoveStep(step);
+    }
+
+    private void TenantMoveStep(string step)
     {
         if (Settings.FailTenantMoveAt.Length > 0 && string.Equals(Settings.FailTenantMoveAt, step, StringComparison.OrdinalIgnoreCase))
         {
