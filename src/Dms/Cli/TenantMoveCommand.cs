@@ -30,9 +30,11 @@ internal static class TenantMoveCommand
         try
         {
             var result = await services.GetRequiredService<TenantMover>().MoveAsync(slug, to, Actor,
-                async (target, tenant, token) => await AuditVerification.VerifyAsync(target, checkpoints, tenant, token) is { Valid: false } bad
-                    ? bad.Problem ?? "invalid"
-                    : null,
+                async (target, tenant, after, final, token) =>
+                {
+                    var (verified, last) = await AuditVerification.VerifyAsync(target, checkpoints, tenant, after, checkAnchor: final, token);
+                    return new TenantMover.AuditCheckResult(verified.Valid ? null : verified.Problem ?? "invalid", last);
+                },
                 step => output.WriteLine($"dms: {step}"), ct);
             await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
                 $"tenant moved: slug={slug} id={result.Tenant} from={result.From} to={result.To} tables={result.Tables} rows={result.Rows} total={result.Total.TotalSeconds:0.00}s frozen={result.Freeze.TotalSeconds:0.00}s"));

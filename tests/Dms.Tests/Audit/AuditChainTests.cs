@@ -211,6 +211,44 @@ public sealed class AuditChainTests(TenantFixture fixture) : IClassFixture<Tenan
     }
 
     /// <summary>An API-only node on the same database: its own chainer, listener and connection pool.</summary>
+    // The tenant move's two-part check (ADR 0041): the prefix before the freeze, then only the tail after its last link.
+    [Fact]
+    public async Task Verification_from_a_checked_link_walks_only_the_tail_and_catches_a_link_that_is_not_the_chains()
+    {
+        var tenant = await App.CreateTenantAsync();
+        var db = App.Service<Db>();
+        async Task RecordAsync(string prefix, int count)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                await db.InTenantAsync(tenant.Id, (c, tx) => AuditTrail.RecordDetachedAsync(c, tx, AuditActor.System, "test.two_part", "test",
+                    $"{prefix}-{i}", null, CancellationToken.None), CancellationToken.None);
+            }
+            await AuditChainWait.ChainedAsync(tenant);
+        }
+        var source = App.Service<NpgsqlDataSource>();
+        var checkpoints = App.Service<AuditCheckpoints>();
+
+        await RecordAsync("prefix", 10);
+        var (prefix, link) = await AuditVerification.VerifyAsync(source, checkpoints, tenant.Id, after: null, checkAnchor: false, CancellationToken.None);
+        prefix.Valid.ShouldBeTrue();
+        link.ShouldNotBeNull();
+        link.Value.Seq.ShouldBe(prefix.Checked);
+
+        await RecordAsync("tail", 5);
+        var (tail, tailLink) = await AuditVerification.VerifyAsync(source, checkpoints, tenant.Id, link, checkAnchor: true, CancellationToken.None);
+        var whole = await AuditVerification.VerifyAsync(source, checkpoints, tenant.Id, CancellationToken.None);
+        tail.Valid.ShouldBeTrue(tail.Problem);
+        tail.Checked.ShouldBe(whole.Checked, "the tail's count continues from the link");
+        tailLink!.Value.Seq.ShouldBe(whole.Checked);
+
+        // A link whose hash is not the chain's breaks at the first event after it; one past the head leaves the head unmatched.
+        var (wrongHash, _) = await AuditVerification.VerifyAsync(source, checkpoints, tenant.Id, (link.Value.Seq, new string('f', 64)), checkAnchor: true, CancellationToken.None);
+        (wrongHash.Valid, wrongHash.Problem, wrongHash.FirstBrokenSeq).ShouldBe((false, "broken_link", link.Value.Seq + 1));
+        var (pastHead, _) = await AuditVerification.VerifyAsync(source, checkpoints, tenant.Id, (whole.Checked + 1, tailLink.Value.Hash), checkAnchor: true, CancellationToken.None);
+        (pastHead.Valid, pastHead.Problem).ShouldBe((false, "head_mismatch"));
+    }
+
     private static WebApplicationFactory<Program> SecondNode(DmsApp app)
     {
         var node = new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>

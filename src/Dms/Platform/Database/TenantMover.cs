@@ -36,10 +36,16 @@ internal sealed class TenantMover(
     private const int MoverLockClass = 0x0D05_0037;
 
     /// <summary>
-    /// Checks the audit chain of the tenant in the database of the given runtime data source; returns null when it is valid,
-    /// else what is wrong. The Audit module's verification (the command line passes it in: Platform sees no module).
+    /// Checks the audit chain of the tenant in the database of the given runtime data source: the Audit module's verification
+    /// (the command line passes it in: Platform sees no module). Called twice (ADR 0041): before the freeze on the bulk copy
+    /// (<paramref name="final"/> false, the signed checkpoint not compared: it may be newer than the copy), which answers the
+    /// last link it checked; then under the freeze only from that link on, with the head and checkpoint compared, so the
+    /// freeze does not grow with the tenant's trail.
     /// </summary>
-    public delegate Task<string?> AuditCheck(NpgsqlDataSource target, Guid tenant, CancellationToken ct);
+    public delegate Task<AuditCheckResult> AuditCheck(NpgsqlDataSource target, Guid tenant, (long Seq, string Hash)? after, bool final, CancellationToken ct);
+
+    /// <summary>Null <paramref name="Problem"/>: valid. <paramref name="Last"/>: the last chained link checked (null: none).</summary>
+    public sealed record AuditCheckResult(string? Problem, (long Seq, string Hash)? Last);
 
     public async Task<TenantMoveResult> MoveAsync(string slug, string targetConnectionString, string actor, AuditCheck auditCheck,
         Action<string> progress, CancellationToken ct)
@@ -126,6 +132,14 @@ internal sealed class TenantMover(
             progress("copying the tenant's rows");
             await CopyAsync(source, targetConnection, schema, tenant, progress, ct);
 
+            progress("verifying the copied audit chain (live)");
+            var runtimeTarget = tenants.SourceAt(placement with { State = TenantPlacementState.Moved });
+            var copiedChain = await auditCheck(runtimeTarget, tenant, null, final: false, ct);
+            if (copiedChain.Problem is { } copiedProblem)
+            {
+                throw new TenantMoveException($"The audit chain of the copy does not verify ({copiedProblem}).");
+            }
+
             progress("freezing the tenant's writes");
             await SetStateAsync(session, tenant, TenantPlacementState.Home, placement with { State = TenantPlacementState.Frozen }, actor, ct);
             frozen = true;
@@ -146,8 +160,7 @@ internal sealed class TenantMover(
             var rows = await CopyChangesAsync(source, targetConnection, schema, tenant, progress, ct);
             await faults.TenantMoveStepAsync("delta");
 
-            progress("verifying the audit chain on the target");
-            var runtimeTarget = tenants.SourceAt(placement with { State = TenantPlacementState.Moved });
+            progress("verifying the audit chain on the target from the link checked before the freeze");
             await using (var conn = await runtimeTarget.OpenConnectionAsync(ct))
             {
                 await using var tx = await conn.BeginTransactionAsync(ct);
@@ -155,7 +168,7 @@ internal sealed class TenantMover(
                 await audit.RecordAsync(conn, tx, "tenant.moved", "tenant", $"{tenant} from {from} to {placement.Address}", ct);
                 await tx.CommitAsync(ct);
             }
-            if (await auditCheck(runtimeTarget, tenant, ct) is { } problem)
+            if ((await auditCheck(runtimeTarget, tenant, copiedChain.Last, final: true, ct)).Problem is { } problem)
             {
                 throw new TenantMoveException($"The audit chain of the copy does not verify ({problem}).");
             }
