@@ -94,6 +94,8 @@ export ConnectionStrings__DmsOwner="Host=127.0.0.1;Port=$pg_port;Database=dms;Us
 export Dms__DataDirectory="$dir/app" Dms__Platform__ApiKey="$platform_key" Dms__Bootstrap__AdminPassword="bench-bootstrap-1"
 # Tokens outlive the run, so no client refreshes mid-measurement.
 export Dms__Auth__AccessTokenLifetime="06:00:00"
+# One writer uploads as one user: the per-user upload limit (120 a minute) would refuse most of its writes with 429.
+export Dms__Security__UploadRateLimit__PermitLimit=100000000
 export Logging__LogLevel__Default=Warning ASPNETCORE_ENVIRONMENT=Production
 base="http://127.0.0.1:$app_port"
 dotnet "$repo/src/Dms/bin/Release/net10.0/Dms.dll" --urls "$base" >"$dir/app.log" 2>&1 &
