@@ -23,6 +23,12 @@ internal interface IOutboxHandler
     /// <summary>Which dispatcher runs it: slow work (extraction, rendering) never queues in front of approvals.</summary>
     OutboxLane Lane => OutboxLane.Default;
 
+    /// <summary>
+    /// Messages with the same key (e.g. of one approval) never run at once on a node and run in claim order; null, the
+    /// default, orders nothing, so the message runs beside any other of its lane (ADR 0040).
+    /// </summary>
+    string? OrderKey(OutboxMessage message) => null;
+
     Task HandleAsync(OutboxMessage message, CancellationToken ct);
 }
 
@@ -43,6 +49,12 @@ internal enum OutboxLane
     /// attempt budget (<see cref="MailLaneOptions"/>), long enough to ride out an outage of hours.
     /// </summary>
     Mail,
+
+    /// <summary>
+    /// Notifications (in-app rows, mail queued): of their own, so an approval's execution never waits behind the
+    /// notifications of the approvals decided before it (ADR 0040). Same lease, batch and attempts as the default lane.
+    /// </summary>
+    Notifications,
 }
 
 /// <summary>A failure that no retry can fix: the message goes straight to the dead letters.</summary>
@@ -114,6 +126,9 @@ internal sealed class OutboxOptions
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(60);
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(500);
     public int BatchSize { get; set; } = 20;
+
+    /// <summary>Messages one node runs at once on the default and notification lanes (ADR 0040); 1 runs a batch serially.</summary>
+    public int Concurrency { get; set; } = 8;
     public TimeSpan BaseBackoff { get; set; } = TimeSpan.FromSeconds(2);
     public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromMinutes(10);
 
@@ -125,17 +140,26 @@ internal sealed class OutboxOptions
 
     public TimeSpan Lease(OutboxLane lane) => lane switch
     {
-        OutboxLane.Default => LeaseDuration,
+        OutboxLane.Default or OutboxLane.Notifications => LeaseDuration,
         OutboxLane.Mail => Mail.LeaseDuration,
         _ => Background.LeaseDuration,
     };
 
     public int Batch(OutboxLane lane) => lane switch
     {
-        OutboxLane.Default => BatchSize,
+        // A batch smaller than the concurrency would leave slots idle.
+        OutboxLane.Default or OutboxLane.Notifications => Math.Max(BatchSize, Parallelism(lane)),
         OutboxLane.Mail => Mail.BatchSize,
         _ => Background.BatchSize,
     };
+
+    /// <summary>Messages of <paramref name="lane"/> a node runs at once; the slow lanes spawn processes and keep their own small limit.</summary>
+    public int Parallelism(OutboxLane lane) => Math.Max(1, lane switch
+    {
+        OutboxLane.Default or OutboxLane.Notifications => Concurrency,
+        OutboxLane.Mail => Mail.Concurrency,
+        _ => Background.Concurrency,
+    });
 
     /// <summary>Attempts before a message of <paramref name="lane"/> is dead.</summary>
     public int Attempts(OutboxLane lane) => lane == OutboxLane.Mail ? Mail.MaxAttempts : MaxAttempts;
@@ -153,6 +177,9 @@ internal sealed class BackgroundLaneOptions
 {
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromMinutes(5);
     public int BatchSize { get; set; } = 4;
+
+    /// <summary>Messages run at once per slow lane and node: each may start a converter process (LibreOffice, pdftotext).</summary>
+    public int Concurrency { get; set; } = 1;
 }
 
 internal sealed class MailLaneOptions
@@ -160,6 +187,9 @@ internal sealed class MailLaneOptions
     /// <summary>Bounds one message's SMTP conversation (connect, send, quit), together with <c>Dms__Mail__Timeout</c>.</summary>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromMinutes(2);
     public int BatchSize { get; set; } = 10;
+
+    /// <summary>Mails sent at once per node: one SMTP conversation at a time, so a slow server is not hit harder.</summary>
+    public int Concurrency { get; set; } = 1;
 
     /// <summary>
     /// With the default backoff (2 s doubling to 10 min, jittered to ½–1×) 30 attempts span about three hours: a mail

@@ -79,36 +79,146 @@ internal sealed class OutboxDispatcher(
     private async Task<int> RunOnceAsync(NpgsqlDataSource dataSource, CancellationToken stoppingToken)
     {
         var claimed = await ClaimAsync(dataSource, stoppingToken);
-        for (var i = 0; i < claimed.Count; i++)
+        if (claimed.Count == 0)
         {
-            if (stoppingToken.IsCancellationRequested)
+            return 0;
+        }
+        var claimedAt = Stopwatch.GetTimestamp();
+        var pass = new Pass();
+        // Messages of one entity (an approval, a document) run one after another in claim order, as before; different
+        // entities run side by side, up to the lane's concurrency (ADR 0040).
+        var chains = claimed.GroupBy(OrderKey).Select(g => g.ToList()).ToList();
+        await Parallel.ForEachAsync(chains, new ParallelOptions { MaxDegreeOfParallelism = Settings.Parallelism(lane) }, async (chain, _) =>
+        {
+            foreach (var message in chain)
             {
-                await ReleaseAsync(dataSource, claimed.Skip(i).ToList());
-                return i;
+                if (stoppingToken.IsCancellationRequested || pass.Aborted)
+                {
+                    pass.Unstarted(message);
+                    continue;
+                }
+                try
+                {
+                    if (await HandleAsync(dataSource, message, claimedAt, pass))
+                    {
+                        pass.Done(message);
+                    }
+                }
+                catch (Exception ex) when (Database.DatabaseWait.IsUnavailable(ex))
+                {
+                    // The database went away between messages (renewing a lease, recording an outcome): the rest of the
+                    // pass goes back uncounted once it returns, instead of waiting out its lease and losing an attempt.
+                    logger.LogWarning("Outbox lane {Lane}: the database is unavailable while handling message {MessageId}; handing the rest of the batch back when it returns",
+                        lane, message.Id);
+                    pass.Abort(message);
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    // Anything else escaping the bookkeeping would strand the rest of the batch until its lease runs out (five
+                    // minutes on the background lane) and cost each message an attempt: hand it back too, and say why loudly.
+                    logger.LogError(ex, "Outbox lane {Lane}: unexpected failure while handling message {MessageId}; handing the rest of the batch back",
+                        lane, message.Id);
+                    pass.Abort(message);
+                }
             }
-            try
+        });
+        await CompleteAsync(dataSource, pass.DoneMessages);
+        if (pass.HandBack.Count > 0)
+        {
+            if (stoppingToken.IsCancellationRequested && !pass.Aborted)
             {
-                await HandleAsync(dataSource, claimed[i]);
+                await ReleaseAsync(dataSource, pass.HandBack);
             }
-            catch (Exception ex) when (Database.DatabaseWait.IsUnavailable(ex))
+            else
             {
-                // The database went away between messages (renewing a lease, recording an outcome): the rest of the
-                // batch goes back uncounted once it returns, instead of waiting out its lease and losing an attempt.
-                logger.LogWarning("Outbox lane {Lane}: the database is unavailable; handing {Count} claimed message(s) back when it returns", lane, claimed.Count - i);
-                await HandBackAsync(dataSource, claimed.Skip(i).ToList());
-                return i;
-            }
-            catch (Exception ex) when (ex is not OutOfMemoryException)
-            {
-                // Anything else escaping the bookkeeping would strand the rest of the batch until its lease runs out (five
-                // minutes on the background lane) and cost each message an attempt: hand it back too, and say why loudly.
-                logger.LogError(ex, "Outbox lane {Lane}: unexpected failure while handling message {MessageId}; handing {Count} claimed message(s) back",
-                    lane, claimed[i].Id, claimed.Count - i);
-                await HandBackAsync(dataSource, claimed.Skip(i).ToList());
-                return i;
+                await HandBackAsync(dataSource, pass.HandBack);
             }
         }
-        return claimed.Count;
+        return claimed.Count - pass.HandBack.Count;
+    }
+
+    /// <summary>Messages with the same key never run at once on a node; null (most types) orders nothing.</summary>
+    private string OrderKey(OutboxMessage message)
+    {
+        try
+        {
+            return (_handlers.TryGetValue(message.Type, out var handler) ? handler.OrderKey(message) : null) ?? message.Id.ToString();
+        }
+        catch (Exception ex) when (ex is System.Text.Json.JsonException or InvalidOperationException)
+        {
+            // An unreadable payload orders nothing: its handler fails on it and records why.
+            return message.Id.ToString();
+        }
+    }
+
+    /// <summary>What one pass over a claimed batch did, written by its concurrent chains.</summary>
+    private sealed class Pass
+    {
+        private readonly Lock _lock = new();
+        private readonly List<OutboxMessage> _done = [];
+        private readonly List<OutboxMessage> _handBack = [];
+        private int _inFlight;
+        private volatile bool _aborted;
+
+        public bool Aborted => _aborted;
+
+        public List<OutboxMessage> DoneMessages
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return [.. _done];
+                }
+            }
+        }
+
+        public List<OutboxMessage> HandBack
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return [.. _handBack];
+                }
+            }
+        }
+
+        public void Done(OutboxMessage message)
+        {
+            lock (_lock)
+            {
+                _done.Add(message);
+            }
+        }
+
+        public void Unstarted(OutboxMessage message)
+        {
+            lock (_lock)
+            {
+                _handBack.Add(message);
+            }
+        }
+
+        public void Abort(OutboxMessage message)
+        {
+            _aborted = true;
+            Unstarted(message);
+        }
+
+        public int InFlightNow => Volatile.Read(ref _inFlight);
+
+        /// <summary>Counts a message in flight until disposed.</summary>
+        public Leave Enter()
+        {
+            Interlocked.Increment(ref _inFlight);
+            return new Leave(this);
+        }
+
+        public sealed class Leave(Pass pass) : IDisposable
+        {
+            public void Dispose() => Interlocked.Decrement(ref pass._inFlight);
+        }
     }
 
     private async Task<List<OutboxMessage>> ClaimAsync(NpgsqlDataSource dataSource, CancellationToken ct)
@@ -130,17 +240,24 @@ internal sealed class OutboxDispatcher(
             }, cancellationToken: ct))).ToList();
     }
 
-    private async Task HandleAsync(NpgsqlDataSource dataSource, OutboxMessage message)
+    /// <summary>
+    /// Runs one message; true when its handler succeeded and it waits for <see cref="CompleteAsync"/> (with the rest of the
+    /// pass). Every other outcome is recorded here.
+    /// </summary>
+    private async Task<bool> HandleAsync(NpgsqlDataSource dataSource, OutboxMessage message, long claimedAt, Pass pass)
     {
-        // Crash tests die here: the state change committed, this message leased, its side effect not carried out.
-        faults.OutboxMessageClaimed(message.Id, message.Type);
+        using var flight = pass.Enter();
+        // Crash tests die here: the state change committed, this message (and up to Concurrency - 1 others) leased, its
+        // side effect not carried out.
+        await faults.OutboxMessageClaimedAsync(message.Id, message.Type, () => pass.InFlightNow);
 
-        // The batch shares one claim, so a message late in it may have waited most of its lease: renew it now,
-        // and leave it alone if it already expired and another node took it over.
-        if (!await RenewLeaseAsync(dataSource, message))
+        // A message late in a batch may have waited a good part of its lease: renew it then (and leave it alone if it
+        // already expired and another node took it over). One that waited less keeps the claim's lease, without a
+        // transaction of its own: the lease is far longer than a handler runs.
+        if (Stopwatch.GetElapsedTime(claimedAt) > Settings.Lease(lane) / 4 && !await RenewLeaseAsync(dataSource, message))
         {
             logger.LogInformation("Outbox message {MessageId} was taken over by another node before its turn", message.Id);
-            return;
+            return false;
         }
 
         // The message in hand is finished even during shutdown (handlers are short); a lease covers a hang.
@@ -159,8 +276,8 @@ internal sealed class OutboxDispatcher(
                 throw new PermanentOutboxFailure($"No handler for message type '{message.Type}'.");
             }
             await handler.HandleAsync(message, timeout.Token);
-            await FinishAsync(dataSource, message, OutboxStatus.Done, null, null);
             Measure(message, started, "done");
+            return true;
         }
         catch (Exception ex) when (TenantMoving.IsProblem(ex))
         {
@@ -168,6 +285,7 @@ internal sealed class OutboxDispatcher(
             // attempt; after the move its copy in the tenant's new database runs there (this one is left behind).
             Measure(message, started, "retry");
             await HandBackAsync(dataSource, [message]);
+            return false;
         }
         catch (Exception ex) when (Database.DatabaseWait.IsUnavailable(ex))
         {
@@ -177,6 +295,7 @@ internal sealed class OutboxDispatcher(
             logger.LogWarning("Outbox message {MessageId} ({Type}) interrupted: the database is unavailable; handing it back when it returns",
                 message.Id, message.Type);
             await HandBackAsync(dataSource, [message]);
+            return false;
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
@@ -193,6 +312,70 @@ internal sealed class OutboxDispatcher(
                 logger.LogWarning(ex, "Outbox message {MessageId} ({Type}) failed on attempt {Attempts}; retrying in {RetryIn}", message.Id, message.Type, message.Attempts, retryIn);
             }
             await FinishAsync(dataSource, message, dead ? OutboxStatus.Dead : OutboxStatus.Pending, Describe(ex), dead ? null : retryIn);
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Marks the handled messages of a pass done: one UPDATE per tenant, still only where the lease is ours (a message whose
+    /// lease ran out and that another node took over is that node's to finish). If the database is away, it retries for as
+    /// long as a lease lasts; failing that, the messages are handed back and run again (handlers are idempotent).
+    /// </summary>
+    private async Task CompleteAsync(NpgsqlDataSource dataSource, List<OutboxMessage> messages)
+    {
+        if (messages.Count == 0)
+        {
+            return;
+        }
+        if (!OutboxStates.CanMove(OutboxStatus.Processing, OutboxStatus.Done))
+        {
+            throw new InvalidOperationException("An outbox message cannot move from Processing to Done.");
+        }
+        var until = Stopwatch.GetTimestamp() + (long)(Settings.Lease(lane).TotalSeconds * Stopwatch.Frequency);
+        while (true)
+        {
+            try
+            {
+                await MarkDoneAsync(dataSource, messages);
+                return;
+            }
+            catch (Exception ex) when (Database.DatabaseWait.IsUnavailable(ex) && Stopwatch.GetTimestamp() < until)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1));
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                logger.LogError(ex, "Outbox lane {Lane}: could not mark {Count} handled message(s) done; handing them back (their handlers are idempotent)",
+                    lane, messages.Count);
+                await HandBackAsync(dataSource, messages);
+                return;
+            }
+        }
+    }
+
+    private async Task MarkDoneAsync(NpgsqlDataSource dataSource, List<OutboxMessage> messages)
+    {
+        await using var conn = await dataSource.OpenConnectionAsync();
+        // One transaction per tenant: outside the claim function the dispatcher sees one tenant at a time.
+        foreach (var tenant in messages.GroupBy(m => m.TenantId))
+        {
+            await using var tx = await conn.BeginTransactionAsync();
+            try
+            {
+                await EnterForBookkeepingAsync(conn, tx, tenant.Key);
+            }
+            catch (Http.ApiProblem ex) when (TenantMoving.IsProblem(ex))
+            {
+                // Frozen since its handlers ran: left leased. The lease runs out and the message runs again (idempotent),
+                // here or, after the move, from its copy in the tenant's database.
+                continue;
+            }
+            await conn.ExecuteAsync(new CommandDefinition($"""
+                UPDATE outbox_messages
+                SET status = {OutboxStatus.Done.Sql()}, last_error = NULL, locked_by = NULL, locked_until = NULL, processed_at = now()
+                WHERE id = ANY(@ids) AND locked_by = @node
+                """, new { ids = tenant.Select(m => m.Id).ToArray(), node = _node }, tx));
+            await tx.CommitAsync();
         }
     }
 

@@ -14,6 +14,12 @@ internal sealed class TestingOptions
     /// <summary>Counts only claims of this message type (empty: every type).</summary>
     public string KillOnOutboxType { get; set; } = "";
 
+    /// <summary>
+    /// Each outbox message waits this long after its claim hook, before its handler, so that a test sees several messages
+    /// of one lane in flight at once (zero: no wait).
+    /// </summary>
+    public TimeSpan OutboxHandlerDelay { get; set; }
+
     /// <summary>The process kills itself right after a billing webhook event is stored and committed, before it is applied.</summary>
     public bool KillAfterBillingEventStored { get; set; }
 
@@ -30,16 +36,23 @@ internal sealed class FaultInjection(Microsoft.Extensions.Options.IOptions<Confi
 
     private TestingOptions Settings => options.Value.Testing;
 
-    /// <summary>Called by the outbox dispatcher when it is about to handle a claimed message.</summary>
-    public void OutboxMessageClaimed(Guid messageId, string type)
+    /// <summary>
+    /// Called by the outbox dispatcher when it is about to handle a claimed message, with how many messages of its lane the
+    /// node has in flight (this one included).
+    /// </summary>
+    public async Task OutboxMessageClaimedAsync(Guid messageId, string type, Func<int> inFlight)
     {
+        if (Settings.OutboxHandlerDelay > TimeSpan.Zero)
+        {
+            await Task.Delay(Settings.OutboxHandlerDelay);
+        }
         if (Settings.KillAfterOutboxClaims <= 0 || (Settings.KillOnOutboxType.Length > 0 && Settings.KillOnOutboxType != type))
         {
             return;
         }
         if (Interlocked.Increment(ref _claims) >= Settings.KillAfterOutboxClaims)
         {
-            Die($"claiming outbox message {messageId}");
+            Die($"claiming outbox message {messageId} ({inFlight()} in flight on its lane)");
         }
     }
 

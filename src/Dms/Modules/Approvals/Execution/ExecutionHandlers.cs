@@ -17,6 +17,11 @@ internal sealed class ExecuteApprovalHandler(Db db, IBlobStore blobs, AuditTrail
 {
     public string Type => OutboxTypes.Execute;
 
+    /// <summary>An approval's messages (execute, discard its staged content) keep their order on a node (ADR 0040).</summary>
+    public string? OrderKey(OutboxMessage message) => ApprovalKey(message);
+
+    internal static string ApprovalKey(OutboxMessage message) => $"approval:{message.Read<ApprovalMessage>().ApprovalId}";
+
     public Task HandleAsync(OutboxMessage message, CancellationToken ct) =>
         db.InTenantAsync(message.TenantId, async (c, tx) =>
         {
@@ -111,6 +116,8 @@ internal sealed class ExecuteApprovalHandler(Db db, IBlobStore blobs, AuditTrail
 internal sealed class DiscardStagedHandler(Db db, IBlobStore blobs) : IOutboxHandler
 {
     public string Type => OutboxTypes.DiscardStaged;
+
+    public string? OrderKey(OutboxMessage message) => ExecuteApprovalHandler.ApprovalKey(message);
 
     public async Task HandleAsync(OutboxMessage message, CancellationToken ct)
     {

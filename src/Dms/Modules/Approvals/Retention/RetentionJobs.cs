@@ -128,6 +128,8 @@ internal sealed class PurgeDocumentHandler(Db db, IBlobStore blobs, AuditTrail a
 {
     public string Type => OutboxTypes.Purge;
 
+    public string? OrderKey(OutboxMessage message) => $"document:{message.Read<PurgeMessage>().DocumentId}";
+
     public async Task HandleAsync(OutboxMessage message, CancellationToken ct)
     {
         var tenant = message.TenantId;

@@ -18,6 +18,20 @@ internal sealed class NotifyHandler(Db db, IOptions<MailOptions> mail) : IOutbox
 {
     public string Type => NotificationOutbox.MessageType;
 
+    /// <summary>Its own lane: an approval's execution never waits behind notifications (ADR 0040).</summary>
+    public OutboxLane Lane => OutboxLane.Notifications;
+
+    /// <summary>
+    /// The notifications about one approval (approved, then executed) or one document arrive in the order they were
+    /// written; unrelated ones are delivered side by side.
+    /// </summary>
+    public string? OrderKey(OutboxMessage message) => message.Read<NotificationMessage>() switch
+    {
+        { ApprovalId: { } approval } => $"approval:{approval}",
+        { DocumentId: { } document } => $"document:{document}",
+        _ => null,
+    };
+
     public Task HandleAsync(OutboxMessage message, CancellationToken ct)
     {
         var payload = message.Read<NotificationMessage>();
