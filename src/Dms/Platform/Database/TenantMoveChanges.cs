@@ -4,7 +4,7 @@ using Npgsql;
 namespace Dms.Platform.Database;
 
 /// <summary>
-/// The change log of one tenant move (migration 0034, ADR 0041): statement triggers on every table the mover copies
+/// The change log of one tenant move (migration 0033, ADR 0041): statement triggers on every table the mover copies
 /// append the primary keys of the tenant's rows that are inserted, updated or deleted, from just before the bulk copy's
 /// snapshot until the move ends. The freeze then copies only those rows (and deletes the logged keys the source no
 /// longer has), so it lasts as long as the changes take, not as long as the tenant's tables.

@@ -22,6 +22,9 @@ internal sealed class OutboxDispatcher(
     private readonly string _node = $"{Environment.MachineName}:{Environment.ProcessId}:{lane}:{Guid.NewGuid():N}";
     private readonly Dictionary<string, IOutboxHandler> _handlers = handlers.ToDictionary(h => h.Type);
 
+    // Databases whose last claim failed on the connection (its answer may be lost with the claim committed).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<NpgsqlDataSource, bool> _claimsInDoubt = new();
+
     // A slow lane claims only its own types; the default lane every other type (and unknown ones, which it dead-letters).
     private readonly string[] _laneTypes = handlers.Where(h => lane == OutboxLane.Default ? h.Lane != OutboxLane.Default : h.Lane == lane)
         .Select(h => h.Type).ToArray();
@@ -224,6 +227,34 @@ internal sealed class OutboxDispatcher(
     private async Task<List<OutboxMessage>> ClaimAsync(NpgsqlDataSource dataSource, CancellationToken ct)
     {
         await using var conn = await dataSource.OpenConnectionAsync(ct);
+        if (_claimsInDoubt.ContainsKey(dataSource))
+        {
+            // The last claim here failed on the connection: it may have committed without its answer reaching us. Nothing of
+            // this dispatcher is in flight between passes, so whatever is still leased to it is such an orphan: handed back
+            // without counting the attempt, instead of waiting out its lease (migration 0034).
+            var released = await conn.ExecuteScalarAsync<int>(new CommandDefinition(
+                "SELECT outbox_release_orphans(@node, NULL)", new { node = _node }, cancellationToken: ct));
+            _claimsInDoubt.TryRemove(dataSource, out _);
+            if (released > 0)
+            {
+                logger.LogWarning("Outbox lane {Lane}: handed back {Count} message(s) leased by a claim whose answer was lost", lane, released);
+            }
+        }
+        try
+        {
+            var claimed = await ClaimOnAsync(conn, ct);
+            faults.OutboxClaimAnswered(claimed.Select(m => m.Type));
+            return claimed;
+        }
+        catch (Exception ex) when (Database.DatabaseWait.IsUnavailable(ex))
+        {
+            _claimsInDoubt[dataSource] = true;
+            throw;
+        }
+    }
+
+    private async Task<List<OutboxMessage>> ClaimOnAsync(NpgsqlConnection conn, CancellationToken ct)
+    {
         // The only cross-tenant access the runtime role has: a function that leases due messages (ADR 0012).
         // It also dead-letters a message whose lease ran out after its last allowed attempt: that one most
         // likely took its node down with it (a crash, an OOM kill), so it is not handed to the next node forever.

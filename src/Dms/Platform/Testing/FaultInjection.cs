@@ -27,12 +27,32 @@ internal sealed class TestingOptions
     public bool KillWhileChainingAudit { get; set; }
     /// <summary>A tenant move fails right after this step (copy, delta or verify) and rolls back (empty: never).</summary>
     public string FailTenantMoveAt { get; set; } = "";
+
+    /// <summary>
+    /// The first outbox claim that leased a message of this type loses its answer, as when the database stops right after
+    /// committing the claim (empty: never): the claim stays committed and the dispatcher sees a connection failure.
+    /// </summary>
+    public string LoseOutboxClaimOfType { get; set; } = "";
 }
 
 /// <summary>Crash tests' hook: dies like a SIGKILL at a chosen point, with what was committed committed.</summary>
 internal sealed class FaultInjection(Microsoft.Extensions.Options.IOptions<Configuration.DmsOptions> options)
 {
     private int _claims;
+    private int _lostClaims;
+
+    /// <summary>How many claim answers <see cref="OutboxClaimAnswered"/> threw away.</summary>
+    public int LostClaims => _lostClaims;
+
+    /// <summary>Called by the outbox dispatcher with a committed claim's messages, before it uses them.</summary>
+    public void OutboxClaimAnswered(IEnumerable<string> types)
+    {
+        if (Settings.LoseOutboxClaimOfType.Length > 0 && types.Contains(Settings.LoseOutboxClaimOfType, StringComparer.Ordinal)
+            && Interlocked.CompareExchange(ref _lostClaims, 1, 0) == 0)
+        {
+            throw new Npgsql.NpgsqlException("fault injection: the outbox claim's answer was lost", new IOException("connection reset"));
+        }
+    }
 
     private TestingOptions Settings => options.Value.Testing;
 
