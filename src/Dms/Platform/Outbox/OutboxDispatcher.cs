@@ -384,10 +384,23 @@ internal sealed class OutboxDispatcher(
         }
     }
 
-    private async Task MarkDoneAsync(NpgsqlDataSource dataSource, List<OutboxMessage> messages)
+    private Task MarkDoneAsync(NpgsqlDataSource dataSource, List<OutboxMessage> messages) =>
+        // Frozen since its handlers ran: left leased. The lease runs out and the message runs again (idempotent), here or,
+        // after the move, from its copy in the tenant's database.
+        UpdateLeasedAsync(dataSource, messages, $"""
+            UPDATE outbox_messages
+            SET status = {OutboxStatus.Done.Sql()}, last_error = NULL, locked_by = NULL, locked_until = NULL, processed_at = now()
+            WHERE id = ANY(@ids) AND locked_by = @node
+            """);
+
+    /// <summary>
+    /// Runs <paramref name="sql"/> (<c>@ids</c>, <c>@node</c>) for <paramref name="messages"/> in one transaction per tenant:
+    /// outside the claim function the dispatcher sees one tenant at a time. A tenant frozen for a move is skipped: its
+    /// messages stay leased until the lease runs out (and, after a move, their copies run in the tenant's database).
+    /// </summary>
+    private async Task UpdateLeasedAsync(NpgsqlDataSource dataSource, List<OutboxMessage> messages, string sql)
     {
         await using var conn = await dataSource.OpenConnectionAsync();
-        // One transaction per tenant: outside the claim function the dispatcher sees one tenant at a time.
         foreach (var tenant in messages.GroupBy(m => m.TenantId))
         {
             await using var tx = await conn.BeginTransactionAsync();
@@ -397,15 +410,9 @@ internal sealed class OutboxDispatcher(
             }
             catch (Http.ApiProblem ex) when (TenantMoving.IsProblem(ex))
             {
-                // Frozen since its handlers ran: left leased. The lease runs out and the message runs again (idempotent),
-                // here or, after the move, from its copy in the tenant's database.
                 continue;
             }
-            await conn.ExecuteAsync(new CommandDefinition($"""
-                UPDATE outbox_messages
-                SET status = {OutboxStatus.Done.Sql()}, last_error = NULL, locked_by = NULL, locked_until = NULL, processed_at = now()
-                WHERE id = ANY(@ids) AND locked_by = @node
-                """, new { ids = tenant.Select(m => m.Id).ToArray(), node = _node }, tx));
+            await conn.ExecuteAsync(new CommandDefinition(sql, new { ids = tenant.Select(m => m.Id).ToArray(), node = _node }, tx));
             await tx.CommitAsync();
         }
     }
@@ -498,26 +505,10 @@ internal sealed class OutboxDispatcher(
         {
             return;
         }
-        await using var conn = await dataSource.OpenConnectionAsync();
-        // One transaction per tenant: outside the claim function the dispatcher sees one tenant at a time.
-        foreach (var tenant in messages.GroupBy(m => m.TenantId))
-        {
-            await using var tx = await conn.BeginTransactionAsync();
-            try
-            {
-                await EnterForBookkeepingAsync(conn, tx, tenant.Key);
-            }
-            catch (Http.ApiProblem ex) when (TenantMoving.IsProblem(ex))
-            {
-                // Left leased: the lease runs out (and, after a move, the copy in the tenant's database runs).
-                continue;
-            }
-            await conn.ExecuteAsync(new CommandDefinition($"""
-                UPDATE outbox_messages SET status = {OutboxStatus.Pending.Sql()}, locked_by = NULL, locked_until = NULL, attempts = attempts - 1
-                WHERE id = ANY(@ids) AND locked_by = @node
-                """, new { ids = tenant.Select(m => m.Id).ToArray(), node = _node }, tx));
-            await tx.CommitAsync();
-        }
+        await UpdateLeasedAsync(dataSource, messages, $"""
+            UPDATE outbox_messages SET status = {OutboxStatus.Pending.Sql()}, locked_by = NULL, locked_until = NULL, attempts = attempts - 1
+            WHERE id = ANY(@ids) AND locked_by = @node
+            """);
         logger.LogInformation("Released {Count} claimed outbox message(s) without counting an attempt", messages.Count);
     }
 
