@@ -37,13 +37,13 @@ public sealed partial class OutboxCrashTests : IDisposable
         using (var api = DmsProcess.Start(_dataDirectory, Settings, "--role", "api"))
         {
             await api.WaitUntilReadyAsync();
-            var admin = await SignInAsync(api, "admin@demo.local", "crash-admin-password");
+            var admin = await Process.ApprovalCrashTests.SignInAsync(api, "admin@demo.local", "crash-admin-password");
             using (var created = await admin.PostAsJsonAsync("/api/v1/users", new { email = "member@demo.local", password = MemberPassword, role = "Member" }))
             {
                 await created.ShouldHaveStatusAsync(HttpStatusCode.Created);
             }
             // Nobody decides their own request: the member asks, the admin decides.
-            var member = await SignInAsync(api, "member@demo.local", MemberPassword);
+            var member = await Process.ApprovalCrashTests.SignInAsync(api, "member@demo.local", MemberPassword);
             var approvals = new List<Guid>();
             for (var i = 0; i < Requests; i++)
             {
@@ -85,16 +85,16 @@ public sealed partial class OutboxCrashTests : IDisposable
 
         using var second = DmsProcess.Start(_dataDirectory, Settings);
         await second.WaitUntilReadyAsync();
-        var admin2 = await SignInAsync(second, "admin@demo.local", "crash-admin-password");
-        var member2 = await SignInAsync(second, "member@demo.local", MemberPassword);
+        var admin2 = await Process.ApprovalCrashTests.SignInAsync(second, "admin@demo.local", "crash-admin-password");
+        var member2 = await Process.ApprovalCrashTests.SignInAsync(second, "member@demo.local", MemberPassword);
         var deadline = DateTime.UtcNow.AddSeconds(90);
         int executed;
-        while ((executed = await CountApprovalsAsync(admin2, "Executed")) < Requests && DateTime.UtcNow < deadline)
+        while ((executed = await Process.ApprovalCrashTests.CountApprovalsAsync(admin2, "Executed")) < Requests && DateTime.UtcNow < deadline)
         {
             await Task.Delay(250);
         }
         executed.ShouldBe(Requests, "none of the executions in flight at the kill is lost");
-        (await CountApprovalsAsync(admin2, "Failed")).ShouldBe(0, "an execution run twice finds its document already deleted");
+        (await Process.ApprovalCrashTests.CountApprovalsAsync(admin2, "Failed")).ShouldBe(0, "an execution run twice finds its document already deleted");
         var trash = await (await admin2.GetAsync("/api/v1/trash?limit=200")).JsonAsync();
         trash.GetProperty("items").EnumerateArray().Select(d => d.GetProperty("id").GetGuid()).Order().ShouldBe(documents.Order());
         // Each execution writes its "executed" notification in its own transaction: a second run would write a second.
@@ -113,22 +113,6 @@ public sealed partial class OutboxCrashTests : IDisposable
 
     [GeneratedRegex(@"\((\d+) in flight on its lane\)")]
     private static partial Regex InFlight();
-
-    private static async Task<HttpClient> SignInAsync(DmsProcess server, string email, string password)
-    {
-        var http = new HttpClient { BaseAddress = server.BaseAddress };
-        using var login = await http.PostAsJsonAsync("/api/v1/auth/login", new { tenant = "demo", email, password });
-        await login.ShouldHaveStatusAsync(HttpStatusCode.OK);
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer",
-            (await login.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("accessToken").GetString());
-        return http;
-    }
-
-    private static async Task<int> CountApprovalsAsync(HttpClient admin, string status)
-    {
-        var page = await (await admin.GetAsync($"/api/v1/approvals?status={status}&limit=200")).JsonAsync();
-        return page.GetProperty("items").GetArrayLength();
-    }
 
     private static async Task<int> CountNotificationsAsync(HttpClient client, string kind)
     {

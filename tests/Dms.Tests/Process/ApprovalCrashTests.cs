@@ -128,7 +128,8 @@ public sealed class ApprovalCrashTests : IDisposable
         process.Output.ShouldContain(text);
     }
 
-    private static async Task<HttpClient> SignInAsync(DmsProcess server, string email, string password)
+    /// <summary>Signs in to a separately started app (also used by the outbox crash tests).</summary>
+    internal static async Task<HttpClient> SignInAsync(DmsProcess server, string email, string password)
     {
         var http = new HttpClient { BaseAddress = server.BaseAddress };
         using var login = await http.PostAsJsonAsync("/api/v1/auth/login", new { tenant = "demo", email, password });
@@ -138,7 +139,7 @@ public sealed class ApprovalCrashTests : IDisposable
         return http;
     }
 
-    private static async Task<int> CountApprovalsAsync(HttpClient admin, string status)
+    internal static async Task<int> CountApprovalsAsync(HttpClient admin, string status)
     {
         var page = await (await admin.GetAsync($"/api/v1/approvals?status={status}&limit=200")).JsonAsync();
         return page.GetProperty("items").GetArrayLength();
